@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from awm.errors import UserError
+from awm.errors import UserError, where
+from awm.llmconfig import load_llm_table
 
 
 @dataclass
@@ -104,3 +109,476 @@ class RunSpec:
 
     def fingerprint_digest(self) -> str:
         return hashlib.sha256(json.dumps(self.fingerprint(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- loading
+
+BUILTIN_DATASET = "builtin:minibench"
+_DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
+_INLINE = object()  # marks `llm:` given as a mapping; its keys are the "llm.*" entries
+
+# The flags the CLI maps onto `overrides`, so a bad flag value is reported under the flag's name.
+OVERRIDE_FLAGS = {
+    "llm": "--llm-config",
+    "dataset.limit": "--limit",
+    "induction.trigger": "--induction-trigger",
+    "induction.max_workflows": "--max-workflows",
+    "output_dir": "--output-dir",
+    "evaluation.backend": "--skip-evaluation",
+    "verbose": "--quiet",
+}
+
+
+@dataclass(frozen=True)
+class _Field:
+    kind: str  # str | choice | int | float | bool | strs (a string or list of strings) | list (of strings)
+    lo: float | None = None
+    above: bool = False  # lo itself is not allowed
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    optional: bool = False  # null allowed
+    eg: Any = None  # example for messages; default: the field's default
+
+
+def _int(lo: int, optional: bool = False, eg: Any = None) -> _Field:
+    return _Field("int", lo=lo, optional=optional, eg=eg)
+
+
+def _opt(kind: str = "str", eg: Any = None, **kw: Any) -> _Field:
+    return _Field(kind, optional=True, eg=eg, **kw)
+
+
+_STR, _BOOL, _MINUTES = _Field("str"), _Field("bool"), _Field("float", lo=0, above=True)
+
+FIELDS: dict[str, _Field] = {
+    "name": _Field("str", eg="django-demo"),
+    "llm_config_file": _opt(eg="config.toml"),
+    "output_dir": _opt(eg="runs/demo"),
+    "checkpoint_interval": _int(1),
+    "max_consecutive_errors": _int(1),
+    "verbose": _BOOL,
+    "llm.model": _Field("str", eg="openai/gpt-4o"),
+    "llm.base_url": _opt(eg="http://localhost:8000/v1"),
+    "llm.api_key_env": _opt(eg="OPENAI_API_KEY"),
+    "llm.api_key": _opt(eg="..."),  # config.toml only; an inline key is refused
+    "llm.api_version": _opt(eg="2024-06-01"),
+    "llm.temperature": _opt("float", eg=0.0, lo=0),
+    "llm.top_p": _opt("float", eg=1.0, lo=0, hi=1),
+    "llm.max_output_tokens": _int(1, optional=True, eg=4096),
+    "llm.input_cost_per_token": _opt("float", eg=0.0000025, lo=0),
+    "llm.output_cost_per_token": _opt("float", eg=0.00001, lo=0),
+    "llm.num_retries": _int(0),
+    "llm.timeout": _opt("int", eg=120, lo=0, above=True),
+    "llm.reasoning_effort": _opt(eg="medium"),
+    "llm.custom_llm_provider": _opt(eg="openai"),
+    "agent.kind": _STR,
+    "agent.max_iterations": _int(1),
+    "agent.timeout_minutes": _MINUTES,
+    "agent.include_hints": _BOOL,
+    "agent.workspace": _Field("choice", choices=("local", "docker")),
+    "dataset.name": _STR,
+    "dataset.split": _STR,
+    "dataset.repo_filter": _Field("strs"),
+    "dataset.instance_ids": _Field("list", eg=["django__django-11099"]),
+    "dataset.limit": _int(1, optional=True, eg=10),
+    "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "none")),
+    "evaluation.timeout_minutes": _MINUTES,
+    "induction.trigger": _int(1),
+    "induction.max_workflows": _int(1),
+}
+SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction")
+ALIASES = {  # the seed's flat names
+    "llm_config_name": "llm",
+    "agent_class": "agent.kind",
+    "max_iterations": "agent.max_iterations",
+    "dataset_name": "dataset.name",
+    "split": "dataset.split",
+    "repo_filter": "dataset.repo_filter",
+    "induction_trigger_count": "induction.trigger",
+    "max_workflows": "induction.max_workflows",
+}
+_SECTION_EXAMPLES = {
+    "llm": "model: openai/gpt-4o, api_key_env: OPENAI_API_KEY",
+    "agent": "kind: CodeActAgent, max_iterations: 100",
+    "dataset": "name: princeton-nlp/SWE-bench, split: test, limit: 10",
+    "evaluation": "backend: local, timeout_minutes: 30",
+    "induction": "trigger: 10, max_workflows: 50",
+}
+TOP_KEYS = [k for k in FIELDS if "." not in k] + [*SECTIONS, "repos", "skip_evaluation", *ALIASES]
+_DEFAULTS = RunSpec(llm=LLMSpec(model="")).public()
+
+
+class _Invalid(Exception):
+    def __init__(self, problem: str, fix: str):
+        self.problem, self.fix = problem, fix
+
+
+@dataclass
+class _At:
+    """Where a value came from: a line of the spec, a command-line flag, or a config.toml table."""
+
+    file: str
+    line: int | None
+    field: str
+    flag: str | None = None
+    base: Path | None = None  # the folder relative paths in this value are read from
+    toml: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.file}, option `{self.flag}`" if self.flag else where(self.file, self.line, self.field)
+
+    def example(self, value: Any) -> str:
+        shown = _yaml(value)
+        if self.toml:
+            return f"`{self.field} = {json.dumps(value)}`"
+        if self.flag:
+            return f"`{self.flag}`" if isinstance(value, bool) else f"`{self.flag} {shown}`"
+        return f"`{self.field.rsplit('.', 1)[-1]}: {shown}`"
+
+    def fail(self, problem: str, fix: str) -> UserError:
+        return UserError(f"{self}: {problem}. {fix}" + ("" if fix.endswith((".", "?")) else "."))
+
+
+def load_spec(path: str | Path, overrides: dict | None = None, env: Mapping[str, str] | None = None) -> RunSpec:
+    """Read and validate a run spec; every mistake raises UserError naming file, line, field and fix."""
+    file = str(path)
+    spec_path = Path(path).expanduser()
+    spec_dir = spec_path.resolve().parent
+    values = _flatten(_read_yaml(spec_path, file), file, spec_dir)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in FIELDS and key != "llm":
+            raise ValueError(f"unknown override {key!r}")
+        if key == "llm":
+            values = {k: v for k, v in values.items() if not k.startswith("llm.")}
+        flag = OVERRIDE_FLAGS.get(key, "--" + key.replace(".", "-").replace("_", "-"))
+        values[key] = (value, _At(file, None, key, flag=flag, base=Path.cwd()))
+    return _build(values, file, spec_dir, os.environ if env is None else env, spec_path.stem)
+
+
+def _read_yaml(spec_path: Path, file: str) -> dict:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        relative = "" if spec_path.is_absolute() else f" (relative to {Path.cwd()})"
+        raise UserError(f"{file}: the spec file does not exist{relative}. Check the path.") from None
+    except IsADirectoryError:
+        raise UserError(f"{file}: is a folder, not a spec file. Give the path of a .yaml file.") from None
+    except OSError as exc:
+        raise UserError(f"{file}: the spec file cannot be read ({exc.strerror}). Check its permissions.") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{file}: is not a text (UTF-8) file. Give the path of a YAML spec.") from None
+    try:
+        doc = YAML().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or exc.context or "syntax error").split(" with value")[0]
+        raise UserError(
+            f"{where(file, mark.line + 1 if mark else None)}: not valid YAML ({problem}). "
+            "Fix the syntax at that line; common causes are a missing space after `:`, tabs, or uneven indentation."
+        ) from None
+    except YAMLError as exc:
+        raise UserError(f"{file}: not valid YAML ({exc}). Fix the syntax of the file.") from None
+    if doc is None:
+        raise UserError(f"{file}: the spec is empty. It needs at least `llm:`, e.g. `llm: {{model: openai/gpt-4o}}`.")
+    if not isinstance(doc, dict):
+        raise UserError(
+            f"{file}: the top level must be a mapping of `key: value` lines, got {_kind(doc)}. "
+            "Start the file with e.g. `name: demo` and `llm: {model: openai/gpt-4o}`."
+        )
+    return doc
+
+
+def _line(mapping: Any, key: Any) -> int | None:
+    try:
+        return mapping.lc.key(key)[0] + 1
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _flatten(doc: dict, file: str, spec_dir: Path) -> dict[str, tuple[Any, _At]]:
+    """The spec as dotted field -> (raw value, where), with seed aliases and `skip_evaluation` mapped."""
+    out: dict[str, tuple[Any, _At]] = {}
+    aliased: list[tuple[str, Any, _At]] = []
+    skip: tuple[Any, _At] | None = None
+    for key, value in doc.items():
+        at = _At(file, _line(doc, key), str(key), base=spec_dir)
+        if key in ALIASES:
+            aliased.append((ALIASES[key], value, at))
+        elif key == "skip_evaluation":
+            skip = (_check(_BOOL, value, at), at)
+        elif key == "llm" and not isinstance(value, dict):
+            if not isinstance(value, str):
+                raise at.fail(
+                    f"must be a mapping of model settings or the name of a [llm.NAME] table, got {_kind(value)}",
+                    "Write e.g. `llm: {model: openai/gpt-4o, api_key_env: OPENAI_API_KEY}` or `llm: eval_gpt4`",
+                )
+            out["llm"] = (value, at)
+        elif key in SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise at.fail(
+                    f"must be a mapping of `key: value` lines, got {_kind(value)}",
+                    f"Indent the settings under `{key}:`, e.g. `{key}: {{{_SECTION_EXAMPLES[key]}}}`",
+                )
+            if key == "llm":
+                out["llm"] = (_INLINE, at)
+            for sub, subvalue in value.items():
+                name = f"{key}.{sub}"
+                sub_at = _At(file, _line(value, sub), name, base=spec_dir)
+                if name not in FIELDS or name == "llm.api_key":
+                    _unknown(sub_at, str(sub), [k.split(".", 1)[1] for k in FIELDS if k.startswith(key + ".")])
+                out[name] = (subvalue, sub_at)
+        elif key == "repos" or key in FIELDS:
+            out[str(key)] = (value, at)
+        else:
+            _unknown(at, str(key), TOP_KEYS)
+    for target, value, at in aliased:
+        if target in out:
+            raise at.fail(
+                f"`{at.field}` and `{target}` are both given",
+                f"Keep only `{target}` (`{at.field}` is its old flat name, still accepted on its own)",
+            )
+        out[target] = (value, at)
+    if skip and skip[0]:
+        backend = out.get("evaluation.backend")
+        if backend and backend[0] != "none":
+            raise skip[1].fail(
+                f"`skip_evaluation: true` contradicts `evaluation.backend: {backend[0]}` (line {backend[1].line})",
+                "Remove `skip_evaluation` and keep `evaluation.backend`, or set the backend to `none`",
+            )
+        out["evaluation.backend"] = ("none", skip[1])
+    return out
+
+
+def _unknown(at: _At, key: str, valid: list[str]) -> None:
+    if at.field == "llm.api_key":
+        raise at.fail(
+            "a secret does not belong in the spec file",
+            "Put the key in an environment variable and name it: `export OPENAI_API_KEY=...` and "
+            "`api_key_env: OPENAI_API_KEY` (or use a [llm.NAME] table of config.toml, where `api_key` is allowed)",
+        )
+    nested = [k for k in FIELDS if k.endswith("." + key) and k != "llm.api_key" and "." not in at.field]
+    close = difflib.get_close_matches(key, valid, n=1)
+    if nested:
+        section = nested[0].split(".")[0]
+        hint = f"Did you mean `{nested[0]}`? Move it under `{section}:`, indented, e.g. `{section}: {{{key}: ...}}`."
+    else:
+        hint = f"Did you mean `{close[0]}`?" if close else f"Valid keys here: {', '.join(valid)}."
+    raise at.fail(f"unknown key `{key}`", hint)
+
+
+def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: Mapping[str, str], stem: str) -> RunSpec:
+    checked = {k: _check(FIELDS[k], v, at, k) for k, (v, at) in values.items() if k in FIELDS}
+    if "dataset.name" in checked:
+        checked["dataset.name"] = _dataset_name(checked["dataset.name"], values["dataset.name"][1])
+    if checked.get("output_dir"):
+        checked["output_dir"] = str(_local(checked["output_dir"], values["output_dir"][1].base))
+
+    def section(name: str) -> dict[str, Any]:
+        return {k.split(".", 1)[1]: v for k, v in checked.items() if k.startswith(name + ".")}
+
+    repos = _repos(*values["repos"]) if "repos" in values else {}
+    return RunSpec(
+        llm=_llm(values, checked, file, spec_dir, env),
+        name=checked.get("name", stem),
+        agent=AgentSpec(**section("agent")),
+        dataset=DatasetSpec(**section("dataset")),
+        repos=repos,
+        evaluation=EvaluationSpec(**section("evaluation")),
+        induction=InductionSpec(**section("induction")),
+        path=file,
+        **{k: v for k, v in checked.items() if "." not in k and k not in ("name", "llm_config_file")},
+    )
+
+
+def _llm(values: dict, checked: dict, file: str, spec_dir: Path, env: Mapping[str, str]) -> LLMSpec:
+    if "llm" not in values:
+        raise UserError(
+            f"{where(file, None, 'llm')}: no model is given. Add it inline, e.g. "
+            "`llm: {model: openai/gpt-4o, api_key_env: OPENAI_API_KEY}`, or name a table of an OpenHands "
+            "config.toml, e.g. `llm: eval_gpt4` for [llm.eval_gpt4] (or pass `--llm-config eval_gpt4`)."
+        )
+    raw, at = values["llm"]
+    if raw is _INLINE:
+        settings = {k.split(".", 1)[1]: v for k, v in checked.items() if k.startswith("llm.")}
+        if "model" not in settings:
+            raise UserError(
+                f"{where(file, at.line, 'llm.model')}: the inline `llm` settings have no `model`. Add e.g. "
+                "`model: openai/gpt-4o` (a litellm model name), or `model: scripted/NAME` for the scripted model."
+            )
+        source, key_at = "inline", values.get("llm.api_key_env", (None, at))[1]
+    else:
+        name = _check(_STR, raw, at).strip().removeprefix("llm.")
+        config_file = checked.get("llm_config_file")
+        try:
+            table, config = load_llm_table(name, Path(config_file) if config_file else None, spec_dir)
+        except UserError as exc:
+            raise UserError(f"{at}: {exc.message}") from None
+        label = "[llm]" if name == "llm" else f"[llm.{name}]"
+        source = f"{config.name}:{label} ({config})"
+        settings = {
+            k: _check(FIELDS["llm." + k], v, _At(f"{config} {label}", None, k, toml=True), "llm." + k)
+            for k, v in table.items()
+        }
+        if "model" not in settings:
+            raise UserError(f"{config}, table {label}: has no `model`. Add e.g. `model = \"openai/gpt-4o\"` to it.")
+        key_at = _At(f"{config} {label}", None, "api_key_env")
+    variable = settings.get("api_key_env")
+    if variable and not settings.get("api_key"):
+        settings["api_key"] = _env_key(variable, env, key_at, settings["model"])
+    return LLMSpec(**settings, source=source)
+
+
+def _env_key(variable: str, env: Mapping[str, str], at: _At, model: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+        raise at.fail(
+            "must be the NAME of an environment variable, not the key itself (the value is not shown here)",
+            "Put the key in a variable, e.g. `export OPENAI_API_KEY=...`, and write `api_key_env: OPENAI_API_KEY`",
+        )
+    if not env.get(variable):
+        raise at.fail(
+            f"the environment variable {variable} is not set, so model {model} has no API key",
+            f"Set it in the shell that starts the run: `export {variable}=...`, "
+            "or remove `api_key_env` if this model needs no key",
+        )
+    return env[variable]
+
+
+def _check(spec: _Field, value: Any, at: _At, key: str | None = None) -> Any:
+    """The value converted to plain Python, or a UserError saying what is wrong at `at` and how to fix it."""
+    try:
+        return _convert(spec, value)
+    except _Invalid as bad:
+        eg = spec.eg if spec.eg is not None else _default(key or at.field, spec)
+        secret = at.field.endswith("api_key")
+        problem = bad.problem.replace("{got}", "a value of the wrong type" if secret else _kind(value))
+        raise at.fail(problem, bad.fix or f"Write e.g. {at.example(eg)}") from None
+
+
+def _convert(spec: _Field, value: Any) -> Any:
+    if value is None:
+        if spec.optional:
+            return None
+        raise _Invalid("has no value", "")
+    kind = spec.kind
+    if kind in ("str", "choice"):
+        if not isinstance(value, str):
+            raise _Invalid("must be a string, got {got}", "")
+        if not value.strip():
+            raise _Invalid("is an empty string", "")
+        if kind == "choice" and value not in spec.choices:
+            close = [c for c in spec.choices if value in c] or difflib.get_close_matches(value, spec.choices, n=1)
+            raise _Invalid(
+                f"must be one of {', '.join(spec.choices)}, got {{got}}",
+                f"Did you mean `{close[0]}`?" if close else f"Use one of {', '.join(spec.choices)}.",
+            )
+        return str(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _Invalid("must be true or false, got {got}", "")
+        return bool(value)
+    if kind in ("int", "float"):
+        number = isinstance(value, int) or (kind == "float" and isinstance(value, float))
+        if isinstance(value, bool) or not number:
+            raise _Invalid(f"must be {'a whole number' if kind == 'int' else 'a number'}, got {{got}}", "")
+        value = int(value) if kind == "int" else float(value)
+        if not _in_range(spec, value):
+            raise _Invalid(f"must be {_range(spec)}, got {value}", "")
+        return value
+    if kind == "strs" and isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _Invalid("must be a list of strings, got {got}", "")
+    return [str(v) for v in value]
+
+
+def _in_range(spec: _Field, value: float) -> bool:
+    low_ok = spec.lo is None or (value > spec.lo if spec.above else value >= spec.lo)
+    return low_ok and (spec.hi is None or value <= spec.hi)
+
+
+def _range(spec: _Field) -> str:
+    if spec.hi is not None:
+        return f"between {spec.lo} and {spec.hi}"
+    return f"greater than {spec.lo}" if spec.above else f"at least {spec.lo}"
+
+
+def _default(field: str, spec: _Field) -> Any:
+    node: Any = _DEFAULTS
+    for part in field.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not None and node != "":
+        return node
+    return {"int": max(int(spec.lo or 0), 1), "float": 1.0, "bool": True, "choice": (spec.choices or ("",))[0]}.get(
+        spec.kind, "..."
+    )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{_yaml(value)} (true/false)"
+    if isinstance(value, str):
+        return f'"{value}" (a string)'
+    if isinstance(value, int | float):
+        return f"{value} (a number)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "an empty value" if value is None else type(value).__name__
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return str(value)
+
+
+def _local(path: str, base: Path | None) -> Path:
+    return ((base or Path.cwd()) / Path(path).expanduser()).resolve()
+
+
+def _dataset_name(name: str, at: _At) -> str:
+    looks_like_path = name.startswith(("./", "../", "/", "~")) or ("/" in name and name.endswith(_DATA_SUFFIXES))
+    if name == BUILTIN_DATASET or not (looks_like_path or name.endswith(_DATA_SUFFIXES)):
+        return name
+    path = _local(name, at.base)
+    if path.is_file() and os.access(path, os.R_OK):
+        return str(path)
+    if not looks_like_path:
+        return name
+    problem = "is not a readable file" if path.exists() else "does not exist"
+    raise at.fail(
+        f"the dataset file {path} {problem}",
+        f"Fix the path (relative paths are read from {at.base}), or use a Hugging Face dataset name such as "
+        f"`princeton-nlp/SWE-bench` or `princeton-nlp/SWE-bench_Lite`, or `{BUILTIN_DATASET}` for the bundled sample",
+    )
+
+
+def _repos(raw: Any, at: _At) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise at.fail(
+            f"must be a mapping of repository to git URL or local path, got {_kind(raw)}",
+            "Write e.g. `repos: {django/django: https://github.com/django/django.git}`",
+        )
+    repos = {}
+    for repo, source in raw.items():
+        repo_at = _At(at.file, _line(raw, repo), f"repos.{repo}", base=at.base)
+        if not isinstance(source, str) or not source.strip():
+            raise repo_at.fail(
+                f"must be a git URL or a local path, got {_kind(source)}",
+                f"Write e.g. `{repo}: https://github.com/{repo}.git` or `{repo}: ../checkouts/{repo}`",
+            )
+        remote = source == BUILTIN_DATASET or "://" in source or re.match(r"[\w.-]+@[\w.-]+:", source)
+        repos[str(repo)] = source if remote else str(_local(source, at.base))
+    return repos

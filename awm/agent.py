@@ -1,0 +1,330 @@
+"""The OpenHands agent on one issue: prompt, memory in the system prompt, limits, live events, patch, metrics.
+
+The agent stack is imported only when an agent is built: it takes seconds to import."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from awm.spec import LLMSpec, RunSpec
+from awm.types import Issue, Step
+from awm.workspace import diff_against
+
+OBSERVATION_KEEP = 2000  # characters of an observation kept in the condensed history
+
+PROMPT = """<uploaded_files>
+{repo_path}
+</uploaded_files>
+
+I've uploaded a Python code repository in the directory {repo_path}.
+Repository path: {repo_path}
+Repository: {repo}
+Base commit: {base_commit}
+
+Consider the following issue description:
+
+<issue_description>
+{problem_statement}
+</issue_description>
+{hints}
+Can you help me implement the necessary changes to the repository so that the requirements specified in the
+<issue_description> are met? I've already taken care of all changes to any of the test files described in the
+<issue_description>. This means you DON'T have to modify the testing logic or any of the tests in any way.
+Your task is to make the minimal changes to non-test files in the {repo_path} directory to ensure the
+<issue_description> is satisfied.
+
+Follow these phases to resolve the issue:
+1. READING: restate the problem, note the error messages, files, methods and the steps to reproduce.
+2. EXPLORATION: find the files related to the problem and the code to change.
+3. REPRODUCTION: write and run a small script that reproduces the problem.
+4. FIX: make focused, minimal changes to the source files.
+5. VERIFICATION: run your script and the relevant existing tests.
+6. FINAL REVIEW: compare your changes with the issue description and the base commit {base_commit}.
+"""
+
+
+def setup_environment() -> None:
+    """Environment the agent stack needs before it is imported: no price-table fetch, no banner."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def build_prompt(issue: Issue, repo_path: Path, include_hints: bool) -> str:
+    hints = ""
+    if include_hints and issue.hints_text.strip():
+        hints = f"\n<hints>\n{issue.hints_text.strip()}\n</hints>\n"
+    return PROMPT.format(
+        repo_path=repo_path,
+        repo=issue.repo,
+        base_commit=issue.base_commit,
+        problem_statement=issue.problem_statement.strip(),
+        hints=hints,
+    )
+
+
+def make_llm(spec: LLMSpec, usage_id: str):
+    setup_environment()
+    from openhands.sdk import LLM
+    from pydantic import SecretStr
+
+    kwargs: dict[str, Any] = {
+        "usage_id": usage_id,
+        "model": spec.model if not spec.scripted else "openai/" + spec.model,
+        "num_retries": spec.num_retries,
+    }
+    for name in ("base_url", "api_version", "temperature", "top_p", "max_output_tokens", "input_cost_per_token",
+                 "output_cost_per_token", "timeout", "reasoning_effort", "custom_llm_provider"):
+        value = getattr(spec, name)
+        if value is not None:
+            kwargs[name] = value
+    if spec.api_key:
+        kwargs["api_key"] = SecretStr(spec.api_key)
+    elif spec.base_url:
+        kwargs["api_key"] = SecretStr("none")  # OpenAI-compatible local servers still want a bearer token
+    if spec.temperature is not None and spec.reasoning_effort is None:
+        kwargs["capability_overrides"] = {"supports_reasoning_effort": False}
+    if spec.num_retries == 0:
+        kwargs["retry_min_wait"] = 0
+        kwargs["retry_max_wait"] = 0
+    return LLM(**kwargs)
+
+
+@dataclass
+class AgentResult:
+    patch: str = ""
+    status: str = ""  # finished | max_iterations | timeout | cancelled | stuck | error
+    error: str = ""
+    history: list[Step] = field(default_factory=list)
+    steps: int = 0
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_wait_s: float = 0.0
+    tool_s: float = 0.0
+
+
+class _Clock:
+    """Splits the agent's wall time into waiting for the model and running tools, from event arrival times."""
+
+    def __init__(self) -> None:
+        self.mark = time.monotonic()
+        self.model = 0.0
+        self.tool = 0.0
+
+    def action(self) -> None:
+        now = time.monotonic()
+        self.model += now - self.mark
+        self.mark = now
+
+    def observation(self) -> None:
+        now = time.monotonic()
+        self.tool += now - self.mark
+        self.mark = now
+
+
+def describe(event: Any) -> tuple[str, str, str] | None:
+    """(kind, tool, readable text) for a conversation event, or None for events not worth showing."""
+    name = type(event).__name__
+    if name == "ActionEvent":
+        thought = " ".join(t.text for t in event.thought).strip()
+        action = event.action
+        args = action.model_dump(mode="json", exclude={"kind", "security_risk", "summary"}) if action else {}
+        args = {k: v for k, v in args.items() if v not in (None, "", False, [])}
+        if event.tool_name == "terminal" and "command" in args:
+            text = f"$ {args['command']}"
+        elif event.tool_name == "file_editor":
+            text = f"{args.pop('command', '')} {args.pop('path', '')} " + _short(json.dumps(args), 400)
+        elif event.tool_name == "finish":
+            text = args.get("message", "")
+        else:
+            text = _short(json.dumps(args), 400)
+        return "action", event.tool_name, (f"{thought}\n" if thought else "") + text.strip()
+    if name == "ObservationEvent":
+        return "observation", event.tool_name, _short(event.observation.text, OBSERVATION_KEEP)
+    if name == "AgentErrorEvent":
+        return "error", event.tool_name, _short(event.error, OBSERVATION_KEEP)
+    if name == "ConversationErrorEvent":
+        return "error", "", f"{event.code}: {_short(event.detail, OBSERVATION_KEEP)}"
+    if name == "MessageEvent":
+        msg = event.llm_message
+        text = " ".join(getattr(c, "text", "") for c in msg.content).strip()
+        return "message", msg.role, _short(text, OBSERVATION_KEEP)
+    if name == "SystemPromptEvent":
+        return "system", "", "system prompt set"
+    return None
+
+
+def _short(text: str, limit: int) -> str:
+    text = text.replace("\x1b[?2004l", "").replace("\x1b[?2004h", "").strip()
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n… [{len(text) - limit} characters cut] …\n{text[-half:]}"
+
+
+def condense(events: list[tuple[str, str, str]]) -> list[Step]:
+    steps: list[Step] = []
+    for kind, tool, text in events:
+        if kind == "action":
+            thought, _, action = text.rpartition("\n") if "\n" in text else ("", "", text)
+            steps.append(Step(tool=tool, action=action, thought=thought))
+        elif kind in ("observation", "error") and steps and not steps[-1].observation:
+            steps[-1].observation = text
+    return steps
+
+
+class AgentRunner:
+    def __init__(self, spec: RunSpec):
+        self.spec = spec
+
+    def run(
+        self,
+        issue: Issue,
+        repo_path: Path,
+        memory_block: str,
+        on_event: Callable[[str, str, str], None],
+        log_path: Path,
+        trajectory_path: Path,
+        cancel: threading.Event | None = None,
+    ) -> AgentResult:
+        setup_environment()
+        from openhands.sdk import Agent, AgentContext, Conversation, Tool
+        from openhands.tools.file_editor import FileEditorTool
+        from openhands.tools.task_tracker import TaskTrackerTool
+        from openhands.tools.terminal import TerminalTool
+
+        llm = make_llm(self.spec.llm, "agent")
+        agent = Agent(
+            llm=llm,
+            tools=[
+                Tool(name=TerminalTool.name, params={"terminal_type": "subprocess"}),
+                Tool(name=FileEditorTool.name),
+                Tool(name=TaskTrackerTool.name),
+            ],
+            agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
+            system_prompt_kwargs={"cli_mode": True},
+        )
+        clock = _Clock()
+        seen: list[tuple[str, str, str]] = []
+        raw: list[dict] = []
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "w", encoding="utf-8")
+        log.write(f"# {issue.instance_id}  repo {issue.repo}  base {issue.base_commit}\n")
+        log.write(f"# workspace {repo_path}\n")
+        if memory_block:
+            log.write(f"# workflow memory in the system prompt:\n{memory_block}\n")
+        log.flush()
+
+        def callback(event: Any) -> None:
+            kind = type(event).__name__
+            if kind == "ActionEvent":
+                clock.action()
+            elif kind in ("ObservationEvent", "AgentErrorEvent"):
+                clock.observation()
+            try:
+                raw.append(event.model_dump(mode="json"))
+            except Exception:  # noqa: BLE001 - a trajectory record must never stop the agent
+                raw.append({"kind": kind})
+            item = describe(event)
+            if item is None:
+                return
+            seen.append(item)
+            log.write(f"[{time.strftime('%H:%M:%S')}] {item[0].upper()} {item[1]}\n{item[2]}\n\n")
+            log.flush()
+            on_event(*item)
+
+        result = AgentResult()
+        conversation = None
+        deadline_hit = threading.Event()
+        timer = None
+        try:
+            conversation = Conversation(
+                agent=agent,
+                workspace=str(repo_path),
+                max_iteration_per_run=self.spec.agent.max_iterations,
+                callbacks=[callback],
+                visualizer=None,
+                stuck_detection=True,
+            )
+
+            def stop(reason_event: threading.Event | None) -> None:
+                if reason_event is not None:
+                    reason_event.set()
+                conversation.pause()
+
+            timer = threading.Timer(self.spec.agent.timeout_minutes * 60, stop, args=(deadline_hit,))
+            timer.daemon = True
+            timer.start()
+            watcher = None
+            if cancel is not None:
+                watcher = threading.Thread(target=_watch, args=(cancel, timer, lambda: stop(None)), daemon=True)
+                watcher.start()
+            conversation.send_message(build_prompt(issue, repo_path, self.spec.agent.include_hints))
+            conversation.run()
+            result.status = _status(conversation, deadline_hit, cancel, seen)
+        except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
+            result.status = "error"
+            result.error = _error_text(exc)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if conversation is not None:
+                metrics = conversation.conversation_stats.get_combined_metrics()
+                result.cost = float(metrics.accumulated_cost or 0.0)
+                usage = metrics.accumulated_token_usage
+                if usage is not None:
+                    result.prompt_tokens = int(usage.prompt_tokens or 0)
+                    result.completion_tokens = int(usage.completion_tokens or 0)
+                try:
+                    conversation.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            if result.status == "error" and not result.error:
+                errors = [t for k, _, t in seen if k == "error"]
+                result.error = errors[-1] if errors else "the agent stopped with an error"
+            result.history = condense(seen)
+            result.steps = sum(1 for k, _, _ in seen if k == "action")
+            result.model_wait_s = round(clock.model, 3)
+            result.tool_s = round(clock.tool, 3)
+            log.write(f"# agent status: {result.status} {result.error}\n")
+            log.close()
+            trajectory_path.write_text(json.dumps(raw, ensure_ascii=False))
+        try:
+            result.patch = diff_against(repo_path, issue.base_commit)
+        except Exception as exc:  # noqa: BLE001
+            result.status, result.error = "error", f"could not take the patch: {exc}"
+        return result
+
+
+def _watch(cancel: threading.Event, timer: threading.Timer, stop: Callable[[], None]) -> None:
+    while timer.is_alive():
+        if cancel.wait(0.2):
+            stop()
+            return
+
+
+def _status(conversation, deadline_hit: threading.Event, cancel: threading.Event | None, seen) -> str:
+    status = str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
+    if deadline_hit.is_set():
+        return "timeout"
+    if cancel is not None and cancel.is_set() and status != "finished":
+        return "cancelled"
+    if status == "finished":
+        return "finished"
+    if any(k == "error" and "MaxIterationsReached" in t for k, _, t in seen):
+        return "max_iterations"
+    if status == "stuck":
+        return "stuck"
+    return "error" if status == "error" else status
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:500]

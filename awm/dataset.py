@@ -1,0 +1,90 @@
+"""Loading SWE-bench-format issues through `datasets`: a hub name or a local json/jsonl/parquet file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from awm.errors import UserError
+from awm.spec import DatasetSpec
+from awm.types import Issue
+
+BUILTIN_MINIBENCH = "builtin:minibench"
+_LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def resolve_name(name: str) -> str:
+    if name == BUILTIN_MINIBENCH:
+        from awm.minibench import instances_path
+
+        return str(instances_path())
+    return name
+
+
+def load_rows(name: str, split: str, spec_path: str | None = None) -> list[dict]:
+    import os
+
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    from datasets import load_dataset
+
+    source = resolve_name(name)
+    fmt = _LOCAL_FORMATS.get(Path(source).suffix.lower())
+    if fmt:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise UserError(
+                f"{spec_path or '<spec>'}, field `dataset.name`: the dataset file {path} does not exist. "
+                "Give the path of a SWE-bench-format .json, .jsonl or .parquet file, or a Hugging Face hub name "
+                "such as princeton-nlp/SWE-bench_Lite."
+            )
+        try:
+            ds = load_dataset(fmt, data_files=str(path), split="train")
+        except Exception as exc:  # noqa: BLE001 - any parse failure of the user's file is the user's to fix
+            raise UserError(
+                f"{spec_path or '<spec>'}, field `dataset.name`: {path} could not be read as {fmt} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Check the file is "
+                "SWE-bench-format records (one JSON object per line for .jsonl)."
+            ) from None
+        return list(ds)
+    try:
+        ds = load_dataset(source, split=split)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(
+            f"{spec_path or '<spec>'}, field `dataset.name`: could not load `{source}` split `{split}` from the "
+            f"Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). If this "
+            "machine cannot reach the hub, download the dataset elsewhere (datasets' `to_json`/`to_parquet`) and "
+            "set `dataset.name` to the local .jsonl or .parquet path."
+        ) from None
+    return list(ds)
+
+
+def select(rows: list[dict], spec: DatasetSpec, spec_path: str | None = None) -> list[Issue]:
+    """Filter by repo and instance ids, order stably (by instance id, as the hub order is not promised),
+    then apply the limit."""
+    issues = [Issue.from_row(r) for r in rows]
+    if spec.repo_filter:
+        wanted = set(spec.repo_filter)
+        issues = [i for i in issues if i.repo in wanted]
+    if spec.instance_ids:
+        by_id = {i.instance_id: i for i in issues}
+        missing = [x for x in spec.instance_ids if x not in by_id]
+        if missing:
+            raise UserError(
+                f"{spec_path or '<spec>'}, field `dataset.instance_ids`: {', '.join(missing[:5])}"
+                f"{' …' if len(missing) > 5 else ''} not found in {spec.name} (split {spec.split}"
+                f"{', repos ' + ', '.join(spec.repo_filter) if spec.repo_filter else ''}). Check the ids or the filter."
+            )
+        issues = [by_id[x] for x in spec.instance_ids]
+    else:
+        issues.sort(key=_natural_key)
+    if spec.limit:
+        issues = issues[: spec.limit]
+    return issues
+
+
+def load_issues(spec: DatasetSpec, spec_path: str | None = None) -> list[Issue]:
+    return select(load_rows(spec.name, spec.split, spec_path), spec, spec_path)
+
+
+def _natural_key(issue: Issue) -> tuple:
+    head, _, number = issue.instance_id.rpartition("-")
+    return (head, int(number)) if number.isdigit() else (issue.instance_id, 0)

@@ -1,0 +1,203 @@
+"""A run's folder: the journal of finished issues (the source of truth), the workflow memory, and the files
+derived from them. Every file is replaced whole or appended line by line, so a kill at any moment leaves the
+last finished issue and everything before it intact.
+
+    config.json         the spec without secrets, and its fingerprint
+    experiences.jsonl   one line per finished issue, appended and fsynced: the commit point
+    memory.json         workflow memory, every round kept
+    buffer.json         the successful experiences induction learns from
+    checkpoint.json     progress summary (what the run picker reads)
+    predictions.jsonl   SWE-bench predictions (instance_id, model_name_or_path, model_patch)
+    result.json         experiences, workflows, statistics
+    induction/          each round's prompt and raw reply
+    logs/               instance_<id>.log (readable) and instance_<id>.trajectory.json (every event)
+    eval/<id>/          patch.diff, test_output.txt, report.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from awm import atomic
+from awm.errors import UserError
+from awm.locations import runs_root
+from awm.spec import RunSpec
+from awm.stats import Stats
+from awm.types import Experience
+
+FORMAT = 1
+
+
+@dataclass
+class RunSummary:
+    """What the run picker shows without opening anything heavy."""
+
+    run_dir: Path
+    name: str
+    spec_path: str
+    model: str
+    total: int
+    processed: int
+    passed: int
+    success_rate: float
+    workflows: int
+    status: str
+    updated_at: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "completed"
+
+
+class RunStore:
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.logs = run_dir / "logs"
+        self.eval = run_dir / "eval"
+        self.induction = run_dir / "induction"
+        self.journal = run_dir / "experiences.jsonl"
+        self.memory_path = run_dir / "memory.json"
+        self.buffer_path = run_dir / "buffer.json"
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @classmethod
+    def create(cls, spec: RunSpec, output_dir: str | None = None) -> RunStore:
+        if output_dir or spec.output_dir:
+            run_dir = Path(output_dir or spec.output_dir).expanduser().resolve()
+            if (run_dir / "config.json").exists():
+                raise UserError(
+                    f"{run_dir} already holds a run. Resume it with `awm-tui --no-ui --resume {run_dir}`, or "
+                    "choose another `output_dir` (or --output-dir)."
+                )
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run_dir = runs_root() / f"{spec.name}-{stamp}"
+            n = 1
+            while run_dir.exists():
+                n += 1
+                run_dir = runs_root() / f"{spec.name}-{stamp}-{n}"
+        store = cls(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(run_dir / "config.json", {
+            "format": FORMAT,
+            "run_id": store.run_id,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "spec_path": str(Path(spec.path).resolve()) if spec.path else None,
+            "fingerprint": spec.fingerprint(),
+            "spec": spec.public(),
+        })
+        return store
+
+    @classmethod
+    def open(cls, run: str) -> RunStore:
+        """A run by folder path, or by name under the runs folder."""
+        candidates = [Path(run).expanduser(), runs_root() / run]
+        for path in candidates:
+            if (path / "config.json").is_file():
+                return cls(path.resolve())
+        raise UserError(
+            f"--resume {run}: no run found there (looked for config.json in {candidates[0]} and {candidates[1]}). "
+            "Give a run folder, or the name of a run under the runs folder (`awm-tui` lists them)."
+        )
+
+    def config(self) -> dict:
+        return atomic.read_json(self.dir / "config.json", {})
+
+    def check_resumable(self, spec: RunSpec) -> None:
+        stored = self.config().get("fingerprint", {})
+        now = spec.fingerprint()
+        changed = [k for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+        if changed:
+            detail = "; ".join(f"{k}: {stored.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+            raise UserError(
+                f"{spec.path or '<spec>'}: cannot resume run {self.dir} with this spec, because it changes what "
+                f"the run means ({detail}). Resume with the spec the run was started with, or start a new run."
+            )
+
+    # the journal
+    def finished(self) -> list[Experience]:
+        by_id: dict[str, Experience] = {}
+        for record in atomic.read_lines(self.journal, repair=True):
+            by_id[record["instance_id"]] = Experience.from_dict(record)
+        return list(by_id.values())
+
+    def commit(self, experience: Experience) -> None:
+        atomic.append_line(self.journal, experience.to_dict())
+
+    def rewrite_journal(self, experiences: list[Experience]) -> None:
+        atomic.write_text(self.journal, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
+                                                for e in experiences))
+
+    def elapsed(self) -> float:
+        return float((atomic.read_json(self.dir / "checkpoint.json", {}) or {}).get("elapsed_s", 0.0))
+
+    # derived views
+    def write_predictions(self, experiences: list[Experience], model: str) -> None:
+        lines = [json.dumps({"instance_id": e.instance_id, "model_name_or_path": model, "model_patch": e.diff_patch},
+                            ensure_ascii=False) for e in experiences]
+        atomic.write_text(self.dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
+
+    def write_checkpoint(self, stats: Stats, instance_ids: list[str], finished: list[str], status: str,
+                         name: str, model: str, message: str = "") -> Path:
+        path = self.dir / "checkpoint.json"
+        atomic.write_json(path, {
+            "run_id": self.run_id,
+            "name": name,
+            "model": model,
+            "status": status,
+            "message": message,
+            "instance_ids": instance_ids,
+            "finished_ids": finished,
+            "next": next((i for i in instance_ids if i not in set(finished)), None),
+            "stats": stats.to_dict(),
+            "elapsed_s": stats.elapsed_s,
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "pid": os.getpid(),
+        })
+        return path
+
+    def write_result(self, experiences: list[Experience], workflows: list, stats: Stats) -> None:
+        atomic.write_json(self.dir / "result.json", {
+            "experiences": [e.to_dict() for e in experiences],
+            "workflows": [w.to_dict() for w in workflows],
+            "statistics": stats.to_dict(),
+        })
+
+    def log_path(self, instance_id: str) -> Path:
+        return self.logs / f"instance_{instance_id}.log"
+
+    def trajectory_path(self, instance_id: str) -> Path:
+        return self.logs / f"instance_{instance_id}.trajectory.json"
+
+
+def list_runs(root: Path | None = None) -> list[RunSummary]:
+    root = root or runs_root()
+    runs = []
+    for config_path in sorted(root.glob("*/config.json")):
+        run_dir = config_path.parent
+        config = atomic.read_json(config_path, {}) or {}
+        checkpoint = atomic.read_json(run_dir / "checkpoint.json", {}) or {}
+        stats = checkpoint.get("stats", {})
+        spec = config.get("spec", {})
+        runs.append(RunSummary(
+            run_dir=run_dir,
+            name=spec.get("name", run_dir.name),
+            spec_path=config.get("spec_path") or "",
+            model=spec.get("llm", {}).get("model", ""),
+            total=int(stats.get("total", 0)),
+            processed=int(stats.get("processed", 0)),
+            passed=int(stats.get("passed", 0)),
+            success_rate=float(stats.get("success_rate", 0.0)),
+            workflows=int(stats.get("workflows", 0)),
+            status=checkpoint.get("status", "new"),
+            updated_at=checkpoint.get("updated_at", config.get("created_at", "")),
+        ))
+    runs.sort(key=lambda r: r.updated_at, reverse=True)
+    return runs

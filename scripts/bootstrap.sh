@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates or updates .venv from uv.lock. Needs only a python3 (for uv itself) and a Python 3.12 install
+# that uv can find (pyenv's, or python3.12 on PATH).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+uv_bin="$(command -v uv || true)"
+if [ -z "$uv_bin" ]; then
+  uv_bin="$root/.tools/bin/uv"
+  if [ ! -x "$uv_bin" ]; then
+    echo "awm-tui: installing uv into .tools/ (first run only)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --target "$root/.tools" uv >&2
+  fi
+fi
+export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
+if ! "$uv_bin" sync --frozen --quiet >&2; then
+  echo "awm-tui: could not create the environment. It needs Python 3.12 (pyenv install 3.12, or python3.12 on PATH)." >&2
+  exit 1
+fi
