@@ -4,6 +4,7 @@ induction when due — with every step reported as an event and every finished i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import tempfile
 import threading
@@ -280,7 +281,9 @@ class Engine:
             self.emit(ev.CheckpointSaved(str(path), stats.processed))
 
     def _work_root(self) -> Path:
-        root = Path(tempfile.gettempdir()) / f"awm-{self.store.run_id}"
+        # Same length for every run, so prompts (and their token counts) do not depend on the run's name.
+        tag = hashlib.sha1(str(self.store.dir).encode()).hexdigest()[:10]
+        root = Path(tempfile.gettempdir()) / f"awm-{tag}"
         root.mkdir(parents=True, exist_ok=True)
         return root
 

@@ -1,0 +1,36 @@
+"""Inclusive date ranges: parsing, iterating, counting weekdays, overlap."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Iterator
+
+
+def parse_range(text: str) -> tuple[date, date]:
+    """Parse "2024-01-01..2024-01-31" into (start, end)."""
+    start_text, separator, end_text = text.partition("..")
+    if not separator:
+        raise ValueError(f"expected START..END, got {text!r}")
+    start = date.fromisoformat(start_text.strip())
+    end = date.fromisoformat(end_text.strip())
+    if end < start:
+        raise ValueError(f"range ends before it starts: {text!r}")
+    return start, end
+
+
+def iter_days(start: date, end: date) -> Iterator[date]:
+    """Every day from `start` to `end`, both included."""
+    if end < start:
+        raise ValueError("end is before start")
+    for offset in range((end - start).days):
+        yield start + timedelta(days=offset)
+
+
+def count_weekdays(start: date, end: date) -> int:
+    """Monday-to-Friday days from `start` to `end`, both included."""
+    return sum(1 for day in iter_days(start, end) if day.weekday() < 5)
+
+
+def overlaps(first: tuple[date, date], second: tuple[date, date]) -> bool:
+    """Whether two inclusive ranges share at least one day."""
+    return first[0] <= second[1] and second[0] <= first[1]
