@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,7 +54,20 @@ def setup_environment() -> None:
     """Environment the agent stack needs before it is imported: no price-table fetch, no banner."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def terminal_type() -> str:
+    """tmux where installed: the subprocess terminal sleeps a fixed second at every start."""
+    return "tmux" if shutil.which("tmux") else "subprocess"
+
+
+def quiet_agent_stack() -> None:
+    """The SDK logs to stderr, which would interleave with the progress lines; our own log keeps its events."""
+    import logging
+    import warnings
+
+    logging.getLogger("openhands").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Cost calculation failed")
 
 
 def build_prompt(issue: Issue, repo_path: Path, include_hints: bool) -> str:
@@ -106,6 +120,7 @@ class AgentResult:
     cost: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    setup_s: float = 0.0  # tools started, first message sent
     model_wait_s: float = 0.0
     tool_s: float = 0.0
 
@@ -184,6 +199,16 @@ class AgentRunner:
     def __init__(self, spec: RunSpec):
         self.spec = spec
 
+    def warm_up(self) -> None:
+        """Import the agent stack now (seconds), so the first issue's timings are its own."""
+        setup_environment()
+        import openhands.sdk  # noqa: F401
+        import openhands.tools.file_editor  # noqa: F401
+        import openhands.tools.task_tracker  # noqa: F401
+        import openhands.tools.terminal  # noqa: F401
+
+        quiet_agent_stack()
+
     def run(
         self,
         issue: Issue,
@@ -200,17 +225,19 @@ class AgentRunner:
         from openhands.tools.task_tracker import TaskTrackerTool
         from openhands.tools.terminal import TerminalTool
 
+        quiet_agent_stack()
         llm = make_llm(self.spec.llm, "agent")
         agent = Agent(
             llm=llm,
             tools=[
-                Tool(name=TerminalTool.name, params={"terminal_type": "subprocess"}),
+                Tool(name=TerminalTool.name, params={"terminal_type": terminal_type()}),
                 Tool(name=FileEditorTool.name),
                 Tool(name=TaskTrackerTool.name),
             ],
             agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
             system_prompt_kwargs={"cli_mode": True},
         )
+        setup_started = time.monotonic()
         clock = _Clock()
         seen: list[tuple[str, str, str]] = []
         raw: list[dict] = []
@@ -267,6 +294,8 @@ class AgentRunner:
                 watcher = threading.Thread(target=_watch, args=(cancel, timer, lambda: stop(None)), daemon=True)
                 watcher.start()
             conversation.send_message(build_prompt(issue, repo_path, self.spec.agent.include_hints))
+            result.setup_s = round(time.monotonic() - setup_started, 3)
+            clock.mark = time.monotonic()
             conversation.run()
             result.status = _status(conversation, deadline_hit, cancel, seen)
         except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience

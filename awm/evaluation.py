@@ -4,6 +4,7 @@ FAIL_TO_PASS / PASS_TO_PASS with the swebench package's own parsers and grading 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -42,6 +43,7 @@ class TestProfile:
 
     command: Callable[[list[str]], list[str]]
     parser: Callable[[str], dict[str, str]]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def test_files(test_patch: str) -> list[str]:
@@ -54,7 +56,9 @@ def profile_for(issue: Issue) -> TestProfile | None:
     if issue.repo == minibench.REPO:
         from swebench.harness.log_parsers.python import parse_log_pytest
 
-        return TestProfile(command=minibench.test_command, parser=lambda log: parse_log_pytest(log, None))
+        # Third-party pytest plugins in our own environment have nothing to do with the mini project.
+        return TestProfile(command=minibench.test_command, parser=lambda log: parse_log_pytest(log, None),
+                           env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     return None
 
 
@@ -69,6 +73,9 @@ class LocalEvaluator:
     """Runs the tests on this machine, in a throwaway checkout made from the repository cache."""
 
     name = "local"
+
+    def warm_up(self) -> None:
+        import swebench.harness.grading  # noqa: F401 - seconds to import; not on the first issue's clock
 
     def __init__(self, cache: RepoCache, work_root: Path, timeout_s: float):
         self.cache = cache
@@ -109,7 +116,7 @@ class LocalEvaluator:
                                   report=report)
             argv = profile.command(test_files(issue.test_patch))
             test_started = time.monotonic()
-            output, timed_out = run_tests(argv, workdir, self.timeout_s)
+            output, timed_out = run_tests(argv, workdir, self.timeout_s, profile.env)
             test_s = time.monotonic() - test_started
             log = f"+ {' '.join(argv)}\n{START}\n{output}\n{END}\n"
             atomic.write_text(out_dir / "test_output.txt", log)
@@ -141,10 +148,10 @@ def apply_patch(workdir: Path, patch: str) -> tuple[bool, str]:
     return False, (proc.stderr.strip().splitlines() or ["unknown error"])[-1][:300]
 
 
-def run_tests(argv: list[str], workdir: Path, timeout_s: float) -> tuple[str, bool]:
+def run_tests(argv: list[str], workdir: Path, timeout_s: float, env: dict[str, str]) -> tuple[str, bool]:
     try:
         proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env={**os.environ, **env})
         return proc.stdout + proc.stderr, False
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"") + (exc.stderr or b"")

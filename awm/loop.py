@@ -119,6 +119,8 @@ class Engine:
         )
         self._complete = self._complete or litellm_complete(self.spec.llm)
         self._inducer = Inducer(self._complete, self.store.induction)
+        for part in (self._agent, self._evaluator):
+            getattr(part, "warm_up", lambda: None)()
         self.emit(ev.RunStarted(
             run_id=self.store.run_id,
             run_dir=str(self.store.dir),
@@ -168,7 +170,7 @@ class Engine:
                 self.store.log_path(issue.instance_id), self.store.trajectory_path(issue.instance_id),
                 self.stop_requested,
             )
-            timings["model_wait"], timings["tool"] = agent.model_wait_s, agent.tool_s
+            timings["agent_setup"], timings["model_wait"], timings["tool"] = agent.setup_s, agent.model_wait_s, agent.tool_s
             t = time.monotonic()
             remove(workdir.parent)
             timings["workspace"] += time.monotonic() - t

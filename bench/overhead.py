@@ -20,7 +20,7 @@ from awm import events as ev  # noqa: E402
 from awm.loop import Engine, open_run  # noqa: E402
 from awm.spec import load_spec  # noqa: E402
 
-PHASES = ("workspace", "model_wait", "tool", "evaluation", "tests", "induction", "bookkeeping")
+PHASES = ("workspace", "agent_setup", "model_wait", "tool", "evaluation", "tests", "induction", "bookkeeping")
 
 
 def main() -> None:

@@ -4,8 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-uv_bin="$(command -v uv || true)"
-if [ -z "$uv_bin" ]; then
+uv_bin=uv
+if ! uv --version >/dev/null 2>&1; then
   uv_bin="$root/.tools/bin/uv"
   if [ ! -x "$uv_bin" ]; then
     echo "awm-tui: installing uv into .tools/ (first run only)" >&2
