@@ -156,7 +156,9 @@ class ScriptedServer:
         user = next((m for m in messages if m.get("role") == "user"), {})
         found = REPO_PATH.search(_content_text(user.get("content")))
         args = _fill(step["args"], found.group(1)) if found else step["args"]
-        call = {"id": f"call_{seq}_{number}", "type": "function", "function": {"name": step["tool"], "arguments": json.dumps(args)}}
+        # The id depends only on the conversation, so a replayed conversation is byte-for-byte the same.
+        tag = hashlib.sha1(f"{instance_id}:{number}".encode()).hexdigest()[:8]
+        call = {"id": f"call_{tag}_{number}", "type": "function", "function": {"name": step["tool"], "arguments": json.dumps(args)}}
         return {"role": "assistant", "content": step.get("thought"), "tool_calls": [call]}
 
     def induction_text(self, text: str) -> str:

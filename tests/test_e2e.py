@@ -1,0 +1,145 @@
+"""The whole loop, for real but the model: the OpenHands agent against the scripted server on the bundled
+mini-benchmark, induction every 2 successes, real checkouts and test runs; then SIGKILL and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from awm import events as ev
+from awm.loop import Engine, open_run
+from awm.minibench import derive, load_instances
+from awm.minibench.scripts import SCRIPTS
+from awm.spec import load_spec
+from awm.workspace import RepoCache
+from awm.locations import repo_cache_root
+from conftest import ROOT, cli
+
+DEMO = ROOT / "specs" / "demo.yaml"
+INSTANCES = {i["instance_id"]: i for i in load_instances()}
+
+
+@pytest.fixture(scope="module")
+def reference(awm_home, tmp_path_factory):
+    """An uninterrupted demo run, with every event it emitted."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    spec = load_spec(DEMO, {"output_dir": str(out)})
+    events: list[ev.Event] = []
+    finished = Engine(spec, open_run(spec, output_dir=str(out)), [events.append]).run()
+    return out, events, finished
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def system_text(body: dict) -> str:
+    content = body["messages"][0]["content"]
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
+def test_run_completes_with_both_verdicts_from_real_test_runs(reference):
+    out, events, finished = reference
+    assert finished.outcome == "completed"
+    exps = {e["instance_id"]: e for e in read_jsonl(out / "experiences.jsonl")}
+    assert len(exps) == len(INSTANCES) >= 10
+    for iid, exp in exps.items():
+        expected = "PASS" if SCRIPTS[iid]["outcome"] == "right" else "FAIL"
+        assert exp["status"] == expected, (iid, exp["reason"])
+        log = (out / "eval" / iid / "test_output.txt").read_text()
+        assert ">>>>> Start Test Output" in log and "short test summary info" in log
+        report = json.loads((out / "eval" / iid / "report.json").read_text())[iid]
+        assert report["resolved"] == (expected == "PASS") and report["patch_successfully_applied"]
+
+
+def test_verdicts_agree_with_an_independent_test_run(reference, tmp_path):
+    out, _, _ = reference
+    mirror = RepoCache(repo_cache_root()).mirror("awm-bench/tallyho")
+    for exp in read_jsonl(out / "experiences.jsonl")[:4]:
+        inst = INSTANCES[exp["instance_id"]]
+        work = derive.checkout(mirror, inst["base_commit"], tmp_path / exp["instance_id"],
+                               [inst["test_patch"], exp["diff_patch"]])
+        statuses = derive.run_tests(work, derive.patched_files(inst["test_patch"]))
+        f2p_pass = all(statuses.get(t) == "PASSED" for t in json.loads(inst["FAIL_TO_PASS"]))
+        assert f2p_pass == (exp["status"] == "PASS")
+
+
+def test_induced_workflows_reach_later_prompts_and_no_earlier_ones(reference):
+    out, events, _ = reference
+    memory = json.loads((out / "memory.json").read_text())
+    rounds = memory["rounds"]
+    assert len(rounds) >= 3  # 10 successes, trigger 2
+    requests = read_jsonl(out / "scripted_requests.jsonl")
+    inductions = [r for r in requests if r["kind"] == "induction"]
+    agents = [r for r in requests if r["kind"] == "agent"]
+    assert len(inductions) == len(rounds) and len(agents) > 3 * len(INSTANCES)
+    names_by_round = [[memory["versions"][f"{wid}@{r['round']}"]["name"] for wid in r["induced"]] for r in rounds]
+    assert sum(map(len, names_by_round)) == len(memory["workflows"])  # nothing evicted: "after" is strict too
+    for induction, names in zip(inductions, names_by_round):
+        assert names
+        for request in agents:
+            prompt = system_text(request["body"])
+            for name in names:
+                assert (name in prompt) == (request["seq"] > induction["seq"]), (name, request["seq"])
+    started = [e for e in events if isinstance(e, ev.IssueStarted)]
+    assert started[0].workflow_ids == () and started[-1].workflow_ids
+
+
+def test_outputs_exist_parse_and_predictions_match_patches(reference):
+    out, _, finished = reference
+    for name in ("config.json", "checkpoint.json", "buffer.json", "memory.json", "result.json"):
+        json.loads((out / name).read_text())
+    result = json.loads((out / "result.json").read_text())
+    assert result["statistics"]["processed"] == len(INSTANCES) == finished.stats.processed
+    assert result["statistics"]["passed"] == sum(s["outcome"] == "right" for s in SCRIPTS.values())
+    assert result["statistics"]["cost"] > 0 and result["statistics"]["prompt_tokens"] > 0
+    preds = read_jsonl(out / "predictions.jsonl")
+    patches = {e["instance_id"]: e["diff_patch"] for e in result["experiences"]}
+    assert {p["instance_id"]: p["model_patch"] for p in preds} == patches
+    assert all(p["model_name_or_path"] == "scripted/demo" for p in preds)
+    for iid, patch in patches.items():
+        assert patch.startswith("diff --git") and (out / "eval" / iid / "patch.diff").read_text() == patch
+        log = (out / "logs" / f"instance_{iid}.log").read_text()
+        assert "ACTION" in log and "OBSERVATION" in log
+        assert json.loads((out / "logs" / f"instance_{iid}.trajectory.json").read_text())
+    assert json.loads((out / "buffer.json").read_text())["successes"] == result["statistics"]["passed"]
+
+
+def _run_until(args, journal: Path, lines: int, delay: float, env) -> None:
+    proc = subprocess.Popen(cli(*args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= lines:
+            time.sleep(delay)
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_sigkill_and_resume_lose_nothing_and_count_like_an_unbroken_run(reference, tmp_path):
+    ref_out, _, _ = reference
+    out = tmp_path / "run"
+    journal = out / "experiences.jsonl"
+    env = dict(os.environ)
+    _run_until(["--no-ui", str(DEMO), "--output-dir", str(out)], journal, 3, 0.0, env)
+    _run_until(["--no-ui", "--resume", str(out)], journal, 8, 0.7, env)
+    done = subprocess.run(cli("--no-ui", "--resume", str(out)), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resuming run" in done.stdout
+
+    ids = [e["instance_id"] for e in read_jsonl(journal)]
+    assert sorted(ids) == sorted(INSTANCES) and len(ids) == len(set(ids))
+    ref, got = (json.loads((d / "result.json").read_text()) for d in (ref_out, out))
+    drop = lambda s: {k: v for k, v in s.items() if k != "elapsed_s"}  # noqa: E731
+    assert drop(got["statistics"]) == drop(ref["statistics"])
+    assert [w["name"] for w in got["workflows"]] == [w["name"] for w in ref["workflows"]]
+    assert ({e["instance_id"]: (e["status"], e["diff_patch"]) for e in got["experiences"]}
+            == {e["instance_id"]: (e["status"], e["diff_patch"]) for e in ref["experiences"]})
+    assert read_jsonl(out / "predictions.jsonl") == read_jsonl(ref_out / "predictions.jsonl")
