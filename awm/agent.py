@@ -56,6 +56,15 @@ def setup_environment() -> None:
     os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
 
 
+def import_litellm():
+    """litellm, configured: no price-table fetch, no help banners on stdout."""
+    setup_environment()
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
 def terminal_type() -> str:
     """tmux where installed: the subprocess terminal sleeps a fixed second at every start."""
     return "tmux" if shutil.which("tmux") else "subprocess"
@@ -66,7 +75,8 @@ def quiet_agent_stack() -> None:
     import logging
     import warnings
 
-    logging.getLogger("openhands").setLevel(logging.ERROR)
+    logging.getLogger("openhands").setLevel(logging.CRITICAL)
+    import_litellm()
     warnings.filterwarnings("ignore", message="Cost calculation failed")
 
 

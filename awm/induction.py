@@ -162,12 +162,10 @@ class Inducer:
 
 def litellm_complete(llm_spec) -> Complete:
     """A Complete that calls the run's model through litellm (the same naming the agent uses)."""
-    from awm.agent import setup_environment
-
-    setup_environment()
+    from awm.agent import import_litellm
 
     def complete(messages: list[dict]) -> Completion:
-        import litellm
+        litellm = import_litellm()
 
         kwargs = {"model": ("openai/" + llm_spec.model) if llm_spec.scripted else llm_spec.model,
                   "messages": messages, "num_retries": llm_spec.num_retries}

@@ -291,7 +291,9 @@ class Engine:
 
 
 def _cause(reason: str) -> str:
-    return re.sub(r"\d+", "#", reason)[:80]
+    """A reason with its ids and numbers blanked, so the same failure on two issues compares equal."""
+    reason = re.sub(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b", "<id>", reason)
+    return re.sub(r"\d+", "#", reason)[:160]
 
 
 def _same_cause(streak: list[Experience], experience: Experience) -> bool:

@@ -1,0 +1,66 @@
+"""One issue's failure is that issue's ERROR; a run of same-cause errors stops the run, resumably."""
+
+import dataclasses
+import json
+
+from awm import events as ev
+from awm.evaluation import LocalEvaluator
+from awm.locations import repo_cache_root
+from awm.loop import Engine, open_run
+from awm.spec import load_spec
+from awm.types import Status
+from awm.workspace import RepoCache
+from conftest import ROOT
+
+DEMO = ROOT / "specs" / "demo.yaml"
+
+
+def demo_spec(out, limit):
+    spec = load_spec(DEMO, {"output_dir": str(out), "dataset.limit": limit})
+    return dataclasses.replace(spec, llm=dataclasses.replace(spec.llm, num_retries=0))
+
+
+def test_dead_model_stops_the_run_after_three_same_errors_and_resume_redoes_them(awm_home, tmp_path):
+    out = tmp_path / "run"
+    spec = demo_spec(out, 6)
+    events = []
+
+    def kill_server_after_two(event):
+        events.append(event)
+        if isinstance(event, ev.IssueFinished) and event.index == 2:
+            engine._server.stop()
+
+    engine = Engine(spec, open_run(spec, output_dir=str(out)), [kill_server_after_two])
+    finished = engine.run()
+    assert finished.outcome == "aborted"
+    assert "3 consecutive errors" in finished.message and "--resume" in finished.message
+    errors = [e for e in events if isinstance(e, ev.IssueFinished) and e.status == Status.ERROR]
+    assert len(errors) == 3 and all(e.reason.startswith("agent:") for e in errors)
+    journal = [json.loads(x) for x in (out / "experiences.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in journal] == ["PASS", "PASS"]  # the streak is forgotten, to be redone
+    assert json.loads((out / "checkpoint.json").read_text())["status"] == "aborted"
+
+    resumed = Engine(spec, open_run(spec, resume=str(out)), []).run()
+    assert resumed.outcome == "completed"
+    assert resumed.stats.processed == 6 and resumed.stats.errors == 0
+
+
+class CrashingEvaluator(LocalEvaluator):
+    def evaluate(self, issue, patch, out_dir):
+        if issue.instance_id.endswith("-2"):
+            raise RuntimeError("evaluator exploded")
+        return super().evaluate(issue, patch, out_dir)
+
+
+def test_an_evaluator_crash_is_that_issues_error_and_the_loop_goes_on(awm_home, tmp_path):
+    out = tmp_path / "run"
+    spec = demo_spec(out, 3)
+    cache = RepoCache(repo_cache_root(), spec.repos)
+    evaluator = CrashingEvaluator(cache, tmp_path / "work", 300)
+    (tmp_path / "work").mkdir()
+    finished = Engine(spec, open_run(spec, output_dir=str(out)), [], evaluator=evaluator, cache=cache).run()
+    assert finished.outcome == "completed"
+    exps = json.loads((out / "result.json").read_text())["experiences"]
+    assert [e["status"] for e in exps] == ["PASS", "ERROR", "FAIL"]
+    assert "evaluator exploded" in exps[1]["reason"]
+    assert finished.stats.errors == 1 and finished.stats.passed == 1
