@@ -18,6 +18,7 @@ from awm.types import Issue, Step
 from awm.workspace import diff_against
 
 OBSERVATION_KEEP = 2000  # characters of an observation kept in the condensed history
+EDIT_LINES = 8  # lines of an edit's old and new text shown
 
 PROMPT = """<uploaded_files>
 {repo_path}
@@ -63,6 +64,16 @@ def import_litellm():
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+def import_agent_stack() -> None:
+    setup_environment()
+    import openhands.sdk  # noqa: F401
+    import openhands.tools.file_editor  # noqa: F401
+    import openhands.tools.task_tracker  # noqa: F401
+    import openhands.tools.terminal  # noqa: F401
+
+    quiet_agent_stack()
 
 
 def terminal_type() -> str:
@@ -154,36 +165,59 @@ class _Clock:
         self.mark = now
 
 
-def describe(event: Any) -> tuple[str, str, str] | None:
-    """(kind, tool, readable text) for a conversation event, or None for events not worth showing."""
+@dataclass
+class Described:
+    """A conversation event made readable: what the live log, the instance log and induction see."""
+
+    kind: str  # action | observation | message | error | system
+    tool: str
+    text: str  # for an action: the action alone
+    thought: str = ""
+
+    @property
+    def display(self) -> str:
+        return f"{self.thought}\n{self.text}" if self.thought else self.text
+
+
+def describe(event: Any) -> Described | None:
     name = type(event).__name__
     if name == "ActionEvent":
         thought = " ".join(t.text for t in event.thought).strip()
         action = event.action
         args = action.model_dump(mode="json", exclude={"kind", "security_risk", "summary"}) if action else {}
         args = {k: v for k, v in args.items() if v not in (None, "", False, [])}
-        if event.tool_name == "terminal" and "command" in args:
-            text = f"$ {args['command']}"
-        elif event.tool_name == "file_editor":
-            text = f"{args.pop('command', '')} {args.pop('path', '')} " + _short(json.dumps(args), 400)
-        elif event.tool_name == "finish":
-            text = args.get("message", "")
-        else:
-            text = _short(json.dumps(args), 400)
-        return "action", event.tool_name, (f"{thought}\n" if thought else "") + text.strip()
+        return Described("action", event.tool_name, _action_text(event.tool_name, args), thought)
     if name == "ObservationEvent":
-        return "observation", event.tool_name, _short(event.observation.text, OBSERVATION_KEEP)
+        return Described("observation", event.tool_name, _short(event.observation.text, OBSERVATION_KEEP))
     if name == "AgentErrorEvent":
-        return "error", event.tool_name, _short(event.error, OBSERVATION_KEEP)
+        return Described("error", event.tool_name, _short(event.error, OBSERVATION_KEEP))
     if name == "ConversationErrorEvent":
-        return "error", "", f"{event.code}: {_short(event.detail, OBSERVATION_KEEP)}"
+        return Described("error", "", f"{event.code}: {_short(event.detail, OBSERVATION_KEEP)}")
     if name == "MessageEvent":
         msg = event.llm_message
         text = " ".join(getattr(c, "text", "") for c in msg.content).strip()
-        return "message", msg.role, _short(text, OBSERVATION_KEEP)
+        return Described("message", msg.role, _short(text, OBSERVATION_KEEP))
     if name == "SystemPromptEvent":
-        return "system", "", "system prompt set"
+        return Described("system", "", "system prompt set")
     return None
+
+
+def _action_text(tool: str, args: dict) -> str:
+    if tool == "terminal" and "command" in args:
+        return f"$ {args['command']}"
+    if tool == "file_editor":
+        lines = [f"{args.pop('command', '')} {args.pop('path', '')}".strip()]
+        for key, mark in (("old_str", "- "), ("new_str", "+ "), ("file_text", "+ ")):
+            body = str(args.pop(key, "")).splitlines()
+            lines += [mark + line for line in body[:EDIT_LINES]]
+            if len(body) > EDIT_LINES:
+                lines.append(f"{mark}… ({len(body) - EDIT_LINES} more lines)")
+        if args:
+            lines.append(_short(json.dumps(args), 300))
+        return "\n".join(lines)
+    if tool == "finish":
+        return str(args.get("message", ""))
+    return _short(json.dumps(args), 400)
 
 
 def _short(text: str, limit: int) -> str:
@@ -194,14 +228,13 @@ def _short(text: str, limit: int) -> str:
     return f"{text[:half]}\n… [{len(text) - limit} characters cut] …\n{text[-half:]}"
 
 
-def condense(events: list[tuple[str, str, str]]) -> list[Step]:
+def condense(events: list[Described]) -> list[Step]:
     steps: list[Step] = []
-    for kind, tool, text in events:
-        if kind == "action":
-            thought, _, action = text.rpartition("\n") if "\n" in text else ("", "", text)
-            steps.append(Step(tool=tool, action=action, thought=thought))
-        elif kind in ("observation", "error") and steps and not steps[-1].observation:
-            steps[-1].observation = text
+    for item in events:
+        if item.kind == "action":
+            steps.append(Step(tool=item.tool, action=item.text, thought=item.thought))
+        elif item.kind in ("observation", "error") and steps and not steps[-1].observation:
+            steps[-1].observation = item.text
     return steps
 
 
@@ -211,13 +244,7 @@ class AgentRunner:
 
     def warm_up(self) -> None:
         """Import the agent stack now (seconds), so the first issue's timings are its own."""
-        setup_environment()
-        import openhands.sdk  # noqa: F401
-        import openhands.tools.file_editor  # noqa: F401
-        import openhands.tools.task_tracker  # noqa: F401
-        import openhands.tools.terminal  # noqa: F401
-
-        quiet_agent_stack()
+        import_agent_stack()
 
     def run(
         self,
@@ -249,7 +276,7 @@ class AgentRunner:
         )
         setup_started = time.monotonic()
         clock = _Clock()
-        seen: list[tuple[str, str, str]] = []
+        seen: list[Described] = []
         raw: list[dict] = []
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "w", encoding="utf-8")
@@ -273,9 +300,9 @@ class AgentRunner:
             if item is None:
                 return
             seen.append(item)
-            log.write(f"[{time.strftime('%H:%M:%S')}] {item[0].upper()} {item[1]}\n{item[2]}\n\n")
+            log.write(f"[{time.strftime('%H:%M:%S')}] {item.kind.upper()} {item.tool}\n{item.display}\n\n")
             log.flush()
-            on_event(*item)
+            on_event(item.kind, item.tool, item.display)
 
         result = AgentResult()
         conversation = None
@@ -326,10 +353,10 @@ class AgentRunner:
                 except Exception:  # noqa: BLE001
                     pass
             if result.status == "error" and not result.error:
-                errors = [t for k, _, t in seen if k == "error"]
+                errors = [x.text for x in seen if x.kind == "error"]
                 result.error = errors[-1] if errors else "the agent stopped with an error"
             result.history = condense(seen)
-            result.steps = sum(1 for k, _, _ in seen if k == "action")
+            result.steps = sum(1 for x in seen if x.kind == "action")
             result.model_wait_s = round(clock.model, 3)
             result.tool_s = round(clock.tool, 3)
             log.write(f"# agent status: {result.status} {result.error}\n")
@@ -357,7 +384,7 @@ def _status(conversation, deadline_hit: threading.Event, cancel: threading.Event
         return "cancelled"
     if status == "finished":
         return "finished"
-    if any(k == "error" and "MaxIterationsReached" in t for k, _, t in seen):
+    if any(x.kind == "error" and "MaxIterationsReached" in x.text for x in seen):
         return "max_iterations"
     if status == "stuck":
         return "stuck"

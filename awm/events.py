@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from awm.stats import Stats
-from awm.types import Status, Workflow
+from awm.types import Experience, Status, Workflow
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class IssueFinished(Event):
     steps: int
     duration_s: float
     stats: Stats
-    timings: dict = field(default_factory=dict)  # seconds: workspace, model_wait, tool, evaluation, tests, bookkeeping
+    timings: dict = field(default_factory=dict)  # seconds: workspace, agent_setup, model_wait, tool, evaluation, tests, bookkeeping
+    experience: Experience | None = None
 
 
 @dataclass(frozen=True)

@@ -76,14 +76,14 @@ class Engine:
 
     # the run
     def run(self) -> ev.RunFinished:
-        try:
-            self._prepare()
-            outcome, message = self._loop()
-        finally:
-            if self._server is not None:
-                self._server.stop()
-        status = {"completed": "completed", "paused": "paused", "aborted": "aborted"}[outcome]
-        self._write_views(status, message, snapshot=True)
+        with self.store.lock():
+            try:
+                self._prepare()
+                outcome, message = self._loop()
+            finally:
+                if self._server is not None:
+                    self._server.stop()
+            self._write_views(outcome, message, snapshot=True)
         finished = ev.RunFinished(outcome=outcome, message=message, stats=self.stats(), run_dir=str(self.store.dir))
         self.emit(finished)
         return finished
@@ -198,6 +198,7 @@ class Engine:
             instance_id=issue.instance_id, index=index, total=len(self.issues), status=experience.status,
             reason=experience.reason, cost=experience.cost, steps=experience.steps,
             duration_s=experience.duration_s, stats=self.stats(), timings={k: round(v, 4) for k, v in timings.items()},
+            experience=experience,
         ))
         return experience
 

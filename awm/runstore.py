@@ -16,11 +16,14 @@ last finished issue and everything before it intact.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from awm import atomic
 from awm.errors import UserError
@@ -85,6 +88,7 @@ class RunStore:
                 run_dir = runs_root() / f"{spec.name}-{stamp}-{n}"
         store = cls(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+        _remember(run_dir)
         atomic.write_json(run_dir / "config.json", {
             "format": FORMAT,
             "run_id": store.run_id,
@@ -107,6 +111,28 @@ class RunStore:
             "Give a run folder, or the name of a run under the runs folder (`awm-tui` lists them)."
         )
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held while an engine runs this run: a second engine on the same folder is refused. The OS drops the
+        lock when the process dies, even by SIGKILL."""
+        path = self.dir / ".lock"
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise UserError(f"the run {self.dir} is being run right now (by {holder}). Wait for it to finish "
+                                "or stop it before resuming.") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()}")
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def config(self) -> dict:
         return atomic.read_json(self.dir / "config.json", {})
 
@@ -122,9 +148,10 @@ class RunStore:
             )
 
     # the journal
-    def finished(self) -> list[Experience]:
+    def finished(self, repair: bool = True) -> list[Experience]:
+        """The finished issues; `repair` cuts a torn last line off the file (only the run's writer should)."""
         by_id: dict[str, Experience] = {}
-        for record in atomic.read_lines(self.journal, repair=True):
+        for record in atomic.read_lines(self.journal, repair=repair):
             by_id[record["instance_id"]] = Experience.from_dict(record)
         return list(by_id.values())
 
@@ -177,11 +204,27 @@ class RunStore:
         return self.logs / f"instance_{instance_id}.trajectory.json"
 
 
+def _registry() -> Path:
+    return runs_root().parent / "other_runs.json"
+
+
+def _remember(run_dir: Path) -> None:
+    """Runs outside the runs folder (--output-dir) are listed in a registry so the run picker finds them."""
+    if run_dir.parent == runs_root():
+        return
+    known = atomic.read_json(_registry(), []) or []
+    if str(run_dir) not in known:
+        atomic.write_json(_registry(), known + [str(run_dir)])
+
+
 def list_runs(root: Path | None = None) -> list[RunSummary]:
+    """Every run in the runs folder, and those registered from elsewhere that still exist; newest first."""
     root = root or runs_root()
+    dirs = [p.parent for p in root.glob("*/config.json")]
+    dirs += [Path(p) for p in atomic.read_json(_registry(), []) or [] if (Path(p) / "config.json").is_file()]
     runs = []
-    for config_path in sorted(root.glob("*/config.json")):
-        run_dir = config_path.parent
+    for run_dir in dict.fromkeys(dirs):
+        config_path = run_dir / "config.json"
         config = atomic.read_json(config_path, {}) or {}
         checkpoint = atomic.read_json(run_dir / "checkpoint.json", {}) or {}
         stats = checkpoint.get("stats", {})

@@ -55,3 +55,21 @@ class Stats:
         data = asdict(self)
         data["success_rate"] = round(self.success_rate, 4)
         return data
+
+
+@dataclass
+class Usage:
+    """How many issues had a workflow in their prompt, and how many of those passed."""
+
+    used: int = 0
+    passed: int = 0
+
+
+def workflow_usage(experiences: Iterable[Experience]) -> dict[str, Usage]:
+    usage: dict[str, Usage] = {}
+    for exp in experiences:
+        for wf_id in exp.workflow_ids:
+            u = usage.setdefault(wf_id, Usage())
+            u.used += 1
+            u.passed += exp.status == Status.PASS
+    return usage

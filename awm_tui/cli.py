@@ -13,7 +13,7 @@ def parser() -> argparse.ArgumentParser:
         description="Run the OpenHands coding agent on SWE-bench issues one at a time, learning reusable "
         "workflows from its successes (Agent Workflow Memory).",
     )
-    p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml")
+    p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
     p.add_argument("--llm-config", metavar="NAME", help="use [llm.NAME] of config.toml as the model")
@@ -44,35 +44,45 @@ def main(argv: list[str] | None = None) -> int:
     from awm.errors import UserError
 
     try:
-        if not args.no_ui:
-            print("awm-tui: the terminal UI is not available yet; running headless (--no-ui).", file=sys.stderr)
-        return run_headless(args)
+        if args.no_ui:
+            return run_headless(args)
+        return run_app(args)
     except UserError as exc:
         print(f"awm-tui: {exc.message}", file=sys.stderr)
         return exc.exit_code
 
 
-def resolve_spec(args: argparse.Namespace):
+def load_launch_spec(spec_path: str | None, resume: str | None, overrides: dict):
+    """The spec of a new run, or of the run being resumed (its recorded spec file unless one is given)."""
     from awm.errors import UserError
     from awm.runstore import RunStore
     from awm.spec import load_spec
 
-    spec_path = args.spec
-    if args.resume and not spec_path:
-        spec_path = RunStore.open(args.resume).config().get("spec_path")
+    if resume and not spec_path:
+        spec_path = RunStore.open(resume).config().get("spec_path")
         if not spec_path:
-            raise UserError(f"--resume {args.resume}: the run does not record its spec file; give it: "
-                            f"`awm-tui --no-ui --resume {args.resume} SPEC`.")
+            raise UserError(f"--resume {resume}: the run does not record its spec file; give it: "
+                            f"`awm-tui --resume {resume} SPEC`.")
     if not spec_path:
         raise UserError("no run spec given. Usage: `awm-tui --no-ui specs/demo.yaml` (see `awm-tui --help`).")
-    return load_spec(spec_path, overrides(args))
+    return load_spec(spec_path, overrides)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from awm_tui.app import AwmApp
+    from awm_tui.session import Launch
+
+    launch = Launch(args.spec, args.resume, overrides(args)) if (args.spec or args.resume) else None
+    app = AwmApp(launch)
+    app.run()
+    return app.return_code or 0
 
 
 def run_headless(args: argparse.Namespace) -> int:
     from awm.loop import Engine, open_run
     from awm_tui.headless import HeadlessPrinter
 
-    spec = resolve_spec(args)
+    spec = load_launch_spec(args.spec, args.resume, overrides(args))
     store = open_run(spec, resume=args.resume, output_dir=args.output_dir)
     engine = Engine(spec, store, [HeadlessPrinter(quiet=not spec.verbose)])
 

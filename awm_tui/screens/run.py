@@ -1,0 +1,199 @@
+"""The main screen: issue queue, live agent log, history and workflow memory, fed by the engine's events."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from awm import events as ev
+from awm.errors import UserError
+from awm.locations import home
+from awm_tui.messages import EngineEvent, EngineFailed
+from awm_tui.model import RunModel
+from awm_tui.screens.detail import IssueDetail
+from awm_tui.screens.error import ErrorScreen
+from awm_tui.session import EngineFactory, EngineLike, Launch
+from awm_tui.widgets.agentlog import AgentLog
+from awm_tui.widgets.history import HistoryPane
+from awm_tui.widgets.memory import MemoryBrowser
+from awm_tui.widgets.queue import IssueQueue
+from awm_tui.widgets.statusbar import StatusBar
+
+FLUSH_SECONDS = 0.1
+PENDING_MAX = 20_000  # agent events waiting for the log; older ones are dropped first under a flood
+
+
+def log_crash(exc: BaseException) -> Path:
+    """The traceback of an unexpected failure, for a bug report: into the data dir, never onto the screen."""
+    path = home() / "crash.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        f.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+class RunScreen(Screen[None]):
+    BINDINGS = [
+        Binding("p", "pause", "Pause after issue", id="pause"),
+        Binding("r", "resume", "Resume", id="resume"),
+        Binding("q", "quit_safely", "Quit safely", id="quit"),
+        Binding("ctrl+c", "quit_safely", "Quit safely", show=False, priority=True),
+        Binding("1", "focus('queue')", "Queue", id="focus-queue"),
+        Binding("2", "focus('log')", "Log", id="focus-log"),
+        Binding("3", "tab('history')", "History", id="focus-history"),
+        Binding("4", "tab('memory')", "Memory", id="focus-memory"),
+        Binding("escape", "back", "Runs", show=False),
+    ]
+
+    def __init__(self, launch: Launch | None = None, model: RunModel | None = None,
+                 factory: EngineFactory | None = None) -> None:
+        super().__init__()
+        self.launch = launch
+        self.model = model or RunModel()
+        self.factory = factory
+        self.engine: EngineLike | None = None
+        self.pending: deque[ev.AgentEvent] = deque(maxlen=PENDING_MAX)
+        self.read_only = launch is None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            yield IssueQueue(id="queue")
+            with Vertical(id="right"):
+                yield AgentLog(id="log")
+                with TabbedContent(id="tabs"):
+                    with TabPane("History", id="history"):
+                        yield HistoryPane(id="history-pane")
+                    with TabPane("Memory", id="memory"):
+                        yield MemoryBrowser(id="memory-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_panes()
+        self.set_interval(FLUSH_SECONDS, self.flush_log)
+        if self.read_only:
+            self.query_one(AgentLog).write_line(f"Run {self.model.name} opened read-only ({self.model.state}).")
+        else:
+            self.query_one(AgentLog).write_line("Starting the engine…")
+            self.start_engine()
+
+    # the engine, in a worker thread; it reports only through messages
+    def start_engine(self) -> None:
+        self.model.state = "starting"
+        self.refresh_panes()
+        self.run_engine()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
+    def run_engine(self) -> ev.RunFinished | None:
+        def subscriber(event: ev.Event) -> None:
+            if isinstance(event, ev.AgentEvent):
+                self.pending.append(event)
+            else:
+                self.post_message(EngineEvent(event))
+
+        try:
+            self.engine = self.factory(self.launch, subscriber)
+            return self.engine.run()
+        except UserError as exc:
+            self.post_message(EngineFailed(exc.message, exc.exit_code))
+        except Exception as exc:  # noqa: BLE001 - shown as a message, never as a traceback on screen
+            where = log_crash(exc)
+            self.post_message(EngineFailed(f"the engine stopped: {type(exc).__name__}: {exc} (details in {where})", 1))
+        return None
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        self.model.apply(event)
+        log = self.query_one(AgentLog)
+        if isinstance(event, ev.IssueStarted):
+            self.flush_log()
+            log.write_line(f"── {event.instance_id} ({event.index}/{event.total}), "
+                           f"{len(event.workflow_ids)} workflows in the prompt ──")
+        elif isinstance(event, ev.IssueFinished):
+            self.flush_log()
+            log.write_line(f"── {event.instance_id}: {event.status.value} {event.reason} ──")
+        elif isinstance(event, ev.InductionFinished):
+            log.write_line(f"── induction round {event.round}: "
+                           f"{', '.join(w.name for w in event.new_workflows) or event.error} ──")
+        elif isinstance(event, ev.RunFinished):
+            self.flush_log()
+            log.write_line(f"── run {event.outcome}: {event.message} ──")
+        self.refresh_panes()
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        self.model.state = "failed"
+        self.model.message = message.text
+        self.app.exit_code_on_quit = message.exit_code
+        self.refresh_panes()
+        self.app.push_screen(ErrorScreen(message.text))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "engine" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                                 WorkerState.CANCELLED):
+            return
+        self.engine = None
+        if self.model.state in ("stopping",) or getattr(self.app, "quitting", False):
+            self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0))
+
+    def flush_log(self) -> None:
+        if self.pending:
+            self.query_one(AgentLog).drain(self.pending)
+
+    def refresh_panes(self) -> None:
+        self.query_one(StatusBar).show(self.model)
+        self.query_one(IssueQueue).show(list(self.model.rows.values()), self.model.current)
+        self.query_one(HistoryPane).show(self.model)
+        self.query_one(MemoryBrowser).show(self.model)
+
+    # actions
+    def action_pause(self) -> None:
+        if self.engine is not None and self.model.state == "running":
+            self.engine.pause()
+            self.model.state = "pausing"
+            self.refresh_panes()
+            self.notify("Pausing after the issue in flight.")
+
+    def action_resume(self) -> None:
+        if self.read_only or self.engine is not None:
+            return
+        if self.model.state in ("paused", "aborted", "failed"):
+            self.start_engine()
+
+    def action_quit_safely(self) -> None:
+        self.app.quitting = True
+        if self.engine is None:
+            self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0))
+            return
+        self.model.state = "stopping"
+        self.engine.stop()
+        self.refresh_panes()
+        self.notify("Stopping at the next safe point; the issue in flight will be redone on resume.")
+
+    def action_focus(self, which: str) -> None:
+        self.query_one(f"#{which}").focus()
+
+    def action_tab(self, which: str) -> None:
+        self.query_one(TabbedContent).active = which
+        pane = self.query_one("#history-pane" if which == "history" else "#memory-list")
+        pane.focus()
+
+    def action_back(self) -> None:
+        if self.read_only and len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    @on(OptionList.OptionSelected, "#queue")
+    def show_detail(self, event: OptionList.OptionSelected) -> None:
+        row = self.model.rows.get(event.option.id or "")
+        if row is not None:
+            self.app.push_screen(IssueDetail(row))
