@@ -39,9 +39,37 @@ def overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in table.items() if v is not None}
 
 
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="awm-tui evaluate",
+        description="Grade a predictions file (awm-tui's or any tool's) against a dataset; writes the SWE-bench "
+        "harness's report shapes.",
+    )
+    p.add_argument("predictions", help="predictions .jsonl or .json (instance_id, model_name_or_path, model_patch)")
+    p.add_argument("--spec", help="take dataset, repos and evaluation settings from this run spec")
+    p.add_argument("--dataset", help="hub name or local .json/.jsonl/.parquet (instead of --spec)")
+    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    p.add_argument("--repo", action="append", default=[], metavar="REPO=SOURCE",
+                   help="where to clone REPO from (URL or local path); repeatable")
+    p.add_argument("--backend", choices=["local", "swebench-docker"], help="evaluation backend (default: the "
+                   "spec's, else local)")
+    p.add_argument("--timeout-minutes", type=float, default=30.0, help="per-instance test timeout")
+    p.add_argument("--run-id", help="name of this evaluation (default: a timestamp)")
+    p.add_argument("--output-dir", help="where reports go (default: evaluation-<run id> next to the predictions)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     from awm.errors import UserError
+
+    if argv[:1] == ["evaluate"]:
+        try:
+            return run_evaluate(evaluate_parser().parse_args(argv[1:]))
+        except UserError as exc:
+            print(f"awm-tui: {exc.message}", file=sys.stderr)
+            return exc.exit_code
+    args = parser().parse_args(argv)
 
     try:
         if args.no_ui:
@@ -98,6 +126,50 @@ def run_headless(args: argparse.Namespace) -> int:
     if finished.outcome == "aborted":
         print(f"awm-tui: {finished.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from awm.dataset import load_issues
+    from awm.errors import UserError
+    from awm.evaluation import make_evaluator
+    from awm.locations import repo_cache_root
+    from awm.regrade import read_predictions, regrade
+    from awm.spec import DatasetSpec, LLMSpec, RunSpec, load_spec
+    from awm.workspace import RepoCache
+
+    predictions_path = Path(args.predictions).expanduser()
+    predictions = read_predictions(predictions_path)
+    if args.spec:
+        spec = load_spec(args.spec)
+    elif args.dataset:
+        repos = dict(item.split("=", 1) for item in args.repo if "=" in item)
+        spec = RunSpec(llm=LLMSpec(model="none"), dataset=DatasetSpec(name=args.dataset, split=args.split,
+                                                                      repo_filter=[]), repos=repos)
+    else:
+        raise UserError("awm-tui evaluate: say which dataset the predictions are for: --spec SPEC or --dataset NAME.")
+    dataset = DatasetSpec(name=spec.dataset.name, split=spec.dataset.split, repo_filter=[],
+                          instance_ids=sorted({p["instance_id"] for p in predictions}))
+    issues = load_issues(dataset, spec.path)
+    run_id = args.run_id or time.strftime("eval-%Y%m%d-%H%M%S")
+    out_dir = Path(args.output_dir).expanduser() if args.output_dir else predictions_path.parent / f"evaluation-{run_id}"
+    backend = args.backend or (spec.evaluation.backend if args.spec and spec.evaluation.backend != "none" else "local")
+    work = out_dir / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    evaluator = make_evaluator(backend, RepoCache(repo_cache_root(), spec.repos, spec.path), work,
+                               args.timeout_minutes * 60)
+
+    def show(iid, status, reason):
+        print(f"{iid}  {status.value}  {reason}".rstrip(), flush=True)
+
+    report = regrade(predictions, issues, evaluator, out_dir, run_id, show)
+    work.rmdir() if work.exists() and not any(work.iterdir()) else None
+    print(f"awm-tui evaluate: {report['resolved_instances']} resolved of {report['submitted_instances']} submitted "
+          f"({report['completed_instances']} completed, {report['empty_patch_instances']} empty, "
+          f"{report['error_instances']} errors); reports in {out_dir}")
     return 0
 
 

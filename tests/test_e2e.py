@@ -143,3 +143,18 @@ def test_sigkill_and_resume_lose_nothing_and_count_like_an_unbroken_run(referenc
     assert ({e["instance_id"]: (e["status"], e["diff_patch"]) for e in got["experiences"]}
             == {e["instance_id"]: (e["status"], e["diff_patch"]) for e in ref["experiences"]})
     assert read_jsonl(out / "predictions.jsonl") == read_jsonl(ref_out / "predictions.jsonl")
+
+
+def test_evaluate_command_regrades_the_runs_predictions(reference, tmp_path):
+    out, _, _ = reference
+    proc = subprocess.run(cli("evaluate", str(out / "predictions.jsonl"), "--spec", str(DEMO), "--run-id", "again",
+                              "--output-dir", str(tmp_path / "ev")), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "ev" / "scripted__demo.again.json").read_text())
+    passed = sorted(e["instance_id"] for e in read_jsonl(out / "experiences.jsonl") if e["status"] == "PASS")
+    assert report["resolved_ids"] == passed
+    assert report["submitted_instances"] == report["completed_instances"] == len(INSTANCES)
+    for iid in INSTANCES:
+        per = json.loads((tmp_path / "ev" / "scripted__demo" / iid / "report.json").read_text())[iid]
+        assert per["resolved"] == (iid in passed)
