@@ -306,8 +306,7 @@ class AgentRunner:
 
         result = AgentResult()
         conversation = None
-        deadline_hit = threading.Event()
-        timer = None
+        guard = _Guard(setup_started + self.spec.agent.timeout_minutes * 60, cancel, repo_path)
         try:
             conversation = Conversation(
                 agent=agent,
@@ -317,30 +316,18 @@ class AgentRunner:
                 visualizer=None,
                 stuck_detection=True,
             )
-
-            def stop(reason_event: threading.Event | None) -> None:
-                if reason_event is not None:
-                    reason_event.set()
-                conversation.pause()
-
-            timer = threading.Timer(self.spec.agent.timeout_minutes * 60, stop, args=(deadline_hit,))
-            timer.daemon = True
-            timer.start()
-            watcher = None
-            if cancel is not None:
-                watcher = threading.Thread(target=_watch, args=(cancel, timer, lambda: stop(None)), daemon=True)
-                watcher.start()
             conversation.send_message(build_prompt(issue, repo_path, self.spec.agent.include_hints))
             result.setup_s = round(time.monotonic() - setup_started, 3)
             clock.mark = time.monotonic()
-            conversation.run()
-            result.status = _status(conversation, deadline_hit, cancel, seen)
+            if not guard.check():
+                guard.watch(conversation)
+                conversation.run()
+            result.status = _status(conversation, guard.reason, seen)
         except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
-            result.status = "error"
-            result.error = _error_text(exc)
+            result.status = guard.reason or "error"  # a conversation closed by the guard may raise
+            result.error = "" if guard.reason else _error_text(exc)
         finally:
-            if timer is not None:
-                timer.cancel()
+            guard.done()
             if conversation is not None:
                 metrics = conversation.conversation_stats.get_combined_metrics()
                 result.cost = float(metrics.accumulated_cost or 0.0)
@@ -369,19 +356,80 @@ class AgentRunner:
         return result
 
 
-def _watch(cancel: threading.Event, timer: threading.Timer, stop: Callable[[], None]) -> None:
-    while timer.is_alive():
-        if cancel.wait(0.2):
-            stop()
-            return
+class _Guard:
+    """Enforces the issue's wall-clock budget and the run's cancel flag: the conversation is paused between steps
+    at once; a step still running GRACE_S later gets Ctrl-C, and everything in the workspace is killed after
+    three times that."""
+
+    GRACE_S = 2.0
+
+    def __init__(self, deadline: float, cancel: threading.Event | None, workdir: Path):
+        self.deadline = deadline
+        self.cancel = cancel
+        self.workdir = workdir
+        self.reason = ""  # "" | "timeout" | "cancelled"
+        self._done = threading.Event()
+
+    def check(self) -> str:
+        if not self.reason:
+            if self.cancel is not None and self.cancel.is_set():
+                self.reason = "cancelled"
+            elif time.monotonic() >= self.deadline:
+                self.reason = "timeout"
+        return self.reason
+
+    def watch(self, conversation) -> None:
+        threading.Thread(target=self._loop, args=(conversation,), daemon=True).start()
+
+    def done(self) -> None:
+        self._done.set()
+
+    def _loop(self, conversation) -> None:
+        stopped_at = None
+        while not self._done.wait(0.2):
+            if not self.check():
+                continue
+            # pause() waits for the state lock, which a running step holds: ask from a thread of its own, and
+            # again each tick in case run() had not started when first asked (pause() is idempotent)
+            threading.Thread(target=conversation.pause, daemon=True).start()
+            stopped_at = stopped_at or time.monotonic()
+            waited = time.monotonic() - stopped_at
+            if waited > 3 * self.GRACE_S:
+                signal_commands_in(self.workdir, hard=True)
+                return
+            if waited > self.GRACE_S:
+                signal_commands_in(self.workdir, hard=False)
 
 
-def _status(conversation, deadline_hit: threading.Event, cancel: threading.Event | None, seen) -> str:
+def signal_commands_in(workdir: Path, hard: bool) -> int:
+    """Stop the agent's commands running in `workdir` (Linux /proc; elsewhere nothing): SIGINT to the foreground
+    process group of their terminal, as Ctrl-C would (the shell survives and prints its prompt, so the terminal
+    tool returns), or with `hard`, SIGKILL to every process there. Pausing a conversation waits for the step."""
+    import signal
+
+    root = str(workdir.resolve())
+    targets: set[int] = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = os.readlink(entry / "cwd")
+            if not (cwd == root or cwd.startswith(root + os.sep)) or int(entry.name) == os.getpid():
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            targets.add(int(entry.name) if hard else int(fields[5]))  # fields[5]: the tty's foreground group
+        except (OSError, ValueError, IndexError):
+            continue
+    for target in targets:
+        try:
+            os.kill(target, signal.SIGKILL) if hard else os.killpg(target, signal.SIGINT)
+        except (OSError, ValueError):
+            continue
+    return len(targets)
+
+
+def _status(conversation, stopped: str, seen) -> str:
     status = str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
-    if deadline_hit.is_set():
-        return "timeout"
-    if cancel is not None and cancel.is_set() and status != "finished":
-        return "cancelled"
+    if stopped and status != "finished":
+        return stopped
     if status == "finished":
         return "finished"
     if any(x.kind == "error" and "MaxIterationsReached" in x.text for x in seen):

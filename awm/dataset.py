@@ -37,6 +37,8 @@ def load_rows(name: str, split: str, spec_path: str | None = None) -> list[dict]
                 "such as princeton-nlp/SWE-bench_Lite."
             )
         try:
+            if fmt == "json":
+                return _read_json(path)
             ds = load_dataset(fmt, data_files=str(path), split="train")
         except Exception as exc:  # noqa: BLE001 - any parse failure of the user's file is the user's to fix
             raise UserError(
@@ -45,6 +47,7 @@ def load_rows(name: str, split: str, spec_path: str | None = None) -> list[dict]
                 "SWE-bench-format records (one JSON object per line for .jsonl)."
             ) from None
         return list(ds)
+    _honour_offline()
     try:
         ds = load_dataset(source, split=split)
     except Exception as exc:  # noqa: BLE001
@@ -55,6 +58,32 @@ def load_rows(name: str, split: str, spec_path: str | None = None) -> list[dict]
             "set `dataset.name` to the local .jsonl or .parquet path."
         ) from None
     return list(ds)
+
+
+def _read_json(path: Path) -> list[dict]:
+    """JSON and JSON lines are parsed as written: `datasets`' JSON loader infers timestamps from ISO strings
+    (created_at comes back as a naive datetime), which a SWE-bench record must not go through."""
+    import json
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        records = json.loads(text)
+    else:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not all(isinstance(r, dict) for r in records):
+        raise ValueError("every record must be a JSON object")
+    return records
+
+
+def _honour_offline() -> None:
+    """HF_HUB_OFFLINE is read when `datasets` is imported; honour it when it was set later in this process."""
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        import datasets.config
+        import huggingface_hub.constants
+
+        huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
 
 
 def select(rows: list[dict], spec: DatasetSpec, spec_path: str | None = None) -> list[Issue]:

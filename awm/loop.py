@@ -162,7 +162,7 @@ class Engine:
         evaluation: EvalResult | None = None
         try:
             t = time.monotonic()
-            self.cache.checkout(issue.repo, issue.base_commit, workdir)
+            self.cache.checkout(issue.repo, issue.base_commit, workdir, isolated=True)
             timings["workspace"] = time.monotonic() - t
             agent = self._agent.run(
                 issue, workdir, self.memory.render(workflows),

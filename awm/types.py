@@ -45,7 +45,8 @@ class Issue:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Issue:
-        data = {k: ("" if v is None else v) for k, v in row.items()}
+        # datasets turns ISO dates in local JSON into datetimes; the record keeps what the file said
+        data = {k: ("" if v is None else v if isinstance(v, (str, list)) else str(v)) for k, v in row.items()}
         data["FAIL_TO_PASS"] = _json_list(row.get("FAIL_TO_PASS"))
         data["PASS_TO_PASS"] = _json_list(row.get("PASS_TO_PASS"))
         data["version"] = str(row.get("version") or "")

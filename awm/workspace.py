@@ -81,15 +81,19 @@ class RepoCache:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def checkout(self, repo: str, commit: str, dest: Path) -> Path:
-        """A working tree at `commit` with HEAD detached and no branches or tags: the agent cannot `git log`
-        its way to the future fix."""
+    def checkout(self, repo: str, commit: str, dest: Path, isolated: bool = False) -> Path:
+        """A working tree at `commit`, HEAD detached, no branches or tags. `isolated` (the agent's checkout) copies
+        just that commit's objects, so no git command can reach the future fix; otherwise the tree borrows the
+        mirror's objects, which is instant (the evaluator's checkouts)."""
         mirror = self.mirror(repo, commit)
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
         git("init", "--quiet", cwd=dest)
-        (dest / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
+        if isolated:
+            git("fetch", "--quiet", "--no-tags", "--depth", "1", f"file://{mirror}", commit, cwd=dest)
+        else:
+            (dest / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
         git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, cwd=dest)
         git("config", "user.name", "awm-tui", cwd=dest)
         git("config", "user.email", "awm-tui@localhost", cwd=dest)

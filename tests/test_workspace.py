@@ -100,11 +100,11 @@ def test_checkout_is_the_base_commit_with_the_future_out_of_sight(cache, source,
     assert git(cache.mirror(REPO), "rev-parse", "refs/heads/main").strip() == fix
 
 
-@pytest.mark.xfail(strict=True, reason="the checkout borrows the mirror's objects through `alternates`, so the "
-                   "fix commit after the base is one `git fsck --unreachable` (or cat-file --batch-all-objects) away")
-def test_no_git_command_in_the_checkout_reveals_the_future_fix(cache, source, tmp_path):
+def test_no_git_command_in_the_agents_checkout_reveals_the_future_fix(cache, source, tmp_path):
     repo, base, fix = source
-    dest = cache.checkout(REPO, base, tmp_path / "work")
+    dest = cache.checkout(REPO, base, tmp_path / "work", isolated=True)
+    assert "w + h" in (dest / "widgets" / "core.py").read_text()
+    assert not (dest / ".git" / "objects" / "info" / "alternates").exists()
     unreachable = git(dest, "fsck", "--unreachable", "--no-reflogs")
     all_objects = git(dest, "cat-file", "--batch-all-objects", "--batch-check")
     assert fix not in unreachable and fix not in all_objects
