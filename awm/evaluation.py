@@ -3,18 +3,21 @@ FAIL_TO_PASS / PASS_TO_PASS with the swebench package's own parsers and grading 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
+import shlex
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
-from awm import atomic
+from awm import atomic, envs
+from awm.recipes import Recipe, RecipeError, parser, recipe_for, requirements_text, test_files
 from awm.types import Issue, Status
-from awm.workspace import RepoCache, git, remove
+from awm.workspace import GitError, RepoCache, git, remove
 
 # The harness's markers, so a saved test log reads like one of its own.
 START, END = ">>>>> Start Test Output", ">>>>> End Test Output"
@@ -37,31 +40,6 @@ class Evaluator(Protocol):
     def evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult: ...
 
 
-@dataclass
-class TestProfile:
-    """How one repository's tests are run and read."""
-
-    command: Callable[[list[str]], list[str]]
-    parser: Callable[[str], dict[str, str]]
-    env: dict[str, str] = field(default_factory=dict)
-
-
-def test_files(test_patch: str) -> list[str]:
-    return sorted(set(re.findall(r"^diff --git a/(\S+) b/", test_patch, flags=re.M)))
-
-
-def profile_for(issue: Issue) -> TestProfile | None:
-    from awm import minibench
-
-    if issue.repo == minibench.REPO:
-        from swebench.harness.log_parsers.python import parse_log_pytest
-
-        # Third-party pytest plugins in our own environment have nothing to do with the mini project.
-        return TestProfile(command=minibench.test_command, parser=lambda log: parse_log_pytest(log, None),
-                           env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
-    return None
-
-
 class NoEvaluator:
     name = "none"
 
@@ -70,17 +48,21 @@ class NoEvaluator:
 
 
 class LocalEvaluator:
-    """Runs the tests on this machine, in a throwaway checkout made from the repository cache."""
+    """Runs the tests on this machine, in a throwaway checkout made from the repository cache, with the
+    instance's recipe (awm.recipes): its Python environment (awm.envs), install step, test command and parser."""
 
     name = "local"
+
+    def __init__(self, cache: RepoCache, work_root: Path, timeout_s: float, recipes: dict | None = None):
+        self.cache = cache
+        self.work_root = work_root
+        self.timeout_s = timeout_s
+        self.recipes = recipes or {}  # the spec's evaluation.recipes
 
     def warm_up(self) -> None:
         import swebench.harness.grading  # noqa: F401 - seconds to import; not on the first issue's clock
 
-    def __init__(self, cache: RepoCache, work_root: Path, timeout_s: float):
-        self.cache = cache
-        self.work_root = work_root
-        self.timeout_s = timeout_s
+        check_recipes(self.recipes, self.cache.spec_path)
 
     def evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult:
         started = time.monotonic()
@@ -95,43 +77,106 @@ class LocalEvaluator:
                   "resolved": False}
         if not patch.strip():
             return EvalResult(Status.FAIL, reason="the agent produced no patch", report=report)
-        profile = profile_for(issue)
-        if profile is None:
-            return EvalResult(
-                Status.ERROR,
-                reason=f"no local test recipe for {issue.repo} {issue.version}; use evaluation.backend "
-                "swebench-docker, or none",
-                report=report,
-            )
+        try:
+            recipe = recipe_for(issue, self.recipes)
+            if recipe is None:
+                return EvalResult(
+                    Status.ERROR,
+                    reason=f"no local test recipe for {issue.repo} {issue.version}; add one under "
+                    "evaluation.recipes, or use evaluation.backend: swebench-docker (or none)",
+                    report=report,
+                )
+            env = self._env(issue, recipe)
+        except (RecipeError, envs.EnvError, GitError) as exc:
+            return EvalResult(Status.ERROR, reason=str(exc), report=report)
         workdir = self.work_root / f"eval-{issue.instance_id}"
         try:
             self.cache.checkout(issue.repo, issue.base_commit, workdir)
-            applied, why = apply_patch(workdir, patch)
-            if not applied:
-                return EvalResult(Status.FAIL, reason=f"the patch does not apply: {why}", report=report)
-            report["patch_successfully_applied"] = True
-            applied, why = apply_patch(workdir, issue.test_patch)
-            if not applied:
-                return EvalResult(Status.ERROR, reason=f"the instance's test patch does not apply: {why}",
-                                  report=report)
-            argv = profile.command(test_files(issue.test_patch))
-            test_started = time.monotonic()
-            output, timed_out = run_tests(argv, workdir, self.timeout_s, profile.env)
-            test_s = time.monotonic() - test_started
-            log = f"+ {' '.join(argv)}\n{START}\n{output}\n{END}\n"
-            atomic.write_text(out_dir / "test_output.txt", log)
-            if timed_out:
-                return EvalResult(Status.ERROR, reason=f"the tests timed out after {self.timeout_s:.0f} s",
-                                  test_output=excerpt(output), report=report, test_s=test_s)
-            status_map = profile.parser(output)
-            resolved, tests_status = grade(issue, status_map)
-            report.update(resolved=resolved, tests_status=tests_status)
-            if resolved:
-                return EvalResult(Status.PASS, test_output=excerpt(output), report=report, test_s=test_s)
-            return EvalResult(Status.FAIL, reason=failing_summary(tests_status), test_output=excerpt(output),
-                              report=report, test_s=test_s)
+            with env.lock() if env else contextlib.nullcontext():
+                return self._test(issue, patch, recipe, env, workdir, out_dir, report)
         finally:
             remove(workdir)
+
+    def _test(self, issue: Issue, patch: str, recipe: Recipe, env: envs.Env | None, workdir: Path, out_dir: Path,
+              report: dict) -> EvalResult:
+        """The harness's eval script, in `workdir`: pre-install steps, patch, install, test files reset and test
+        patch, the tests between the markers (saved as test_output.txt), grading."""
+        variables = {**dict(recipe.env), **(env.variables() if env else {})}
+        log = ""
+        for step in recipe.pre_install:
+            output, code = run_step(step, workdir, self.timeout_s, variables)
+            log += f"+ {step}\n{output}"
+            if code:
+                atomic.write_text(out_dir / "test_output.txt", log)
+                return EvalResult(Status.ERROR, reason=f"the recipe's step `{step}` failed (exit {code})",
+                                  test_output=excerpt(output), report=report)
+        applied, why = apply_patch(workdir, patch)
+        if not applied:
+            return EvalResult(Status.FAIL, reason=f"the patch does not apply: {why}", report=report)
+        report["patch_successfully_applied"] = True
+        install_failed = ""
+        if recipe.install:  # a failed install does not stop the harness either: the tests decide
+            output, code = run_step(recipe.install, workdir, self.timeout_s, variables)
+            log += f"+ {recipe.install}\n{output}"
+            install_failed = f"; the install step `{recipe.install}` failed (exit {code})" if code else ""
+        reset_test_files(workdir, issue.base_commit, issue.test_patch)
+        applied, why = apply_patch(workdir, issue.test_patch)
+        if not applied:
+            return EvalResult(Status.ERROR, reason=f"the instance's test patch does not apply: {why}", report=report)
+        command = " ".join([recipe.test_cmd, *map(shlex.quote, recipe.directives(issue.test_patch))])
+        started = time.monotonic()
+        output, timed_out = run_tests(["bash", "-c", "\n".join([*recipe.eval_commands, command])], workdir,
+                                      self.timeout_s, variables)
+        test_s = time.monotonic() - started
+        atomic.write_text(out_dir / "test_output.txt", f"{log}+ {command}\n{START}\n{output}\n{END}\n")
+        if timed_out:
+            return EvalResult(Status.ERROR, reason=f"the tests timed out after {self.timeout_s:.0f} s",
+                              test_output=excerpt(output), report=report, test_s=test_s)
+        resolved, tests_status = grade(issue, recipe.parse(output))
+        report.update(resolved=resolved, tests_status=tests_status)
+        if resolved:
+            return EvalResult(Status.PASS, test_output=excerpt(output), report=report, test_s=test_s)
+        return EvalResult(Status.FAIL, reason=failing_summary(tests_status) + install_failed,
+                          test_output=excerpt(output), report=report, test_s=test_s)
+
+    def _env(self, issue: Issue, recipe: Recipe) -> envs.Env | None:
+        """The recipe's environment (None: awm-tui's own interpreter), built from the requirement files at the
+        instance's environment_setup_commit, read from the local mirror."""
+        if not recipe.python:
+            return None
+        commit = issue.environment_setup_commit or issue.base_commit
+        return envs.ensure(recipe, lambda: requirements_text(recipe, self.cache.mirror(issue.repo, commit), commit))
+
+
+def check_recipes(recipes: dict, spec_path: str | None = None) -> None:
+    """What the spec could not check without importing swebench (seconds): the recipes' log parsers exist, and a
+    recipe for a repository swebench does not know is complete."""
+    from swebench.harness.constants import MAP_REPO_VERSION_TO_SPECS
+
+    from awm.errors import UserError
+
+    for repo, versions in recipes.items():
+        for version, recipe in versions.items():
+            field = f"{spec_path or '<spec>'}, field `evaluation.recipes.{repo}.{version}"
+            try:
+                parser(recipe.get("log_parser", "pytest"))
+            except RecipeError as exc:
+                raise UserError(f"{field}.log_parser`: {exc}.") from None
+            merged = {**versions.get("*", {}), **recipe}
+            missing = [key for key in ("python", "test_cmd") if not merged.get(key)]
+            if missing and repo not in MAP_REPO_VERSION_TO_SPECS:
+                raise UserError(f"{field}`: swebench has no recipe for {repo} to complete this one, which has no "
+                                f"{' and no '.join(missing)}. Add e.g. `python: \"3.11\"` and `test_cmd: pytest -rA`.")
+
+
+def reset_test_files(workdir: Path, base_commit: str, test_patch: str) -> None:
+    """The test patch's files as they were at the base commit (the harness's `git checkout <base> <files>`):
+    whatever the candidate patch did to them is not what is graded."""
+    for path in test_files(test_patch):
+        if git("cat-file", "-e", f"{base_commit}:{path}", cwd=workdir, check=False).returncode == 0:
+            git("checkout", base_commit, "--", path, cwd=workdir)
+        else:
+            (workdir / path).unlink(missing_ok=True)
 
 
 def apply_patch(workdir: Path, patch: str) -> tuple[bool, str]:
@@ -149,13 +194,30 @@ def apply_patch(workdir: Path, patch: str) -> tuple[bool, str]:
 
 
 def run_tests(argv: list[str], workdir: Path, timeout_s: float, env: dict[str, str]) -> tuple[str, bool]:
+    """The output (stdout, then stderr) and whether the time ran out; then the whole process group is killed."""
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", stdin=subprocess.DEVNULL, env={**os.environ, **env},
+                            start_new_session=True)
     try:
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL, env={**os.environ, **env})
-        return proc.stdout + proc.stderr, False
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"") + (exc.stderr or b"")
-        return out.decode(errors="replace") if isinstance(out, bytes) else str(out), True
+        out, err = proc.communicate(timeout=timeout_s)
+        return out + err, False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return out + err, True
+
+
+def run_step(command: str, workdir: Path, timeout_s: float, env: dict[str, str]) -> tuple[str, int]:
+    """A recipe's shell step (pre_install, install), output interleaved; exit status -1 if it timed out."""
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", **env}
+    proc = subprocess.Popen(["bash", "-c", command], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", stdin=subprocess.DEVNULL, env={**os.environ, **env},
+                            start_new_session=True)
+    try:
+        return proc.communicate(timeout=timeout_s)[0], proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.communicate()[0] + f"\n(timed out after {timeout_s:.0f} s)\n", -1
 
 
 def grade(issue: Issue, status_map: dict[str, str]) -> tuple[bool, dict]:
@@ -182,11 +244,12 @@ def excerpt(output: str) -> str:
     return output if len(output) <= EXCERPT else "…\n" + output[-EXCERPT:]
 
 
-def make_evaluator(backend: str, cache: RepoCache, work_root: Path, timeout_s: float) -> Evaluator:
+def make_evaluator(backend: str, cache: RepoCache, work_root: Path, timeout_s: float,
+                   recipes: dict | None = None) -> Evaluator:
     if backend == "none":
         return NoEvaluator()
     if backend == "local":
-        return LocalEvaluator(cache, work_root, timeout_s)
+        return LocalEvaluator(cache, work_root, timeout_s, recipes)
     from awm.errors import UserError
 
     raise UserError(f"evaluation backend `{backend}` is not available yet; use `local` or `none`.")

@@ -66,6 +66,7 @@ class DatasetSpec:
 class EvaluationSpec:
     backend: str = "local"  # local | swebench-docker | none
     timeout_minutes: float = 30.0
+    recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # repo -> version or "*" -> recipe
 
 
 @dataclass
@@ -183,6 +184,7 @@ FIELDS: dict[str, _Field] = {
     "dataset.limit": _int(1, optional=True, eg=10),
     "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "none")),
     "evaluation.timeout_minutes": _MINUTES,
+    "evaluation.recipes": _Field("recipes", optional=True),
     "induction.trigger": _int(1),
     "induction.max_workflows": _int(1),
 }
@@ -197,6 +199,18 @@ ALIASES = {  # the seed's flat names
     "induction_trigger_count": "induction.trigger",
     "max_workflows": "induction.max_workflows",
 }
+# One local test recipe under `evaluation.recipes.<repo>.<version or "*">` (see awm.recipes).
+RECIPE_FIELDS: dict[str, _Field] = {
+    "python": _Field("str", eg='"3.11"'),
+    "requirements": _Field("strs", eg=["requirements.txt"]),
+    "pip_packages": _Field("strs", eg=["pytest==8.3.3"]),
+    "pre_install": _Field("strs", eg=["sed -i 's/a/b/' setup.cfg"]),
+    "install": _opt(eg="python -m pip install -e ."),
+    "test_cmd": _Field("str", eg="pytest -rA"),
+    "eval_commands": _Field("strs", eg=["export LANG=C.UTF-8"]),
+    "log_parser": _Field("str", eg="pytest"),
+}
+_RECIPE_EXAMPLE = 'recipes: {acme/app: {"1.2": {python: "3.11", requirements: [requirements.txt], test_cmd: pytest}}}'
 _SECTION_EXAMPLES = {
     "llm": "model: openai/gpt-4o, api_key_env: OPENAI_API_KEY",
     "agent": "kind: CodeActAgent, max_iterations: 100",
@@ -384,6 +398,8 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
         return {k.split(".", 1)[1]: v for k, v in checked.items() if k.startswith(name + ".")}
 
     repos = _repos(*values["repos"]) if "repos" in values else {}
+    if "evaluation.recipes" in values:
+        checked["evaluation.recipes"] = _recipes(*values["evaluation.recipes"])
     return RunSpec(
         llm=_llm(values, checked, file, spec_dir, env),
         name=checked.get("name", stem),
@@ -479,6 +495,11 @@ def _convert(spec: _Field, value: Any) -> Any:
                 f"Did you mean `{close[0]}`?" if close else f"Use one of {', '.join(spec.choices)}.",
             )
         return str(value)
+    if kind == "recipes":
+        if not isinstance(value, dict):
+            raise _Invalid("must be a mapping of repository to versions to recipes, got {got}",
+                           f"Write e.g. `{_RECIPE_EXAMPLE}`")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise _Invalid("must be true or false, got {got}", "")
@@ -582,3 +603,32 @@ def _repos(raw: Any, at: _At) -> dict[str, str]:
         remote = source == BUILTIN_DATASET or "://" in source or re.match(r"[\w.-]+@[\w.-]+:", source)
         repos[str(repo)] = source if remote else str(_local(source, at.base))
     return repos
+
+
+def _recipes(raw: Any, at: _At) -> dict[str, dict[str, dict[str, Any]]]:
+    """`evaluation.recipes` as plain data: repository -> version (a quoted string, or "*") -> recipe fields."""
+    recipes: dict[str, dict[str, dict[str, Any]]] = {}
+    for repo, versions in (raw or {}).items():
+        repo_at = _At(at.file, _line(raw, repo), f"{at.field}.{repo}", base=at.base)
+        if not isinstance(versions, dict):
+            raise repo_at.fail(f"must be a mapping of version to recipe, got {_kind(versions)}",
+                               f"Write e.g. `{repo}: {{\"1.2\": {{python: \"3.11\", test_cmd: pytest -rA}}}}`")
+        recipes[str(repo)] = {}
+        for version, recipe in versions.items():
+            version_at = _At(at.file, _line(versions, version), f"{repo_at.field}.{version}", base=at.base)
+            if not isinstance(version, str):
+                raise version_at.fail(f"the version {version} is read as a number (YAML reads 3.10 as 3.1)",
+                                      f'Quote it: `"{version}":`, or use `"*"` for every version')
+            if not isinstance(recipe, dict):
+                raise version_at.fail(f"must be a mapping of recipe settings, got {_kind(recipe)}",
+                                      'Write e.g. `{python: "3.11", test_cmd: pytest -rA}`')
+            fields = {}
+            for key, value in recipe.items():
+                key_at = _At(at.file, _line(recipe, key), f"{version_at.field}.{key}", base=at.base)
+                if key not in RECIPE_FIELDS:
+                    _unknown(key_at, str(key), list(RECIPE_FIELDS))
+                fields[key] = _check(RECIPE_FIELDS[key], value, key_at)
+                if key == "python" and not re.fullmatch(r"\d+\.\d+", fields[key]):
+                    raise key_at.fail(f"must be a Python version X.Y, got {fields[key]}", 'Write e.g. `python: "3.11"`')
+            recipes[str(repo)][version] = fields
+    return recipes
