@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -74,11 +73,6 @@ def import_agent_stack() -> None:
     import openhands.tools.terminal  # noqa: F401
 
     quiet_agent_stack()
-
-
-def terminal_type() -> str:
-    """tmux where installed: the subprocess terminal sleeps a fixed second at every start."""
-    return "tmux" if shutil.which("tmux") else "subprocess"
 
 
 def quiet_agent_stack() -> None:
@@ -263,11 +257,15 @@ class AgentRunner:
         from openhands.tools.terminal import TerminalTool
 
         quiet_agent_stack()
+        docker = self.spec.agent.workspace == "docker"
+        # The subprocess terminal waits a fixed second at start; tmux starts in 0.1 s but under load can report
+        # the first command finished with no output (seen on 2-core machines), so it is opt-in.
+        terminal = "tmux" if docker else self.spec.agent.terminal
         llm = make_llm(self.spec.llm, "agent")
         agent = Agent(
             llm=llm,
             tools=[
-                Tool(name=TerminalTool.name, params={"terminal_type": terminal_type()}),
+                Tool(name=TerminalTool.name, params={"terminal_type": terminal}),
                 Tool(name=FileEditorTool.name),
                 Tool(name=TaskTrackerTool.name),
             ],
@@ -306,11 +304,17 @@ class AgentRunner:
 
         result = AgentResult()
         conversation = None
+        sandbox = None
         guard = _Guard(setup_started + self.spec.agent.timeout_minutes * 60, cancel, repo_path)
         try:
+            if docker:
+                from awm import sandbox as sandboxes
+
+                sandbox = sandboxes.open_for(self.spec, issue)
+                repo_path = Path(sandboxes.REPO_PATH)  # the prompt names the repository inside the image
             conversation = Conversation(
                 agent=agent,
-                workspace=str(repo_path),
+                workspace=sandbox.workspace if sandbox else str(repo_path),
                 max_iteration_per_run=self.spec.agent.max_iterations,
                 callbacks=[callback],
                 visualizer=None,
@@ -321,11 +325,17 @@ class AgentRunner:
             clock.mark = time.monotonic()
             if not guard.check():
                 guard.watch(conversation)
-                conversation.run()
+                if sandbox:  # a remote run has its own one-hour default limit
+                    conversation.run(timeout=self.spec.agent.timeout_minutes * 60 + 300)
+                else:
+                    conversation.run()
             result.status = _status(conversation, guard.reason, seen)
         except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
-            result.status = guard.reason or "error"  # a conversation closed by the guard may raise
-            result.error = "" if guard.reason else _error_text(exc)
+            if sandbox is not None and conversation is not None and type(exc).__name__ == "ConversationRunError":
+                result.status = _status(conversation, guard.reason, seen)  # remote runs raise on error or stuck
+            else:
+                result.status = guard.reason or "error"
+                result.error = "" if guard.reason else _error_text(exc)
         finally:
             guard.done()
             if conversation is not None:
@@ -350,9 +360,12 @@ class AgentRunner:
             log.close()
             trajectory_path.write_text(json.dumps(raw, ensure_ascii=False))
         try:
-            result.patch = diff_against(repo_path, issue.base_commit)
+            result.patch = sandbox.patch() if sandbox else diff_against(repo_path, issue.base_commit)
         except Exception as exc:  # noqa: BLE001
             result.status, result.error = "error", f"could not take the patch: {exc}"
+        finally:
+            if sandbox is not None:
+                sandbox.close()
         return result
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from awm import atomic, envs
 from awm.recipes import Recipe, RecipeError, parser, recipe_for, requirements_text, test_files
+from awm.spec import EvaluationSpec
 from awm.types import Issue, Status
 from awm.workspace import GitError, RepoCache, git, remove
 
@@ -244,15 +245,21 @@ def excerpt(output: str) -> str:
     return output if len(output) <= EXCERPT else "…\n" + output[-EXCERPT:]
 
 
-def make_evaluator(backend: str, cache: RepoCache, work_root: Path, timeout_s: float,
-                   recipes: dict | None = None) -> Evaluator:
-    if backend == "none":
+def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path, *, run_dir: Path,
+                   run_tag: str, model_name: str, spec_path: str | None = None) -> Evaluator:
+    """The evaluator the spec asks for; a backend that cannot work here (no Docker engine) is refused now,
+    before the first issue."""
+    timeout_s = evaluation.timeout_minutes * 60
+    if evaluation.backend == "none":
         return NoEvaluator()
-    if backend == "local":
-        return LocalEvaluator(cache, work_root, timeout_s, recipes)
-    from awm.errors import UserError
+    if evaluation.backend == "local":
+        return LocalEvaluator(cache, work_root, timeout_s, evaluation.recipes)
+    from awm.harness import HarnessEvaluator
 
-    raise UserError(f"evaluation backend `{backend}` is not available yet; use `local` or `none`.")
+    harness = HarnessEvaluator(run_dir, run_tag, timeout_s, model_name, keep_images=evaluation.keep_images,
+                               min_free_gb=evaluation.min_free_gb)
+    harness.check_available(spec_path)
+    return harness
 
 
 def load_report(path: Path) -> dict:

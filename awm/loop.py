@@ -89,6 +89,9 @@ class Engine:
         return finished
 
     def _prepare(self) -> None:
+        self._evaluator = self._evaluator or make_evaluator(
+            self.spec.evaluation, self.cache, self._work_root(), run_dir=self.store.dir, run_tag=self.store.run_id,
+            model_name=self.spec.llm.model, spec_path=self.spec.path)
         self.issues = self._issues if self._issues is not None else load_issues(self.spec.dataset, self.spec.path)
         if not self.issues:
             raise UserError(
@@ -114,9 +117,6 @@ class Engine:
 
             check_model(self.spec)
         self._agent = self._agent or AgentRunner(self.spec)
-        self._evaluator = self._evaluator or make_evaluator(
-            self.spec.evaluation.backend, self.cache, self._work_root(), self.spec.evaluation.timeout_minutes * 60
-        )
         self._complete = self._complete or litellm_complete(self.spec.llm)
         self._inducer = Inducer(self._complete, self.store.induction)
         for part in (self._agent, self._evaluator):
@@ -153,7 +153,7 @@ class Engine:
 
     def _attempt(self, issue: Issue, index: int) -> Experience | None:
         started = time.monotonic()
-        workflows = list(self.memory.workflows)
+        workflows = list(self.memory.workflows) if self.spec.memory == "on" else []
         self.emit(ev.IssueStarted(issue.instance_id, index, len(self.issues), tuple(w.id for w in workflows),
                                   self.memory.round))
         timings: dict[str, float] = {}
@@ -162,7 +162,8 @@ class Engine:
         evaluation: EvalResult | None = None
         try:
             t = time.monotonic()
-            self.cache.checkout(issue.repo, issue.base_commit, workdir, isolated=True)
+            if self.spec.agent.workspace == "local":  # a docker workspace has the repository in its image
+                self.cache.checkout(issue.repo, issue.base_commit, workdir, isolated=True)
             timings["workspace"] = time.monotonic() - t
             agent = self._agent.run(
                 issue, workdir, self.memory.render(workflows),
@@ -235,7 +236,8 @@ class Engine:
     def _catch_up_induction(self) -> None:
         """Run every induction round the successes call for and memory does not have yet (after a kill
         during induction, this is where the missing round is redone)."""
-        while self.memory.round < self.buffer.rounds_due() and not self.stop_requested.is_set():
+        while (self.spec.memory == "on" and self.memory.round < self.buffer.rounds_due()
+               and not self.stop_requested.is_set()):
             round_number = self.memory.round + 1
             batch = self.buffer.batch(round_number)
             ids = [e.instance_id for e in batch]
@@ -301,8 +303,31 @@ def _same_cause(streak: list[Experience], experience: Experience) -> bool:
     return bool(streak) and experience.status == Status.ERROR and _cause(streak[-1].reason) == _cause(experience.reason)
 
 
+def preflight(spec: RunSpec) -> None:
+    """What can be refused before anything is written: a Docker backend with no Docker engine is a message now,
+    not an ERROR at issue 1."""
+    if spec.agent.workspace == "docker":
+        from awm import sandbox
+
+        sandbox.check_available(spec)
+    if spec.evaluation.backend == "swebench-docker":
+        from awm.harness import HarnessEvaluator
+
+        HarnessEvaluator(Path("."), "preflight", 1, spec.llm.model).check_available(spec.path)
+
+
+def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str | None = None,
+                   output_dir: str | None = None) -> Engine:
+    """An engine for a new or resumed run, with everything that can be refused (no Docker engine, an unreadable
+    dataset, a resume that changes the run) refused before a run folder is made or touched."""
+    preflight(spec)
+    issues = load_issues(spec.dataset, spec.path)
+    return Engine(spec, open_run(spec, resume, output_dir), subscribers, issues=issues)
+
+
 def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = None) -> RunStore:
     """The store for a new run, or for the run being resumed (refused if the spec changes its meaning)."""
+    preflight(spec)
     if resume:
         store = RunStore.open(resume)
         store.check_resumable(spec)

@@ -50,7 +50,10 @@ class AgentSpec:
     max_iterations: int = 100
     timeout_minutes: float = 30.0
     include_hints: bool = False
-    workspace: str = "local"
+    workspace: str = "local"  # local: the agent's commands run on this machine; docker: in the instance's image
+    terminal: str = "subprocess"  # subprocess | tmux (faster start, but may lose a first command's output under load)
+    server_image: str | None = None  # docker workspace: an agent-server image (template with {instance_id}, {image})
+    sdk_root: str | None = None  # docker workspace: a software-agent-sdk checkout to build agent-server images from
 
 
 @dataclass
@@ -67,6 +70,8 @@ class EvaluationSpec:
     backend: str = "local"  # local | swebench-docker | none
     timeout_minutes: float = 30.0
     recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # repo -> version or "*" -> recipe
+    keep_images: bool = False  # swebench-docker: keep instance images after grading (disk!)
+    min_free_gb: float = 50.0  # swebench-docker: prune dangling images below this much free disk
 
 
 @dataclass
@@ -88,6 +93,7 @@ class RunSpec:
     checkpoint_interval: int = 5
     max_consecutive_errors: int = 3
     verbose: bool = True
+    memory: str = "on"  # off: the no-memory baseline (no induction, nothing injected)
     path: str | None = None  # the spec file this came from, for messages
 
     def public(self) -> dict[str, Any]:
@@ -106,6 +112,7 @@ class RunSpec:
             "instance_ids": list(self.dataset.instance_ids),
             "evaluation": self.evaluation.backend,
             "induction_trigger": self.induction.trigger,
+            "memory": self.memory,
         }
 
     def fingerprint_digest(self) -> str:
@@ -158,6 +165,7 @@ FIELDS: dict[str, _Field] = {
     "checkpoint_interval": _int(1),
     "max_consecutive_errors": _int(1),
     "verbose": _BOOL,
+    "memory": _Field("choice", choices=("on", "off")),
     "llm.model": _Field("str", eg="openai/gpt-4o"),
     "llm.base_url": _opt(eg="http://localhost:8000/v1"),
     "llm.api_key_env": _opt(eg="OPENAI_API_KEY"),
@@ -177,6 +185,9 @@ FIELDS: dict[str, _Field] = {
     "agent.timeout_minutes": _MINUTES,
     "agent.include_hints": _BOOL,
     "agent.workspace": _Field("choice", choices=("local", "docker")),
+    "agent.terminal": _Field("choice", choices=("subprocess", "tmux")),
+    "agent.server_image": _opt(eg="my-registry/agent-server:{instance_id}"),
+    "agent.sdk_root": _opt(eg="~/src/software-agent-sdk"),
     "dataset.name": _STR,
     "dataset.split": _STR,
     "dataset.repo_filter": _Field("strs"),
@@ -185,6 +196,8 @@ FIELDS: dict[str, _Field] = {
     "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "none")),
     "evaluation.timeout_minutes": _MINUTES,
     "evaluation.recipes": _Field("recipes", optional=True),
+    "evaluation.keep_images": _BOOL,
+    "evaluation.min_free_gb": _Field("float", lo=0),
     "induction.trigger": _int(1),
     "induction.max_workflows": _int(1),
 }

@@ -86,8 +86,15 @@ def load_launch_spec(spec_path: str | None, resume: str | None, overrides: dict)
     from awm.runstore import RunStore
     from awm.spec import load_spec
 
+    if resume:
+        config = RunStore.open(resume).config()
+        # The run's issue list is part of what it is: a run started with --limit 6 resumes with 6 issues, not
+        # with the spec file's (a bigger limit can still be given: --limit N).
+        limit = config.get("spec", {}).get("dataset", {}).get("limit")
+        if limit is not None and "dataset.limit" not in overrides:
+            overrides = {**overrides, "dataset.limit": limit}
     if resume and not spec_path:
-        spec_path = RunStore.open(resume).config().get("spec_path")
+        spec_path = config.get("spec_path")
         if not spec_path:
             raise UserError(f"--resume {resume}: the run does not record its spec file; give it: "
                             f"`awm-tui --resume {resume} SPEC`.")
@@ -107,12 +114,11 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from awm.loop import Engine, open_run
+    from awm.loop import prepare_engine
     from awm_tui.headless import HeadlessPrinter
 
     spec = load_launch_spec(args.spec, args.resume, overrides(args))
-    store = open_run(spec, resume=args.resume, output_dir=args.output_dir)
-    engine = Engine(spec, store, [HeadlessPrinter(quiet=not spec.verbose)])
+    engine = prepare_engine(spec, [HeadlessPrinter(quiet=not spec.verbose)], args.resume, args.output_dir)
 
     def interrupt(signum, frame):
         if engine.stop_requested.is_set():
@@ -130,6 +136,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
     import time
     from pathlib import Path
 
@@ -159,8 +166,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     backend = args.backend or (spec.evaluation.backend if args.spec and spec.evaluation.backend != "none" else "local")
     work = out_dir / ".work"
     work.mkdir(parents=True, exist_ok=True)
-    evaluator = make_evaluator(backend, RepoCache(repo_cache_root(), spec.repos, spec.path), work,
-                               args.timeout_minutes * 60)
+    evaluation = dataclasses.replace(spec.evaluation, backend=backend, timeout_minutes=args.timeout_minutes)
+    evaluator = make_evaluator(evaluation, RepoCache(repo_cache_root(), spec.repos, spec.path), work,
+                               run_dir=out_dir, run_tag=run_id, model_name=predictions[0].get(
+                                   "model_name_or_path", "unknown") if predictions else "unknown",
+                               spec_path=spec.path)
 
     def show(iid, status, reason):
         print(f"{iid}  {status.value}  {reason}".rstrip(), flush=True)

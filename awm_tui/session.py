@@ -31,13 +31,13 @@ EngineFactory = Callable[[Launch, Subscriber], EngineLike]
 
 def make_engine(launch: Launch, subscriber: Callable[[Event], None]) -> EngineLike:
     from awm.agent import import_agent_stack
-    from awm.loop import Engine, open_run
+    from awm.loop import prepare_engine
     from awm_tui.cli import load_launch_spec
 
     spec = load_launch_spec(launch.spec_path, launch.resume, launch.overrides)
-    store = open_run(spec, resume=launch.resume, output_dir=launch.overrides.get("output_dir"))
-    launch.resume = str(store.dir)  # from now on, starting again means resuming this run
+    engine = prepare_engine(spec, [subscriber], launch.resume, launch.overrides.get("output_dir"))
+    launch.resume = str(engine.store.dir)  # from now on, starting again means resuming this run
     # Textual captures sys.stdout with an object that has no `encoding`, which libtmux reads at import.
     with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")):
         import_agent_stack()
-    return Engine(spec, store, [subscriber])
+    return engine

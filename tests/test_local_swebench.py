@@ -133,8 +133,8 @@ def evaluator(awm_home, project, tmp_path_factory):
         """))
     spec = load_spec(folder / "spec.yaml")
     work = tmp_path_factory.mktemp("work")
-    made = make_evaluator("local", RepoCache(repo_cache_root(), spec.repos, spec.path), work, 300,
-                          recipes=spec.evaluation.recipes)
+    made = make_evaluator(spec.evaluation, RepoCache(repo_cache_root(), spec.repos, spec.path), work,
+                          run_dir=work, run_tag="t", model_name="m", spec_path=spec.path)
     made.warm_up()
     return made
 
