@@ -30,7 +30,11 @@ from awm_tui.widgets.queue import IssueQueue
 from awm_tui.widgets.statusbar import StatusBar
 
 FLUSH_SECONDS = 0.1
+FLUSH_BATCH = 500  # agent events written to the log per tick at most
 PENDING_MAX = 20_000  # agent events waiting for the log; older ones are dropped first under a flood
+BACKPRESSURE = FLUSH_BATCH  # past this many waiting, the engine's thread naps 1 ms per agent event, so that a flood
+# cannot take the UI thread's time (the GIL, and the log's work): keys took a median ~160 ms under a flood without it,
+# ~40 ms with it (bench/input_latency.py). A nap per event, never a wait: it cannot block, even if the UI is gone.
 
 
 def log_crash(exc: BaseException) -> Path:
@@ -63,7 +67,13 @@ class RunScreen(Screen[None]):
         self.model = model or RunModel()
         self.factory = factory
         self.engine: EngineLike | None = None
-        self.pending: deque[ev.AgentEvent] = deque(maxlen=PENDING_MAX)
+        # Agent events skip the message queue (one message each would flood it): the engine's thread numbers them
+        # and queues them here; every other event goes as a message and records, in `barriers`, how many agent
+        # events came before it, so that the log shows them in the engine's order (an issue's actions under its
+        # own header, never under the next one's).
+        self.pending: deque[tuple[int, ev.AgentEvent]] = deque(maxlen=PENDING_MAX)
+        self.sent = 0  # agent events queued so far (only the engine's thread writes it)
+        self.barriers: deque[int] = deque()  # one per engine message posted and not handled yet
         self.read_only = launch is None
 
     def compose(self) -> ComposeResult:
@@ -98,8 +108,12 @@ class RunScreen(Screen[None]):
     def run_engine(self) -> ev.RunFinished | None:
         def subscriber(event: ev.Event) -> None:
             if isinstance(event, ev.AgentEvent):
-                self.pending.append(event)
+                if len(self.pending) > BACKPRESSURE:
+                    time.sleep(0.001)
+                self.pending.append((self.sent, event))
+                self.sent += 1
             else:
+                self.barriers.append(self.sent)
                 self.post_message(EngineEvent(event))
 
         try:
@@ -114,20 +128,18 @@ class RunScreen(Screen[None]):
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
+        self.flush_log(before=self.barriers.popleft() if self.barriers else None, limit=None)
         self.model.apply(event)
         log = self.query_one(AgentLog)
         if isinstance(event, ev.IssueStarted):
-            self.flush_log()
             log.write_line(f"── {event.instance_id} ({event.index}/{event.total}), "
                            f"{len(event.workflow_ids)} workflows in the prompt ──")
         elif isinstance(event, ev.IssueFinished):
-            self.flush_log()
             log.write_line(f"── {event.instance_id}: {event.status.value} {event.reason} ──")
         elif isinstance(event, ev.InductionFinished):
             log.write_line(f"── induction round {event.round}: "
                            f"{', '.join(w.name for w in event.new_workflows) or event.error} ──")
         elif isinstance(event, ev.RunFinished):
-            self.flush_log()
             log.write_line(f"── run {event.outcome}: {event.message} ──")
         self.refresh_panes()
 
@@ -146,9 +158,13 @@ class RunScreen(Screen[None]):
         if self.model.state in ("stopping",) or getattr(self.app, "quitting", False):
             self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0))
 
-    def flush_log(self) -> None:
+    def flush_log(self, before: int | None = None, limit: int | None = FLUSH_BATCH) -> None:
+        """Write queued agent events to the log: those numbered below `before` (default: all that came before the
+        next engine message not handled yet), at most `limit` of them."""
+        if before is None and self.barriers:
+            before = self.barriers[0]
         if self.pending:
-            self.query_one(AgentLog).drain(self.pending)
+            self.query_one(AgentLog).drain(self.pending, limit, before)
 
     def refresh_panes(self) -> None:
         self.query_one(StatusBar).show(self.model)

@@ -30,13 +30,14 @@ class AgentLog(Log):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=MAX_LINES, auto_scroll=True, **kwargs)
 
-    def drain(self, pending: deque[AgentEvent], limit: int = 2000) -> int:
-        """Write up to `limit` queued events in one go; the rest wait for the next tick."""
+    def drain(self, pending: deque[tuple[int, AgentEvent]], limit: int | None = 2000, before: int | None = None) -> int:
+        """Write queued (number, event) pairs in one go: up to `limit` of them (None: no limit), only those numbered
+        below `before` (None: any); the rest wait for the next call."""
         lines: list[str] = []
         count = 0
-        while pending and count < limit:
-            lines.extend(render(pending.popleft()))
+        while pending and (limit is None or count < limit) and (before is None or pending[0][0] < before):
+            lines.extend(render(pending.popleft()[1]))
             count += 1
         if lines:
-            self.write_lines(lines)
+            self.write_lines(lines[-MAX_LINES:])  # more would only be pruned
         return count

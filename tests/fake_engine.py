@@ -1,0 +1,404 @@
+"""A scripted stand-in for awm.loop.Engine, for the UI tests: the same events in the same order, fully
+deterministic (fixed ids, patches, test output, stats with a fixed elapsed time), no agent, no model, no files.
+
+    factory = fake_engine.factory(hold_at=["issue:tallyho__tallyho-103"])
+    app = AwmApp(Launch(spec_path="fake.yaml"), factory=factory)
+    ...
+    await until(pilot, lambda: factory.reached("issue:tallyho__tallyho-103"))   # the run is mid-issue
+    factory.release("issue:tallyho__tallyho-103")                              # let it go on
+
+Hold points (the engine blocks there until released, or until stop()):
+    "started"              after RunStarted
+    "issue:<id>"           mid-issue: after IssueStarted and the issue's agent events, before IssueFinished
+    "finished:<id>"        after IssueFinished of <id> (and the induction round it made due, if any)
+    "burst"                with burst=N: the flood of agent events goes on (past N) until this is released;
+                           reached() once the flood is over
+
+Options of `factory(...)`: hold_at=[points]; burst=N (a flood of N agent events, as fast as it can, in the issue
+`burst_at`, the first by default); error=exc (the factory raises it: a spec mistake found while building the
+engine); fail_in_run=exc (run() raises it); state=FakeRun(...) (a run already under way, e.g. `run_state(store)`);
+instance_ids, run_dir (default: the launch's resume folder or output_dir).
+
+The factory keeps the run's state (finished issues, memory) across the engines it builds, so a resumed run
+(the app's `r`, or the picker) goes on where the paused one stopped, like the real engine over its run folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from awm import events as ev
+from awm.stats import Stats
+from awm.types import Experience, Status, Step, Workflow
+from awm_tui.session import Launch
+
+MODULES = ("roman", "semver", "numfmt", "duration", "lru", "text", "inifile", "querystring")
+IDS = tuple(f"tallyho__tallyho-{101 + i}" for i in range(len(MODULES)))
+MODULE = dict(zip(IDS, MODULES))
+
+# The verdict of each issue, and why (the reason the real evaluator would give).
+OUTCOMES: dict[str, tuple[Status, str]] = {
+    IDS[0]: (Status.PASS, ""),
+    IDS[1]: (Status.FAIL, "FAIL_TO_PASS failed: tests/test_semver.py::test_prerelease_orders_before_release"),
+    IDS[2]: (Status.PASS, ""),
+    IDS[3]: (Status.ERROR, "agent: the model returned no tool call three times in a row"),
+    IDS[4]: (Status.PASS, ""),
+    IDS[5]: (Status.FAIL, "the patch does not apply: tallyho/text.py hunk #1 failed"),
+    IDS[6]: (Status.PASS, ""),
+    IDS[7]: (Status.SKIPPED, "not evaluated (evaluation backend `none`)"),
+}
+
+WORKFLOWS = {
+    "wf-fix-an-off-by-one-boundary": Workflow(
+        id="wf-fix-an-off-by-one-boundary",
+        name="Fix an off-by-one boundary",
+        description="a function gives a wrong result exactly at the edge of its valid range",
+        steps=["Reproduce with the boundary value from the issue: `python -c \"from {module} import {func}; "
+               "print({func}({edge}))\"`",
+               "Open {file} and find the comparison that decides the edge (`<` vs `<=`)",
+               "Change the comparison, then run `pytest -q {test_file}`"],
+        source_instances=[IDS[0], IDS[2]], round=1),
+    "wf-reproduce-then-patch": Workflow(
+        id="wf-reproduce-then-patch",
+        name="Reproduce then patch",
+        description="any bug report with a failing example in its text",
+        steps=["Write the example from the issue into a scratch script and run it",
+               "Read the traceback; open the innermost project frame in {file}",
+               "Make the smallest change that fixes the example", "Run the module's tests"],
+        source_instances=[IDS[0], IDS[2]], round=1),
+    "wf-parse-a-config-value": Workflow(
+        id="wf-parse-a-config-value",
+        name="Parse a config value",
+        description="a parser mishandles quoting, whitespace or an empty value",
+        steps=["Find the tokenizer in {file}", "Add the missing case for {case}", "Test with `pytest -q {test_file}`"],
+        source_instances=[IDS[4], IDS[6]], round=2),
+}
+# The induction round made due by the Nth success (trigger 2), and the workflows it induces.
+INDUCTIONS: dict[int, tuple[int, tuple[str, ...]]] = {
+    2: (1, ("wf-fix-an-off-by-one-boundary", "wf-reproduce-then-patch")),
+    4: (2, ("wf-parse-a-config-value",)),
+}
+
+SECONDS_PER_ISSUE = 12.5
+COST_PER_ISSUE = 0.0123
+
+
+def patch(iid: str) -> str:
+    mod = MODULE[iid]
+    return (f"diff --git a/tallyho/{mod}.py b/tallyho/{mod}.py\n"
+            f"--- a/tallyho/{mod}.py\n"
+            f"+++ b/tallyho/{mod}.py\n"
+            f"@@ -10,7 +10,7 @@ def parse(value):\n"
+            f"     value = value.strip()\n"
+            f"-    if len(value) < limit:\n"
+            f"+    if len(value) <= limit:\n"
+            f"         return value\n")
+
+
+def test_output(iid: str, status: Status) -> str:
+    mod = MODULE[iid]
+    verdict = "PASSED" if status == Status.PASS else "FAILED"
+    return (f">>>>> Start Test Output\n"
+            f"tests/test_{mod}.py::test_{mod}_edge_case {verdict}\n"
+            f"tests/test_{mod}.py::test_{mod}_round_trip PASSED\n"
+            f"=========================== short test summary info ===========================\n"
+            f"{'1 failed, 1 passed' if verdict == 'FAILED' else '2 passed'} in 0.04s\n"
+            f">>>>> End Test Output")
+
+
+def agent_events(iid: str) -> list[ev.AgentEvent]:
+    mod = MODULE[iid]
+    return [
+        ev.AgentEvent(iid, "action", "terminal", f"pytest -q tests/test_{mod}.py"),
+        ev.AgentEvent(iid, "observation", "terminal",
+                      "\n".join(["F. [100%]", "=== FAILURES ===", f"___ test_{mod}_edge_case ___",
+                                 "    assert parse('x') == 'x'", "E   AssertionError", "1 failed, 1 passed in 0.04s",
+                                 "(exit code 1)", "extra line"])),
+        ev.AgentEvent(iid, "action", "file_editor", f"str_replace tallyho/{mod}.py: `<` -> `<=`"),
+        ev.AgentEvent(iid, "message", "", f"Fixed the boundary check in tallyho/{mod}.py."),
+    ]
+
+
+def burst_event(iid: str, n: int) -> ev.AgentEvent:
+    kind = "action" if n % 2 == 0 else "observation"
+    return ev.AgentEvent(iid, kind, "terminal", f"burst line {n}: echo {n}" if kind == "action"
+                         else f"output {n}\nsecond line of output {n}\n")
+
+
+@dataclass
+class FakeRun:
+    """What the real engine keeps in the run folder: finished issues and the workflow memory."""
+
+    experiences: list[Experience] = field(default_factory=list)
+    memory: list[str] = field(default_factory=list)  # workflow ids, in memory order
+    round: int = 0
+
+    def stats(self, total: int) -> Stats:
+        return Stats.compute(self.experiences, total, len(self.memory), self.round,
+                             SECONDS_PER_ISSUE * len(self.experiences))
+
+
+class FakeEngine:
+    """EngineLike. `run()` runs in the app's worker thread and calls the subscriber like awm.loop.Engine."""
+
+    def __init__(self, subscriber: ev.Subscriber, *, launch: Launch | None = None, state: FakeRun | None = None,
+                 controls: "Controls | None" = None, instance_ids: Iterable[str] = IDS, burst: int = 0,
+                 burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run", fail_in_run: Exception | None = None):
+        self.subscriber = subscriber
+        self.launch = launch
+        self.state = state or FakeRun()
+        self.controls = controls or Controls()
+        self.instance_ids = tuple(instance_ids)
+        self.burst = burst
+        self.burst_at = burst_at or self.instance_ids[0]
+        self.run_dir = run_dir
+        self.fail_in_run = fail_in_run
+        self.pause_requested = threading.Event()
+        self.stop_requested = threading.Event()
+        self.calls: list[str] = []  # run, pause, stop: in the order they came
+        self.burst_sent = 0
+        self.finished: ev.RunFinished | None = None
+
+    # controls (any thread)
+    def pause(self) -> None:
+        self.calls.append("pause")
+        self.pause_requested.set()
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+        self.pause_requested.set()
+        self.stop_requested.set()
+
+    # the run
+    def run(self) -> ev.RunFinished:
+        self.calls.append("run")
+        if self.fail_in_run is not None:
+            raise self.fail_in_run
+        outcome, message = self._loop()
+        total = len(self.instance_ids)
+        self.finished = ev.RunFinished(outcome, message, self.state.stats(total), run_dir=self.run_dir)
+        self.subscriber(self.finished)
+        return self.finished
+
+    def _hold(self, point: str) -> None:
+        self.controls.hold(point, self.stop_requested)
+
+    def _loop(self) -> tuple[str, str]:
+        state, total = self.state, len(self.instance_ids)
+        done = {e.instance_id for e in state.experiences}
+        self.subscriber(ev.RunStarted(
+            run_id=self.run_dir.rstrip("/").rsplit("/", 1)[-1], run_dir=self.run_dir, name="fake-demo",
+            model="scripted/fake", instance_ids=self.instance_ids,
+            finished_ids=tuple(e.instance_id for e in state.experiences), resumed=bool(done) or state.round > 0,
+            stats=state.stats(total)))
+        self._hold("started")
+        for index, iid in enumerate(self.instance_ids, 1):
+            if iid in done:
+                continue
+            if self.stop_requested.is_set() or self.pause_requested.is_set():
+                return "paused", "paused by request; resume to continue"
+            workflow_ids, memory_round = tuple(state.memory), state.round
+            self.subscriber(ev.IssueStarted(iid, index, total, workflow_ids, memory_round))
+            for event in agent_events(iid):
+                if self.stop_requested.is_set():
+                    return "paused", f"stopped during {iid}; it will be redone on resume"
+                self.subscriber(event)
+            if self.burst and iid == self.burst_at:
+                # at least `burst` events, and on for as long as the "burst" point is held (a sustained flood)
+                flooding = self.controls.holding("burst")
+                n = 0
+                while (n < self.burst or flooding()) and not self.stop_requested.is_set():
+                    self.subscriber(burst_event(iid, n))
+                    n += 1
+                    self.burst_sent = n
+                self.controls.passed("burst")
+            self._hold(f"issue:{iid}")
+            if self.stop_requested.is_set():
+                return "paused", f"stopped during {iid}; it will be redone on resume"
+            status, reason = OUTCOMES.get(iid, (Status.PASS, ""))
+            exp = Experience(
+                instance_id=iid, problem_statement=f"`{MODULE.get(iid, 'x')}.parse` is wrong at the boundary.",
+                status=status, diff_patch=patch(iid) if status != Status.ERROR else "",
+                history=[Step("terminal", f"pytest -q tests/test_{MODULE.get(iid, 'x')}.py", "run the tests",
+                              "1 failed"),
+                         Step("file_editor", "str_replace", "fix the comparison", "edited")],
+                test_output=test_output(iid, status) if status in (Status.PASS, Status.FAIL) else "",
+                reason=reason, cost=COST_PER_ISSUE, prompt_tokens=4000, completion_tokens=321, steps=7,
+                duration_s=SECONDS_PER_ISSUE, timings={"model_wait": 8.0, "tests": 2.5},
+                workflow_ids=list(workflow_ids), memory_round=memory_round,
+                agent_status="finished" if status != Status.ERROR else "error",
+                finished_at="2025-01-02T03:04:05")
+            state.experiences.append(exp)
+            self.subscriber(ev.IssueFinished(
+                instance_id=iid, index=index, total=total, status=status, reason=reason, cost=exp.cost,
+                steps=exp.steps, duration_s=exp.duration_s, stats=state.stats(total), timings=dict(exp.timings),
+                experience=exp))
+            self.subscriber(ev.CheckpointSaved(f"{self.run_dir}/checkpoint.json", len(state.experiences)))
+            passed = sum(e.status == Status.PASS for e in state.experiences)
+            if status == Status.PASS and passed in INDUCTIONS:
+                round_number, new_ids = INDUCTIONS[passed]
+                sources = tuple(e.instance_id for e in state.experiences if e.status == Status.PASS)[-2:]
+                self.subscriber(ev.InductionStarted(round_number, sources))
+                state.round = round_number
+                state.memory = [*state.memory, *(i for i in new_ids if i not in state.memory)]
+                self.subscriber(ev.InductionFinished(round_number, tuple(WORKFLOWS[i] for i in new_ids),
+                                                     tuple(state.memory), duration_s=3.0))
+            self._hold(f"finished:{iid}")
+        return "completed", "all issues processed"
+
+
+class Controls:
+    """Hold points shared by every engine a factory builds: the engine blocks at a point until the test
+    releases it (or the engine is stopped)."""
+
+    def __init__(self, hold_at: Iterable[str] = ()) -> None:
+        self.hold_at = set(hold_at)
+        self._reached: dict[str, threading.Event] = {}
+        self._released: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self.closed = threading.Event()
+
+    def _event(self, table: dict[str, threading.Event], point: str) -> threading.Event:
+        with self._lock:
+            return table.setdefault(point, threading.Event())
+
+    def hold(self, point: str, stop: threading.Event) -> None:
+        self._event(self._reached, point).set()
+        if point not in self.hold_at:
+            return
+        released = self._event(self._released, point)
+        while not (released.is_set() or stop.is_set() or self.closed.is_set()):
+            released.wait(0.01)
+
+    def holding(self, point: str):
+        """A check that stays true while `point` is held (false at once if it is not a hold point)."""
+        released = self._event(self._released, point)
+        held = point in self.hold_at
+        return lambda: held and not (released.is_set() or self.closed.is_set())
+
+    def passed(self, point: str) -> None:
+        self._event(self._reached, point).set()
+
+    def reached(self, point: str) -> bool:
+        return self._event(self._reached, point).is_set()
+
+    def release(self, point: str | None = None) -> None:
+        for p in ([point] if point else list(self.hold_at)):
+            self._event(self._released, p).set()
+
+    def close(self) -> None:
+        """Let every engine go (test teardown: no thread may outlive the test)."""
+        self.closed.set()
+
+
+class FakeFactory:
+    """An EngineFactory: `factory(launch, subscriber)` builds a FakeEngine over the factory's one FakeRun.
+    `error` is raised by the factory itself (a spec mistake found while building the engine)."""
+
+    def __init__(self, *, hold_at: Iterable[str] = (), error: Exception | None = None, state: FakeRun | None = None,
+                 **options) -> None:
+        self.controls = Controls(hold_at)
+        self.state = state or FakeRun()
+        self.error = error
+        self.options = options
+        self.launches: list[Launch] = []
+        self.engines: list[FakeEngine] = []
+
+    def __call__(self, launch: Launch, subscriber: ev.Subscriber) -> FakeEngine:
+        self.launches.append(launch)
+        if self.error is not None:
+            raise self.error
+        options = dict(self.options)
+        if launch.resume or launch.overrides.get("output_dir"):
+            options.setdefault("run_dir", launch.resume or launch.overrides["output_dir"])
+        engine = FakeEngine(subscriber, launch=launch, state=self.state, controls=self.controls, **options)
+        self.engines.append(engine)
+        return engine
+
+    @property
+    def engine(self) -> FakeEngine | None:
+        return self.engines[-1] if self.engines else None
+
+    def holding(self, point: str):
+        """A check that stays true while `point` is held (false at once if it is not a hold point)."""
+        released = self._event(self._released, point)
+        held = point in self.hold_at
+        return lambda: held and not (released.is_set() or self.closed.is_set())
+
+    def passed(self, point: str) -> None:
+        self._event(self._reached, point).set()
+
+    def reached(self, point: str) -> bool:
+        return self.controls.reached(point)
+
+    def release(self, point: str | None = None) -> None:
+        self.controls.release(point)
+
+    def close(self) -> None:
+        self.controls.close()
+        for engine in self.engines:
+            engine.stop_requested.set()
+
+
+def factory(**options) -> FakeFactory:
+    """An EngineFactory building FakeEngines: `factory(hold_at=[...], burst=5000, error=UserError(...))`."""
+    return FakeFactory(**options)
+
+
+def scripted_events() -> list[ev.Event]:
+    """Every event of one whole fake run, in order (run here, synchronously): to build run folders from."""
+    events: list[ev.Event] = []
+    FakeEngine(events.append).run()
+    return events
+
+
+def write_run(run_dir, *, name: str, processed: int, status: str, updated_at: str,
+              spec_path: str = "/tmp/awm-specs/fake.yaml", message: str = ""):
+    """A run folder as the real engine leaves it (through awm.runstore and awm.memory, in their formats) after the
+    first `processed` issues of the scripted run, with fixed timestamps. Returns the RunStore."""
+    import json
+    from pathlib import Path
+
+    from awm.memory import WorkflowMemory
+    from awm.runstore import RunStore
+    from awm.spec import InductionSpec, LLMSpec, RunSpec
+
+    spec = RunSpec(llm=LLMSpec(model="scripted/fake"), name=name, path=spec_path,
+                   induction=InductionSpec(trigger=2, max_workflows=10))
+    store = RunStore.create(spec, output_dir=str(run_dir))
+    memory = WorkflowMemory(10, store.memory_path)
+    experiences: list[Experience] = []
+    for event in scripted_events():
+        if isinstance(event, ev.IssueFinished):
+            if len(experiences) == processed:
+                break
+            experiences.append(event.experience)
+            store.commit(event.experience)
+        elif isinstance(event, ev.InductionFinished):
+            memory.add_round(event.round, [{"name": w.name, "description": w.description, "steps": w.steps}
+                                           for w in event.new_workflows], list(WORKFLOWS[event.workflow_ids[-1]]
+                                                                               .source_instances))
+    state = FakeRun(experiences, memory.ids(), memory.round)
+    store.write_checkpoint(state.stats(len(IDS)), list(IDS), [e.instance_id for e in experiences], status, name,
+                           spec.llm.model, message)
+    for file, key in (("checkpoint.json", "updated_at"), ("config.json", "created_at")):
+        path = Path(store.dir) / file
+        data = json.loads(path.read_text())
+        data[key] = updated_at
+        path.write_text(json.dumps(data, indent=2))
+    if store.memory_path.exists():
+        data = json.loads(store.memory_path.read_text())
+        for entry in data["rounds"]:
+            entry["time"] = updated_at
+        store.memory_path.write_text(json.dumps(data, indent=2))
+    return store
+
+
+def run_state(store) -> FakeRun:
+    """The FakeRun a resumed fake engine starts from: what the run folder holds."""
+    from awm.runview import load_run
+
+    view = load_run(store.dir)
+    return FakeRun(list(view.experiences), [w.id for w in view.memory.workflows], view.memory.round)
