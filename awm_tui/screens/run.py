@@ -135,7 +135,7 @@ class RunScreen(Screen[None]):
             log.write_line(f"── {event.instance_id} ({event.index}/{event.total}), "
                            f"{len(event.workflow_ids)} workflows in the prompt ──")
         elif isinstance(event, ev.IssueFinished):
-            log.write_line(f"── {event.instance_id}: {event.status.value} {event.reason} ──")
+            log.write_line(f"── {event.instance_id}: {' '.join(filter(None, [event.status.value, event.reason]))} ──")
         elif isinstance(event, ev.InductionFinished):
             log.write_line(f"── induction round {event.round}: "
                            f"{', '.join(w.name for w in event.new_workflows) or event.error} ──")
@@ -205,7 +205,8 @@ class RunScreen(Screen[None]):
         pane.focus()
 
     def action_back(self) -> None:
-        if self.read_only and len(self.app.screen_stack) > 2:
+        """Back to the run picker, when the run was opened from it and no engine is running."""
+        if self.engine is None and len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
     @on(OptionList.OptionSelected, "#queue")

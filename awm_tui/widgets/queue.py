@@ -20,11 +20,14 @@ def label(row: IssueRow) -> str:
 class IssueQueue(OptionList):
     BORDER_TITLE = "Issues"
 
+    followed: int | None = None  # the row the highlight was moved to for the running issue
+
     def show(self, rows: list[IssueRow], current: str | None) -> None:
         highlighted = self.highlighted
         self.clear_options()
         self.add_options([Option(label(r), id=r.instance_id) for r in rows])
-        if current is not None:
-            self.highlighted = next(i for i, r in enumerate(rows) if r.instance_id == current)
+        browsing = highlighted is not None and highlighted != self.followed
+        if current is not None and not browsing:  # follow the running issue unless the user moved away
+            self.highlighted = self.followed = next(i for i, r in enumerate(rows) if r.instance_id == current)
         elif highlighted is not None and rows:
             self.highlighted = min(highlighted, len(rows) - 1)
