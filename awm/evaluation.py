@@ -48,7 +48,29 @@ class NoEvaluator:
         return EvalResult(Status.SKIPPED, reason="evaluation is off (evaluation.backend: none)")
 
 
-class LocalEvaluator:
+class GradingEvaluator:
+    """What every grading backend does around its own grading: time it, keep the patch and the report (the
+    harness's shape) in the issue's folder, and fail an empty patch without running anything."""
+
+    def evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult:
+        started = time.monotonic()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(out_dir / "patch.diff", patch)
+        report = {"patch_is_None": False, "patch_exists": bool(patch.strip()), "patch_successfully_applied": False,
+                  "resolved": False}
+        if patch.strip():
+            result = self._grade(issue, patch, out_dir, report)
+        else:
+            result = EvalResult(Status.FAIL, reason="the agent produced no patch", report=report)
+        result.duration_s = round(time.monotonic() - started, 3)
+        atomic.write_json(out_dir / "report.json", {issue.instance_id: result.report})
+        return result
+
+    def _grade(self, issue: Issue, patch: str, out_dir: Path, report: dict) -> EvalResult:
+        raise NotImplementedError
+
+
+class LocalEvaluator(GradingEvaluator):
     """Runs the tests on this machine, in a throwaway checkout made from the repository cache, with the
     instance's recipe (awm.recipes): its Python environment (awm.envs), install step, test command and parser."""
 
@@ -65,19 +87,7 @@ class LocalEvaluator:
 
         check_recipes(self.recipes, self.cache.spec_path)
 
-    def evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult:
-        started = time.monotonic()
-        result = self._evaluate(issue, patch, out_dir)
-        result.duration_s = round(time.monotonic() - started, 3)
-        atomic.write_text(out_dir / "patch.diff", patch)
-        atomic.write_json(out_dir / "report.json", {issue.instance_id: result.report})
-        return result
-
-    def _evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult:
-        report = {"patch_is_None": False, "patch_exists": bool(patch.strip()), "patch_successfully_applied": False,
-                  "resolved": False}
-        if not patch.strip():
-            return EvalResult(Status.FAIL, reason="the agent produced no patch", report=report)
+    def _grade(self, issue: Issue, patch: str, out_dir: Path, report: dict) -> EvalResult:
         try:
             recipe = recipe_for(issue, self.recipes)
             if recipe is None:

@@ -25,7 +25,7 @@ from uuid import uuid4
 
 from awm import atomic
 from awm.errors import UserError, where
-from awm.evaluation import EvalResult, excerpt, failing_summary
+from awm.evaluation import EvalResult, GradingEvaluator, excerpt, failing_summary
 from awm.types import Issue, Status
 
 log = logging.getLogger("awm.harness")
@@ -34,7 +34,7 @@ log = logging.getLogger("awm.harness")
 _PATCH_LOCK = threading.RLock()
 
 
-class HarnessEvaluator:
+class HarnessEvaluator(GradingEvaluator):
     name = "swebench-docker"
 
     def __init__(
@@ -85,20 +85,7 @@ class HarnessEvaluator:
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult:
-        started = time.monotonic()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(out_dir / "patch.diff", patch)
-        result = self._evaluate(issue, patch, out_dir)
-        result.duration_s = round(time.monotonic() - started, 3)
-        atomic.write_json(out_dir / "report.json", {issue.instance_id: result.report})
-        return result
-
-    def _evaluate(self, issue: Issue, patch: str, out_dir: Path) -> EvalResult:
-        report = {"patch_is_None": False, "patch_exists": bool(patch.strip()), "patch_successfully_applied": False,
-                  "resolved": False}
-        if not patch.strip():
-            return EvalResult(Status.FAIL, reason="the agent produced no patch", report=report)
+    def _grade(self, issue: Issue, patch: str, out_dir: Path, report: dict) -> EvalResult:
         try:
             test_spec = build_test_spec(issue.to_row(), self.namespace)
         except Exception as exc:  # noqa: BLE001
