@@ -105,7 +105,6 @@ class Engine:
             self.buffer.experiences.append(exp) if exp.status == Status.PASS else None
         self.buffer.save()
         self._elapsed_base = self.store.elapsed()
-        self._started = time.monotonic()
         if self.spec.llm.scripted:
             from awm.scripted import ScriptedServer
 
@@ -121,6 +120,7 @@ class Engine:
         self._inducer = Inducer(self._complete, self.store.induction)
         for part in (self._agent, self._evaluator):
             getattr(part, "warm_up", lambda: None)()
+        self._started = time.monotonic()  # elapsed counts the run's work, not this process's start-up
         self.emit(ev.RunStarted(
             run_id=self.store.run_id,
             run_dir=str(self.store.dir),
