@@ -4,7 +4,6 @@ FAIL_TO_PASS / PASS_TO_PASS with the swebench package's own parsers and grading 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import signal
@@ -270,7 +269,3 @@ def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path
                                min_free_gb=evaluation.min_free_gb)
     harness.check_available(spec_path)
     return harness
-
-
-def load_report(path: Path) -> dict:
-    return json.loads(path.read_text())

@@ -10,7 +10,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 from awm import events as ev
 from awm.agent import AgentResult, AgentRunner
@@ -334,5 +333,3 @@ def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = 
         return store
     return RunStore.create(spec, output_dir)
 
-
-Callback = Callable[[ev.Event], None]
