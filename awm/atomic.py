@@ -80,3 +80,37 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+SCRATCH = ".scratch-"  # + "<pid>-<label>-<random>": a folder being built, swapped in by rename when whole
+
+
+def scratch_dir(parent: Path, label: str) -> Path:
+    """A folder to build something in before it is renamed into place, named with this process's id so that what a
+    killed process left can be told from what a live one is building (see clear_scratch)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH}{os.getpid()}-{label}-", dir=parent))
+
+
+def clear_scratch(parent: Path) -> list[Path]:
+    """Remove the scratch folders under `parent` (one level down too) whose process is gone: a half-made clone or
+    build a kill left behind."""
+    import shutil
+
+    removed = []
+    for path in [*parent.glob(f"{SCRATCH}*"), *parent.glob(f"*/{SCRATCH}*")]:
+        pid = path.name[len(SCRATCH):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

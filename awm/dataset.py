@@ -4,60 +4,62 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from awm import demo
 from awm.errors import UserError
 from awm.spec import DatasetSpec
-from awm.types import Issue
+from awm.records import Issue
 
-BUILTIN_MINIBENCH = "builtin:minibench"
 _LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 def resolve_name(name: str) -> str:
-    if name == BUILTIN_MINIBENCH:
-        from awm.minibench import instances_path
-
-        return str(instances_path())
-    return name
+    return str(demo.dataset_path()) if demo.is_builtin(name) else name
 
 
-def load_rows(name: str, split: str, spec_path: str | None = None) -> list[dict]:
-    import os
-
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    from datasets import load_dataset
-
+def load_rows(name: str, split: str) -> list[dict]:
+    """The rows of a dataset: local JSON is read as written (no `datasets` import, seconds); parquet and hub
+    names go through `datasets`."""
     source = resolve_name(name)
     fmt = _LOCAL_FORMATS.get(Path(source).suffix.lower())
     if fmt:
         path = Path(source).expanduser()
         if not path.is_file():
             raise UserError(
-                f"{spec_path or '<spec>'}, field `dataset.name`: the dataset file {path} does not exist. "
+                f"the dataset file {path} does not exist. "
                 "Give the path of a SWE-bench-format .json, .jsonl or .parquet file, or a Hugging Face hub name "
-                "such as princeton-nlp/SWE-bench_Lite."
+                "such as princeton-nlp/SWE-bench_Lite.", field="dataset.name"
             )
         try:
             if fmt == "json":
                 return _read_json(path)
-            ds = load_dataset(fmt, data_files=str(path), split="train")
+            ds = _load_dataset()(fmt, data_files=str(path), split="train")
         except Exception as exc:  # noqa: BLE001 - any parse failure of the user's file is the user's to fix
             raise UserError(
-                f"{spec_path or '<spec>'}, field `dataset.name`: {path} could not be read as {fmt} "
+                f"{path} could not be read as {fmt} "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Check the file is "
-                "SWE-bench-format records (one JSON object per line for .jsonl)."
+                "SWE-bench-format records (one JSON object per line for .jsonl).", field="dataset.name"
             ) from None
         return list(ds)
     _honour_offline()
     try:
-        ds = load_dataset(source, split=split)
+        ds = _load_dataset()(source, split=split)
     except Exception as exc:  # noqa: BLE001
         raise UserError(
-            f"{spec_path or '<spec>'}, field `dataset.name`: could not load `{source}` split `{split}` from the "
+            f"could not load `{source}` split `{split}` from the "
             f"Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). If this "
             "machine cannot reach the hub, download the dataset elsewhere (datasets' `to_json`/`to_parquet`) and "
-            "set `dataset.name` to the local .jsonl or .parquet path."
+            "set `dataset.name` to the local .jsonl or .parquet path.", field="dataset.name"
         ) from None
     return list(ds)
+
+
+def _load_dataset():
+    import os
+
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    from datasets import load_dataset
+
+    return load_dataset
 
 
 def _read_json(path: Path) -> list[dict]:
@@ -86,7 +88,7 @@ def _honour_offline() -> None:
         huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
 
 
-def select(rows: list[dict], spec: DatasetSpec, spec_path: str | None = None) -> list[Issue]:
+def select(rows: list[dict], spec: DatasetSpec) -> list[Issue]:
     """Filter by repo and instance ids, order stably (by instance id, as the hub order is not promised),
     then apply the limit."""
     issues = [Issue.from_row(r) for r in rows]
@@ -98,9 +100,10 @@ def select(rows: list[dict], spec: DatasetSpec, spec_path: str | None = None) ->
         missing = [x for x in spec.instance_ids if x not in by_id]
         if missing:
             raise UserError(
-                f"{spec_path or '<spec>'}, field `dataset.instance_ids`: {', '.join(missing[:5])}"
+                f"{', '.join(missing[:5])}"
                 f"{' …' if len(missing) > 5 else ''} not found in {spec.name} (split {spec.split}"
-                f"{', repos ' + ', '.join(spec.repo_filter) if spec.repo_filter else ''}). Check the ids or the filter."
+                f"{', repos ' + ', '.join(spec.repo_filter) if spec.repo_filter else ''}). Check the ids or the filter.",
+                field="dataset.instance_ids",
             )
         issues = [by_id[x] for x in spec.instance_ids]
     else:
@@ -110,8 +113,8 @@ def select(rows: list[dict], spec: DatasetSpec, spec_path: str | None = None) ->
     return issues
 
 
-def load_issues(spec: DatasetSpec, spec_path: str | None = None) -> list[Issue]:
-    return select(load_rows(spec.name, spec.split, spec_path), spec, spec_path)
+def load_issues(spec: DatasetSpec) -> list[Issue]:
+    return select(load_rows(spec.name, spec.split), spec)
 
 
 def _natural_key(issue: Issue) -> tuple:

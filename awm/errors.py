@@ -1,6 +1,12 @@
-"""Errors a user can fix: shown as one paragraph, exit status 2, never a traceback."""
+"""Errors a user can fix: shown as one paragraph, exit status 2, never a traceback.
+
+The engine raises them with the spec field to change; the boundary that knows which file the spec came from (the
+command line, the app, the Python API) names it with `located(path)`."""
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 
 class UserError(Exception):
@@ -8,12 +14,35 @@ class UserError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str | None = None, path: str | None = None):
         super().__init__(message)
-        self.message = message
+        self.text = message
+        self.field = field
+        self.path = path
+
+    @property
+    def message(self) -> str:
+        if self.field or self.path:
+            return f"{where(self.path, field=self.field)}: {self.text}"
+        return self.text
+
+    def at(self, path: str | None) -> UserError:
+        """This error, naming `path` as the file (unless it already names one)."""
+        if self.path is None and path and self.field:
+            self.path = path
+        return self
 
     def __str__(self) -> str:
         return self.message
+
+
+@contextlib.contextmanager
+def located(path: str | None) -> Iterator[None]:
+    """UserErrors raised inside name `path` as the file of their field."""
+    try:
+        yield
+    except UserError as exc:
+        raise exc.at(path) from None
 
 
 def where(path: str | None, line: int | None = None, field: str | None = None) -> str:

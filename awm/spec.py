@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from awm import demo
 from awm.errors import UserError, where
-from awm.llmconfig import load_llm_table
+from awm.model.tables import load_llm_table
 
 
 @dataclass
@@ -36,7 +37,7 @@ class LLMSpec:
 
     @property
     def scripted(self) -> bool:
-        return self.model.startswith("scripted/")
+        return demo.is_scripted(self.model)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -121,7 +122,7 @@ class RunSpec:
 
 # ---------------------------------------------------------------- loading
 
-BUILTIN_DATASET = "builtin:minibench"
+BUILTIN_DATASET = demo.BUILTIN
 _DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 _INLINE = object()  # marks `llm:` given as a mapping; its keys are the "llm.*" entries
 
@@ -134,6 +135,11 @@ OVERRIDE_FLAGS = {
     "output_dir": "--output-dir",
     "evaluation.backend": "--skip-evaluation",
     "verbose": "--quiet",
+    "dataset.name": "--dataset",
+    "dataset.split": "--split",
+    "dataset.repo_filter": "--repo-filter",
+    "agent.kind": "--agent-class",
+    "agent.max_iterations": "--max-iterations",
 }
 
 
@@ -180,7 +186,8 @@ FIELDS: dict[str, _Field] = {
     "llm.timeout": _opt("int", eg=120, lo=0, above=True),
     "llm.reasoning_effort": _opt(eg="medium"),
     "llm.custom_llm_provider": _opt(eg="openai"),
-    "agent.kind": _STR,
+    # The agents the SDK offers that can fix an issue (awm.agent.runner.AGENT_KINDS); others are refused.
+    "agent.kind": _Field("choice", choices=("CodeActAgent", "ApplyPatchAgent", "GeminiAgent")),
     "agent.max_iterations": _int(1),
     "agent.timeout_minutes": _MINUTES,
     "agent.include_hints": _BOOL,
@@ -212,7 +219,7 @@ ALIASES = {  # the seed's flat names
     "induction_trigger_count": "induction.trigger",
     "max_workflows": "induction.max_workflows",
 }
-# One local test recipe under `evaluation.recipes.<repo>.<version or "*">` (see awm.recipes).
+# One local test recipe under `evaluation.recipes.<repo>.<version or "*">` (see awm.grading.recipes).
 RECIPE_FIELDS: dict[str, _Field] = {
     "python": _Field("str", eg='"3.11"'),
     "requirements": _Field("strs", eg=["requirements.txt"]),
@@ -259,6 +266,9 @@ class _At:
         if self.toml:
             return f"`{self.field} = {json.dumps(value)}`"
         if self.flag:
+            if isinstance(value, list):  # a repeatable flag: one value each time
+                shown = " ".join(f"{self.flag} {v}" for v in value)
+                return f"`{shown}`"
             return f"`{self.flag}`" if isinstance(value, bool) else f"`{self.flag} {shown}`"
         return f"`{self.field.rsplit('.', 1)[-1]}: {shown}`"
 
@@ -282,6 +292,25 @@ def load_spec(path: str | Path, overrides: dict | None = None, env: Mapping[str,
         flag = OVERRIDE_FLAGS.get(key, "--" + key.replace(".", "-").replace("_", "-"))
         values[key] = (value, _At(file, None, key, flag=flag, base=Path.cwd()))
     return _build(values, file, spec_dir, os.environ if env is None else env, spec_path.stem)
+
+
+def spec_from_mapping(doc: Mapping[str, Any], label: str, base_dir: Path | None = None, *,
+                      path: str | None = None, env: Mapping[str, str] | None = None) -> RunSpec:
+    """A run spec from a mapping shaped like a YAML spec (the Python API's AWMConfig), validated as a file is:
+    mistakes name `label` and the field. Relative paths are read from `base_dir` (default: the working directory);
+    `path` is the spec file the mapping came from, if any."""
+    if not isinstance(doc, Mapping):
+        raise UserError(f"{label}: a spec must be a mapping of `key: value`, got {_kind(doc)}.")
+    base = (base_dir or Path.cwd()).resolve()
+    spec = _build(_flatten(dict(doc), label, base), label, base, os.environ if env is None else env,
+                  Path(path).stem if path else "run")
+    spec.path = path
+    return spec
+
+
+def read_spec_file(path: str | Path) -> dict:
+    """A spec file's mapping as written (not validated)."""
+    return _read_yaml(Path(path).expanduser(), str(path))
 
 
 def _read_yaml(spec_path: Path, file: str) -> dict:

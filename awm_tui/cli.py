@@ -6,20 +6,65 @@ import argparse
 import signal
 import sys
 
+EPILOG = """\
+Every way a run ends is a safe stop: q, Ctrl-C, Ctrl+Q or the palette's Quit in the app; Ctrl-C, SIGTERM or SIGHUP
+(a closed terminal) in either mode. The engine stops at the next safe point (the issue in flight is dropped and
+redone on resume) and the run is recorded as paused; the app closes once the engine has stopped. Headless, a second
+Ctrl-C quits at once (the run is then left interrupted, also resumable).
+
+exit status: 0 the run completed, or was stopped safely (paused); 2 a mistake to fix (spec, flag, model, key) or a
+run aborted after repeated errors; 130 quit at once by a second Ctrl-C; 1 an unexpected failure."""
+
+# Signals that arrive before the app or the headless command has its own handlers (imports take seconds): kept
+# here and handed on, so that a Ctrl-C in the first moments is a stop like any other, never a traceback.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_pending: list[int] = []
+
+
+def _remember(signum, frame) -> None:
+    _pending.append(signum)
+
+
+def hold_signals() -> None:
+    for signum in SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup, background jobs: stay ignored
+            signal.signal(signum, _remember)
+
+
+def number(text: str) -> int | str:
+    """An integer flag's value; anything else goes to the spec's check, which names the flag in one paragraph."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="awm-tui",
         description="Run the OpenHands coding agent on SWE-bench issues one at a time, learning reusable "
         "workflows from its successes (Agent Workflow Memory).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
+    p.add_argument("--resume-from", metavar="CHECKPOINT", help="resume the run whose checkpoint.json this is (or "
+                   "its folder): the same as --resume with the run's folder")
     p.add_argument("--llm-config", metavar="NAME", help="use [llm.NAME] of config.toml as the model")
-    p.add_argument("--limit", type=int, metavar="N", help="process at most N issues")
-    p.add_argument("--induction-trigger", type=int, metavar="N", help="induce workflows every N successes")
-    p.add_argument("--max-workflows", type=int, metavar="N", help="keep at most N workflows in memory")
+    p.add_argument("--dataset", metavar="NAME", help="the issues: a Hugging Face dataset (e.g. "
+                   "princeton-nlp/SWE-bench_Lite) or a local .json/.jsonl/.parquet file (spec: dataset.name)")
+    p.add_argument("--split", metavar="SPLIT", help="the dataset's split, e.g. test (spec: dataset.split)")
+    p.add_argument("--repo-filter", action="append", metavar="REPO", help="only the issues of REPO (owner/name, "
+                   "e.g. django/django); repeatable (spec: dataset.repo_filter)")
+    p.add_argument("--limit", type=number, metavar="N", help="process at most N issues")
+    p.add_argument("--agent-class", metavar="KIND", help="the agent: CodeActAgent, ApplyPatchAgent or GeminiAgent "
+                   "(spec: agent.kind)")
+    p.add_argument("--max-iterations", type=number, metavar="N", help="at most N agent steps per issue "
+                   "(spec: agent.max_iterations)")
+    p.add_argument("--induction-trigger", type=number, metavar="N", help="induce workflows every N successes")
+    p.add_argument("--max-workflows", type=number, metavar="N", help="keep at most N workflows in memory")
     p.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: under the user data dir)")
     p.add_argument("--skip-evaluation", action="store_true", help="do not evaluate patches (verdicts: SKIPPED)")
     p.add_argument("--quiet", action="store_true", help="print only the start and the final summary")
@@ -27,9 +72,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def overrides(args: argparse.Namespace) -> dict:
+    """The flags as spec fields (awm.spec.OVERRIDE_FLAGS names each field's flag in messages)."""
     table = {
         "llm": args.llm_config,
+        "dataset.name": args.dataset,
+        "dataset.split": args.split,
+        "dataset.repo_filter": args.repo_filter,
         "dataset.limit": args.limit,
+        "agent.kind": args.agent_class,
+        "agent.max_iterations": args.max_iterations,
         "induction.trigger": args.induction_trigger,
         "induction.max_workflows": args.max_workflows,
         "output_dir": args.output_dir,
@@ -37,6 +88,28 @@ def overrides(args: argparse.Namespace) -> dict:
         "verbose": False if args.quiet else None,
     }
     return {k: v for k, v in table.items() if v is not None}
+
+
+def resume_target(args: argparse.Namespace) -> str | None:
+    """The run to resume: --resume RUN, or --resume-from a checkpoint.json (the design's form) or a run folder."""
+    from pathlib import Path
+
+    from awm.errors import UserError
+
+    if not args.resume_from:
+        return args.resume
+    given = args.resume_from
+    if args.resume:
+        raise UserError(f"--resume {args.resume} and --resume-from {given} both say which run to resume; give one.")
+    path = Path(given).expanduser()
+    if not path.exists():
+        raise UserError(f"--resume-from {given}: no such file or folder. Give a run's checkpoint.json (e.g. "
+                        "runs/demo-20250101-120000/checkpoint.json) or its folder.")
+    folder = path if path.is_dir() else path.parent
+    if not (folder / "config.json").is_file():
+        raise UserError(f"--resume-from {given}: {folder} is not a run folder (it has no config.json). Give the "
+                        "checkpoint.json of a run awm-tui made, or its folder.")
+    return str(folder)
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
@@ -61,74 +134,57 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["evaluate"]:
+            return guarded(lambda: run_evaluate(evaluate_parser().parse_args(argv[1:])))
+        args = parser().parse_args(argv)
+        hold_signals()
+        return guarded(lambda: run_headless(args) if args.no_ui else run_app(args))
+    except KeyboardInterrupt:  # only where no handler of ours is on (evaluate): one line, never a traceback
+        print("awm-tui: interrupted", file=sys.stderr)
+        return 130
+
+
+def guarded(command) -> int:
     from awm.errors import UserError
 
-    if argv[:1] == ["evaluate"]:
-        try:
-            return run_evaluate(evaluate_parser().parse_args(argv[1:]))
-        except UserError as exc:
-            print(f"awm-tui: {exc.message}", file=sys.stderr)
-            return exc.exit_code
-    args = parser().parse_args(argv)
-
     try:
-        if args.no_ui:
-            return run_headless(args)
-        return run_app(args)
+        return command()
     except UserError as exc:
         print(f"awm-tui: {exc.message}", file=sys.stderr)
         return exc.exit_code
-
-
-def load_launch_spec(spec_path: str | None, resume: str | None, overrides: dict):
-    """The spec of a new run, or of the run being resumed (its recorded spec file unless one is given)."""
-    from awm.errors import UserError
-    from awm.runstore import RunStore
-    from awm.spec import load_spec
-
-    if resume:
-        config = RunStore.open(resume).config()
-        # The run's issue list is part of what it is: a run started with --limit 6 resumes with 6 issues, not
-        # with the spec file's (a bigger limit can still be given: --limit N).
-        limit = config.get("spec", {}).get("dataset", {}).get("limit")
-        if limit is not None and "dataset.limit" not in overrides:
-            overrides = {**overrides, "dataset.limit": limit}
-    if resume and not spec_path:
-        spec_path = config.get("spec_path")
-        if not spec_path:
-            raise UserError(f"--resume {resume}: the run does not record its spec file; give it: "
-                            f"`awm-tui --resume {resume} SPEC`.")
-    if not spec_path:
-        raise UserError("no run spec given. Usage: `awm-tui --no-ui specs/demo.yaml` (see `awm-tui --help`).")
-    return load_spec(spec_path, overrides)
 
 
 def run_app(args: argparse.Namespace) -> int:
     from awm_tui.app import AwmApp
     from awm_tui.session import Launch
 
-    launch = Launch(args.spec, args.resume, overrides(args)) if (args.spec or args.resume) else None
+    resume = resume_target(args)
+    launch = Launch(args.spec, resume, overrides(args)) if (args.spec or resume) else None
     app = AwmApp(launch)
+    app.install_signal_handlers(pending=_pending)
     app.run()
     return app.return_code or 0
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from awm.loop import prepare_engine
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.headless import HeadlessPrinter, Stopper
 
-    spec = load_launch_spec(args.spec, args.resume, overrides(args))
-    engine = prepare_engine(spec, [HeadlessPrinter(quiet=not spec.verbose)], args.resume, args.output_dir)
+    stopper = Stopper().install(pending=_pending)  # before anything slow: a stop from the first moment on
+    from awm.errors import located
+    from awm.run.launch import launch_spec, prepare_engine
+    from awm.run.loop import Controls
 
-    def interrupt(signum, frame):
-        if engine.stop_requested.is_set():
-            raise KeyboardInterrupt
-        print("awm-tui: stopping at the next safe point (Ctrl-C again to quit at once)", file=sys.stderr)
-        engine.stop()
-
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-    finished = engine.run()
+    resume = resume_target(args)
+    controls = stopper.attach(Controls())
+    spec = launch_spec(args.spec, resume, overrides(args))
+    if controls.stop_requested.is_set():
+        print("awm-tui: stopped before the run started; nothing was run or written.", file=sys.stderr)
+        return 0
+    engine = prepare_engine(spec, [HeadlessPrinter(quiet=not spec.verbose)], resume, args.output_dir, controls)
+    stopper.run_dir = str(engine.store.dir)  # a stop already asked for: run() records the run paused, at once
+    with located(spec.path):
+        finished = engine.run()
     if finished.outcome == "aborted":
         print(f"awm-tui: {finished.message}", file=sys.stderr)
         return 2
@@ -141,12 +197,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from awm.dataset import load_issues
-    from awm.errors import UserError
-    from awm.evaluation import make_evaluator
-    from awm.locations import repo_cache_root
-    from awm.regrade import read_predictions, regrade
+    from awm.errors import UserError, located
+    from awm.grading.backends import make_evaluator
+    from awm.paths import repo_cache_root
+    from awm.grading.regrade import read_predictions, regrade
     from awm.spec import DatasetSpec, LLMSpec, RunSpec, load_spec
-    from awm.workspace import RepoCache
+    from awm.repos import RepoCache
 
     predictions_path = Path(args.predictions).expanduser()
     predictions = read_predictions(predictions_path)
@@ -160,17 +216,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UserError("awm-tui evaluate: say which dataset the predictions are for: --spec SPEC or --dataset NAME.")
     dataset = DatasetSpec(name=spec.dataset.name, split=spec.dataset.split, repo_filter=[],
                           instance_ids=sorted({p["instance_id"] for p in predictions}))
-    issues = load_issues(dataset, spec.path)
+    with located(spec.path):
+        issues = load_issues(dataset)
     run_id = args.run_id or time.strftime("eval-%Y%m%d-%H%M%S")
     out_dir = Path(args.output_dir).expanduser() if args.output_dir else predictions_path.parent / f"evaluation-{run_id}"
     backend = args.backend or (spec.evaluation.backend if args.spec and spec.evaluation.backend != "none" else "local")
     work = out_dir / ".work"
     work.mkdir(parents=True, exist_ok=True)
     evaluation = dataclasses.replace(spec.evaluation, backend=backend, timeout_minutes=args.timeout_minutes)
-    evaluator = make_evaluator(evaluation, RepoCache(repo_cache_root(), spec.repos, spec.path), work,
-                               run_dir=out_dir, run_tag=run_id, model_name=predictions[0].get(
-                                   "model_name_or_path", "unknown") if predictions else "unknown",
-                               spec_path=spec.path)
+    with located(spec.path):
+        evaluator = make_evaluator(evaluation, RepoCache(repo_cache_root(), spec.repos), work,
+                                   run_dir=out_dir, run_tag=run_id, model_name=predictions[0].get(
+                                       "model_name_or_path", "unknown") if predictions else "unknown")
 
     def show(iid, status, reason):
         print(f"{iid}  {status.value}  {reason}".rstrip(), flush=True)

@@ -1,12 +1,29 @@
-"""The headless subscriber: one plain line per issue and a summary, fit for log files (no cursor tricks)."""
+"""The headless command's two halves: the subscriber that prints one plain line per issue and a summary, fit for
+log files (no cursor tricks), and the signal handling that makes every way it ends a safe stop.
+
+Signals (`Stopper`): SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal) ask the engine to stop at the next
+safe point: the issue in flight is interrupted and dropped (it is redone on resume), the run is recorded as paused,
+the command exits 0. They are caught from the very start, before the engine exists (a stop asked for during the
+start-up is honoured as soon as it is built). A second Ctrl-C quits at once: one line, the processes the run
+started killed, exit status 130; the run is then left as interrupted, resumable like a paused one. A signal the
+command was started with ignored (`nohup`, a background job) stays ignored."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from awm import events as ev
-from awm.stats import Stats
+from awm.run import events as ev
+from awm.run.stats import Stats
+
+if TYPE_CHECKING:
+    from awm.run.loop import Controls
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORCED_EXIT = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 
 
 def money(x: float) -> str:
@@ -40,8 +57,13 @@ class HeadlessPrinter:
         self.width = 0
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+        if self.out is None:
+            return
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except (OSError, ValueError):  # the terminal or pipe is gone (SIGHUP, `| head`): go on, silently
+            self.out = None
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
@@ -69,3 +91,113 @@ class HeadlessPrinter:
             if event.outcome != "completed":
                 self.say(f"awm-tui: {event.message}")
             self.say(f"awm-tui: outputs in {event.run_dir}")
+            if event.outcome == "paused":
+                self.say(f"awm-tui: resume with `awm-tui --no-ui --resume {event.run_dir}`")
+
+
+def say_now(text: str) -> None:
+    """One line to stderr, safe in a signal handler (no buffered stream that the interrupted code may be writing)
+    and after the terminal is gone."""
+    try:
+        os.write(2, (text + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def detach_from_terminal(fds: list[int]) -> None:
+    """After SIGHUP: point the descriptors that were the terminal at /dev/null, so writing cannot fail or block."""
+    if not fds:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in fds:
+            os.dup2(devnull, fd)
+    except OSError:
+        pass
+
+
+def isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def kill_descendants() -> int:
+    """SIGKILL every process this one started, and theirs (Linux /proc; elsewhere nothing): the agent's shells and
+    commands, test runs. How many were signalled."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(found)
+
+
+class Stopper:
+    """The headless command's signal handlers (see the module's docstring). Install first; `attach` the run's
+    Controls once they exist (a signal before that is remembered and passed on); name the run folder once known."""
+
+    def __init__(self) -> None:
+        self.controls: Controls | None = None
+        self.requested: int | None = None  # the signal that asked for the stop
+        self.run_dir: str | None = None
+        self.ttys: list[int] = []
+
+    def install(self, pending: list[int] | tuple[int, ...] = ()) -> Stopper:
+        self.ttys = [fd for fd in (0, 1, 2) if isatty(fd)]
+        for signum in SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, self.handle)
+        for signum in pending:
+            self.handle(signum)
+        return self
+
+    def attach(self, controls: Controls) -> Controls:
+        self.controls = controls
+        if self.requested is not None:
+            controls.stop()
+        return controls
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.requested is not None
+
+    def handle(self, signum: int, frame=None) -> None:
+        if signum == signal.SIGHUP:
+            detach_from_terminal(self.ttys)
+            self.ttys = []
+        if self.requested is not None:
+            if signum == signal.SIGINT:
+                self.quit_at_once()
+            return  # already stopping
+        self.requested = signum
+        if self.controls is not None:
+            self.controls.stop()
+        what = {signal.SIGINT: "", signal.SIGTERM: "SIGTERM: ", signal.SIGHUP: "SIGHUP: "}.get(signum, "")
+        say_now(f"awm-tui: {what}stopping at the next safe point; the issue in flight will be redone on resume "
+                f"(Ctrl-C again to quit at once)")
+
+    def quit_at_once(self) -> None:
+        where = (f"the issue in flight is dropped; resume with `awm-tui --no-ui --resume {self.run_dir}`"
+                 if self.run_dir else "nothing was run")
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, RuntimeError):  # RuntimeError: the interrupted code was writing to it
+                pass
+        say_now(f"awm-tui: quit at once (second Ctrl-C); {where}")
+        kill_descendants()
+        os._exit(FORCED_EXIT)

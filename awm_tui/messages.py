@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from awm.events import Event
+from awm.run.events import Event
 
 
 class EngineEvent(Message):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from awm import events as ev
-from awm.runview import RunView
-from awm.stats import Stats, Usage, workflow_usage
-from awm.types import Experience, Status, Workflow
+from awm.run import events as ev
+from awm.run.view import RunView
+from awm.run.stats import Stats, Usage, workflow_usage
+from awm.records import Experience, Status, Workflow
 
 WAITING, RUNNING = "waiting", "running"
 
@@ -103,11 +103,11 @@ class RunModel:
             model.workflows.setdefault(version.id, version)
         for wf in view.memory.workflows:
             model.workflows[wf.id] = wf
-        for entry in view.memory.rounds:
-            model.rounds[entry["round"]] = tuple(key.split("@")[0] for key in entry["active"])
+        for entry in view.memory.round_entries():
+            model.rounds[entry["round"]] = tuple(entry["active"])
             after = sum(1 for r in model.history if r.memory_round < entry["round"])
-            names = tuple(view.memory.versions[f"{i}@{entry['round']}"].name for i in entry["induced"]
-                          if f"{i}@{entry['round']}" in view.memory.versions)
+            versions = [view.memory.version(i, entry["round"]) for i in entry["induced"]]
+            names = tuple(v.name for v in versions if v is not None)
             model.inductions.append(Induction(entry["round"], after, names))
         return model
 

@@ -1,14 +1,21 @@
 """What the app asks of the engine: build one for a new or resumed run, in the worker thread (building it
-reads the spec; running it imports the agent stack), then run, pause, stop."""
+reads the spec; running it imports the agent stack), then run, pause, stop.
+
+A run's `Controls` exist before its engine: the app (and the headless command) make them first and hand them to
+the factory, so that a stop asked for during the 15-20 s of start-up is honoured: the engine is built with those
+controls, and its run() pauses before the first issue, recording the run as paused."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-from awm.events import Event, RunFinished, Subscriber
+from awm.run.events import Event, RunFinished, Subscriber
+
+if TYPE_CHECKING:
+    from awm.run.loop import Controls
 
 
 class EngineLike(Protocol):
@@ -26,17 +33,20 @@ class Launch:
     overrides: dict = field(default_factory=dict)
 
 
-EngineFactory = Callable[[Launch, Subscriber], EngineLike]
+# factory(launch, subscriber, controls): the engine of `launch`, reporting to `subscriber`, obeying `controls`
+# (made before the factory is called; a stop may already be requested when it returns).
+EngineFactory = Callable[[Launch, Subscriber, "Controls"], EngineLike]
 
 
-def make_engine(launch: Launch, subscriber: Callable[[Event], None]) -> EngineLike:
-    from awm.agent import import_agent_stack
-    from awm.loop import prepare_engine
-    from awm_tui.cli import load_launch_spec
+def make_engine(launch: Launch, subscriber: Callable[[Event], None], controls: Controls) -> EngineLike:
+    from awm.agent.runner import import_agent_stack
+    from awm.run.launch import launch_spec, prepare_engine
 
-    spec = load_launch_spec(launch.spec_path, launch.resume, launch.overrides)
-    engine = prepare_engine(spec, [subscriber], launch.resume, launch.overrides.get("output_dir"))
+    spec = launch_spec(launch.spec_path, launch.resume, launch.overrides)
+    engine = prepare_engine(spec, [subscriber], launch.resume, launch.overrides.get("output_dir"), controls)
     launch.resume = str(engine.store.dir)  # from now on, starting again means resuming this run
+    if controls.stop_requested.is_set():  # its run() records the run as paused, with no warm-up
+        return engine
     # Textual captures sys.stdout with an object that has no `encoding`, which libtmux reads at import.
     with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO(), encoding="utf-8")):
         import_agent_stack()

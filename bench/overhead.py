@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from awm import events as ev  # noqa: E402
-from awm.loop import Engine, open_run  # noqa: E402
+from awm.run import events as ev  # noqa: E402
+from awm.run.launch import prepare_engine  # noqa: E402
 from awm.spec import load_spec  # noqa: E402
 
 PHASES = ("workspace", "agent_setup", "model_wait", "tool", "evaluation", "tests", "induction", "bookkeeping")
@@ -43,7 +43,7 @@ def main() -> None:
         overrides["dataset.limit"] = args.limit
     spec = load_spec(args.spec, overrides)
     started = time.monotonic()
-    Engine(spec, open_run(spec, output_dir=overrides["output_dir"]), [collect]).run()
+    prepare_engine(spec, [collect], output_dir=overrides["output_dir"]).run()
     wall = time.monotonic() - started
 
     print(f"{'instance':<24} {'verdict':<7} " + " ".join(f"{p:>11}" for p in PHASES) + f" {'total':>8} {'overhead':>9}")

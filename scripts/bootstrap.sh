@@ -13,7 +13,11 @@ if ! uv --version >/dev/null 2>&1; then
   fi
 fi
 export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
-if ! "$uv_bin" sync --frozen --quiet >&2; then
+# Optional extras, space-separated: AWM_TUI_EXTRAS=docker adds openhands-workspace (the Docker agent workspace).
+# --inexact keeps an extra installed earlier when a later call does not name it.
+extras=()
+for extra in ${AWM_TUI_EXTRAS:-}; do extras+=(--extra "$extra"); done
+if ! "$uv_bin" sync --frozen --inexact --quiet ${extras[@]+"${extras[@]}"} >&2; then
   echo "awm-tui: could not create the environment. It needs Python 3.12 (pyenv install 3.12, or python3.12 on PATH)." >&2
   exit 1
 fi

@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -19,3 +20,15 @@ def awm_home(tmp_path_factory) -> Path:
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "awm_tui.cli", *args]
+
+
+@pytest.fixture
+def kill_after():
+    """Pids a test appends are killed at its end, passed or not."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

@@ -1,16 +1,23 @@
-"""A scripted stand-in for awm.loop.Engine, for the UI tests: the same events in the same order, fully
+"""A scripted stand-in for awm.run.loop.Engine, for the UI tests: the same events in the same order, fully
 deterministic (fixed ids, patches, test output, stats with a fixed elapsed time), no agent, no model, no files.
 
     factory = fake_engine.factory(hold_at=["issue:tallyho__tallyho-103"])
-    app = AwmApp(Launch(spec_path="fake.yaml"), factory=factory)
+    app = AwmApp(Launch(spec_path="fake.yaml"), factory=factory)   # factory(launch, subscriber, controls)
     ...
     await until(pilot, lambda: factory.reached("issue:tallyho__tallyho-103"))   # the run is mid-issue
     factory.release("issue:tallyho__tallyho-103")                              # let it go on
 
+The factory takes the run's `Controls` (awm.run.loop), made by the app before it calls the factory, and the engine
+obeys them like the real one: pause() finishes the issue in flight, stop() interrupts it; either one asked for
+before the first issue makes run() return "paused" at once.
+
 Hold points (the engine blocks there until released, or until stop()):
+    "build"                in the factory, before the engine exists (the real start-up's 15-20 s)
     "started"              after RunStarted
     "issue:<id>"           mid-issue: after IssueStarted and the issue's agent events, before IssueFinished
     "finished:<id>"        after IssueFinished of <id> (and the induction round it made due, if any)
+    "stopped"              after a stop was seen, before run() returns (the real wind-down: the agent interrupted,
+                           the workspace closed); a stop does not end this one: only release() or close() does
     "burst"                with burst=N: the flood of agent events goes on (past N) until this is released;
                            reached() once the flood is over
 
@@ -29,9 +36,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from awm import events as ev
-from awm.stats import Stats
-from awm.types import Experience, Status, Step, Workflow
+from awm.records import Experience, Status, Step, Workflow
+from awm.run import events as ev
+from awm.run.loop import Controls
+from awm.run.stats import Stats
 from awm_tui.session import Launch
 
 MODULES = ("roman", "semver", "numfmt", "duration", "lru", "text", "inifile", "querystring")
@@ -141,49 +149,62 @@ class FakeRun:
 
 
 class FakeEngine:
-    """EngineLike. `run()` runs in the app's worker thread and calls the subscriber like awm.loop.Engine."""
+    """EngineLike. `run()` runs in the app's worker thread and calls the subscriber like awm.run.loop.Engine."""
 
     def __init__(self, subscriber: ev.Subscriber, *, launch: Launch | None = None, state: FakeRun | None = None,
-                 controls: "Controls | None" = None, instance_ids: Iterable[str] = IDS, burst: int = 0,
-                 burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run", fail_in_run: Exception | None = None):
+                 controls: Controls | None = None, holds: Holds | None = None, instance_ids: Iterable[str] = IDS,
+                 burst: int = 0, burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run",
+                 fail_in_run: Exception | None = None):
         self.subscriber = subscriber
         self.launch = launch
         self.state = state or FakeRun()
         self.controls = controls or Controls()
+        self.holds = holds or Holds()
         self.instance_ids = tuple(instance_ids)
         self.burst = burst
         self.burst_at = burst_at or self.instance_ids[0]
         self.run_dir = run_dir
         self.fail_in_run = fail_in_run
-        self.pause_requested = threading.Event()
-        self.stop_requested = threading.Event()
         self.calls: list[str] = []  # run, pause, stop: in the order they came
         self.burst_sent = 0
         self.finished: ev.RunFinished | None = None
+        self.returned = threading.Event()  # run() has returned (or raised)
 
     # controls (any thread)
+    @property
+    def pause_requested(self) -> threading.Event:
+        return self.controls.pause_requested
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        return self.controls.stop_requested
+
     def pause(self) -> None:
         self.calls.append("pause")
-        self.pause_requested.set()
+        self.controls.pause()
 
     def stop(self) -> None:
         self.calls.append("stop")
-        self.pause_requested.set()
-        self.stop_requested.set()
+        self.controls.stop()
 
     # the run
     def run(self) -> ev.RunFinished:
         self.calls.append("run")
-        if self.fail_in_run is not None:
-            raise self.fail_in_run
-        outcome, message = self._loop()
-        total = len(self.instance_ids)
-        self.finished = ev.RunFinished(outcome, message, self.state.stats(total), run_dir=self.run_dir)
-        self.subscriber(self.finished)
-        return self.finished
+        try:
+            if self.fail_in_run is not None:
+                raise self.fail_in_run
+            outcome, message = self._loop()
+            if self.stop_requested.is_set():  # the real engine's wind-down: agent interrupted, workspace closed
+                self.holds.hold("stopped", threading.Event())
+            total = len(self.instance_ids)
+            self.finished = ev.RunFinished(outcome, message, self.state.stats(total), run_dir=self.run_dir)
+            self.subscriber(self.finished)
+            return self.finished
+        finally:
+            self.returned.set()
 
     def _hold(self, point: str) -> None:
-        self.controls.hold(point, self.stop_requested)
+        self.holds.hold(point, self.stop_requested)
 
     def _loop(self) -> tuple[str, str]:
         state, total = self.state, len(self.instance_ids)
@@ -207,13 +228,13 @@ class FakeEngine:
                 self.subscriber(event)
             if self.burst and iid == self.burst_at:
                 # at least `burst` events, and on for as long as the "burst" point is held (a sustained flood)
-                flooding = self.controls.holding("burst")
+                flooding = self.holds.holding("burst")
                 n = 0
                 while (n < self.burst or flooding()) and not self.stop_requested.is_set():
                     self.subscriber(burst_event(iid, n))
                     n += 1
                     self.burst_sent = n
-                self.controls.passed("burst")
+                self.holds.passed("burst")
             self._hold(f"issue:{iid}")
             if self.stop_requested.is_set():
                 return "paused", f"stopped during {iid}; it will be redone on resume"
@@ -249,7 +270,7 @@ class FakeEngine:
         return "completed", "all issues processed"
 
 
-class Controls:
+class Holds:
     """Hold points shared by every engine a factory builds: the engine blocks at a point until the test
     releases it (or the engine is stopped)."""
 
@@ -294,26 +315,32 @@ class Controls:
 
 
 class FakeFactory:
-    """An EngineFactory: `factory(launch, subscriber)` builds a FakeEngine over the factory's one FakeRun.
-    `error` is raised by the factory itself (a spec mistake found while building the engine)."""
+    """An EngineFactory: `factory(launch, subscriber, controls)` builds a FakeEngine over the factory's one FakeRun,
+    obeying `controls`. `error` is raised by the factory itself (a spec mistake found while building the engine).
+    With the hold point "build", the factory waits (as the real start-up takes 15-20 s) until released or until a
+    stop is asked for; like the real one, it then builds the engine anyway: the app is to honour the stop."""
 
     def __init__(self, *, hold_at: Iterable[str] = (), error: Exception | None = None, state: FakeRun | None = None,
                  **options) -> None:
-        self.controls = Controls(hold_at)
+        self.holds = Holds(hold_at)
         self.state = state or FakeRun()
         self.error = error
         self.options = options
         self.launches: list[Launch] = []
+        self.controls: list[Controls] = []  # the controls each call was given
         self.engines: list[FakeEngine] = []
 
-    def __call__(self, launch: Launch, subscriber: ev.Subscriber) -> FakeEngine:
+    def __call__(self, launch: Launch, subscriber: ev.Subscriber, controls: Controls) -> FakeEngine:
         self.launches.append(launch)
+        self.controls.append(controls)
+        self.holds.hold("build", controls.stop_requested)
         if self.error is not None:
             raise self.error
         options = dict(self.options)
         if launch.resume or launch.overrides.get("output_dir"):
             options.setdefault("run_dir", launch.resume or launch.overrides["output_dir"])
-        engine = FakeEngine(subscriber, launch=launch, state=self.state, controls=self.controls, **options)
+        engine = FakeEngine(subscriber, launch=launch, state=self.state, controls=controls, holds=self.holds,
+                            **options)
         self.engines.append(engine)
         return engine
 
@@ -321,25 +348,17 @@ class FakeFactory:
     def engine(self) -> FakeEngine | None:
         return self.engines[-1] if self.engines else None
 
-    def holding(self, point: str):
-        """A check that stays true while `point` is held (false at once if it is not a hold point)."""
-        released = self._event(self._released, point)
-        held = point in self.hold_at
-        return lambda: held and not (released.is_set() or self.closed.is_set())
-
-    def passed(self, point: str) -> None:
-        self._event(self._reached, point).set()
-
     def reached(self, point: str) -> bool:
-        return self.controls.reached(point)
+        return self.holds.reached(point)
 
     def release(self, point: str | None = None) -> None:
-        self.controls.release(point)
+        self.holds.release(point)
 
     def close(self) -> None:
-        self.controls.close()
-        for engine in self.engines:
-            engine.stop_requested.set()
+        """Let every engine go (test teardown: no thread may outlive the test)."""
+        self.holds.close()
+        for controls in self.controls:
+            controls.stop()
 
 
 def factory(**options) -> FakeFactory:
@@ -356,13 +375,13 @@ def scripted_events() -> list[ev.Event]:
 
 def write_run(run_dir, *, name: str, processed: int, status: str, updated_at: str,
               spec_path: str = "/tmp/awm-specs/fake.yaml", message: str = ""):
-    """A run folder as the real engine leaves it (through awm.runstore and awm.memory, in their formats) after the
+    """A run folder as the real engine leaves it (through awm.run.store and awm.memory.store, in their formats) after the
     first `processed` issues of the scripted run, with fixed timestamps. Returns the RunStore."""
     import json
     from pathlib import Path
 
-    from awm.memory import WorkflowMemory
-    from awm.runstore import RunStore
+    from awm.memory.store import WorkflowMemory
+    from awm.run.store import RunStore
     from awm.spec import InductionSpec, LLMSpec, RunSpec
 
     spec = RunSpec(llm=LLMSpec(model="scripted/fake"), name=name, path=spec_path,
@@ -398,7 +417,7 @@ def write_run(run_dir, *, name: str, processed: int, status: str, updated_at: st
 
 def run_state(store) -> FakeRun:
     """The FakeRun a resumed fake engine starts from: what the run folder holds."""
-    from awm.runview import load_run
+    from awm.run.view import load_run
 
     view = load_run(store.dir)
     return FakeRun(list(view.experiences), [w.id for w in view.memory.workflows], view.memory.round)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from awm.agent import AgentRunner
-from awm.scripted import ScriptedServer
+from awm.agent.runner import AgentRunner
+from awm.agent.workspace import LocalCheckout
+from awm.demo.scripted import ScriptedServer
 from awm.spec import AgentSpec, LLMSpec, RunSpec
-from awm.types import Issue
+from awm.records import Issue
 
-pytestmark = pytest.mark.filterwarnings("ignore:Cost calculation failed")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Cost calculation failed")]
 
 
 def sh(command: str) -> dict:
@@ -34,6 +35,7 @@ def script(match: str, *steps: dict) -> dict:
 READY = sh("echo ready")
 
 SCRIPTS = {
+    "limits-warm": script("WARM-UP", sh("echo warm")),
     "limits-echo": script("ECHO-SIX-TIMES", *[sh(f"echo step-{i}") for i in range(6)]),
     "limits-sleep": script("SLEEP-FIRST", READY, sh("sleep 5; echo slept"),
                            *[sh(f"echo after-{i}") for i in range(4)]),
@@ -57,9 +59,18 @@ SCRIPTS = {
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     with ScriptedServer(scripts=SCRIPTS) as running:
-        AgentRunner(RunSpec(llm=LLMSpec(model="openai/scripted"))).warm_up()  # the import, once, off the clock
+        # One agent step, off the clock: the stack's import, and the first conversation's and first model call's own
+        # start-up (the HTTP client stack is imported on the first call: 1 s, 5 s and more on a loaded machine).
+        # A step waiting on the model cannot be cut short: a deadline falling on that start-up let a 6 s command
+        # then run to its end.
+        tmp = tmp_path_factory.mktemp("warm-up")
+        checkout = make_checkout(tmp)
+        try:
+            run_agent(running, checkout, tmp, "limits-warm", max_iterations=1)
+        finally:
+            checkout.close()
         yield running
 
 
@@ -67,27 +78,33 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-@pytest.fixture
-def workspace(tmp_path) -> tuple[Path, str]:
-    repo = tmp_path / "repo"
-    repo.mkdir()
+def make_checkout(tmp_path: Path) -> LocalCheckout:
+    """A local checkout, as LocalWorkspace opens one (a folder of its own, which closing it removes)."""
+    repo = tmp_path / "checkout" / "repo"
+    repo.mkdir(parents=True)
     (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
     (repo / "pkg").mkdir()
     (repo / "pkg" / "__init__.py").write_text("")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "base")
-    return repo, git(repo, "rev-parse", "HEAD").strip()
+    return LocalCheckout(repo, git(repo, "rev-parse", "HEAD").strip(), AgentSpec().terminal)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    checkout = make_checkout(tmp_path)
+    yield checkout
+    checkout.close()
 
 
 def run_agent(server, workspace, tmp_path, instance_id: str, *, max_iterations: int = 30,
               timeout_minutes: float = 2.0, cancel: threading.Event | None = None, memory: str = "",
               on_event=None, **llm):
-    repo, base = workspace
     spec = RunSpec(llm=LLMSpec(model="openai/scripted", base_url=llm.pop("base_url", server.base_url),
                                num_retries=0, **llm),
                    agent=AgentSpec(max_iterations=max_iterations, timeout_minutes=timeout_minutes))
-    issue = Issue(instance_id=instance_id, repo="acme/calc", base_commit=base,
+    issue = Issue(instance_id=instance_id, repo="acme/calc", base_commit=workspace.base_commit,
                   problem_statement=f"Please do this: {SCRIPTS.get(instance_id, {}).get('match', 'nothing')}.")
     events: list[tuple[float, str, str, str]] = []
     started = time.monotonic()
@@ -97,8 +114,9 @@ def run_agent(server, workspace, tmp_path, instance_id: str, *, max_iterations: 
         if on_event is not None:
             on_event(kind, tool, text)
 
-    result = AgentRunner(spec).run(issue, repo, memory, record, tmp_path / "logs" / f"{instance_id}.log",
-                                   tmp_path / "logs" / f"{instance_id}.trajectory.json", cancel=cancel)
+    result = AgentRunner(spec.agent, spec.llm).run(issue, workspace, memory, record,
+                                                   tmp_path / "logs" / f"{instance_id}.log",
+                                                   tmp_path / "logs" / f"{instance_id}.trajectory.json", cancel=cancel)
     return result, events, time.monotonic() - started
 
 
@@ -165,9 +183,11 @@ def test_a_deadline_passed_during_start_up_runs_no_more_steps(server, workspace,
 
 
 def test_the_deadline_interrupts_a_long_running_command(server, workspace, tmp_path):
-    # 2.4 s deadline, a command that prints for 6 s
+    # 2.4 s deadline, a command that prints for 6 s; Ctrl-C comes GRACE_S after the deadline
     result, events, elapsed = run_agent(server, workspace, tmp_path, "limits-loop", timeout_minutes=0.04)
     assert result.status == "timeout"
+    assert actions(events)[-1].startswith("$ for i in"), actions(events)  # the deadline fell on the command ...
+    assert "tick-12" not in observations(events)[-1]  # ... which Ctrl-C cut short
     assert elapsed < 5.5, f"returned after {elapsed:.1f} s"
 
 
@@ -175,7 +195,7 @@ def test_the_deadline_interrupts_a_long_running_command(server, workspace, tmp_p
 
 
 def test_patch_log_trajectory_events_and_metrics(server, workspace, tmp_path):
-    repo, base = workspace
+    repo, base = workspace.path, workspace.base_commit
     memory = "## Workflow: Check the sign\nWhen to use: arithmetic is wrong.\nSteps:\n1. look — `grep`"
     result, events, _ = run_agent(server, workspace, tmp_path, "limits-edit", memory=memory,
                                   input_cost_per_token=1e-6, output_cost_per_token=2e-6)

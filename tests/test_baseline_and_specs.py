@@ -7,13 +7,14 @@ import subprocess
 
 import pytest
 
-from awm.loop import prepare_engine
+from awm.run.launch import prepare_engine
 from awm.spec import load_spec
 from conftest import ROOT, cli
 
 DJANGO_SPECS = ["django.yaml", "django-lite.yaml", "django-verified.yaml", "django-local.yaml"]
 
 
+@pytest.mark.slow
 def test_memory_off_runs_the_same_issues_with_no_induction_and_no_injection(awm_home, tmp_path):
     out = tmp_path / "run"
     spec = load_spec(ROOT / "specs" / "demo.yaml", {"output_dir": str(out), "dataset.limit": 5})

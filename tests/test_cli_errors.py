@@ -63,6 +63,7 @@ def test_bad_spec_gives_one_paragraph_and_exit_2(tmp_path, case):
     assert "sk-should-not-leak" not in message
 
 
+@pytest.mark.slow  # a subprocess that imports litellm and waits on a closed port
 def test_unreachable_model_is_reported_before_the_first_issue(tmp_path, awm_home):
     proc, spec = run(tmp_path, GOOD.format(port=closed_port()))
     assert proc.returncode == 2, proc.stderr
@@ -75,7 +76,7 @@ def test_resume_with_a_spec_that_changes_the_run_is_refused(tmp_path, awm_home):
     out = tmp_path / "out"
     first = tmp_path / "a.yaml"
     first.write_text(GOOD.format(port=1))
-    from awm.loop import open_run
+    from awm.run.launch import open_run
     from awm.spec import load_spec
 
     open_run(load_spec(first), output_dir=str(out))

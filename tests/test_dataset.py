@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from awm.agent import build_prompt
+from awm.agent.prompt import build_prompt
 from awm.dataset import load_rows, select
 from awm.errors import UserError
-from awm.minibench import load_instances
+from awm.demo.minibench import load_instances
 from awm.spec import DatasetSpec
-from awm.types import Issue
+from awm.records import Issue
 from conftest import ROOT
 
 MINI = {row["instance_id"]: row for row in load_instances()}
@@ -111,8 +111,9 @@ def test_load_rows_reads_the_bundled_minibench():
 
 def test_a_missing_local_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError) as err:
-        load_rows(str(tmp_path / "nope.jsonl"), "test", spec_path="specs/x.yaml")
-    assert "specs/x.yaml" in str(err.value) and "dataset.name" in str(err.value)
+        load_rows(str(tmp_path / "nope.jsonl"), "test")
+    assert err.value.field == "dataset.name"
+    assert str(err.value.at("specs/x.yaml")).startswith("specs/x.yaml, field `dataset.name`: ")
     assert "does not exist" in str(err.value)
 
 
@@ -125,7 +126,7 @@ def test_a_malformed_local_file_is_a_user_error_not_a_traceback(tmp_path, name, 
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(UserError) as err:
-        load_rows(str(path), "test", spec_path="specs/x.yaml")
+        load_rows(str(path), "test")
     message = str(err.value)
     assert str(path) in message and "could not be read" in message and "dataset.name" in message
     assert "\n" not in message  # one paragraph
@@ -139,9 +140,9 @@ from awm.dataset import load_rows
 from awm.errors import UserError
 started = time.monotonic()
 try:
-    load_rows("nobody-here/no-such-dataset", "test", spec_path="specs/x.yaml")
+    load_rows("nobody-here/no-such-dataset", "test")
 except UserError as exc:
-    print(json.dumps({{"message": str(exc), "elapsed": time.monotonic() - started}}))
+    print(json.dumps({{"message": str(exc.at("specs/x.yaml")), "elapsed": time.monotonic() - started}}))
 """
 
 
@@ -156,6 +157,7 @@ def _offline_probe(before: str, env: dict, timeout: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_hub_name_offline_is_a_quick_user_error_that_points_to_a_local_file(monkeypatch):
     # In its own process: the hub client reads HF_HUB_OFFLINE when it is imported, so this is the user's case
     # of `HF_HUB_OFFLINE=1 awm-tui ...` (the in-process case is the xfail test below).
@@ -168,6 +170,7 @@ def test_a_hub_name_offline_is_a_quick_user_error_that_points_to_a_local_file(mo
     assert "local .jsonl or .parquet path" in message and "to_json" in message
 
 
+@pytest.mark.slow
 def test_hf_hub_offline_set_after_datasets_was_imported_is_still_honoured():
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {"HF_ENDPOINT": UNREACHABLE_HUB}
     # What monkeypatch.setenv does in a process where an earlier load (any local file) imported `datasets`.
@@ -216,8 +219,8 @@ def test_select_applies_the_limit_after_ordering():
 
 def test_a_missing_instance_id_is_a_user_error_naming_it():
     with pytest.raises(UserError) as err:
-        select(ROWS, spec(instance_ids=["acme__widgets-1", "acme__widgets-999"]), spec_path="specs/x.yaml")
-    message = str(err.value)
+        select(ROWS, spec(instance_ids=["acme__widgets-1", "acme__widgets-999"]))
+    message = str(err.value.at("specs/x.yaml"))
     assert "acme__widgets-999" in message and "dataset.instance_ids" in message and "specs/x.yaml" in message
     assert "acme__widgets-1," not in message  # only the missing one is named
 

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from awm import events as ev
-from awm.loop import Engine, open_run
-from awm.minibench import derive, load_instances
-from awm.minibench.scripts import SCRIPTS
+from awm.run import events as ev
+from awm.run.launch import prepare_engine
+from awm.demo.minibench import derive, load_instances
+from awm.demo.minibench.scripts import SCRIPTS
 from awm.spec import load_spec
-from awm.workspace import RepoCache
-from awm.locations import repo_cache_root
+from awm.repos import RepoCache
+from awm.paths import repo_cache_root
 from conftest import ROOT, cli
+
+pytestmark = pytest.mark.slow  # whole demo runs with the real agent
 
 DEMO = ROOT / "specs" / "demo.yaml"
 INSTANCES = {i["instance_id"]: i for i in load_instances()}
@@ -29,7 +31,7 @@ def reference(awm_home, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
     spec = load_spec(DEMO, {"output_dir": str(out)})
     events: list[ev.Event] = []
-    finished = Engine(spec, open_run(spec, output_dir=str(out)), [events.append]).run()
+    finished = prepare_engine(spec, [events.append], output_dir=str(out)).run()
     return out, events, finished
 
 

@@ -3,14 +3,18 @@
 import dataclasses
 import json
 
-from awm import events as ev
-from awm.evaluation import LocalEvaluator
-from awm.locations import repo_cache_root
-from awm.loop import Engine, open_run
+import pytest
+
+from awm.run import events as ev
+from awm.grading.local import LocalEvaluator
+from awm.paths import repo_cache_root
+from awm.run.launch import prepare_engine
 from awm.spec import load_spec
-from awm.types import Status
-from awm.workspace import RepoCache
+from awm.records import Status
+from awm.repos import RepoCache
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # whole demo runs with the real agent
 
 DEMO = ROOT / "specs" / "demo.yaml"
 
@@ -28,9 +32,9 @@ def test_dead_model_stops_the_run_after_three_same_errors_and_resume_redoes_them
     def kill_server_after_two(event):
         events.append(event)
         if isinstance(event, ev.IssueFinished) and event.index == 2:
-            engine._server.stop()
+            engine.parts.on_close[0]()  # the scripted model server's stop
 
-    engine = Engine(spec, open_run(spec, output_dir=str(out)), [kill_server_after_two])
+    engine = prepare_engine(spec, [kill_server_after_two], output_dir=str(out))
     finished = engine.run()
     assert finished.outcome == "aborted"
     assert "3 consecutive errors" in finished.message and "--resume" in finished.message
@@ -40,7 +44,7 @@ def test_dead_model_stops_the_run_after_three_same_errors_and_resume_redoes_them
     assert [e["status"] for e in journal] == ["PASS", "PASS"]  # the streak is forgotten, to be redone
     assert json.loads((out / "checkpoint.json").read_text())["status"] == "aborted"
 
-    resumed = Engine(spec, open_run(spec, resume=str(out)), []).run()
+    resumed = prepare_engine(spec, [], resume=str(out)).run()
     assert resumed.outcome == "completed"
     assert resumed.stats.processed == 6 and resumed.stats.errors == 0
 
@@ -58,7 +62,9 @@ def test_an_evaluator_crash_is_that_issues_error_and_the_loop_goes_on(awm_home, 
     cache = RepoCache(repo_cache_root(), spec.repos)
     evaluator = CrashingEvaluator(cache, tmp_path / "work", 300)
     (tmp_path / "work").mkdir()
-    finished = Engine(spec, open_run(spec, output_dir=str(out)), [], evaluator=evaluator, cache=cache).run()
+    engine = prepare_engine(spec, [], output_dir=str(out))
+    engine.parts.evaluator = evaluator
+    finished = engine.run()
     assert finished.outcome == "completed"
     exps = json.loads((out / "result.json").read_text())["experiences"]
     assert [e["status"] for e in exps] == ["PASS", "ERROR", "FAIL"]

@@ -3,10 +3,13 @@
 import json
 import subprocess
 
-from awm.minibench import load_instances
+import pytest
+
+from awm.demo.minibench import load_instances
 from conftest import ROOT, cli
 
 
+@pytest.mark.slow
 def test_gold_empty_and_broken_predictions(awm_home, tmp_path):
     instances = load_instances()[:3]
     preds = [{"instance_id": i["instance_id"], "model_name_or_path": "gold", "model_patch": i["patch"]}

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from awm import evaluation
-from awm.evaluation import END, START, LocalEvaluator, NoEvaluator
-from awm.locations import repo_cache_root
-from awm.minibench import load_instances
-from awm.types import Issue, Status
-from awm.workspace import RepoCache, diff_against
+from awm.grading import base as evaluation
+from awm.grading.base import END, START, NoEvaluator
+from awm.grading.local import LocalEvaluator
+from awm.paths import repo_cache_root
+from awm.demo.minibench import load_instances
+from awm.records import Issue, Status
+from awm.repos import RepoCache, diff_against
 
 ISSUES = {row["instance_id"]: Issue.from_row(row) for row in load_instances()}
 ROMAN = ISSUES["awm-bench__tallyho-1"]  # to_roman(4); tests in tests/test_roman.py

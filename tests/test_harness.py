@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from awm.errors import UserError
-from awm.harness import HarnessEvaluator, build_test_spec
-from awm.types import Issue, Status
+from awm.grading.harness import HarnessEvaluator, build_test_spec
+from awm.records import Issue, Status
 
 F2P = "test_trailing_newline (utils_tests.test_validators.TestValidators)"
 P2P = "test_regex_equality (utils_tests.test_validators.TestValidatorEquality)"
@@ -263,8 +263,8 @@ def test_low_disk_prunes_dangling_images_and_notes_it(tmp_path):
 def test_check_available_with_a_failing_ping(tmp_path):
     ev = evaluator(tmp_path, None, client=FakeClient(ping_error=ConnectionError("connection refused")))
     with pytest.raises(UserError) as err:
-        ev.check_available("specs/x.yaml")
-    message = str(err.value)
+        ev.check_available()
+    message = str(err.value.at("specs/x.yaml"))
     assert message.startswith("specs/x.yaml, field `evaluation.backend`:")
     assert "no Docker engine is reachable (ConnectionError: connection refused)" in message
     assert "DOCKER_HOST" in message and "evaluation.backend: local" in message and "none" in message

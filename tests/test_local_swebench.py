@@ -7,6 +7,7 @@ requirements.txt, tested with pytest) and tests it on Python 3.11, not the 3.12 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,15 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from awm import envs, minibench
+from awm.demo import minibench
+from awm.demo.minibench.build import git
 from awm.errors import UserError
-from awm.evaluation import LocalEvaluator, make_evaluator
-from awm.locations import repo_cache_root
-from awm.minibench.build import git
-from awm.recipes import Recipe, recipe_for, requirements_text
+from awm.grading import envs
+from awm.grading.backends import make_evaluator
+from awm.grading.local import LocalEvaluator
+from awm.grading.recipes import Recipe, recipe_for, requirements_text
+from awm.paths import repo_cache_root
+from awm.records import Issue, Status
+from awm.repos import RepoCache
 from awm.spec import load_spec
-from awm.types import Issue, Status
-from awm.workspace import RepoCache
 
 REPO = "acme/slugkit"
 PY = "3.11"  # not awm-tui's 3.12: the test output must show this one
@@ -133,8 +136,8 @@ def evaluator(awm_home, project, tmp_path_factory):
         """))
     spec = load_spec(folder / "spec.yaml")
     work = tmp_path_factory.mktemp("work")
-    made = make_evaluator(spec.evaluation, RepoCache(repo_cache_root(), spec.repos, spec.path), work,
-                          run_dir=work, run_tag="t", model_name="m", spec_path=spec.path)
+    made = make_evaluator(spec.evaluation, RepoCache(repo_cache_root(), spec.repos), work,
+                          run_dir=work, run_tag="t", model_name="m")
     made.warm_up()
     return made
 
@@ -162,6 +165,7 @@ def verdicts(evaluator, project, tmp_path_factory):
     return results, out, builds
 
 
+@pytest.mark.slow  # builds a real environment with uv (from PyPI)
 def test_gold_patch_resolves_with_the_recipes_python_and_requirements(verdicts):
     results, out, _ = verdicts
     gold = results["gold"]
@@ -173,6 +177,7 @@ def test_gold_patch_resolves_with_the_recipes_python_and_requirements(verdicts):
     assert report["resolved"] and report["tests_status"]["FAIL_TO_PASS"]["success"] == F2P
 
 
+@pytest.mark.slow  # builds a real environment with uv (from PyPI)
 def test_wrong_empty_and_broken_patches_fail(verdicts):
     results, _, _ = verdicts
     assert results["empty"].status == Status.FAIL and "no patch" in results["empty"].reason
@@ -182,6 +187,7 @@ def test_wrong_empty_and_broken_patches_fail(verdicts):
     assert results["broken"].status == Status.FAIL and "does not apply" in results["broken"].reason
 
 
+@pytest.mark.slow  # builds a real environment with uv (from PyPI)
 def test_the_environment_is_built_once_and_reused(verdicts):
     _, _, builds = verdicts
     assert len(builds) == 1
@@ -225,13 +231,19 @@ def test_uv_cannot_make_environments_before_python_3_6(awm_home):
 
 def test_spec_recipes_with_an_unknown_parser_or_missing_fields_stop_the_run_at_warm_up(tmp_path):
     def warm_up(recipes):
-        LocalEvaluator(RepoCache(tmp_path, spec_path="spec.yaml"), tmp_path, 10, recipes).warm_up()
+        LocalEvaluator(RepoCache(tmp_path), tmp_path, 10, recipes).warm_up()
 
-    with pytest.raises(UserError, match=r"spec.yaml, field `evaluation.recipes.acme/x.\*.log_parser`: unknown log "
-                                        r"parser `nose`: use one of .*pytest"):
+    with pytest.raises(UserError) as parser_error:
         warm_up({"acme/x": {"*": {"python": "3.11", "test_cmd": "pytest", "log_parser": "nose"}}})
-    with pytest.raises(UserError, match="acme/x.1.0`: swebench has no recipe for acme/x .* has no test_cmd"):
+    assert parser_error.value.field == "evaluation.recipes.acme/x.*.log_parser"
+    assert re.match(r"unknown log parser `nose`: use one of .*pytest", parser_error.value.text)
+    assert str(parser_error.value.at("spec.yaml")).startswith(
+        "spec.yaml, field `evaluation.recipes.acme/x.*.log_parser`: unknown log parser")
+    with pytest.raises(UserError) as missing:
         warm_up({"acme/x": {"1.0": {"python": "3.11"}}})
+    assert missing.value.field == "evaluation.recipes.acme/x.1.0"
+    assert "swebench has no recipe for acme/x" in missing.value.text and "has no test_cmd" in missing.value.text
+    assert "`test_cmd: pytest -rA`" in missing.value.text  # the fix
     warm_up({"django/django": {"2.2": {"python": "3.6"}}})  # swebench completes it
 
 

@@ -2,10 +2,10 @@
 
 import json
 
-from awm.buffer import ExperienceBuffer
-from awm.induction import Completion, Inducer, build_messages, parse_workflows
-from awm.memory import WorkflowMemory
-from awm.types import Experience, Status, Step, Workflow
+from awm.memory.buffer import ExperienceBuffer
+from awm.memory.induction import Completion, Inducer, build_messages, parse_workflows
+from awm.memory.store import WorkflowMemory
+from awm.records import Experience, Status, Step, Workflow
 
 REPLY = """Here are the workflows.
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import awm.minibench as minibench
-from awm.minibench import derive
-from awm.minibench.build import expected_head, git, head
-from awm.minibench.scripts import SCRIPTS
+import awm.demo.minibench as minibench
+from awm.demo.minibench import derive
+from awm.demo.minibench.build import expected_head, git, head
+from awm.demo.minibench.scripts import SCRIPTS
 
 INSTANCES = minibench.load_instances()
 BY_ID = {instance["instance_id"]: instance for instance in INSTANCES}
@@ -95,6 +95,7 @@ def test_test_command():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("instance_id", list(BY_ID))
 def test_instance_fails_before_and_passes_with_gold_patch(repo, tmp_path, instance_id):
     instance = BY_ID[instance_id]
@@ -108,6 +109,7 @@ def test_instance_fails_before_and_passes_with_gold_patch(repo, tmp_path, instan
     assert {test: after.get(test) for test in fail_to_pass + pass_to_pass} == dict.fromkeys(fail_to_pass + pass_to_pass, "PASSED")
 
 
+@pytest.mark.slow
 def test_evaluation_command_as_the_harness_runs_it(repo, tmp_path):
     """With every installed pytest plugin loaded, exactly as the evaluation runs it."""
     instance = INSTANCES[0]
@@ -158,7 +160,8 @@ def test_script_outcome(repo, tmp_path, instance_id):
         assert any(statuses.get(test) != "PASSED" for test in fail_to_pass), statuses
 
 
+@pytest.mark.slow
 def test_regenerating_gives_the_shipped_files(tmp_path):
-    subprocess.run([sys.executable, "-m", "awm.minibench", "--out-dir", str(tmp_path)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "awm.demo.minibench", "--out-dir", str(tmp_path)], check=True, capture_output=True)
     assert (tmp_path / "instances.jsonl").read_text() == minibench.instances_path().read_text()
     assert (tmp_path / "final_head.txt").read_text().strip() == expected_head()

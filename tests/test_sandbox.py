@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from awm import sandbox
+from awm.agent import docker as sandbox
 from awm.errors import UserError
-from awm.sandbox import Sandbox, check_available, image_for, open_sandbox, server_image_for
+from awm.agent.docker import Sandbox, check_available, image_for, open_sandbox, server_image_for
 from awm.spec import AgentSpec, LLMSpec, RunSpec
-from awm.types import Issue
+from awm.records import Issue
 
 SPEC = RunSpec(llm=LLMSpec(model="openai/gpt-4o"), agent=AgentSpec(workspace="docker"), path="specs/x.yaml")
 ISSUE = Issue(instance_id="django__django-11099", repo="django/django", base_commit="d26b242", problem_statement="p")
@@ -43,9 +43,10 @@ def test_check_available_here_names_the_missing_package():
         pytest.skip("openhands-workspace is installed here")
     with pytest.raises(UserError) as err:
         check_available(SPEC)
-    message = str(err.value)
+    assert err.value.field == "agent.workspace"
+    message = str(err.value.at("specs/x.yaml"))
     assert message.startswith("specs/x.yaml, field `agent.workspace`:")
-    assert "`openhands.workspace` is not importable" in message and "uv pip install openhands-workspace" in message
+    assert "`openhands.workspace` is not importable" in message and "AWM_TUI_EXTRAS=docker scripts/bootstrap.sh" in message
     assert "`agent.workspace: local` (the agent's commands then run on this machine" in message
     assert "\n" not in message
 

@@ -8,14 +8,13 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-import awm.minibench as minibench
-from awm.minibench import derive
-from awm.minibench.scripts import SCRIPTS
-from awm.scripted import ScriptedServer
+import awm.demo.minibench as minibench
+from awm.demo.minibench import derive
+from awm.demo.minibench.scripts import SCRIPTS
+from awm.demo.scripted import ScriptedServer
 
 INSTANCES = {instance["instance_id"]: instance for instance in minibench.load_instances()}
 TOOLS = [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}} for name in ("terminal", "file_editor", "finish")]
@@ -142,7 +141,7 @@ def test_induction_with_nothing_recognisable(server):
 
 
 def test_induction_reply_parses_with_the_engine_parser(server):
-    from awm.induction import parse_workflows
+    from awm.memory.induction import parse_workflows
 
     text = induce(server, induction_request(*INSTANCES))
     parsed = parse_workflows(text)
@@ -203,6 +202,7 @@ def openhands():
                 FileEditorTool=FileEditorTool, TaskTrackerTool=TaskTrackerTool, TerminalTool=TerminalTool)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Cost calculation failed")
 def test_openhands_agent_runs_a_right_script_to_a_passing_fix(openhands, server, tmp_path):
     from pydantic import SecretStr
@@ -231,6 +231,7 @@ def test_openhands_agent_runs_a_right_script_to_a_passing_fix(openhands, server,
     assert llm.metrics.accumulated_token_usage.prompt_tokens > 0
 
 
+@pytest.mark.slow
 def test_litellm_reads_streamed_tool_calls(openhands, server):
     chunks = list(openhands["litellm"].completion(
         model="openai/scripted", api_base=server.base_url, api_key="x", stream=True, **{

@@ -460,7 +460,7 @@ def test_secret_never_in_repr_or_public(tmp_path):
 
 def test_import_is_light():
     code = (
-        "import sys, awm.spec, awm.llmconfig, awm.errors;"
+        "import sys, awm.spec, awm.model.tables, awm.errors;"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('openhands', 'litellm', 'datasets', 'swebench')];"
         "print(heavy)"
     )

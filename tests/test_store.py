@@ -3,10 +3,10 @@
 import json
 
 from awm import atomic
-from awm.runstore import RunStore, list_runs
+from awm.run.store import RunStore, list_runs
 from awm.spec import LLMSpec, RunSpec
-from awm.stats import Stats
-from awm.types import Experience, Status
+from awm.run.stats import Stats
+from awm.records import Experience, Status
 
 
 def test_write_json_replaces_whole_file(tmp_path):

@@ -16,7 +16,7 @@ from textual.widgets import Input, Log, OptionList, Select, Static, TabbedConten
 
 import fake_engine
 from awm.errors import UserError
-from awm.locations import runs_root
+from awm.paths import runs_root
 from awm_tui.app import AwmApp
 from awm_tui.screens.detail import IssueDetail
 from awm_tui.screens.error import ErrorScreen
@@ -388,7 +388,7 @@ async def test_the_picker_lists_the_runs_with_a_preview(runs, fakes):
 
 
 async def test_enter_on_an_unfinished_run_resumes_it(runs, fakes):
-    from awm.runstore import RunStore
+    from awm.run.store import RunStore
 
     factory = fakes(state=fake_engine.run_state(RunStore(runs["alpha"])))
     app = AwmApp(factory=factory)
@@ -500,9 +500,10 @@ def read_journal(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "experiences.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 async def test_the_real_engine_on_the_demo_runs_pauses_and_resumes_from_the_picker(awm_home, tmp_path):
-    from awm.minibench import load_instances
-    from awm.minibench.scripts import SCRIPTS
+    from awm.demo.minibench import load_instances
+    from awm.demo.minibench.scripts import SCRIPTS
 
     expected = {i["instance_id"]: ("PASS" if SCRIPTS[i["instance_id"]]["outcome"] == "right" else "FAIL")
                 for i in load_instances()[:6]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from awm.errors import UserError
-from awm.workspace import GitError, RepoCache, diff_against, remove
+from awm.repos import GitError, RepoCache, diff_against, remove
 
 REPO = "acme/widgets"
 ENV = {
@@ -55,7 +55,7 @@ def source(tmp_path) -> tuple[Path, str, str]:
 
 @pytest.fixture
 def cache(tmp_path, source) -> RepoCache:
-    return RepoCache(tmp_path / "cache", {REPO: str(source[0])}, spec_path="specs/x.yaml")
+    return RepoCache(tmp_path / "cache", {REPO: str(source[0])})
 
 
 def test_mirror_is_a_bare_clone_made_once(cache, source):
@@ -153,10 +153,10 @@ def test_a_source_that_is_not_a_git_repository_is_a_user_error(tmp_path):
     plain.mkdir()
     (plain / "file.txt").write_text("not a repo")
     for where in (plain, tmp_path / "does-not-exist"):
-        cache = RepoCache(tmp_path / "cache", {REPO: str(where)}, spec_path="specs/x.yaml")
+        cache = RepoCache(tmp_path / "cache", {REPO: str(where)})
         with pytest.raises(UserError) as err:
             cache.mirror(REPO)
-        message = str(err.value)
+        message = str(err.value.at("specs/x.yaml"))
         assert f"repos.{REPO}" in message and "specs/x.yaml" in message and str(where) in message
         assert "not a git repository" in message
         assert not (tmp_path / "cache" / "acme__widgets.git").exists()

@@ -14,8 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from awm.runstore import RunSummary, list_runs
-from awm_tui.headless import money
+from awm.run.store import RunSummary, list_runs
 
 
 def row(run: RunSummary) -> str:

@@ -15,9 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from awm import events as ev
 from awm.errors import UserError
-from awm.locations import home
+from awm.run import events as ev
+from awm.run.loop import Controls
+from awm.paths import home
 from awm_tui.messages import EngineEvent, EngineFailed
 from awm_tui.model import RunModel
 from awm_tui.screens.detail import IssueDetail
@@ -67,6 +68,11 @@ class RunScreen(Screen[None]):
         self.model = model or RunModel()
         self.factory = factory
         self.engine: EngineLike | None = None
+        # The controls of the engine being started or run: made before the factory is called, so that a stop asked
+        # for while the engine is being built (15-20 s) is honoured as soon as it exists.
+        self.controls: Controls | None = None
+        self.busy = False  # the engine's worker is on (starting, running, pausing or stopping)
+        self.stopping = False  # a stop was asked for (quit): the app exits once the worker has finished
         # Agent events skip the message queue (one message each would flood it): the engine's thread numbers them
         # and queues them here; every other event goes as a message and records, in `barriers`, how many agent
         # events came before it, so that the log shows them in the engine's order (an issue's actions under its
@@ -100,12 +106,16 @@ class RunScreen(Screen[None]):
 
     # the engine, in a worker thread; it reports only through messages
     def start_engine(self) -> None:
+        if getattr(self.app, "quitting", False):  # a quit (a signal) came before the engine could start
+            return
         self.model.state = "starting"
+        self.controls = Controls()
+        self.busy = True
         self.refresh_panes()
-        self.run_engine()
+        self.run_engine(self.controls)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
-    def run_engine(self) -> ev.RunFinished | None:
+    def run_engine(self, controls: Controls) -> ev.RunFinished | None:
         def subscriber(event: ev.Event) -> None:
             if isinstance(event, ev.AgentEvent):
                 if len(self.pending) > BACKPRESSURE:
@@ -117,7 +127,9 @@ class RunScreen(Screen[None]):
                 self.post_message(EngineEvent(event))
 
         try:
-            self.engine = self.factory(self.launch, subscriber)
+            self.engine = self.factory(self.launch, subscriber, controls)
+            # A stop asked for while the engine was being built: run() pauses before the first issue and records
+            # the run as paused (the factory skipped the rest of the start-up).
             return self.engine.run()
         except UserError as exc:
             self.post_message(EngineFailed(exc.message, exc.exit_code))
@@ -130,6 +142,8 @@ class RunScreen(Screen[None]):
         event = message.event
         self.flush_log(before=self.barriers.popleft() if self.barriers else None, limit=None)
         self.model.apply(event)
+        if self.stopping and not isinstance(event, ev.RunFinished):
+            self.model.state = "stopping"
         log = self.query_one(AgentLog)
         if isinstance(event, ev.IssueStarted):
             log.write_line(f"── {event.instance_id} ({event.index}/{event.total}), "
@@ -155,8 +169,13 @@ class RunScreen(Screen[None]):
                                                                  WorkerState.CANCELLED):
             return
         self.engine = None
-        if self.model.state in ("stopping",) or getattr(self.app, "quitting", False):
-            self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0))
+        self.busy = False
+        if self.stopping or getattr(self.app, "quitting", False):
+            if self.model.state == "stopping":
+                self.model.state = "paused"
+            failed = self.model.message if self.model.state == "failed" else None
+            self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0),
+                          message=f"awm-tui: {failed}" if failed else None)
 
     def flush_log(self, before: int | None = None, limit: int | None = FLUSH_BATCH) -> None:
         """Write queued agent events to the log: those numbered below `before` (default: all that came before the
@@ -181,20 +200,41 @@ class RunScreen(Screen[None]):
             self.notify("Pausing after the issue in flight.")
 
     def action_resume(self) -> None:
-        if self.read_only or self.engine is not None:
+        if self.read_only or self.busy:
             return
         if self.model.state in ("paused", "aborted", "failed"):
             self.start_engine()
 
     def action_quit_safely(self) -> None:
+        """q, Ctrl-C: the app's one way out (Ctrl+Q and the palette's Quit come here too)."""
+        self.app.action_quit_now()
+
+    def stop_for_quit(self) -> None:
+        """Stop the engine at the next safe point (before the first issue if it is still starting); the app exits
+        when the engine's worker has finished. Asking again only says so: the app never leaves an engine running
+        behind it."""
         self.app.quitting = True
-        if self.engine is None:
-            self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0))
+        if self.stopping:
+            self.notify("Still stopping: the agent is being interrupted at a safe point (a model call in flight is "
+                        "waited for); the app closes by itself when the engine has stopped.", title="Stopping…")
             return
+        self.stopping = True
         self.model.state = "stopping"
-        self.engine.stop()
+        if self.engine is not None:
+            self.engine.stop()
+        elif self.controls is not None:
+            self.controls.stop()  # still starting: the engine will be built with the stop already asked for
         self.refresh_panes()
+        self.query_one(AgentLog).write_line("── stopping at the next safe point… ──")
         self.notify("Stopping at the next safe point; the issue in flight will be redone on resume.")
+
+    def stop_now_from_signal(self) -> None:
+        """From a signal handler (any moment, the main thread): ask the engine to stop, nothing else. Setting an
+        event is all that is safe there; the screen catches up through stop_for_quit on the event loop."""
+        if self.busy:
+            target = self.engine or self.controls
+            if target is not None:
+                target.stop()
 
     def action_focus(self, which: str) -> None:
         self.query_one(f"#{which}").focus()
@@ -206,7 +246,7 @@ class RunScreen(Screen[None]):
 
     def action_back(self) -> None:
         """Back to the run picker, when the run was opened from it and no engine is running."""
-        if self.engine is None and len(self.app.screen_stack) > 2:
+        if not self.busy and len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
     @on(OptionList.OptionSelected, "#queue")

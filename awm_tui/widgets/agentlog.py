@@ -6,7 +6,7 @@ from collections import deque
 
 from textual.widgets import Log
 
-from awm.events import AgentEvent
+from awm.run.events import AgentEvent
 
 MAX_LINES = 3000
 OBSERVATION_LINES = 6

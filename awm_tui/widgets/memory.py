@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from awm.types import Workflow
+from awm.records import Workflow
 from awm_tui.model import RunModel
 
 

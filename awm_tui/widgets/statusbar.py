@@ -9,6 +9,7 @@ from awm_tui.model import RunModel
 
 STATE_STYLE = {"running": "green", "pausing": "yellow", "paused": "yellow", "stopping": "yellow",
                "completed": "cyan", "aborted": "red", "failed": "red", "starting": "dim"}
+SHOWN = {"stopping": "stopping…", "pausing": "pausing…", "starting": "starting…"}
 
 
 class StatusBar(Static):
@@ -23,5 +24,5 @@ class StatusBar(Static):
             f"[b]awm-tui[/b] · {model.name or '…'} · {model.model or '…'} · "
             f"{s.processed}/{s.total or len(model.rows)} done · success {s.success_rate:.1%} "
             f"({s.passed}/{s.evaluated}) · {s.workflows} workflows · {money(s.cost)} · {duration(s.elapsed_s)} · "
-            f"[{style}]{model.state}[/{style}]"
+            f"[{style}]{SHOWN.get(model.state, model.state)}[/{style}]"
         )

@@ -1,0 +1,89 @@
+"""Conversation events made readable: what the live log, the instance log and induction see."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from awm.records import Step
+
+OBSERVATION_KEEP = 2000  # characters of an observation kept in the condensed history
+EDIT_LINES = 8  # lines of an edit's old and new text shown
+
+
+@dataclass
+class Described:
+    """A conversation event made readable: what the live log, the instance log and induction see."""
+
+    kind: str  # action | observation | message | error | system
+    tool: str
+    text: str  # for an action: the action alone
+    thought: str = ""
+
+    @property
+    def display(self) -> str:
+        return f"{self.thought}\n{self.text}" if self.thought else self.text
+
+
+def describe(event: Any) -> Described | None:
+    name = type(event).__name__
+    if name == "ActionEvent":
+        thought = " ".join(t.text for t in event.thought).strip()
+        action = event.action
+        args = action.model_dump(mode="json", exclude={"kind", "security_risk", "summary"}) if action else {}
+        args = {k: v for k, v in args.items() if v not in (None, "", False, [])}
+        return Described("action", event.tool_name, _action_text(event.tool_name, args), thought)
+    if name == "ObservationEvent":
+        return Described("observation", event.tool_name, _short(event.observation.text, OBSERVATION_KEEP))
+    if name == "AgentErrorEvent":
+        return Described("error", event.tool_name, _short(event.error, OBSERVATION_KEEP))
+    if name == "ConversationErrorEvent":
+        return Described("error", "", f"{event.code}: {_short(event.detail, OBSERVATION_KEEP)}")
+    if name == "MessageEvent":
+        msg = event.llm_message
+        text = " ".join(getattr(c, "text", "") for c in msg.content).strip()
+        return Described("message", msg.role, _short(text, OBSERVATION_KEEP))
+    if name == "SystemPromptEvent":
+        return Described("system", "", "system prompt set")
+    return None
+
+
+def _action_text(tool: str, args: dict) -> str:
+    if tool == "terminal" and "command" in args:
+        return f"$ {args['command']}"
+    if tool == "file_editor":
+        lines = [f"{args.pop('command', '')} {args.pop('path', '')}".strip()]
+        for key, mark in (("old_str", "- "), ("new_str", "+ "), ("file_text", "+ ")):
+            body = str(args.pop(key, "")).splitlines()
+            lines += [mark + line for line in body[:EDIT_LINES]]
+            if len(body) > EDIT_LINES:
+                lines.append(f"{mark}… ({len(body) - EDIT_LINES} more lines)")
+        if args:
+            lines.append(_short(json.dumps(args), 300))
+        return "\n".join(lines)
+    if tool == "finish":
+        return str(args.get("message", ""))
+    return _short(json.dumps(args), 400)
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
+
+
+def _short(text: str, limit: int) -> str:
+    text = _ANSI.sub("", text).strip()  # terminal colours and modes are noise in logs, prompts and the UI
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n… [{len(text) - limit} characters cut] …\n{text[-half:]}"
+
+
+def condense(events: list[Described]) -> list[Step]:
+    steps: list[Step] = []
+    for item in events:
+        if item.kind == "action":
+            steps.append(Step(tool=item.tool, action=item.text, thought=item.thought))
+        elif item.kind in ("observation", "error") and steps and not steps[-1].observation:
+            steps[-1].observation = item.text
+    return steps

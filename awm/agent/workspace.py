@@ -1,0 +1,165 @@
+"""Where the agent works on one issue. One protocol for the local checkout, the Docker sandbox (and the remote agent
+servers to come): the loop opens a workspace for an issue, the agent works in it, the patch is taken from it, and
+closing it ends everything the agent started there and removes what it made."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+from awm.processes import end_processes, interrupt_commands, new_token, owner_token, run_token, shell_env
+from awm.records import Issue
+from awm.repos import RepoCache, diff_against, remove
+
+
+class OpenWorkspace(Protocol):
+    """One issue's workspace, open."""
+
+    repo_path: str  # where the agent finds the repository (the prompt names it)
+    terminal: str  # the terminal the agent's shell runs in: subprocess | tmux
+    shell_env: dict[str, str]  # what the agent's shell adds to its environment (the tag that ends its processes)
+
+    def conversation_workspace(self) -> Any:
+        """What the SDK's `Conversation(workspace=...)` takes: a local folder, or a remote workspace."""
+
+    def interrupt(self, hard: bool) -> None:
+        """Ctrl-C the commands running now (`hard`: kill them)."""
+
+    def patch(self) -> str:
+        """Every change the agent made, new files included, against the issue's start."""
+
+    def close(self) -> list[str]:
+        """End every process started in the workspace and remove it; returns what had to be killed (the agent's
+        leftovers, described). Later calls: []."""
+
+
+class Workspace(Protocol):
+    """Where each issue's agent works; made once per run from the spec."""
+
+    name: str
+
+    def open(self, issue: Issue) -> OpenWorkspace: ...
+
+
+def work_root(run_dir: Path) -> Path:
+    """The run's scratch folder under the system temp dir. Same length for every run, so prompts (and their token
+    counts) do not depend on the run's name."""
+    tag = hashlib.sha1(str(run_dir).encode()).hexdigest()[:10]
+    root = Path(tempfile.gettempdir()) / f"awm-{tag}"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+class LocalCheckout:
+    """A throwaway checkout at the base commit on this machine; the agent's commands run here with the user's
+    rights. Every process started for it carries its token (awm.processes): its shell gets `shell_env`, and
+    closing it kills whatever carries the token or still works in the checkout, wherever it went (`cd /tmp && sleep
+    300 &`, `setsid`, a double fork)."""
+
+    def __init__(self, path: Path, base_commit: str, terminal: str, run_token: str = "", hide_env: Iterable[str] = ()):
+        self.path = path
+        self.repo_path = str(path)
+        self.base_commit = base_commit
+        self.terminal = terminal
+        self.token = new_token("i")
+        # the issue's, the run's (a resumed run ends what a killed one left), and this process's (its watchdog ends
+        # them all if awm-tui dies)
+        self.tokens = tuple(t for t in (self.token, run_token, owner_token()) if t)
+        self.shell_env = shell_env(self.tokens, hide_env)  # what the agent's terminal adds to its environment
+        self.leftovers: list[str] = []  # what closing had to kill, described ("pid 123: sleep 300")
+        self.closed = False
+
+    def conversation_workspace(self) -> str:
+        return self.repo_path
+
+    def interrupt(self, hard: bool) -> None:
+        interrupt_commands([self.token], self.path if hard else None, hard)
+
+    def patch(self) -> str:
+        return diff_against(self.path, self.base_commit)
+
+    def close(self) -> list[str]:
+        """End every process started for the issue and remove the checkout; what had to be killed (the agent's
+        terminal is closed by then, so these are leftovers, such as its background jobs). Later calls: []."""
+        if self.closed:
+            return []
+        self.closed = True
+        self.leftovers = end_processes([self.token], self.path)
+        remove(self.path.parent)
+        return self.leftovers
+
+
+class LocalWorkspace:
+    name = "local"
+
+    def __init__(self, cache: RepoCache, root: Path, terminal: str = "subprocess", hide_env: Iterable[str] = ()):
+        self.cache = cache
+        self.root = root
+        self.terminal = terminal
+        self.hide_env = tuple(hide_env)  # variables the agent's shell must not see (set empty there)
+        self.run_token = run_token(root)
+        self.stale: list[str] | None = None  # what an earlier, killed process of this run left, ended on first open
+
+    def open(self, issue: Issue) -> LocalCheckout:
+        if self.stale is None:  # the run's lock is held by now: whatever else carries the run's token is orphaned
+            self.stale = end_processes([self.run_token], spare=[owner_token()])
+        path = self.root / issue.instance_id / issue.repo.split("/")[-1]
+        checkout = LocalCheckout(path, issue.base_commit, self.terminal, self.run_token, self.hide_env)
+        try:
+            self.cache.checkout(issue.repo, issue.base_commit, path, isolated=True)
+        except BaseException:
+            checkout.close()
+            raise
+        return checkout
+
+
+class DockerSandboxWorkspace:
+    """The agent inside the instance's SWE-bench image (repository at /testbed), through OpenHands' Docker
+    workspace: see awm.agent.docker."""
+
+    name = "docker"
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def open(self, issue: Issue) -> OpenWorkspace:
+        from awm.agent import docker
+
+        return _SandboxHandle(docker.open_for(self.spec, issue))
+
+
+class _SandboxHandle:
+    terminal = "tmux"  # the agent server's terminal in the image
+    shell_env: dict[str, str] = {}  # the container ends with the sandbox
+
+    def __init__(self, sandbox):
+        from awm.agent.docker import REPO_PATH
+
+        self.sandbox = sandbox
+        self.repo_path = REPO_PATH
+        self.closed = False
+
+    def conversation_workspace(self):
+        return self.sandbox.workspace
+
+    def interrupt(self, hard: bool) -> None:
+        """A remote conversation is bounded by its own run timeout; nothing to signal from here."""
+
+    def patch(self) -> str:
+        return self.sandbox.patch()
+
+    def close(self) -> list[str]:
+        if not self.closed:
+            self.closed = True
+            self.sandbox.close()
+        return []
+
+
+def make_workspace(spec, cache: RepoCache, root: Path) -> Workspace:
+    if spec.agent.workspace == "docker":
+        return DockerSandboxWorkspace(spec)
+    # The model's key is the run's, not the agent's: its variable is blanked in the agent's shell.
+    hide = [spec.llm.api_key_env] if spec.llm.api_key_env else []
+    return LocalWorkspace(cache, root, spec.agent.terminal, hide_env=hide)

@@ -1,0 +1,217 @@
+"""The Python API of the user's design (section 4.2), a thin face over the engine:
+
+    from awm import AWMConfig, AWMOnlineLoop, load_django_issues
+
+    config = AWMConfig(llm_config_name="llm.eval_gpt4", induction_trigger_count=5, max_workflows=30)
+    issues = load_django_issues(limit=20)
+    result = AWMOnlineLoop(config).run(issues)
+    print(result.statistics["success_rate"], len(result.workflows))
+
+AWMConfig takes the design's flat names and every field of a run spec (its sections as mappings: `llm`, `agent`,
+`dataset`, `evaluation`, `induction`, `repos`, ...); it is validated exactly as a spec file is. A run made through the
+API is an ordinary run folder: the app and `awm-tui --resume` open it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from awm import atomic
+from awm.dataset import load_issues
+from awm.errors import UserError, located
+from awm.records import Experience, Issue, Workflow
+from awm.run import events as ev
+from awm.run.launch import prepare_engine
+from awm.run.store import RunStore
+from awm.spec import ALIASES, DatasetSpec, RunSpec, read_spec_file, spec_from_mapping
+
+@dataclass
+class AWMConfig:
+    """A run's configuration. Unset fields (None) take the spec's defaults; a model must be given, by
+    `llm_config_name` (a [llm.NAME] table of an OpenHands config.toml) or `llm` (inline settings)."""
+
+    # the design's names
+    llm_config_name: str | None = None
+    agent_class: str | None = None
+    max_iterations: int | None = None
+    dataset_name: str | None = None
+    split: str | None = None
+    repo_filter: str | list[str] | None = None
+    induction_trigger_count: int | None = None
+    max_workflows: int | None = None
+    output_dir: str | None = None
+    checkpoint_interval: int | None = None
+    skip_evaluation: bool | None = None
+    verbose: bool | None = None
+    # every other field of a run spec
+    name: str | None = None
+    llm: dict | str | None = None
+    llm_config_file: str | None = None
+    agent: dict | None = None
+    dataset: dict | None = None
+    repos: dict | None = None
+    evaluation: dict | None = None
+    induction: dict | None = None
+    memory: str | None = None
+    max_consecutive_errors: int | None = None
+    source: str | None = field(default=None, repr=False, compare=False)  # the file it was loaded from, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that are set, in a spec's shape (what `save` writes and a YAML spec could hold)."""
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "source"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AWMConfig:
+        names = {f.name for f in fields(cls)} - {"source"}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise UserError(f"AWMConfig: unknown field(s) {', '.join(unknown)}. Use the design's names "
+                            f"({', '.join(ALIASES)}, output_dir, checkpoint_interval, skip_evaluation, verbose) "
+                            "or a run spec's fields (llm, agent, dataset, repos, evaluation, induction, memory, ...).")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def save(self, path: str | Path) -> None:
+        """As JSON (what `load` reads back)."""
+        atomic.write_json(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> AWMConfig:
+        """From a YAML run spec, a JSON file written by `save`, or a run's config.json (the spec it ran with)."""
+        path = Path(path).expanduser()
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = _plain(read_spec_file(path))
+        else:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{path}: cannot be read as a configuration ({exc}). Give a YAML spec, a file "
+                                "written by AWMConfig.save, or a run's config.json.") from None
+            if isinstance(data, dict) and "spec" in data and "fingerprint" in data:
+                data = _from_recorded(data["spec"])
+        config = cls.from_dict(data)
+        config.source = str(path)
+        return config
+
+    def to_spec(self) -> RunSpec:
+        """The validated run spec; a mistake is a UserError naming the field and the fix."""
+        doc = self.to_dict()
+        if isinstance(doc.get("llm"), str) and "llm_config_name" in doc:
+            raise UserError("AWMConfig: both `llm` and `llm_config_name` name the model; keep one.")
+        if self.source and self.source.endswith((".yaml", ".yml")):
+            return spec_from_mapping(doc, self.source, Path(self.source).resolve().parent, path=self.source)
+        return spec_from_mapping(doc, "AWMConfig")
+
+
+@dataclass
+class AWMRunResult:
+    experiences: list[Experience] = field(default_factory=list)
+    workflows: list[Workflow] = field(default_factory=list)
+    statistics: dict[str, Any] = field(default_factory=dict)
+    run_dir: str = ""
+    outcome: str = ""  # completed | paused | aborted
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiences": [e.to_dict() for e in self.experiences], "workflows": [w.to_dict() for w in
+                self.workflows], "statistics": self.statistics}
+
+    def save(self, path: str | Path) -> None:
+        atomic.write_json(Path(path), self.to_dict())
+
+
+class AWMOnlineLoop:
+    """The online loop of the design over awm-tui's engine: `run(issues)` processes them one at a time, learns
+    workflows as it goes, and returns the experiences, the workflows and the statistics."""
+
+    def __init__(self, config: AWMConfig, subscribers: list[Callable[[ev.Event], None]] | None = None):
+        self.config = config
+        self.spec = config.to_spec()
+        self.subscribers = list(subscribers or [])
+        if self.spec.verbose and not subscribers:
+            self.subscribers.append(_print_progress)
+        self.engine = None
+
+    def run(self, issues: list[Issue] | None = None, resume_from: str | Path | None = None) -> AWMRunResult:
+        """`issues` (default: the configuration's dataset); `resume_from`: a run's checkpoint.json or its folder,
+        to go on where it stopped (finished issues are not redone)."""
+        spec = self.spec
+        if issues is not None:
+            # The issue list is part of what the run is: a resume with other issues is refused.
+            spec.dataset = DatasetSpec(**{**asdict(spec.dataset), "instance_ids": [i.instance_id for i in issues],
+                                          "limit": None})
+        resume = None
+        if resume_from is not None:
+            target = Path(resume_from).expanduser()
+            resume = str(target.parent if target.name == "checkpoint.json" else target)
+        with located(spec.path or "AWMConfig"):
+            self.engine = prepare_engine(spec, self.subscribers, resume=resume, output_dir=spec.output_dir,
+                                         issues=issues)
+            finished = self.engine.run()
+        engine = self.engine
+        stats = finished.stats
+        return AWMRunResult(
+            experiences=list(engine.experiences),
+            workflows=list(engine.memory.workflows),
+            statistics={
+                "total_processed": stats.processed,
+                "total_success": stats.passed,
+                "success_rate": stats.success_rate,
+                "workflows_learned": stats.workflows,
+                "buffer_size": len(engine.buffer.experiences),
+                "elapsed_seconds": stats.elapsed_s,
+                "config": self.config.to_dict(),
+                **{k: v for k, v in stats.to_dict().items() if k != "success_rate"},
+            },
+            run_dir=str(engine.store.dir),
+            outcome=str(finished.outcome),
+            message=finished.message,
+        )
+
+    def pause(self) -> None:
+        if self.engine is not None:
+            self.engine.pause()
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+
+
+def load_django_issues(dataset_name: str = "princeton-nlp/SWE-bench", split: str = "test",
+                       repo_filter: str | list[str] = "django/django", limit: int | None = None) -> list[Issue]:
+    """SWE-bench issues of a repository (django/django by default), in a stable order: a hub name or a local
+    .json/.jsonl/.parquet file (or `builtin:minibench`, the demo's)."""
+    filters = [repo_filter] if isinstance(repo_filter, str) else list(repo_filter)
+    with located("load_django_issues"):
+        return load_issues(DatasetSpec(name=dataset_name, split=split, repo_filter=filters, limit=limit))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_recorded(spec: dict) -> dict:
+    """A run's recorded spec (config.json) as configuration fields: secrets, the resolved source and derived
+    values left out."""
+    data = {k: v for k, v in spec.items() if k not in ("path",) and v is not None}
+    llm = {k: v for k, v in (data.get("llm") or {}).items() if v is not None and k not in ("api_key", "source")}
+    data["llm"] = llm
+    return data
+
+
+def _print_progress(event: ev.Event) -> None:
+    if isinstance(event, ev.IssueFinished):
+        s = event.stats
+        print(f"[{event.index}/{event.total}] {event.instance_id} {event.status.value}  success {s.passed}/"
+              f"{s.evaluated}  workflows {s.workflows}", file=sys.stderr, flush=True)
+    elif isinstance(event, ev.RunFinished):
+        print(f"awm: {event.outcome}: {event.message}; outputs in {event.run_dir}", file=sys.stderr, flush=True)
+
+
+__all__ = ["AWMConfig", "AWMOnlineLoop", "AWMRunResult", "RunStore", "load_django_issues"]

@@ -1,0 +1,27 @@
+"""The grading backend a spec asks for (`evaluation.backend`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from awm.grading.base import Evaluator, NoEvaluator
+from awm.grading.local import LocalEvaluator
+from awm.repos import RepoCache
+from awm.spec import EvaluationSpec
+
+
+def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path, *, run_dir: Path,
+                   run_tag: str, model_name: str) -> Evaluator:
+    """The evaluator the spec asks for; a backend that cannot work here (no Docker engine) is refused now,
+    before the first issue."""
+    timeout_s = evaluation.timeout_minutes * 60
+    if evaluation.backend == "none":
+        return NoEvaluator()
+    if evaluation.backend == "local":
+        return LocalEvaluator(cache, work_root, timeout_s, evaluation.recipes)
+    from awm.grading.harness import HarnessEvaluator
+
+    harness = HarnessEvaluator(run_dir, run_tag, timeout_s, model_name, keep_images=evaluation.keep_images,
+                               min_free_gb=evaluation.min_free_gb)
+    harness.check_available()
+    return harness

@@ -1,0 +1,44 @@
+"""The experience buffer: successful experiences, and when the next induction round is due."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from awm import atomic
+from awm.records import Experience, Status
+
+
+class ExperienceBuffer:
+    def __init__(self, trigger: int, path: Path | None = None):
+        self.trigger = trigger
+        self.path = path
+        self.experiences: list[Experience] = []
+
+    def add(self, experience: Experience) -> bool:
+        """Keep a successful experience; True when this success makes an induction round due."""
+        if experience.status != Status.PASS:
+            return False
+        self.experiences.append(experience)
+        self.save()
+        return len(self.experiences) % self.trigger == 0
+
+    @property
+    def successes(self) -> int:
+        return len(self.experiences)
+
+    def rounds_due(self) -> int:
+        """How many induction rounds the successes so far call for."""
+        return self.successes // self.trigger
+
+    def batch(self, round_number: int) -> list[Experience]:
+        """The successes that round `round_number` (1-based) learns from: the `trigger` that made it due."""
+        return self.experiences[(round_number - 1) * self.trigger : round_number * self.trigger]
+
+    def save(self) -> None:
+        if self.path is not None:
+            atomic.write_json(self.path, {
+                "trigger": self.trigger,
+                "successes": self.successes,
+                "rounds_due": self.rounds_due(),
+                "experiences": [e.to_dict() for e in self.experiences],
+            })

@@ -1,0 +1,124 @@
+"""The records the engine passes around and keeps: issues, experiences, workflows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "PASS"  # evaluated, resolved
+    FAIL = "FAIL"  # evaluated, not resolved (wrong patch, empty patch, patch that does not apply)
+    ERROR = "ERROR"  # the attempt itself broke (agent crash, model unreachable, timeout, evaluator crash)
+    SKIPPED = "SKIPPED"  # not evaluated (evaluation backend `none`)
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _json_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return list(json.loads(value)) if value.strip() else []
+    return list(value or [])
+
+
+@dataclass
+class Issue:
+    """A SWE-bench instance. The agent sees only `problem_statement` (and `hints_text` if the spec asks)."""
+
+    instance_id: str
+    repo: str
+    base_commit: str
+    problem_statement: str
+    version: str = ""
+    hints_text: str = ""
+    created_at: str = ""
+    environment_setup_commit: str = ""
+    patch: str = field(default="", repr=False)
+    test_patch: str = field(default="", repr=False)
+    FAIL_TO_PASS: list[str] = field(default_factory=list, repr=False)
+    PASS_TO_PASS: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Issue:
+        # datasets turns ISO dates in local JSON into datetimes; the record keeps what the file said
+        data = {k: ("" if v is None else v if isinstance(v, (str, list)) else str(v)) for k, v in row.items()}
+        data["FAIL_TO_PASS"] = _json_list(row.get("FAIL_TO_PASS"))
+        data["PASS_TO_PASS"] = _json_list(row.get("PASS_TO_PASS"))
+        data["version"] = str(row.get("version") or "")
+        return _from_dict(cls, data)
+
+    def to_row(self) -> dict[str, Any]:
+        """The SWE-bench row shape (test lists JSON-encoded, as in the hub datasets)."""
+        row = asdict(self)
+        row["FAIL_TO_PASS"] = json.dumps(self.FAIL_TO_PASS)
+        row["PASS_TO_PASS"] = json.dumps(self.PASS_TO_PASS)
+        return row
+
+
+@dataclass
+class Step:
+    """One agent step, condensed: what the inducer and the logs read."""
+
+    tool: str
+    action: str
+    thought: str = ""
+    observation: str = ""
+
+
+@dataclass
+class Experience:
+    instance_id: str
+    problem_statement: str
+    status: Status
+    diff_patch: str = ""
+    history: list[Step] = field(default_factory=list)
+    test_output: str = ""  # excerpt; the whole output is in the run's eval/ folder
+    reason: str = ""  # why FAIL / ERROR / SKIPPED
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    steps: int = 0
+    duration_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    workflow_ids: list[str] = field(default_factory=list)
+    memory_round: int = 0
+    agent_status: str = ""
+    finished_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experience:
+        exp = _from_dict(cls, data)
+        exp.status = Status(exp.status)
+        exp.history = [s if isinstance(s, Step) else _from_dict(Step, s) for s in exp.history]
+        return exp
+
+
+@dataclass
+class Workflow:
+    id: str
+    name: str
+    description: str
+    steps: list[str]
+    source_instances: list[str] = field(default_factory=list)
+    round: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Workflow:
+        return _from_dict(cls, data)
+
+    def render(self) -> str:
+        steps = "\n".join(f"{i}. {s}" for i, s in enumerate(self.steps, 1))
+        return f"## Workflow: {self.name}\nWhen to use: {self.description}\nSteps:\n{steps}"

@@ -1,0 +1,118 @@
+"""Checkouts for the agent and the evaluator: a bare mirror per repository, cloned once, and a fresh working
+tree per use at the base commit that borrows the mirror's objects (no copy, no new clone)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from awm import atomic, demo
+from awm.errors import UserError
+
+# Bytecode and tool caches the agent's test runs leave behind are never part of a fix.
+JUNK = (":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/*.pyc", ":(exclude,glob)**/.pytest_cache/**")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, text=True, env={**os.environ, **_GIT_ENV}
+    )
+    if check and proc.returncode != 0:
+        raise GitError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip()[:500]}")
+    return proc
+
+
+class RepoCache:
+    """Bare mirrors under `root`, one per repository, made from the spec's `repos` sources (a URL or a local
+    path; GitHub by default)."""
+
+    def __init__(self, root: Path, sources: dict[str, str] | None = None):
+        self.root = root
+        self.sources = sources or {}
+
+    def clear_debris(self) -> list[Path]:
+        """Half-made clones and builds that a killed process left in the cache."""
+        return atomic.clear_scratch(self.root)
+
+    def source(self, repo: str) -> str:
+        return self.sources.get(repo) or f"https://github.com/{repo}.git"
+
+    def mirror(self, repo: str, commit: str | None = None) -> Path:
+        path = self.root / (repo.replace("/", "__") + ".git")
+        if not path.exists():
+            self._clone(repo, path)
+        if commit and not _has_commit(path, commit):
+            git("fetch", "--quiet", "--tags", "origin", "+refs/heads/*:refs/heads/*", cwd=path, check=False)
+            if not _has_commit(path, commit):
+                raise GitError(f"commit {commit} is not in {self.source(repo)}")
+        return path
+
+    def _clone(self, repo: str, path: Path) -> None:
+        source = self.source(repo)
+        if demo.is_builtin(source):
+            source = str(demo.build_repo(self.root / "_build" / repo.replace("/", "__")))
+        elif not _is_url(source):
+            local = Path(source).expanduser()
+            if not (local / ".git").exists() and not (local / "HEAD").exists():
+                raise UserError(
+                    f"{local} is not a git repository. Give the "
+                    "path of a local clone of the repository, or its git URL.", field=f"repos.{repo}"
+                )
+            source = str(local.resolve())
+        tmp = atomic.scratch_dir(self.root, "clone")
+        try:
+            proc = git("clone", "--quiet", "--mirror", source, str(tmp / "m.git"), check=False)
+            if proc.returncode != 0:
+                raise UserError(
+                    f"cloning {source} failed "
+                    f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no output'}). If this "
+                    "machine cannot reach it, clone the repository elsewhere, copy it here and give its local path.",
+                    field=f"repos.{repo}",
+                )
+            git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=tmp / "m.git")
+            os.replace(tmp / "m.git", path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def checkout(self, repo: str, commit: str, dest: Path, isolated: bool = False) -> Path:
+        """A working tree at `commit`, HEAD detached, no branches or tags. `isolated` (the agent's checkout) copies
+        just that commit's objects, so no git command can reach the future fix; otherwise the tree borrows the
+        mirror's objects, which is instant (the evaluator's checkouts)."""
+        mirror = self.mirror(repo, commit)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        git("init", "--quiet", cwd=dest)
+        if isolated:
+            git("fetch", "--quiet", "--no-tags", "--depth", "1", f"file://{mirror}", commit, cwd=dest)
+        else:
+            (dest / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
+        git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, cwd=dest)
+        git("config", "user.name", "awm-tui", cwd=dest)
+        git("config", "user.email", "awm-tui@localhost", cwd=dest)
+        return dest
+
+
+def diff_against(workdir: Path, base_commit: str) -> str:
+    """The agent's patch: every change in the working tree, new files included, against the base commit."""
+    git("add", "-A", "--", ".", *JUNK, cwd=workdir)
+    return git("diff", "--no-color", "--cached", base_commit, "--", ".", *JUNK, cwd=workdir).stdout
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _has_commit(mirror: Path, commit: str) -> bool:
+    return git("cat-file", "-e", f"{commit}^{{commit}}", cwd=mirror, check=False).returncode == 0
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source or source.startswith("git@")

@@ -1,0 +1,90 @@
+"""What the engine tells its subscribers (the headless printer, the UI). Plain frozen records, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from awm.run.stats import Stats
+from awm.records import Experience, Status, Workflow
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_id: str
+    run_dir: str
+    name: str
+    model: str
+    instance_ids: tuple[str, ...]
+    finished_ids: tuple[str, ...]
+    resumed: bool
+    stats: Stats
+
+
+@dataclass(frozen=True)
+class IssueStarted(Event):
+    instance_id: str
+    index: int  # 1-based position in the run's issue list
+    total: int
+    workflow_ids: tuple[str, ...]
+    memory_round: int
+
+
+@dataclass(frozen=True)
+class AgentEvent(Event):
+    instance_id: str
+    kind: str  # action | observation | message | error | system
+    tool: str
+    text: str
+
+
+@dataclass(frozen=True)
+class IssueFinished(Event):
+    instance_id: str
+    index: int
+    total: int
+    status: Status
+    reason: str
+    cost: float
+    steps: int
+    duration_s: float
+    stats: Stats
+    timings: dict = field(default_factory=dict)  # seconds: workspace, agent_setup, model_wait, tool, evaluation, tests, bookkeeping
+    experience: Experience | None = None
+
+
+@dataclass(frozen=True)
+class InductionStarted(Event):
+    round: int
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InductionFinished(Event):
+    round: int
+    new_workflows: tuple[Workflow, ...]
+    workflow_ids: tuple[str, ...]  # the memory after this round
+    error: str = ""
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    processed: int
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    outcome: str  # completed | paused | aborted
+    message: str
+    stats: Stats
+    run_dir: str = ""
+
+
+Subscriber = Callable[[Event], None]

@@ -1,0 +1,73 @@
+"""Starting a run or resuming one: the spec it runs with, everything that can be refused refused before a run folder
+is made or touched, then the parts assembled and the engine made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from awm.dataset import load_issues
+from awm.errors import UserError, located
+from awm.records import Issue
+from awm.run import events as ev
+from awm.run.loop import Controls, Engine
+from awm.run.parts import assemble
+from awm.run.store import RunStore
+from awm.spec import RunSpec, load_spec
+
+
+def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | None = None) -> RunSpec:
+    """The spec of a new run, or of the run being resumed: its recorded spec file unless one is given, and its
+    recorded issue limit (a run started with --limit 6 resumes with 6 issues; a new --limit N still wins)."""
+    overrides = dict(overrides or {})
+    if resume:
+        store = RunStore.open(resume)
+        limit = store.recorded_limit()
+        if limit is not None and "dataset.limit" not in overrides:
+            overrides["dataset.limit"] = limit
+        if not spec_path:
+            spec_path = store.spec_path()
+            if not spec_path:
+                raise UserError(f"--resume {resume}: the run does not record its spec file; give it: "
+                                f"`awm-tui --resume {resume} SPEC`.")
+    if not spec_path:
+        raise UserError("no run spec given. Usage: `awm-tui --no-ui specs/demo.yaml` (see `awm-tui --help`).")
+    return load_spec(spec_path, overrides)
+
+
+def preflight(spec: RunSpec) -> None:
+    """What can be refused before anything is written: a Docker backend with no Docker engine is a message now,
+    not an ERROR at issue 1."""
+    if spec.agent.workspace == "docker":
+        from awm.agent import docker
+
+        docker.check_available(spec)
+    if spec.evaluation.backend == "swebench-docker":
+        from awm.grading.harness import HarnessEvaluator
+
+        HarnessEvaluator(Path("."), "preflight", 1, spec.llm.model).check_available()
+
+
+def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = None) -> RunStore:
+    """The store for a new run, or for the run being resumed (refused if the spec changes its meaning)."""
+    with located(spec.path):
+        preflight(spec)
+        if resume:
+            store = RunStore.open(resume)
+            store.check_resumable(spec)
+            return store
+        return RunStore.create(spec, output_dir)
+
+
+def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str | None = None,
+                   output_dir: str | None = None, controls: Controls | None = None, *,
+                   issues: list[Issue] | None = None, check_model: bool = True) -> Engine:
+    """An engine for a new or resumed run, its parts assembled. Whatever the user must fix is a UserError naming
+    the spec file and field; an unreadable dataset or a resume that changes the run is refused before the run
+    folder is made or touched. `issues` replaces the spec's dataset (the Python API's explicit issue list)."""
+    with located(spec.path):
+        preflight(spec)
+        issues = load_issues(spec.dataset) if issues is None else issues
+        store = open_run(spec, resume, output_dir)
+        stopping = controls is not None and controls.stop_requested.is_set()
+        parts = assemble(spec, store, issues, check_model=check_model and not stopping)
+    return Engine(parts, store, subscribers, controls)

@@ -1,0 +1,304 @@
+"""A run's folder: the journal of finished issues (the source of truth), the workflow memory, and the files
+derived from them. Every file is replaced whole or appended line by line, so a kill at any moment leaves the
+last finished issue and everything before it intact.
+
+    config.json         the spec without secrets, and its fingerprint
+    experiences.jsonl   one line per finished issue, appended and fsynced: the commit point
+    memory.json         workflow memory, every round kept
+    buffer.json         the successful experiences induction learns from
+    checkpoint.json     progress summary (what the run picker reads)
+    predictions.jsonl   SWE-bench predictions (instance_id, model_name_or_path, model_patch)
+    result.json         experiences, workflows, statistics
+    induction/          each round's prompt and raw reply
+    logs/               instance_<id>.log (readable) and instance_<id>.trajectory.json (every event)
+    eval/<id>/          patch.diff, test_output.txt, report.json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Iterator
+
+from awm import atomic
+from awm.errors import UserError
+from awm.paths import runs_root
+from awm.spec import RunSpec
+from awm.run.stats import Stats
+from awm.records import Experience
+
+FORMAT = 1
+
+
+class RunState(StrEnum):
+    """A run's state as checkpoint.json records it."""
+
+    NEW = "new"  # made, no checkpoint yet
+    RUNNING = "running"  # an engine holds the run's lock (or held it when it was killed: see RunStore.state)
+    PAUSED = "paused"  # stopped at a safe point; resumable
+    COMPLETED = "completed"  # every issue finished
+    ABORTED = "aborted"  # stopped by a streak of same-cause errors; resumable once the cause is fixed
+    CRASHED = "crashed"  # the engine stopped on an unexpected error; resumable
+    INTERRUPTED = "interrupted"  # recorded as running, but no engine holds it: killed; resumable
+
+
+@dataclass
+class RunSummary:
+    """What the run picker shows without opening anything heavy."""
+
+    run_dir: Path
+    name: str
+    spec_path: str
+    model: str
+    total: int
+    processed: int
+    passed: int
+    success_rate: float
+    workflows: int
+    status: str
+    updated_at: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "completed"
+
+
+class RunStore:
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.logs = run_dir / "logs"
+        self.eval = run_dir / "eval"
+        self.induction = run_dir / "induction"
+        self.journal = run_dir / "experiences.jsonl"
+        self.memory_path = run_dir / "memory.json"
+        self.buffer_path = run_dir / "buffer.json"
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @classmethod
+    def create(cls, spec: RunSpec, output_dir: str | None = None) -> RunStore:
+        if output_dir or spec.output_dir:
+            run_dir = Path(output_dir or spec.output_dir).expanduser().resolve()
+            if (run_dir / "config.json").exists():
+                raise UserError(
+                    f"{run_dir} already holds a run. Resume it with `awm-tui --no-ui --resume {run_dir}`, or "
+                    "choose another `output_dir` (or --output-dir)."
+                )
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run_dir = runs_root() / f"{spec.name}-{stamp}"
+            n = 1
+            while run_dir.exists():
+                n += 1
+                run_dir = runs_root() / f"{spec.name}-{stamp}-{n}"
+        store = cls(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _remember(run_dir)
+        atomic.write_json(run_dir / "config.json", {
+            "format": FORMAT,
+            "run_id": store.run_id,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "spec_path": str(Path(spec.path).resolve()) if spec.path else None,
+            "fingerprint": spec.fingerprint(),
+            "spec": spec.public(),
+        })
+        return store
+
+    @classmethod
+    def open(cls, run: str) -> RunStore:
+        """A run by folder path, or by name under the runs folder."""
+        candidates = [Path(run).expanduser(), runs_root() / run]
+        for path in candidates:
+            if (path / "config.json").is_file():
+                return cls(path.resolve())
+        raise UserError(
+            f"--resume {run}: no run found there (looked for config.json in {candidates[0]} and {candidates[1]}). "
+            "Give a run folder, or the name of a run under the runs folder (`awm-tui` lists them)."
+        )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held while an engine runs this run: a second engine on the same folder is refused. The OS drops the
+        lock when the process dies, even by SIGKILL."""
+        path = self.dir / ".lock"
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise UserError(f"the run {self.dir} is being run right now (by {holder}). Wait for it to finish "
+                                "or stop it before resuming.") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()}")
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def config(self) -> dict:
+        """config.json: format, run_id, created_at, spec_path, fingerprint, spec (without secrets)."""
+        return atomic.read_json(self.dir / "config.json", {}) or {}
+
+    def checkpoint(self) -> dict:
+        """checkpoint.json: status, message, instance_ids, finished_ids, next, stats, elapsed_s, updated_at."""
+        return atomic.read_json(self.dir / "checkpoint.json", {}) or {}
+
+    def recorded_spec(self) -> dict:
+        return self.config().get("spec", {}) or {}
+
+    def spec_path(self) -> str | None:
+        return self.config().get("spec_path") or None
+
+    def recorded_limit(self) -> int | None:
+        """The run's issue limit as started (`dataset.limit`, --limit): part of what the run is."""
+        return (self.recorded_spec().get("dataset") or {}).get("limit")
+
+    def held(self) -> bool:
+        """Whether an engine (in any process) holds this run's lock now."""
+        path = self.dir / ".lock"
+        if not path.exists():
+            return False
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    def state(self) -> RunState:
+        """The recorded state, with a run recorded as running that no engine holds shown as interrupted."""
+        try:
+            state = RunState(self.checkpoint().get("status", RunState.NEW))
+        except ValueError:
+            state = RunState.NEW
+        if state == RunState.RUNNING and not self.held():
+            return RunState.INTERRUPTED
+        return state
+
+    def clear_debris(self) -> list[Path]:
+        """Half-written files a kill left behind (atomic writes' temporaries): removed before a resume."""
+        removed = []
+        for path in self.dir.rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
+    def check_resumable(self, spec: RunSpec) -> None:
+        stored = self.config().get("fingerprint", {})
+        now = spec.fingerprint()
+        changed = [k for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+        if changed:
+            detail = "; ".join(f"{k}: {stored.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+            raise UserError(
+                f"cannot resume run {self.dir} with this spec, because it changes what the run means ({detail}). "
+                "Resume with the spec the run was started with, or start a new run.", path=spec.path
+            )
+
+    # the journal
+    def finished(self, repair: bool = True) -> list[Experience]:
+        """The finished issues; `repair` cuts a torn last line off the file (only the run's writer should)."""
+        by_id: dict[str, Experience] = {}
+        for record in atomic.read_lines(self.journal, repair=repair):
+            by_id[record["instance_id"]] = Experience.from_dict(record)
+        return list(by_id.values())
+
+    def commit(self, experience: Experience) -> None:
+        atomic.append_line(self.journal, experience.to_dict())
+
+    def rewrite_journal(self, experiences: list[Experience]) -> None:
+        atomic.write_text(self.journal, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
+                                                for e in experiences))
+
+    def elapsed(self) -> float:
+        return float(self.checkpoint().get("elapsed_s", 0.0))
+
+    # derived views
+    def write_predictions(self, experiences: list[Experience], model: str) -> None:
+        lines = [json.dumps({"instance_id": e.instance_id, "model_name_or_path": model, "model_patch": e.diff_patch},
+                            ensure_ascii=False) for e in experiences]
+        atomic.write_text(self.dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
+
+    def write_checkpoint(self, stats: Stats, instance_ids: list[str], finished: list[str], status: str,
+                         name: str, model: str, message: str = "") -> Path:
+        path = self.dir / "checkpoint.json"
+        atomic.write_json(path, {
+            "run_id": self.run_id,
+            "name": name,
+            "model": model,
+            "status": status,
+            "message": message,
+            "instance_ids": instance_ids,
+            "finished_ids": finished,
+            "next": next((i for i in instance_ids if i not in set(finished)), None),
+            "stats": stats.to_dict(),
+            "elapsed_s": stats.elapsed_s,
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "pid": os.getpid(),
+        })
+        return path
+
+    def write_result(self, experiences: list[Experience], workflows: list, stats: Stats) -> None:
+        atomic.write_json(self.dir / "result.json", {
+            "experiences": [e.to_dict() for e in experiences],
+            "workflows": [w.to_dict() for w in workflows],
+            "statistics": stats.to_dict(),
+        })
+
+    def log_path(self, instance_id: str) -> Path:
+        return self.logs / f"instance_{instance_id}.log"
+
+    def trajectory_path(self, instance_id: str) -> Path:
+        return self.logs / f"instance_{instance_id}.trajectory.json"
+
+
+def _registry() -> Path:
+    return runs_root().parent / "other_runs.json"
+
+
+def _remember(run_dir: Path) -> None:
+    """Runs outside the runs folder (--output-dir) are listed in a registry so the run picker finds them."""
+    if run_dir.parent == runs_root():
+        return
+    known = atomic.read_json(_registry(), []) or []
+    if str(run_dir) not in known:
+        atomic.write_json(_registry(), known + [str(run_dir)])
+
+
+def list_runs(root: Path | None = None) -> list[RunSummary]:
+    """Every run in the runs folder, and those registered from elsewhere that still exist; newest first."""
+    root = root or runs_root()
+    dirs = [p.parent for p in root.glob("*/config.json")]
+    dirs += [Path(p) for p in atomic.read_json(_registry(), []) or [] if (Path(p) / "config.json").is_file()]
+    runs = []
+    for run_dir in dict.fromkeys(dirs):
+        store = RunStore(run_dir)
+        config, checkpoint = store.config(), store.checkpoint()
+        stats = checkpoint.get("stats", {})
+        spec = config.get("spec", {})
+        runs.append(RunSummary(
+            run_dir=run_dir,
+            name=spec.get("name", run_dir.name),
+            spec_path=config.get("spec_path") or "",
+            model=spec.get("llm", {}).get("model", ""),
+            total=int(stats.get("total", 0)),
+            processed=int(stats.get("processed", 0)),
+            passed=int(stats.get("passed", 0)),
+            success_rate=float(stats.get("success_rate", 0.0)),
+            workflows=int(stats.get("workflows", 0)),
+            status=str(store.state()),
+            updated_at=checkpoint.get("updated_at", config.get("created_at", "")),
+        ))
+    runs.sort(key=lambda r: r.updated_at, reverse=True)
+    return runs
