@@ -54,6 +54,3 @@ class Guard:
                 return
             if waited > self.GRACE_S:
                 self.interrupt(False)
-
-
-# ---------------------------------------------------------------- tokens
