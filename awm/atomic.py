@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -44,22 +45,54 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+class DamagedLine(ValueError):
+    """A journal line that is not a record, with complete lines after it: not a torn append, so not dropped."""
+
+    def __init__(self, path: Path, line: int, problem: str):
+        super().__init__(f"{path}, line {line}: {problem}")
+        self.path, self.line, self.problem = path, line, problem
+
+
 def read_lines(path: Path, repair: bool = False) -> Iterator[dict[str, Any]]:
     """Yield the journal's complete records. A torn last line (a kill mid-append) is dropped, and cut off
-    the file when `repair` is set so later appends start on a clean line."""
+    the file when `repair` is set so later appends start on a clean line. A damaged line with more lines after it
+    raises DamagedLine and changes nothing: dropping it would drop every good record after it too."""
+    for _, record in read_numbered(path, repair):
+        yield record
+
+
+def read_numbered(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """read_lines' records with their line numbers (1-based) in the file."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return
+    lines = raw.splitlines(keepends=True)
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)  # blank lines are no records
     good_end = 0
     records = []
-    for line in raw.splitlines(keepends=True):
+    for i, line in enumerate(lines):
+        if i > last:
+            break
+        problem = None
+        if not line.strip():
+            good_end += len(line)
+            continue
         if not line.endswith(b"\n"):
-            break
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
+            problem = "a line without its end"
+        else:
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                problem = f"not JSON ({getattr(exc, 'msg', None) or exc})"
+            else:
+                if not isinstance(record, dict):
+                    problem = "not a JSON object"
+        if problem:
+            if i < last:
+                raise DamagedLine(path, i + 1, problem)
+            break  # the torn last line of a kill mid-append
+        records.append((i + 1, record))
         good_end += len(line)
     if repair and good_end < len(raw):
         with open(path, "r+b") as f:
@@ -114,3 +147,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock held until the block ends, shared by every process on the machine; the OS drops it if the
+    process dies. `path` is a lock file (made if missing, never removed, so every process locks the same file) or
+    an existing folder (locked itself: nothing is left beside it)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY) if Path(path).is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock

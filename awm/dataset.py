@@ -33,6 +33,8 @@ def load_rows(name: str, split: str) -> list[dict]:
             if fmt == "json":
                 return _read_json(path)
             ds = _load_dataset()(fmt, data_files=str(path), split="train")
+        except UserError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any parse failure of the user's file is the user's to fix
             raise UserError(
                 f"{path} could not be read as {fmt} "
@@ -64,17 +66,45 @@ def _load_dataset():
 
 def _read_json(path: Path) -> list[dict]:
     """JSON and JSON lines are parsed as written: `datasets`' JSON loader infers timestamps from ISO strings
-    (created_at comes back as a naive datetime), which a SWE-bench record must not go through."""
+    (created_at comes back as a naive datetime), which a SWE-bench record must not go through. A broken record is
+    reported by its line in the file."""
     import json
 
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
         records = json.loads(text)
-    else:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not all(isinstance(r, dict) for r in records):
-        raise ValueError("every record must be a JSON object")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise _bad(path, None, "the list must hold one JSON object per record")
+        return records
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("{"):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, dict) and "instance_id" not in whole:
+            keys = ", ".join(f"`{k}`" for k in list(whole)[:4])
+            raise _bad(path, None, f"the file holds one JSON object (keys {keys}{' …' if len(whole) > 4 else ''}), not "
+                                   "records: a dataset file is a JSON list of records, or one record per line")
+        if isinstance(whole, dict):
+            return [whole]
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _bad(path, number, f"the line is not a JSON record ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise _bad(path, number, "the line is not a JSON object (every line must be one record)")
+        records.append(record)
     return records
+
+
+def _bad(path: Path, line: int | None, problem: str) -> UserError:
+    at = f"{path}, line {line}" if line else str(path)
+    return UserError(f"{at} could not be read: {problem}. Fix the file: it must be SWE-bench-format records (one JSON object per line "
+                     "for .jsonl).", field="dataset.name")
 
 
 def _honour_offline() -> None:
@@ -91,10 +121,23 @@ def _honour_offline() -> None:
 def select(rows: list[dict], spec: DatasetSpec) -> list[Issue]:
     """Filter by repo and instance ids, order stably (by instance id, as the hub order is not promised),
     then apply the limit."""
-    issues = [Issue.from_row(r) for r in rows]
+    issues = []
+    for number, row in enumerate(rows, 1):
+        try:
+            issues.append(Issue.from_row(row))
+        except ValueError as exc:
+            iid = row.get("instance_id") if isinstance(row, dict) else None
+            raise UserError(
+                f"record {number}{f' ({iid})' if iid else ''} of {spec.name} {exc}. Fix the record in the file, or "
+                "give a dataset in SWE-bench format.", field="dataset.name"
+            ) from None
     if spec.repo_filter:
         wanted = set(spec.repo_filter)
         issues = [i for i in issues if i.repo in wanted]
+    _refuse_duplicates([i.instance_id for i in issues], f"{spec.name} (split {spec.split})", "dataset.name",
+                       "Remove the extra records from the dataset (or use a filter that leaves them out)")
+    _refuse_duplicates(list(spec.instance_ids), "`dataset.instance_ids`", "dataset.instance_ids",
+                       "Give each id once")
     if spec.instance_ids:
         by_id = {i.instance_id: i for i in issues}
         missing = [x for x in spec.instance_ids if x not in by_id]
@@ -111,6 +154,19 @@ def select(rows: list[dict], spec: DatasetSpec) -> list[Issue]:
     if spec.limit:
         issues = issues[: spec.limit]
     return issues
+
+
+def _refuse_duplicates(ids: list[str], where: str, field: str, fix: str) -> None:
+    """An instance listed twice would be run twice and written twice to predictions.jsonl: refused, not guessed."""
+    seen: set[str] = set()
+    twice = list(dict.fromkeys(x for x in ids if x in seen or seen.add(x)))
+    if twice:
+        raise UserError(
+            f"{', '.join(twice[:5])}{' …' if len(twice) > 5 else ''} "
+            f"{'is' if len(twice) == 1 else 'are'} listed more than once in {where}: {len(twice)} duplicate "
+            f"id{'' if len(twice) == 1 else 's'}. Each instance must appear once, or it is run and graded twice. "
+            f"{fix}.", field=field
+        )
 
 
 def load_issues(spec: DatasetSpec) -> list[Issue]:

@@ -20,10 +20,25 @@ def _from_dict(cls, data: dict[str, Any]):
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _json_list(value: Any) -> list[str]:
+def _json_list(value: Any, name: str = "the test list") -> list[str]:
+    """A SWE-bench test list: a JSON-encoded list of test names (the hub's form) or a list; ValueError if neither."""
     if isinstance(value, str):
-        return list(json.loads(value)) if value.strip() else []
-    return list(value or [])
+        if not value.strip():
+            return []
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"has a `{name}` that is not a JSON list of test names ({exc.msg} at character {exc.pos}: "
+                             f"{value[:60]!r})") from None
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"has a `{name}` that is not a list of test names (nor one JSON-encoded): "
+                         f"{type(value).__name__}")
+    return list(value)
+
+
+REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement")
 
 
 @dataclass
@@ -46,9 +61,15 @@ class Issue:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Issue:
         # datasets turns ISO dates in local JSON into datetimes; the record keeps what the file said
+        # a row the engine cannot use is a ValueError that says which field is wrong (the dataset loader names the
+        # file and the record)
+        missing = [k for k in REQUIRED if row.get(k) in (None, "")]
+        if missing:
+            raise ValueError(f"has no {', '.join(f'`{k}`' for k in missing)} (a SWE-bench record needs "
+                             f"{', '.join(REQUIRED)})")
         data = {k: ("" if v is None else v if isinstance(v, (str, list)) else str(v)) for k, v in row.items()}
-        data["FAIL_TO_PASS"] = _json_list(row.get("FAIL_TO_PASS"))
-        data["PASS_TO_PASS"] = _json_list(row.get("PASS_TO_PASS"))
+        data["FAIL_TO_PASS"] = _json_list(row.get("FAIL_TO_PASS"), "FAIL_TO_PASS")
+        data["PASS_TO_PASS"] = _json_list(row.get("PASS_TO_PASS"), "PASS_TO_PASS")
         data["version"] = str(row.get("version") or "")
         return _from_dict(cls, data)
 

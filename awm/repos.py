@@ -1,5 +1,9 @@
 """Checkouts for the agent and the evaluator: a bare mirror per repository, cloned once, and a fresh working
-tree per use at the base commit that borrows the mirror's objects (no copy, no new clone)."""
+tree per use at the base commit. The evaluator's trees borrow the mirror's objects (no copy, no new clone); the
+agent's holds a copy of the base commit's objects and nothing else, with no path back to the mirror.
+
+Mirrors are shared by every run on the machine: making or fetching one happens under a file lock next to it, and
+whoever takes the lock first checks again whether another process did the work meanwhile."""
 
 from __future__ import annotations
 
@@ -18,6 +22,10 @@ _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
 
 class GitError(RuntimeError):
     pass
+
+
+class MissingCommit(GitError):
+    """The repository's source does not have a commit an instance needs."""
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
@@ -44,28 +52,45 @@ class RepoCache:
     def source(self, repo: str) -> str:
         return self.sources.get(repo) or f"https://github.com/{repo}.git"
 
+    def path(self, repo: str) -> Path:
+        return self.root / (repo.replace("/", "__") + ".git")
+
     def mirror(self, repo: str, commit: str | None = None) -> Path:
-        path = self.root / (repo.replace("/", "__") + ".git")
-        if not path.exists():
-            self._clone(repo, path)
-        if commit and not _has_commit(path, commit):
-            git("fetch", "--quiet", "--tags", "origin", "+refs/heads/*:refs/heads/*", cwd=path, check=False)
-            if not _has_commit(path, commit):
-                raise GitError(f"commit {commit} is not in {self.source(repo)}")
+        """The repository's mirror, cloned now if it is not cached, fetched now if it lacks `commit`. A local path
+        source is checked even when the mirror is cached (a typo must not run against what was cloned before)."""
+        path = self.path(repo)
+        self._check_source(repo)
+        if path.exists() and (not commit or _has_commit(path, commit)):
+            return path
+        self.root.mkdir(parents=True, exist_ok=True)
+        with atomic.locked(path.with_name(path.name + ".lock")):
+            if not path.exists():  # another process may have cloned it while this one waited
+                self._clone(repo, path)
+            if commit and not _has_commit(path, commit):
+                git("fetch", "--quiet", "--tags", "origin", "+refs/heads/*:refs/heads/*", cwd=path, check=False)
+                if not _has_commit(path, commit):
+                    raise MissingCommit(f"commit {commit} is not in {self.source(repo)}")
         return path
 
-    def _clone(self, repo: str, path: Path) -> None:
+    def _check_source(self, repo: str) -> str:
+        """The source to clone from, a local path checked to be a git repository (UserError, field `repos.<repo>`,
+        if not: missing, moved or mistyped). Nothing to check offline for a URL."""
         source = self.source(repo)
+        if demo.is_builtin(source) or _is_url(source):
+            return source
+        local = Path(source).expanduser()
+        if not (local / ".git").exists() and not (local / "HEAD").exists():
+            why = "is not a git repository" if local.exists() else "does not exist"
+            raise UserError(
+                f"{local} {why}. Give the path of a local clone of the repository, or its git URL.",
+                field=f"repos.{repo}",
+            )
+        return str(local.resolve())
+
+    def _clone(self, repo: str, path: Path) -> None:
+        source = self._check_source(repo)
         if demo.is_builtin(source):
             source = str(demo.build_repo(self.root / "_build" / repo.replace("/", "__")))
-        elif not _is_url(source):
-            local = Path(source).expanduser()
-            if not (local / ".git").exists() and not (local / "HEAD").exists():
-                raise UserError(
-                    f"{local} is not a git repository. Give the "
-                    "path of a local clone of the repository, or its git URL.", field=f"repos.{repo}"
-                )
-            source = str(local.resolve())
         tmp = atomic.scratch_dir(self.root, "clone")
         try:
             proc = git("clone", "--quiet", "--mirror", source, str(tmp / "m.git"), check=False)
@@ -83,7 +108,8 @@ class RepoCache:
 
     def checkout(self, repo: str, commit: str, dest: Path, isolated: bool = False) -> Path:
         """A working tree at `commit`, HEAD detached, no branches or tags. `isolated` (the agent's checkout) copies
-        just that commit's objects, so no git command can reach the future fix; otherwise the tree borrows the
+        just that commit's objects (a shallow repository of one commit) and names the mirror nowhere: no remote, no
+        FETCH_HEAD, no alternates, so no git command can reach the future fix. Otherwise the tree borrows the
         mirror's objects, which is instant (the evaluator's checkouts)."""
         mirror = self.mirror(repo, commit)
         if dest.exists():
@@ -91,7 +117,7 @@ class RepoCache:
         dest.mkdir(parents=True)
         git("init", "--quiet", cwd=dest)
         if isolated:
-            git("fetch", "--quiet", "--no-tags", "--depth", "1", f"file://{mirror}", commit, cwd=dest)
+            _copy_commit(mirror, commit, dest / ".git")
         else:
             (dest / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
         git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, cwd=dest)
@@ -108,6 +134,28 @@ def diff_against(workdir: Path, base_commit: str) -> str:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+
+
+def _copy_commit(mirror: Path, commit: str, git_dir: Path) -> None:
+    """`commit` with its tree and files (not its parents) packed from `mirror` into the repository `git_dir`,
+    marked shallow there. Unlike a fetch, this leaves nothing that names the mirror (a fetch writes FETCH_HEAD)."""
+    commit = git("rev-parse", "--verify", f"{commit}^{{commit}}", cwd=mirror).stdout.strip()
+    objects = git("rev-list", "--objects", "--no-walk", commit, cwd=mirror).stdout
+    env = {**os.environ, **_GIT_ENV}
+    packer = subprocess.Popen(["git", "pack-objects", "--quiet", "--stdout"], cwd=mirror, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    indexer = subprocess.Popen(["git", "--git-dir", str(git_dir), "index-pack", "--stdin"], env=env,
+                               stdin=packer.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    packer.stdout.close()  # the indexer's now: pack-objects sees a broken pipe if index-pack dies
+    packer.stdin.write(objects.encode())
+    packer.stdin.close()
+    pack_err = packer.stderr.read().decode(errors="replace")
+    index_err = indexer.stderr.read().decode(errors="replace")
+    if packer.wait() != 0 or indexer.wait() != 0:
+        raise GitError(f"copying {commit} out of {mirror} failed: {(pack_err + index_err).strip()[:500]}")
+    (git_dir / "shallow").write_text(commit + "\n")  # its parents are not here, and git must not look for them
 
 
 def _has_commit(mirror: Path, commit: str) -> bool:

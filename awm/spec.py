@@ -435,6 +435,10 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
         checked["dataset.name"] = _dataset_name(checked["dataset.name"], values["dataset.name"][1])
     if checked.get("output_dir"):
         checked["output_dir"] = str(_local(checked["output_dir"], values["output_dir"][1].base))
+    if "name" in checked:
+        _run_name(checked["name"], values["name"][1])
+    else:
+        stem = _safe_name(stem)
 
     def section(name: str) -> dict[str, Any]:
         return {k.split(".", 1)[1]: v for k, v in checked.items() if k.startswith(name + ".")}
@@ -607,6 +611,29 @@ def _yaml(value: Any) -> str:
 
 def _local(path: str, base: Path | None) -> Path:
     return ((base or Path.cwd()) / Path(path).expanduser()).resolve()
+
+
+NAME_MAX = 100  # the run folder is <name>-<time>[-n]: well under the file systems' 255 bytes
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def _run_name(name: str, at: _At) -> None:
+    """A run's name becomes its folder's name under the runs folder: no `/`, no `..`, nothing hidden."""
+    if len(name) > NAME_MAX:
+        raise at.fail(f"is {len(name)} characters long, more than {NAME_MAX}", "Use a shorter name")
+    if not _NAME.fullmatch(name):
+        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))})
+        problem = (f"holds {', '.join(repr(c) for c in bad)}" if bad else "starts with `.`")
+        raise at.fail(
+            f"{problem}, but the name becomes the run's folder name under the runs folder",
+            f"Use only letters, digits, `-`, `_` and `.`, not starting with `.`, e.g. `name: {_safe_name(name)}`",
+        )
+
+
+def _safe_name(name: str) -> str:
+    """A run name made from a spec file's name: characters a folder name should not have become `-`."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).lstrip(".-")[:NAME_MAX]
+    return safe or "run"
 
 
 def _dataset_name(name: str, at: _At) -> str:

@@ -45,7 +45,9 @@ def summary(stats: Stats) -> str:
     return (
         f"{stats.processed}/{stats.total} processed: {stats.passed} passed, {stats.failed} failed, "
         f"{stats.errors} errors, {stats.skipped} skipped; success rate {stats.success_rate:.1%}; "
-        f"{stats.workflows} workflows after {stats.induction_rounds} induction rounds; cost {money(stats.cost)}; "
+        f"{stats.workflows} workflows after {stats.induction_rounds} induction rounds"
+        f"{f' ({stats.induction_failures} failed induction attempts)' if stats.induction_failures else ''}; "
+        f"cost {money(stats.cost)}; "
         f"tokens {stats.prompt_tokens + stats.completion_tokens:,}; elapsed {duration(stats.elapsed_s)}"
     )
 

@@ -52,6 +52,15 @@ SCRIPTS = {
            "python -c 'import calc, pkg.helpers; print(calc.add(2, 3), pkg.helpers.double(4))'"),
         {"tool": "finish", "args": {"message": "Fixed add and added a helper."}},
     ),
+    "limits-talks-then-works": script(
+        "TALK-FIRST",
+        {"text": "I would change calc.py so that add adds."},
+        {"tool": "file_editor", "args": {"command": "str_replace", "path": "{repo}/calc.py",
+                                         "old_str": "return a - b", "new_str": "return a + b"}},
+        {"tool": "finish", "args": {"message": "Fixed add."}},
+    ),
+    "limits-env": script("SHOW-ENV", READY, sh("env | sort")),
+    "limits-only-talks": script("ONLY-TALK", *[{"text": f"Here is my plan, part {i}."} for i in range(6)]),
     "limits-loop": script("PRINT-FOR-SIX-SECONDS", READY,
                           sh("for i in $(seq 1 12); do echo tick-$i; sleep 0.5; done"),
                           *[sh(f"echo later-{i}") for i in range(3)]),
@@ -78,7 +87,7 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-def make_checkout(tmp_path: Path) -> LocalCheckout:
+def make_checkout(tmp_path: Path, hide_env: tuple[str, ...] = ()) -> LocalCheckout:
     """A local checkout, as LocalWorkspace opens one (a folder of its own, which closing it removes)."""
     repo = tmp_path / "checkout" / "repo"
     repo.mkdir(parents=True)
@@ -88,7 +97,7 @@ def make_checkout(tmp_path: Path) -> LocalCheckout:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "base")
-    return LocalCheckout(repo, git(repo, "rev-parse", "HEAD").strip(), AgentSpec().terminal)
+    return LocalCheckout(repo, git(repo, "rev-parse", "HEAD").strip(), AgentSpec().terminal, hide_env=hide_env)
 
 
 @pytest.fixture
@@ -269,3 +278,30 @@ def test_an_unreachable_model_is_an_error_with_the_outputs_still_written(server,
         "# agent status: error")
     json.loads((tmp_path / "logs" / "limits-echo.trajectory.json").read_text())
     assert elapsed < 30
+
+
+# ---------------------------------------------------------------- replies with no tool call
+
+
+def test_a_reply_in_words_gets_a_nudge_and_the_agent_goes_on(server, workspace, tmp_path):
+    result, events, _ = run_agent(server, workspace, tmp_path, "limits-talks-then-works")
+    assert result.status == "finished" and result.nudges == 1 and result.protocol == ""
+    assert "return a + b" in result.patch
+
+
+def test_a_model_that_only_talks_is_a_protocol_failure_after_the_nudges(server, workspace, tmp_path):
+    result, events, _ = run_agent(server, workspace, tmp_path, "limits-only-talks")
+    assert result.nudges == 3 and result.protocol == "no_tool_call" and result.patch == ""
+    assert "part 3" in result.protocol_detail  # the last reply, after three nudges
+
+
+def test_the_agents_env_shows_no_model_key(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWM_TEST_MODEL_KEY", "sk-test-not-for-the-agent-123")
+    checkout = make_checkout(tmp_path, hide_env=("AWM_TEST_MODEL_KEY",))
+    try:
+        result, events, _ = run_agent(server, checkout, tmp_path, "limits-env")
+    finally:
+        checkout.close()
+    shown = "\n".join(observations(events))
+    assert "PATH=" in shown  # the agent's `env` ran and printed its environment ...
+    assert "sk-test-not-for-the-agent-123" not in shown  # ... without the key

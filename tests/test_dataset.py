@@ -290,3 +290,59 @@ def test_prompt_never_holds_the_answer(instance_id, tmp_path):
         for header in [line for line in issue.test_patch.splitlines() if line.startswith("diff --git")]:
             assert header not in prompt
         assert "FAIL_TO_PASS" not in prompt and "PASS_TO_PASS" not in prompt
+
+
+# ---------------------------------------------------------------- malformed records and duplicates
+
+@pytest.mark.parametrize("bad, expected", [
+    ({"base_commit": None}, "`base_commit`"),
+    ({"problem_statement": ""}, "`problem_statement`"),
+    ({"FAIL_TO_PASS": "t::a, t::b"}, "`FAIL_TO_PASS` that is not a JSON list"),
+    ({"PASS_TO_PASS": '"t::a"'}, "`PASS_TO_PASS` that is not a list"),
+    ({"FAIL_TO_PASS": 3}, "`FAIL_TO_PASS` that is not a list"),
+])
+def test_a_record_the_engine_cannot_use_is_a_user_error_naming_it(bad, expected):
+    with pytest.raises(UserError) as err:
+        select([row("a-1"), row("a-2", **bad)], spec(repo_filter=[]))
+    message = str(err.value)
+    assert err.value.field == "dataset.name" and "record 2 (a-2)" in message and expected in message
+
+
+def test_duplicate_instance_ids_are_refused_naming_them():
+    with pytest.raises(UserError) as err:
+        select([row("a-1"), row("a-2"), row("a-1"), row("a-2"), row("a-3")], spec(repo_filter=[]))
+    assert err.value.field == "dataset.name"
+    assert "a-1, a-2 are listed more than once" in str(err.value)
+
+
+def test_duplicates_in_a_filtered_out_repo_do_not_matter():
+    rows = [row("a-1"), row("b-1", repo="other/x"), row("b-1", repo="other/x")]
+    assert ids(select(rows, spec(repo_filter=["acme/widgets"]))) == ["a-1"]
+
+
+def test_an_id_given_twice_in_instance_ids_is_refused():
+    with pytest.raises(UserError) as err:
+        select([row("a-1")], spec(repo_filter=[], instance_ids=["a-1", "a-1"]))
+    assert err.value.field == "dataset.instance_ids" and "a-1 is listed more than once" in str(err.value)
+
+
+def test_a_broken_jsonl_line_is_reported_by_its_line_number(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(row("a-1")) + "\n\n" + json.dumps(row("a-2")) + "\n" + '{"instance_id": "a-3", x}\n')
+    with pytest.raises(UserError) as err:
+        load_rows(str(path), "test")
+    assert f"{path}, line 4 could not be read" in str(err.value) and "column 1" not in str(err.value)
+
+
+def test_a_json_file_holding_one_object_is_refused(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({"rows": [row("a-1")]}, indent=2))
+    with pytest.raises(UserError) as err:
+        load_rows(str(path), "test")
+    assert "one JSON object" in str(err.value) and err.value.field == "dataset.name"
+
+
+def test_a_json_file_holding_one_record_is_that_record(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(row("a-1"), indent=2))
+    assert [r["instance_id"] for r in load_rows(str(path), "test")] == ["a-1"]

@@ -71,7 +71,8 @@ class StubWorkspace:
 @dataclass
 class StubAgent:
     """Per instance number: "crash" raises, "error" is an agent error with that reason, "hang" waits for the cancel
-    flag (returns cancelled); anything else finishes with a patch. `on_run(n)` runs first (to pause or stop)."""
+    flag (returns cancelled), "text" and "stuck" end with no tool call (a protocol failure), "weak" ends with tool
+    calls and no patch; anything else finishes with a patch. `on_run(n)` runs first (to pause or stop)."""
 
     script: dict[int, str] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)
@@ -95,6 +96,12 @@ class StubAgent:
         if what == "hang":
             assert cancel is not None and cancel.wait(5), "the stop request never reached the agent"
             return AgentResult(status=AgentStatus.CANCELLED)
+        if what == "text":  # a reply with no tool call: the SDK ends the conversation, nothing done
+            return AgentResult(status=AgentStatus.FINISHED, steps=0, cost=0.01)
+        if what == "stuck":  # every tool call malformed or unknown: the stuck detector ends it
+            return AgentResult(status=AgentStatus.STUCK, steps=0, cost=0.01)
+        if what == "weak":  # used the tools, found nothing to change
+            return AgentResult(status=AgentStatus.FINISHED, steps=7, cost=0.2)
         return AgentResult(patch=workspace.patch(), status=AgentStatus.FINISHED, steps=3, cost=0.5,
                            prompt_tokens=100, completion_tokens=10)
 
@@ -113,6 +120,8 @@ class StubEvaluator:
     def evaluate(self, issue, patch, out_dir):
         n = int(issue.instance_id.rsplit("-", 1)[1])
         self.graded.append(issue.instance_id)
+        if not patch.strip():  # as every real backend says it
+            return EvalResult(Status.FAIL, reason="the agent produced no patch")
         verdict = self.verdicts.get(n, "PASS")
         if verdict == "crash":
             raise RuntimeError("grader exploded")
@@ -387,3 +396,39 @@ def test_model_faults_are_named_in_words(fault, meaning):
     assert text.startswith(meaning + " (") and fault.split(":")[0] in text
     assert describe_fault(text) == text  # said once
     assert describe_fault("ValueError: something else") == "ValueError: something else"
+
+
+@pytest.mark.parametrize("reason, blamed", [
+    ("error: the model could not be reached (APIConnectionError: Connection refused)", "field `llm`"),
+    ("error: OSError: [Errno 28] No space left on device", "the machine, a disk"),
+    ("error: GitError: commit abc123 is not in /src/app", "field `repos`"),
+])
+def test_the_streak_message_points_where_the_cause_is(tmp_path, reason, blamed):
+    run = make_run(tmp_path, 4, script={1: reason, 2: reason, 3: reason})
+    result = run.engine().run()
+    assert result.outcome == RunState.ABORTED and blamed in result.message
+    if blamed != "field `llm`":
+        assert "field `llm`" not in result.message
+
+
+def test_a_hung_model_is_an_error_not_graded_and_its_streak_stops_the_run(tmp_path):
+    run = make_run(tmp_path, 4)
+
+    def hung(issue, workspace, memory_block, on_event, log_path, trajectory_path, cancel=None):
+        return AgentResult(status=AgentStatus.TIMEOUT, hung=True, model_calls=0,
+                           error="the model did not answer in time: no reply within the issue's time limit (60 s)")
+
+    run.agent.run = hung
+    result = run.engine().run()
+    assert result.outcome == RunState.ABORTED and "field `llm`" in result.message
+    assert run.evaluator.graded == [] and run.journal() == []  # the streak is forgotten, to be redone
+
+
+def test_a_dead_model_stopping_induction_also_forgets_the_errors_before_it(tmp_path):
+    dead = "error: the model could not be reached (APIConnectionError: Connection refused)"
+    run = make_run(tmp_path, 6, script={3: dead, 4: dead, 5: dead, 6: dead}, fail_induction=99)
+    result = run.engine().run()
+    assert result.outcome == RunState.ABORTED and "induction round 1" in result.message
+    assert [e["status"] for e in run.journal()] == ["PASS", "PASS"]  # the errors are redone on resume
+    run.agent.script, run.complete.fail_times = {}, 0
+    assert run.engine().run().stats.processed == 6

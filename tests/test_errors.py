@@ -36,10 +36,13 @@ def test_dead_model_stops_the_run_after_three_same_errors_and_resume_redoes_them
 
     engine = prepare_engine(spec, [kill_server_after_two], output_dir=str(out))
     finished = engine.run()
-    assert finished.outcome == "aborted"
-    assert "3 consecutive errors" in finished.message and "--resume" in finished.message
+    assert finished.outcome == "aborted" and "--resume" in finished.message
+    # Whichever sees the dead model's streak first stops the run: three errors in a row, or induction round 1 (due
+    # after issue 2) failing three times, once after each issue; either way the errors are forgotten, to be redone.
+    assert "3 consecutive errors" in finished.message or "3 failed attempts in a row at induction round 1" in (
+        finished.message)
     errors = [e for e in events if isinstance(e, ev.IssueFinished) and e.status == Status.ERROR]
-    assert len(errors) == 3 and all(e.reason.startswith("agent:") for e in errors)
+    assert len(errors) >= 2 and all(e.reason.startswith("agent:") for e in errors)
     journal = [json.loads(x) for x in (out / "experiences.jsonl").read_text().splitlines()]
     assert [e["status"] for e in journal] == ["PASS", "PASS"]  # the streak is forgotten, to be redone
     assert json.loads((out / "checkpoint.json").read_text())["status"] == "aborted"

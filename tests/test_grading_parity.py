@@ -5,6 +5,7 @@ clone keeps, and end to end on a small project built by git here, graded as the 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -369,3 +370,15 @@ def test_apply_patch_tries_the_harness_commands_in_its_order(tmp_path):
     wrong = "--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,3 @@\n nothing\n-like\n+this\n here\n"
     applied, why = apply_patch(work, wrong)
     assert not applied and why
+
+
+def test_the_test_runs_environment_carries_no_model_key(monkeypatch):
+    from awm.grading.local import clean_argv, harness_environment
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-the-tests")
+    monkeypatch.setenv("AWM_TEST_MODEL_KEY", "sk-not-for-the-tests-either")
+    environment = harness_environment(Recipe(repo="acme/app", version="1", python=""), None)
+    assert "OPENAI_API_KEY" not in environment and "AWM_TEST_MODEL_KEY" not in environment
+    argv = clean_argv("env", environment)
+    shown = subprocess.run(argv, env={**os.environ, **environment}, capture_output=True, text=True).stdout
+    assert "sk-not-for-the-tests" not in shown and "PATH=" in shown

@@ -468,3 +468,27 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True,
                          env={**os.environ, "PYTHONPATH": str(root)})
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the run name: its folder's name
+
+@pytest.mark.parametrize("name, expected", [
+    ("a/b", "'/'"),
+    ("../escape", "'/'"),
+    (".hidden", "starts with `.`"),
+    ("..", "starts with `.`"),
+    ("my run", "' '"),
+    ("n" * 101, "101 characters"),
+])
+def test_a_run_name_that_is_no_folder_name_is_refused(tmp_path, name, expected):
+    fails(tmp_path, f"name: '{name}'\nllm: {{model: openai/x}}\n", "line 1", "field `name`", expected)
+
+
+@pytest.mark.parametrize("name", ["demo", "django-lite_2.1", "a" * 100, "_x", "-x"])
+def test_good_run_names_load(tmp_path, name):
+    assert load(tmp_path, f"name: '{name}'\nllm: {{model: openai/x}}\n").name == name
+
+
+def test_a_name_from_the_spec_file_name_is_made_safe(tmp_path):
+    path = write(tmp_path, "llm: {model: openai/x}\n", name=".my spec (1).yaml")
+    assert load_spec(path, None, ENV).name == "my-spec-1-"

@@ -158,8 +158,28 @@ def test_a_source_that_is_not_a_git_repository_is_a_user_error(tmp_path):
             cache.mirror(REPO)
         message = str(err.value.at("specs/x.yaml"))
         assert f"repos.{REPO}" in message and "specs/x.yaml" in message and str(where) in message
-        assert "not a git repository" in message
+        assert ("not a git repository" if where.exists() else "does not exist") in message
         assert not (tmp_path / "cache" / "acme__widgets.git").exists()
+
+
+def test_a_local_source_that_is_gone_is_a_user_error_even_with_its_mirror_cached(cache, source, tmp_path):
+    """A typo or a moved clone must not run against what was cloned before."""
+    repo, base, fix = source
+    cache.checkout(REPO, base, tmp_path / "work")  # cached
+    moved = repo.rename(tmp_path / "moved")
+    for again in (cache, RepoCache(cache.root, cache.sources)):
+        with pytest.raises(UserError) as err:
+            again.checkout(REPO, base, tmp_path / "work", isolated=True)
+        assert err.value.field == f"repos.{REPO}" and "does not exist" in str(err.value) and str(repo) in str(err.value)
+    assert RepoCache(cache.root, {REPO: str(moved)}).mirror(REPO, base) == cache.root / "acme__widgets.git"
+
+
+def test_a_url_source_is_not_checked_once_its_mirror_is_cached(source, tmp_path):
+    repo, base, fix = source
+    cache = RepoCache(tmp_path / "cache", {REPO: f"file://{repo}"})
+    cache.mirror(REPO, base)
+    repo.rename(tmp_path / "gone")  # offline, as far as the cache can tell
+    assert cache.checkout(REPO, base, tmp_path / "work", isolated=True).is_dir()
 
 
 def test_a_url_that_cannot_be_cloned_is_a_user_error_and_leaves_nothing(tmp_path):
@@ -167,7 +187,7 @@ def test_a_url_that_cannot_be_cloned_is_a_user_error_and_leaves_nothing(tmp_path
     with pytest.raises(UserError) as err:
         cache.mirror(REPO)
     assert f"repos.{REPO}" in str(err.value) and "cloning" in str(err.value)
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["acme__widgets.git.lock"]  # the lock file only
 
 
 def test_a_bare_repository_is_a_valid_source(source, tmp_path):
@@ -228,3 +248,96 @@ def test_remove_deletes_a_checkout_and_ignores_a_missing_one(cache, source, tmp_
     assert not dest.exists()
     remove(dest)  # nothing there: no error
     assert cache.mirror(REPO).exists()  # the mirror is untouched
+
+
+# ---------------------------------------------------------------- the run's work root
+
+
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch) -> Path:
+    """The system temp dir, for work roots: a folder of the test's own."""
+    import tempfile
+
+    folder = tmp_path / "systemp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_work_root_is_fixed_length_names_its_run_and_is_removed_when_the_run_closes(temp_dir, tmp_path, cache,
+                                                                                          source):
+    import json
+
+    from awm.agent.workspace import LocalWorkspace, remove_work_root, work_root
+
+    roots = [work_root(tmp_path / name) for name in ("a", "a-much-longer-run-name-" * 5)]
+    assert roots[0] == work_root(tmp_path / "a") and roots[0] != roots[1]
+    assert {len(str(r)) for r in roots} == {len(str(temp_dir)) + len("/awm-") + 10}
+    owner = json.loads((roots[0] / ".awm-run.json").read_text())
+    assert owner == {"run_dir": str(tmp_path / "a"), "pid": os.getpid()}
+    remove_work_root(roots[1])
+    assert not roots[1].exists()
+    workspace = LocalWorkspace(cache, roots[0])
+    cache.checkout(REPO, source[1], roots[0] / "issue-1" / "widgets", isolated=True)  # as an issue left it
+    workspace.close()
+    assert not roots[0].exists()
+    workspace.close()  # again: nothing there, no error
+
+
+def test_the_sweep_removes_the_work_roots_no_process_works_on(temp_dir, tmp_path):
+    import fcntl
+    import json
+    import time
+
+    from awm.agent.workspace import sweep_work_roots, work_root
+
+    def root(name: str, owner: dict | None, age_s: float = 0) -> Path:
+        path = temp_dir / name
+        path.mkdir()
+        (path / "issue-1").mkdir()
+        if owner is not None:
+            (path / ".awm-run.json").write_text(json.dumps(owner))
+        if age_s:
+            os.utime(path, (time.time() - age_s,) * 2)
+        return path
+
+    held_run, idle_run = tmp_path / "held", tmp_path / "idle"
+    held_run.mkdir()
+    idle_run.mkdir()
+    (idle_run / ".lock").write_text("pid 1")
+    killed = root("awm-0000000001", {"run_dir": str(idle_run), "pid": _dead_pid()})
+    gone = root("awm-0000000002", {"run_dir": str(tmp_path / "deleted"), "pid": _dead_pid()})
+    held = root("awm-0000000003", {"run_dir": str(held_run), "pid": _dead_pid()})
+    live = root("awm-0000000004", {"run_dir": str(idle_run), "pid": os.getpid()}, age_s=7 * 86400)
+    legacy_old = root("awm-0000000005", None, age_s=2 * 86400)
+    legacy_new = root("awm-0000000006", None)
+    other = root("awm-notours", None, age_s=2 * 86400)
+    with open(held_run / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # an engine runs it now
+        assert sorted(sweep_work_roots()) == [killed, gone, legacy_old]
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert held.exists() and live.exists() and legacy_new.exists() and other.exists()
+    # a run's start sweeps (keeping its own root, even though a dead process made it)
+    mine = work_root(tmp_path / "mine")
+    (mine / ".awm-run.json").write_text(json.dumps({"run_dir": str(tmp_path / "mine"), "pid": _dead_pid()}))
+    assert work_root(tmp_path / "mine") == mine and mine.exists()
+    assert not held.exists()  # its run is not held any more: swept by those starts
+
+
+def test_a_base_commit_missing_from_the_source_stops_the_run_naming_the_repo_field(source, tmp_path):
+    from awm.agent.workspace import LocalWorkspace
+    from awm.records import Issue
+
+    workspace = LocalWorkspace(RepoCache(tmp_path / "cache", {REPO: str(source[0])}), tmp_path / "work")
+    issue = Issue(instance_id="acme__app-1", repo=REPO, base_commit="0" * 40, problem_statement="x")
+    with pytest.raises(UserError) as err:
+        workspace.open(issue)
+    assert err.value.field == f"repos.{REPO}"
+    assert "acme__app-1" in str(err.value) and "0" * 40 in str(err.value) and str(source[0]) in str(err.value)
+    assert not (tmp_path / "work" / "acme__app-1").exists() or not any((tmp_path / "work" / "acme__app-1").iterdir())

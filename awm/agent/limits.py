@@ -11,9 +11,12 @@ from typing import Callable
 class Guard:
     """Enforces the issue's wall-clock budget and the run's cancel flag: the conversation is paused between steps
     at once; a step still running GRACE_S later gets Ctrl-C, and everything in the workspace is killed after
-    three times that."""
+    three times that. A model call is bounded too (it is the agent LLM's CallBound, awm.model.client): it is given
+    up within a fraction of a second, whatever the model does. And `run` stops waiting for the conversation
+    ABANDON_S after the limit or stop, whatever still holds it (a remote conversation, a tool that ignores kills)."""
 
     GRACE_S = 2.0
+    ABANDON_S = 4 * GRACE_S + 2.0
 
     def __init__(self, deadline: float, cancel: threading.Event | None, interrupt: Callable[[bool], object]):
         self.deadline = deadline
@@ -23,15 +26,49 @@ class Guard:
         # reply (or the model's own timeout) comes, and no further step starts.
         self.interrupt = interrupt
         self.reason = ""  # "" | "timeout" | "cancelled"
+        self.stopped_at: float | None = None  # when the reason was first seen
+        self.model_calls = 0  # model calls answered (counted by the bounded LLM)
+        self.in_model_call = False  # a model call is waiting for its answer now
+        self.hung = False  # the limit or stop came while a model call was waiting
+        self.abandoned = False  # `run` stopped waiting for the conversation
         self._done = threading.Event()
 
     def check(self) -> str:
         if not self.reason:
+            reason = ""
             if self.cancel is not None and self.cancel.is_set():
-                self.reason = "cancelled"
+                reason = "cancelled"
             elif time.monotonic() >= self.deadline:
-                self.reason = "timeout"
+                reason = "timeout"
+            if reason:
+                self.hung = self.in_model_call
+                self.stopped_at = time.monotonic()
+                self.reason = reason
         return self.reason
+
+    def run(self, work: Callable[[], object]) -> bool:
+        """`work()` (the conversation's run) in a daemon thread, waited for until it ends (True; its error raised
+        here) or until ABANDON_S after the limit or stop (False: `abandoned`; the thread ends when its call does,
+        and must then touch nothing of the issue's)."""
+        box: dict[str, BaseException] = {}
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=target, daemon=True, name="awm-agent").start()
+        while not finished.wait(0.2):
+            if self.check() and time.monotonic() - (self.stopped_at or 0.0) > self.ABANDON_S:
+                self.abandoned = True
+                return False
+        if "error" in box:
+            raise box["error"]
+        return True
 
     def watch(self, conversation) -> None:
         threading.Thread(target=self._loop, args=(conversation,), daemon=True).start()

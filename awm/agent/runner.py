@@ -93,8 +93,41 @@ class AgentResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     setup_s: float = 0.0  # tools started, first message sent
+    model_calls: int = 0  # model calls answered (counted for a local workspace's conversation)
+    hung: bool = False  # the limit or stop came while the model had not answered (then `error` says so)
     model_wait_s: float = 0.0
     tool_s: float = 0.0
+    nudges: int = 0  # times the agent was told to go on after a reply with no tool call
+    protocol: str = ""  # "" | no_tool_call | bad_tool_call: the model did not use the tools as the agent needs
+    protocol_detail: str = ""  # the last offending reply or tool error
+
+
+NUDGES = 3
+NUDGE = ("Please continue working on the task on your own: use the tools to make and check the change, and call "
+         "the finish tool when you are done.")
+_BAD_TOOL = ("not found", "unknown tool", "validat", "malformed", "invalid", "missing required", "could not parse",
+             "failed to parse")
+
+
+def _ended_on_text(conversation, seen: list[Described]) -> bool:
+    """The conversation finished because the model answered in text, not with a tool call (no finish action)."""
+    status = str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
+    return (status == "finished" and bool(seen) and seen[-1].kind == "message" and seen[-1].tool == "assistant"
+            and not any(x.kind == "action" and x.tool == "finish" for x in seen))
+
+
+def _protocol(status: str, seen: list[Described]) -> tuple[str, str]:
+    """Whether the model failed the tool-calling protocol, and the last evidence: replies in text only (after the
+    nudges), or tool calls the agent could not run, with no valid tool action at all."""
+    if any(x.kind == "action" and x.tool != "finish" for x in seen):
+        return "", ""
+    replies = [x.text for x in seen if x.kind == "message" and x.tool == "assistant"]
+    tool_errors = [x.text for x in seen if x.kind == "error" and any(w in x.text.lower() for w in _BAD_TOOL)]
+    if tool_errors:
+        return "bad_tool_call", tool_errors[-1][:300]
+    if status == AgentStatus.FINISHED and replies and not any(x.kind == "action" for x in seen):
+        return "no_tool_call", replies[-1][:300]
+    return "", ""
 
 
 class _Clock:
@@ -119,9 +152,10 @@ class _Clock:
 class AgentRunner:
     """The OpenHands agent, made once per run from the spec's `agent` and `llm`."""
 
-    def __init__(self, agent: AgentSpec, llm: LLMSpec):
+    def __init__(self, agent: AgentSpec, llm: LLMSpec, scrub: Callable[[str], str] | None = None):
         self.agent_spec = agent
         self.llm_spec = llm
+        self.scrub = scrub or (lambda text: text)  # known secrets out of the log, the events and the trajectory
 
     def warm_up(self) -> None:
         """Import the agent stack now (seconds), and what litellm imports on its first call (about a second more: the
@@ -151,14 +185,17 @@ class AgentRunner:
 
         quiet_agent_stack()
         spec = self.agent_spec
+        scrub = self.scrub
         remote = not isinstance(workspace.conversation_workspace(), str)
+        setup_started = time.monotonic()
+        guard = Guard(setup_started + spec.timeout_minutes * 60, cancel, workspace.interrupt)
         agent = Agent(
-            llm=sdk_llm(self.llm_spec, "agent"),
+            # a remote conversation's model calls are made by its agent server: bounded there by `guard.run` only
+            llm=sdk_llm(self.llm_spec, "agent", None if remote else guard),
             tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env),
             agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
             system_prompt_kwargs={"cli_mode": True},
         )
-        setup_started = time.monotonic()
         clock = _Clock()
         seen: list[Described] = []
         raw: list[dict] = []
@@ -170,7 +207,16 @@ class AgentRunner:
             log.write(f"# workflow memory in the system prompt:\n{memory_block}\n")
         log.flush()
 
+        live = threading.Event()  # cleared when the agent is done with: a thread left running then writes nothing
+        live.set()
+        writing = threading.Lock()
+
         def callback(event: Any) -> None:
+            with writing:
+                if live.is_set():
+                    record(event)
+
+        def record(event: Any) -> None:
             kind = type(event).__name__
             if kind == "ActionEvent":
                 clock.action()
@@ -184,13 +230,13 @@ class AgentRunner:
             if item is None:
                 return
             seen.append(item)
-            log.write(f"[{time.strftime('%H:%M:%S')}] {item.kind.upper()} {item.tool}\n{item.display}\n\n")
+            text = scrub(item.display)
+            log.write(f"[{time.strftime('%H:%M:%S')}] {item.kind.upper()} {item.tool}\n{text}\n\n")
             log.flush()
-            on_event(item.kind, item.tool, item.display)
+            on_event(item.kind, item.tool, text)
 
         result = AgentResult()
         conversation = None
-        guard = Guard(setup_started + spec.timeout_minutes * 60, cancel, workspace.interrupt)
         try:
             conversation = Conversation(
                 agent=agent,
@@ -205,10 +251,16 @@ class AgentRunner:
             clock.mark = time.monotonic()
             if not guard.check():
                 guard.watch(conversation)
+                running = conversation
+                # in a thread of its own: given up ABANDON_S after the limit or stop if it will not end
                 if remote:  # a remote run has its own one-hour default limit
-                    conversation.run(timeout=spec.timeout_minutes * 60 + 300)
-                else:
-                    conversation.run()
+                    guard.run(lambda: running.run(timeout=spec.timeout_minutes * 60 + 300))
+                elif guard.run(running.run):
+                    # A reply with text and no tool call ends an SDK conversation: nudge the agent on, as OpenHands'
+                    # own runners do, a few times, before that counts as the model's answer.
+                    while (result.nudges < NUDGES and not guard.check() and _ended_on_text(running, seen)
+                           and guard.run(lambda: (running.send_message(NUDGE), running.run()))):
+                        result.nudges += 1
             result.status = _status(conversation, guard.reason, seen)
         except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
             if remote and conversation is not None and type(exc).__name__ == "ConversationRunError":
@@ -218,17 +270,26 @@ class AgentRunner:
                 result.error = "" if guard.reason else _error_text(exc)
         finally:
             guard.done()
+            with writing:
+                live.clear()
+            if guard.hung:
+                result.error = _hung_text(guard, spec.timeout_minutes)
+            elif guard.abandoned:
+                result.error = f"the agent did not stop within {guard.ABANDON_S:g} s of the {guard.reason}: left behind"
+            result.model_calls, result.hung = guard.model_calls, guard.hung
             if conversation is not None:
                 metrics = conversation.conversation_stats.get_combined_metrics()
+                if not (metrics.accumulated_token_usage and metrics.accumulated_token_usage.prompt_tokens):
+                    metrics = agent.llm.metrics  # the bounded LLM keeps its own: the stats may not see it
                 result.cost = float(metrics.accumulated_cost or 0.0)
                 usage = metrics.accumulated_token_usage
                 if usage is not None:
                     result.prompt_tokens = int(usage.prompt_tokens or 0)
                     result.completion_tokens = int(usage.completion_tokens or 0)
-                try:
-                    conversation.close()
-                except Exception:  # noqa: BLE001
-                    pass
+                if guard.abandoned:  # its run still holds it: close it without waiting
+                    threading.Thread(target=_close_quietly, args=(conversation,), daemon=True).start()
+                else:
+                    _close_quietly(conversation)
             if result.status == AgentStatus.ERROR and not result.error:
                 errors = [x.text for x in seen if x.kind == "error"]
                 result.error = describe_fault(errors[-1]) if errors else "the agent stopped with an error"
@@ -236,9 +297,11 @@ class AgentRunner:
             result.steps = sum(1 for x in seen if x.kind == "action")
             result.model_wait_s = round(clock.model, 3)
             result.tool_s = round(clock.tool, 3)
-            log.write(f"# agent status: {result.status} {result.error}\n")
+            result.protocol, result.protocol_detail = _protocol(result.status, seen)
+            log.write(f"# agent status: {result.status} {scrub(result.error)}"
+                      f"{f' (nudged {result.nudges} times)' if result.nudges else ''}\n")
             log.close()
-            trajectory_path.write_text(json.dumps(raw, ensure_ascii=False))
+            trajectory_path.write_text(scrub(json.dumps(raw, ensure_ascii=False)))
         try:
             result.patch = workspace.patch()
         except Exception as exc:  # noqa: BLE001
@@ -257,6 +320,22 @@ def _status(conversation, stopped: str, seen) -> str:
     if status == "stuck":
         return AgentStatus.STUCK
     return AgentStatus.ERROR if status == "error" else status
+
+
+def _close_quietly(conversation) -> None:
+    try:
+        conversation.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _hung_text(guard: Guard, timeout_minutes: float) -> str:
+    """Why the agent ended when the limit or stop came during a model call: the timeout's words begin with
+    describe_fault's meaning of a model timeout, so the run's same-cause error streak counts it with them."""
+    if guard.reason == AgentStatus.TIMEOUT:
+        return (f"the model did not answer in time: no reply within the issue's time limit "
+                f"({timeout_minutes * 60:g} s; {guard.model_calls} model calls answered)")
+    return f"stopped while waiting for the model ({guard.model_calls} model calls answered)"
 
 
 def _error_text(exc: BaseException) -> str:

@@ -4,14 +4,19 @@ closing it ends everything the agent started there and removes what it made."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable, Protocol
 
+from awm import atomic
 from awm.processes import end_processes, interrupt_commands, new_token, owner_token, run_token, shell_env
 from awm.records import Issue
-from awm.repos import RepoCache, diff_against, remove
+from awm.errors import UserError
+from awm.repos import MissingCommit, RepoCache, diff_against, remove
 
 
 class OpenWorkspace(Protocol):
@@ -43,13 +48,79 @@ class Workspace(Protocol):
     def open(self, issue: Issue) -> OpenWorkspace: ...
 
 
+WORK_PREFIX = "awm-"  # + 10 hex digits: a run's work root in the system temp dir
+_OWNER = ".awm-run.json"  # in a work root: the run it is for, and the process that made it
+LEGACY_AGE_S = 24 * 3600  # a work root without an owner file (made before there was one) is stale after this
+
+
 def work_root(run_dir: Path) -> Path:
     """The run's scratch folder under the system temp dir. Same length for every run, so prompts (and their token
-    counts) do not depend on the run's name."""
+    counts) do not depend on the run's name. Made at the run's start, which first sweeps away the work roots of
+    runs that no process works on (sweep_work_roots); removed when the run's parts close (remove_work_root)."""
     tag = hashlib.sha1(str(run_dir).encode()).hexdigest()[:10]
-    root = Path(tempfile.gettempdir()) / f"awm-{tag}"
+    root = Path(tempfile.gettempdir()) / f"{WORK_PREFIX}{tag}"
+    sweep_work_roots(keep=root)
     root.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(root / _OWNER, {"run_dir": str(run_dir), "pid": os.getpid()})
     return root
+
+
+def remove_work_root(root: Path) -> None:
+    """The run's work root and everything left in it (its checkouts); what the run's parts call when they close."""
+    remove(root)
+
+
+def sweep_work_roots(keep: Path | None = None, temp_dir: Path | None = None) -> list[Path]:
+    """Remove the work roots in the temp dir that no process works on: the process that made it is gone and no
+    engine holds its run's lock (a killed run that was never resumed, or a crash before its parts closed). A
+    resumed run makes its work root again. Returns what was removed."""
+    removed = []
+    for root in Path(temp_dir or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        tag = root.name[len(WORK_PREFIX):]
+        if root == keep or len(tag) != 10 or any(c not in "0123456789abcdef" for c in tag) or not root.is_dir():
+            continue
+        try:
+            if _stale(root):
+                remove(root)
+                removed.append(root)
+        except OSError:
+            continue  # removed by another sweep meanwhile, or not ours to read
+    return removed
+
+
+def _stale(root: Path) -> bool:
+    owner = atomic.read_json(root / _OWNER, None)
+    if not isinstance(owner, dict):
+        return time.time() - root.stat().st_mtime > LEGACY_AGE_S
+    pid, run_dir = owner.get("pid"), Path(str(owner.get("run_dir", "")))
+    if isinstance(pid, int) and _alive(pid):
+        return False  # its process is starting the run, running it, or may run it again
+    return not _run_held(run_dir)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_held(run_dir: Path) -> bool:
+    """Whether an engine holds the run's lock (the lock awm.run.store.RunStore.lock takes)."""
+    try:
+        handle = open(run_dir / ".lock", "r")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 class LocalCheckout:
@@ -102,6 +173,10 @@ class LocalWorkspace:
         self.run_token = run_token(root)
         self.stale: list[str] | None = None  # what an earlier, killed process of this run left, ended on first open
 
+    def close(self) -> None:
+        """Remove the work root and every checkout left in it (the run's end, or its pause)."""
+        remove_work_root(self.root)
+
     def open(self, issue: Issue) -> LocalCheckout:
         if self.stale is None:  # the run's lock is held by now: whatever else carries the run's token is orphaned
             self.stale = end_processes([self.run_token], spare=[owner_token()])
@@ -109,6 +184,12 @@ class LocalWorkspace:
         checkout = LocalCheckout(path, issue.base_commit, self.terminal, self.run_token, self.hide_env)
         try:
             self.cache.checkout(issue.repo, issue.base_commit, path, isolated=True)
+        except MissingCommit:
+            checkout.close()
+            raise UserError(
+                f"{issue.instance_id}: its base commit {issue.base_commit} is not in {self.cache.source(issue.repo)}. "
+                f"Set `repos.{issue.repo}` to a clone or URL that has it, or fix the record's base_commit; then resume.",
+                field=f"repos.{issue.repo}") from None
         except BaseException:
             checkout.close()
             raise

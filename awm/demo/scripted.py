@@ -139,7 +139,8 @@ class ScriptedServer:
         if body.get("tools"):
             instance_id = self.find_instance(_user_text(messages))
             seq = self.record("agent", instance_id, body)
-            return seq, self.agent_message(instance_id, messages, seq), "tool_calls"
+            message = self.agent_message(instance_id, messages, seq)
+            return seq, message, "tool_calls" if message.get("tool_calls") else "stop"
         seq = self.record("induction", None, body)
         return seq, {"role": "assistant", "content": self.induction_text(_all_text(messages))}, "stop"
 
@@ -153,6 +154,8 @@ class ScriptedServer:
             step = steps[number]
         else:
             step = {"tool": "finish", "args": {"message": "Done."}}
+        if "text" in step:  # a reply in words and no tool call (a model that does not use the tools)
+            return {"role": "assistant", "content": step["text"]}
         user = next((m for m in messages if m.get("role") == "user"), {})
         found = REPO_PATH.search(_content_text(user.get("content")))
         args = _fill(step["args"], found.group(1)) if found else step["args"]

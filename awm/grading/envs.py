@@ -8,7 +8,6 @@ packages (`pip install <pip_packages>`, which may replace what came before), all
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
@@ -53,7 +52,7 @@ class Env:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Held while an evaluation installs the checkout into the environment and runs its tests."""
-        with _flock(_lock_path(self.path)):
+        with atomic.locked(_lock_path(self.path)):
             yield
 
 
@@ -80,7 +79,7 @@ def ensure(recipe: Recipe, read_requirements: Callable[[], str]) -> Env:
     if (path / _MARKER).exists():
         return Env(path, built=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _flock(_lock_path(path)):
+    with atomic.locked(_lock_path(path)):
         if (path / _MARKER).exists():
             return Env(path, built=False)
         _build(recipe, requirements, path)
@@ -185,13 +184,3 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 def _lock_path(env: Path) -> Path:
     return env.with_name(env.name + ".lock")
-
-
-@contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

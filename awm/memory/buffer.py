@@ -1,4 +1,7 @@
-"""The experience buffer: successful experiences, and when the next induction round is due."""
+"""The experience buffer: successful experiences, and when the next induction round is due.
+
+buffer.json lists the successes by instance id (the experiences themselves are in the journal, from which a
+resumed run rebuilds the buffer): it is rewritten after every success, so it stays small."""
 
 from __future__ import annotations
 
@@ -40,5 +43,5 @@ class ExperienceBuffer:
                 "trigger": self.trigger,
                 "successes": self.successes,
                 "rounds_due": self.rounds_due(),
-                "experiences": [e.to_dict() for e in self.experiences],
+                "instance_ids": [e.instance_id for e in self.experiences],
             })

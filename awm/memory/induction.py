@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Callable
 
 from awm import atomic
 from awm.model.client import Complete, Completion
@@ -132,17 +133,51 @@ def _parse_markdown(text: str) -> list[dict]:
     return items
 
 
+_NONE = re.compile(r"^\W*(?:none\W*|no (?:new |recurring |common )?workflows?\b.*|nothing recurs\b.*)$", re.I | re.S)
+
+
+def failure(text: str, parsed: list[dict]) -> str:
+    """Why a reply that gave no workflow counts as a failed round ("" when it gave some, or said plainly, in a
+    short reply, that nothing recurs, as the instruction allows)."""
+    if parsed:
+        return ""
+    stripped = text.strip()
+    if not stripped:
+        return "the induction reply was empty"
+    if len(stripped) <= 300 and _NONE.match(stripped):
+        return ""
+    headings = _parse_json(text)
+    headings = headings if headings is not None else _parse_markdown(text)
+    if headings:
+        return (f"the induction reply had {len(headings)} workflow heading(s) but none with a name and at least two "
+                "numbered steps")
+    return ("the induction reply held no workflow in the expected format (`## Workflow: <name>`, `When to use:`, "
+            "numbered steps)")
+
+
 class Inducer:
     def __init__(self, complete: Complete, out_dir: Path):
         self.complete = complete
         self.out_dir = out_dir
+        self.scrub: Callable[[str], str] = lambda text: text  # the run's secret scrubber (set by the engine)
+        self.last_reply_path: Path | None = None
 
-    def induce(self, round_number: int, experiences: list[Experience], existing: list[Workflow]) -> tuple[list[dict], Completion]:
-        """One round: prompt and raw reply saved under induction/; returns the parsed workflows."""
+    def reply_path(self, round_number: int, attempt: int = 1) -> Path:
+        """induction/round_NNN.reply.txt; a retried round's later attempts: round_NNN.attemptK.reply.txt."""
+        suffix = "" if attempt <= 1 else f".attempt{attempt}"
+        return self.out_dir / f"round_{round_number:03d}{suffix}.reply.txt"
+
+    def induce(self, round_number: int, experiences: list[Experience], existing: list[Workflow],
+               attempt: int = 1) -> tuple[list[dict], Completion]:
+        """One attempt at a round: prompt and raw reply saved under induction/ (`last_reply_path`); returns the
+        parsed workflows."""
         messages = build_messages(experiences, existing)
         prefix = self.out_dir / f"round_{round_number:03d}"
+        self.last_reply_path = None
         atomic.write_text(prefix.with_suffix(".prompt.txt"),
-                          "\n\n".join(f"=== {m['role']} ===\n{m['content']}" for m in messages))
+                          self.scrub("\n\n".join(f"=== {m['role']} ===\n{m['content']}" for m in messages)))
         reply = self.complete(messages)
-        atomic.write_text(prefix.with_suffix(".reply.txt"), reply.text)
+        path = self.reply_path(round_number, attempt)
+        atomic.write_text(path, self.scrub(reply.text))
+        self.last_reply_path = path
         return parse_workflows(reply.text), reply

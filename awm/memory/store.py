@@ -31,6 +31,7 @@ class WorkflowMemory:
         self.workflows: list[Workflow] = []
         self.versions: dict[str, Workflow] = {}  # "<id>@<round>" -> that version, for every round ever
         self.rounds: list[dict] = []
+        self.failed_rounds: list[dict] = []  # each failed induction attempt: round, attempt, time, reason, reply_path
 
     @property
     def round(self) -> int:
@@ -73,6 +74,25 @@ class WorkflowMemory:
         self.save()
         return touched
 
+    def add_failure(self, round_number: int, reason: str, reply_path: str | None, usage: dict | None = None) -> dict:
+        """Record a failed attempt at round `round_number` (no reply, or a reply with no workflow in it); memory
+        is unchanged. Returns the entry (its `attempt` counts this round's failures so far)."""
+        entry = {
+            "round": round_number,
+            "attempt": self.attempts(round_number) + 1,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "reason": reason,
+            "reply_path": reply_path,
+            **(usage or {}),  # what the failed call cost: counted in the run's totals
+        }
+        self.failed_rounds.append(entry)
+        self.save()
+        return entry
+
+    def attempts(self, round_number: int) -> int:
+        """How many attempts at round `round_number` failed (over every session of the run)."""
+        return sum(1 for e in self.failed_rounds if e["round"] == round_number)
+
     def _evict(self) -> None:
         while len(self.workflows) > self.max_workflows:
             oldest = min(self.workflows, key=lambda w: w.round)
@@ -96,9 +116,12 @@ class WorkflowMemory:
                 for e in self.rounds]
 
     def induction_usage(self) -> dict[str, float]:
-        """What induction cost so far: cost, prompt_tokens, completion_tokens summed over the rounds."""
-        return {key: sum(e.get(key, 0) or 0 for e in self.rounds)
-                for key in ("cost", "prompt_tokens", "completion_tokens")}
+        """What induction cost so far: cost, prompt_tokens, completion_tokens summed over the rounds and the failed
+        attempts; and failures, how many attempts failed."""
+        usage = {key: sum(e.get(key, 0) or 0 for e in self.rounds + self.failed_rounds)
+                 for key in ("cost", "prompt_tokens", "completion_tokens")}
+        usage["failures"] = len(self.failed_rounds)
+        return usage
 
     def render(self, workflows: list[Workflow] | None = None) -> str:
         workflows = self.workflows if workflows is None else workflows
@@ -112,6 +135,7 @@ class WorkflowMemory:
             "round": self.round,
             "workflows": [w.to_dict() for w in self.workflows],
             "rounds": self.rounds,
+            "failed_rounds": self.failed_rounds,
             "versions": {k: w.to_dict() for k, w in self.versions.items()},
         }
 
@@ -126,5 +150,6 @@ class WorkflowMemory:
         if data:
             memory.versions = {k: Workflow.from_dict(v) for k, v in data.get("versions", {}).items()}
             memory.rounds = data.get("rounds", [])
+            memory.failed_rounds = data.get("failed_rounds", [])
             memory.workflows = [Workflow.from_dict(w) for w in data.get("workflows", [])]
         return memory

@@ -5,9 +5,12 @@ litellm and the SDK are imported only when a client is made: they take seconds t
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from awm import demo
 
@@ -57,8 +60,141 @@ def completion_kwargs(llm: LLMSpec, **overrides: Any) -> dict[str, Any]:
     return kwargs
 
 
-def sdk_llm(llm: LLMSpec, usage_id: str):
-    """The OpenHands SDK's `LLM` for the agent."""
+class ModelCallStopped(Exception):
+    """A model call given up before the model answered: the issue's time ran out, or a stop was asked for. Not an
+    error the SDK retries: the agent's step ends at once with it."""
+
+    def __init__(self, reason: str, waited: float):
+        self.reason, self.waited = reason, waited
+        what = "the issue's time limit" if reason == "timeout" else "a stop request"
+        super().__init__(f"the model did not answer before {what} ({reason} after {waited:.1f} s waiting on the model)")
+
+
+class CallBound(Protocol):
+    """What bounds one issue's model calls (awm.agent.limits.Guard): `check()` is "" while calls may go on, else why
+    not ("timeout", "cancelled"); `deadline` a time.monotonic() (the issue's wall-clock end); the counters are the
+    bound's to read."""
+
+    deadline: float
+    model_calls: int  # calls the model answered
+    in_model_call: bool  # a call is waiting on the model now
+
+    def check(self) -> str: ...
+
+
+POLL_S = 0.1  # how soon a bounded call sees its bound trip
+
+
+def remaining_timeout(timeout: float | None, deadline: float, now: float | None = None) -> float:
+    """A model attempt's timeout: the spec's (None: no limit of its own), never past the issue's deadline (at least
+    a second: an HTTP client takes no timeout of 0; the bound itself gives the call up at the deadline)."""
+    left = deadline - (time.monotonic() if now is None else now)
+    return max(1.0, min(left, float(timeout)) if timeout else left)
+
+
+def bounded_call(call: Callable[[], Any], bound: CallBound) -> Any:
+    """`call()` in a thread of its own, waited for only while `bound.check()` is "": when it trips, ModelCallStopped
+    is raised within POLL_S whatever the call does. The abandoned thread is a daemon that ends when its call does
+    (its HTTP timeout is bounded by the deadline); its late answer, or error, is dropped."""
+    reason = bound.check()
+    if reason:
+        raise ModelCallStopped(reason, 0.0)
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    context = contextvars.copy_context()  # the SDK's per-call context (its metrics and telemetry read it)
+
+    def work() -> None:
+        try:
+            box["value"] = context.run(call)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    started = time.monotonic()
+    bound.in_model_call = True
+    try:
+        threading.Thread(target=work, daemon=True, name="awm-model-call").start()
+        while not done.wait(POLL_S):
+            reason = bound.check()
+            if reason:
+                raise ModelCallStopped(reason, time.monotonic() - started)
+    finally:
+        bound.in_model_call = False
+    if "error" in box:
+        raise box["error"]
+    bound.model_calls += 1
+    return box["value"]
+
+
+def bounded_sleep(bound: CallBound, seconds: float) -> None:
+    """The wait between two attempts of a model call (the SDK's retries), cut short when the bound trips. It is part
+    of waiting on the model: a limit that falls here finds the model not answering (`in_model_call`)."""
+    end = time.monotonic() + seconds
+    bound.in_model_call = True
+    try:
+        while True:
+            reason = bound.check()
+            if reason:
+                raise ModelCallStopped(reason, 0.0)
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(POLL_S, left))
+    finally:
+        bound.in_model_call = False
+
+
+class _Shared:
+    """A bound held by an LLM: the SDK deep-copies its LLM (and so its private attributes) where it likes; every
+    copy must share the one bound (a copied cancel Event would never be set)."""
+
+    def __init__(self, bound: CallBound):
+        self.bound = bound
+
+    def __copy__(self) -> _Shared:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Shared:
+        return self
+
+
+_BOUND_LLM: dict[str, type] = {}
+
+
+def _bound_llm_class() -> type:
+    """The SDK's LLM whose every attempt is bounded by a CallBound: its HTTP timeout never runs past the issue's
+    deadline, the wait is given up when the bound trips (bounded_call), and so is the SDK's wait between retries."""
+    if "cls" in _BOUND_LLM:
+        return _BOUND_LLM["cls"]
+    from openhands.sdk import LLM
+    from pydantic import PrivateAttr
+
+    class BoundLLM(LLM):
+        _bound: Any = PrivateAttr(default=None)  # a _Shared
+
+        def _transport_call(self, **kwargs: Any) -> Any:
+            bound = self._bound.bound if self._bound is not None else None
+            if bound is None:
+                return super()._transport_call(**kwargs)
+            kwargs["timeout"] = remaining_timeout(self.timeout, bound.deadline)
+            return bounded_call(lambda: LLM._transport_call(self, **kwargs), bound)
+
+        def retry_decorator(self, *args: Any, **kwargs: Any) -> Callable:
+            decorate = super().retry_decorator(*args, **kwargs)
+            bound = self._bound.bound if self._bound is not None else None
+            if bound is None:
+                return decorate
+            return lambda fn: decorate(fn).retry_with(sleep=lambda seconds: bounded_sleep(bound, seconds))
+
+    _BOUND_LLM["cls"] = BoundLLM
+    return BoundLLM
+
+
+def sdk_llm(llm: LLMSpec, usage_id: str, bound: CallBound | None = None):
+    """The OpenHands SDK's `LLM` for the agent; with a `bound` (the issue's Guard), no model call or retry outlives
+    the issue's deadline or a stop request by more than POLL_S (bounded_call)."""
     setup_environment()
     from openhands.sdk import LLM
     from pydantic import SecretStr
@@ -76,7 +212,11 @@ def sdk_llm(llm: LLMSpec, usage_id: str):
     if llm.num_retries == 0:
         kwargs["retry_min_wait"] = 0
         kwargs["retry_max_wait"] = 0
-    return LLM(**kwargs)
+    if bound is None:
+        return LLM(**kwargs)
+    made = _bound_llm_class()(**kwargs)
+    made._bound = _Shared(bound)
+    return made
 
 
 @dataclass
@@ -123,6 +263,8 @@ _FAULTS = (  # (what the provider's answer means, signs of it in the error's cla
     ("the conversation no longer fits the model's context window", ("contextwindowexceeded",
                                                                    "context length", "context_length_exceeded")),
     ("the model did not answer in time", ("timeout", "timed out")),
+    ("the model's reply held no answer (an empty `choices` list)", ("'choices': []", '"choices": []', "choices=[]",
+                                                                     "list index out of range")),
     ("the model could not be reached", ("apiconnectionerror", "connection refused", "connection error",
                                         "serviceunavailable", "name or service not known")),
 )
@@ -140,5 +282,10 @@ def describe_fault(fault: BaseException | str) -> str:
     lowered = f"{raw} status {status}".lower()
     for meaning, signs in _FAULTS:
         if any(sign in lowered for sign in signs) and not raw.startswith(meaning):
-            return f"{meaning} ({raw})"[:500]
-    return raw[:500]
+            return f"{meaning} ({_head(raw)})"
+    return _head(raw, 500)
+
+
+def _head(text: str, limit: int = 200) -> str:
+    """An error's first `limit` characters: a provider's raw reply quoted whole (1,500 characters) is noise."""
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"

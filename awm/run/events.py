@@ -69,8 +69,9 @@ class InductionFinished(Event):
     round: int
     new_workflows: tuple[Workflow, ...]
     workflow_ids: tuple[str, ...]  # the memory after this round
-    error: str = ""
+    error: str = ""  # a failed attempt: why (the round is retried after the next issue)
     duration_s: float = 0.0
+    reply_path: str = ""  # a failed attempt's reply, relative to the run folder ("" when there was none)
 
 
 @dataclass(frozen=True)

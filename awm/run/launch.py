@@ -29,6 +29,12 @@ def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | Non
             if not spec_path:
                 raise UserError(f"--resume {resume}: the run does not record its spec file; give it: "
                                 f"`awm-tui --resume {resume} SPEC`.")
+            if not Path(spec_path).is_file():
+                raise UserError(
+                    f"--resume {resume}: the run was started from the spec {spec_path} (recorded in "
+                    f"{store.dir / 'config.json'}), which is no longer there. If it moved, give its new path: "
+                    f"`awm-tui --no-ui --resume {resume} SPEC` (a spec that changes what the run means is refused)."
+                )
     if not spec_path:
         raise UserError("no run spec given. Usage: `awm-tui --no-ui specs/demo.yaml` (see `awm-tui --help`).")
     return load_spec(spec_path, overrides)
@@ -54,6 +60,7 @@ def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = 
         if resume:
             store = RunStore.open(resume)
             store.check_resumable(spec)
+            store.finished(repair=False)  # a damaged journal is refused now, before anything is started
             return store
         return RunStore.create(spec, output_dir)
 
@@ -67,7 +74,55 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
     with located(spec.path):
         preflight(spec)
         issues = load_issues(spec.dataset) if issues is None else issues
+        check_base_commits(spec, issues)
         store = open_run(spec, resume, output_dir)
         stopping = controls is not None and controls.stop_requested.is_set()
         parts = assemble(spec, store, issues, check_model=check_model and not stopping)
     return Engine(parts, store, subscribers, controls)
+
+
+def check_base_commits(spec: RunSpec, issues: list[Issue]) -> None:
+    """Every issue's base commit must be in its repository: checked now in the mirrors already cached (one git call
+    per repository; a missing commit is fetched once), so a wrong `repos` source is a message naming the issues and
+    the source, not an ERROR per issue blamed on something else. A mirror not cloned yet is checked at issue 1."""
+    import subprocess
+
+    from awm.paths import repo_cache_root
+    from awm.repos import GitError, RepoCache
+
+    if spec.agent.workspace == "docker" and spec.evaluation.backend != "local":
+        return  # the checkouts are the SWE-bench images': the mirrors are not used
+    cache = RepoCache(repo_cache_root(), spec.repos)
+    by_repo: dict[str, list[Issue]] = {}
+    for issue in issues:
+        by_repo.setdefault(issue.repo, []).append(issue)
+    for repo, repo_issues in by_repo.items():
+        mirror = cache.root / (repo.replace("/", "__") + ".git")
+        if not (mirror / "HEAD").exists():
+            continue
+        missing = _missing_commits(mirror, [i.base_commit for i in repo_issues], subprocess)
+        if missing:
+            try:
+                cache.mirror(repo, next(iter(missing)))  # fetches from the source once
+            except GitError:
+                pass
+            missing = _missing_commits(mirror, list(missing), subprocess)
+        if missing:
+            bad = [i for i in repo_issues if i.base_commit in missing]
+            names = ", ".join(f"{i.instance_id} (base commit {i.base_commit[:12]})" for i in bad[:3])
+            raise UserError(
+                f"{names}{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}: the base commit is not in the "
+                f"repository {cache.source(repo)} (fetched again to be sure). Set `repos.{repo}` to a clone or URL "
+                "that has these commits (the original repository, not a fork or a shallow copy), or fix the "
+                "records' `base_commit` in the dataset.", field=f"repos.{repo}"
+            )
+
+
+def _missing_commits(mirror: Path, commits: list[str], subprocess) -> set[str]:
+    wanted = list(dict.fromkeys(c for c in commits if c))
+    proc = subprocess.run(["git", "cat-file", "--batch-check"], cwd=mirror, capture_output=True, text=True,
+                          input="".join(f"{c}^{{commit}}\n" for c in wanted))
+    if proc.returncode != 0:
+        return set()  # cannot tell: the checkout at the issue reports it
+    lines = proc.stdout.splitlines()
+    return {c for c, line in zip(wanted, lines) if line.endswith(" missing") or line.startswith(("missing", "error"))}

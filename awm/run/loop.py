@@ -5,21 +5,35 @@ The parts come assembled (awm.run.parts); this module only loops over them."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
+from pathlib import Path
 
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.errors import UserError, located
 from awm.grading.base import EvalResult
 from awm.memory.buffer import ExperienceBuffer
+from awm.memory.induction import failure as induction_failure
 from awm.memory.store import WorkflowMemory
 from awm.model.client import describe_fault
 from awm.records import Experience, Issue, Status
 from awm.run import events as ev
 from awm.run.parts import Parts
-from awm.run.stats import Stats
+from awm.run.stats import Stats, Tally
 from awm.run.store import RunState, RunStore
+
+INDUCTION_ATTEMPTS = 3  # failed attempts in a row at one induction round (in one session) that stop the run
+
+# Why an issue ended with no patch when the model never used the tools as the agent's protocol wants: a broken
+# model setup (no native tool calling, a wrong chat template or parser), not a weak model. AgentResult.protocol
+# (set by the agent runner) names it; without it the loop infers it from the status and the step count.
+PROTOCOL_CAUSES = {
+    "no_tool_call": "the model answered with text and no tool call",
+    "bad_tool_call": "every tool call the model made was malformed or named an unknown tool",
+    "no_valid_tool_call": "the model made no valid tool call",
+}
 
 
 class Controls:
@@ -52,8 +66,14 @@ class Engine:
         self.memory = WorkflowMemory.load(self.spec.induction.max_workflows, store.memory_path)
         self.buffer = ExperienceBuffer(self.spec.induction.trigger, store.buffer_path)
         self.experiences: list[Experience] = []
+        self._tally = Tally()  # the experiences' counts and sums, kept up to date (stats() stays O(1))
         self._elapsed_base = 0.0
         self._started = time.monotonic()
+        self._protocol: dict[str, str] = {}  # instance id -> its protocol failure's kind (PROTOCOL_CAUSES)
+        self._induction_failed: dict[int, int] = {}  # round -> failed attempts in this session
+        store.secrets = secret_values(self.spec)
+        if hasattr(parts.inducer, "scrub"):
+            parts.inducer.scrub = store.scrub
 
     # controls (any thread)
     @property
@@ -83,7 +103,6 @@ class Engine:
                     self.parts.warm_up()
                 self._started = time.monotonic()  # elapsed counts the run's work, not this process's start-up
                 self._announce()
-                self._catch_up_induction()
                 outcome, message = self._loop()
             except UserError:
                 self._write_views(RunState.PAUSED, "stopped by a problem to fix; see the message", snapshot=True)
@@ -105,9 +124,11 @@ class Engine:
         self.store.clear_debris()
         wanted = {i.instance_id for i in self.issues}
         self.experiences = [e for e in self.store.finished() if e.instance_id in wanted]
+        self._tally = Tally(self.experiences)
         self.buffer.experiences = [e for e in self.experiences if e.status == Status.PASS]
         self.buffer.save()
         self.memory.save()
+        self.store.write_predictions(self.experiences, self.spec.llm.model)  # whole: heals a torn last line
         self._elapsed_base = self.store.elapsed()
 
     def _announce(self) -> None:
@@ -125,6 +146,10 @@ class Engine:
     def _loop(self) -> tuple[RunState, str]:
         done = {e.instance_id for e in self.experiences}
         streak: list[Experience] = []
+        cause = ""
+        stopped = self._catch_up_induction()
+        if stopped:
+            return RunState.ABORTED, stopped
         for index, issue in enumerate(self.issues, 1):
             if issue.instance_id in done:
                 continue
@@ -133,12 +158,33 @@ class Engine:
             experience = self._attempt(issue, index)
             if experience is None:
                 return RunState.PAUSED, f"stopped during {issue.instance_id}; it will be redone on resume"
-            streak = streak + [experience] if _same_cause(streak, experience) else (
-                [experience] if experience.status == Status.ERROR else [])
+            key = self._streak_key(experience)
+            streak = (streak + [experience] if key and key == cause else [experience] if key else [])
+            cause = key
             if len(streak) >= self.spec.max_consecutive_errors:
                 return RunState.ABORTED, self._abort(streak)
-            self._catch_up_induction()
+            stopped = self._catch_up_induction()
+            if stopped:
+                errors = [e for e in streak if e.status == Status.ERROR]
+                if errors:  # most likely the same fault (a dead model): those attempts are redone too
+                    self._forget(errors)
+                    stopped += (f" The {len(errors)} issue(s) that ended in errors just before are forgotten and will "
+                                "be redone.")
+                return RunState.ABORTED, stopped
+        pending = [e for e in self.memory.failed_rounds if e["round"] > self.memory.round]
+        if pending:
+            last = pending[-1]
+            return RunState.COMPLETED, (f"all issues processed; induction round {last['round']} failed "
+                                        f"({last['reason']}{_kept(self.store, last.get('reply_path'))})")
         return RunState.COMPLETED, "all issues processed"
+
+    def _streak_key(self, experience: Experience) -> str:
+        """What makes issues in a row one streak: the same protocol failure, or errors of the same cause."""
+        if experience.instance_id in self._protocol:
+            return "protocol:" + self._protocol[experience.instance_id]
+        if experience.status == Status.ERROR:
+            return "error:" + _cause(experience.reason)
+        return ""
 
     def _attempt(self, issue: Issue, index: int) -> Experience | None:
         """One issue, start to commit; None when a stop interrupted it (nothing is recorded)."""
@@ -156,7 +202,7 @@ class Engine:
             timings["workspace"] = time.monotonic() - t
             agent = self.parts.agent.run(
                 issue, workspace, self.memory.render(workflows),
-                lambda kind, tool, text: self.emit(ev.AgentEvent(issue.instance_id, kind, tool, text)),
+                lambda kind, tool, text: self.emit(ev.AgentEvent(issue.instance_id, kind, tool, self.store.scrub(text))),
                 self.store.log_path(issue.instance_id), self.store.trajectory_path(issue.instance_id),
                 self.stop_requested,
             )
@@ -167,7 +213,7 @@ class Engine:
             if agent.status == AgentStatus.CANCELLED or (self.stop_requested.is_set()
                                                          and agent.status != AgentStatus.FINISHED):
                 return None
-            if agent.status != AgentStatus.ERROR:
+            if not _broke(agent):
                 evaluation = self.parts.evaluator.evaluate(issue, agent.patch, self.store.eval / issue.instance_id)
                 timings["tests"] = evaluation.test_s
                 timings["evaluation"] = max(0.0, evaluation.duration_s - evaluation.test_s)
@@ -178,12 +224,23 @@ class Engine:
         finally:
             if workspace is not None:
                 self._report_leftovers(issue, workspace.close())
-        experience = self._experience(issue, agent, evaluation, workflows, started, timings)
-        self.store.commit(experience)
-        self.experiences.append(experience)
-        self.buffer.add(experience)
+            self.store.scrub_files([self.store.log_path(issue.instance_id),
+                                    self.store.trajectory_path(issue.instance_id), self.store.eval / issue.instance_id])
+        protocol = protocol_failure(agent)
+        if protocol:
+            self._protocol[issue.instance_id] = protocol
+        experience = self._experience(issue, agent, evaluation, workflows, started, timings, protocol)
+        if self.store.secrets:
+            experience = Experience.from_dict(self.store.scrub(experience.to_dict()))
         t = time.monotonic()
-        self._write_views(RunState.RUNNING, "", snapshot=len(self.experiences) % self.spec.checkpoint_interval == 0)
+        self.store.commit(experience)
+        self.store.write_predictions([experience], self.spec.llm.model, append=True)
+        self.experiences.append(experience)
+        self._tally.add(experience)
+        self.buffer.add(experience)
+        self._write_views(RunState.RUNNING, "", snapshot=False)
+        if len(self.experiences) % self.spec.checkpoint_interval == 0:
+            self.emit(ev.CheckpointSaved(str(self.store.dir / "checkpoint.json"), len(self.experiences)))
         timings["bookkeeping"] = time.monotonic() - t
         timings["bookkeeping"] += max(0.0, (time.monotonic() - started) - sum(timings.values()))
         self.emit(ev.IssueFinished(
@@ -206,8 +263,8 @@ class Engine:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"# {text}\n")
 
-    def _experience(self, issue, agent, evaluation, workflows, started, timings) -> Experience:
-        if agent is not None and agent.status == AgentStatus.ERROR:
+    def _experience(self, issue, agent, evaluation, workflows, started, timings, protocol: str = "") -> Experience:
+        if agent is not None and _broke(agent):
             status, reason = Status.ERROR, f"agent: {agent.error}"
         elif evaluation is None:
             status, reason = Status.ERROR, "no evaluation result"
@@ -215,6 +272,9 @@ class Engine:
             status, reason = evaluation.status, evaluation.reason
             if agent is not None and agent.status not in (AgentStatus.FINISHED, "") and status != Status.PASS:
                 reason = f"{reason} (the agent stopped: {agent.status})".strip()
+        if protocol:
+            detail = str(getattr(agent, "protocol_detail", "") or "")[:200]
+            reason = f"{reason}; {PROTOCOL_CAUSES.get(protocol, protocol)}{f': {detail}' if detail else ''}"
         agent = agent or AgentResult()
         return Experience(
             instance_id=issue.instance_id,
@@ -236,9 +296,12 @@ class Engine:
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
 
-    def _catch_up_induction(self) -> None:
+    def _catch_up_induction(self) -> str:
         """Run every induction round the successes call for and memory does not have yet (after a kill
-        during induction, this is where the missing round is redone)."""
+        during induction, this is where the missing round is redone). A failed attempt (no reply, or a reply with
+        no workflow in it) is recorded in memory.json (`failed_rounds`, its reply kept under induction/) and
+        retried after the next issue; after INDUCTION_ATTEMPTS failures in a row, the message to stop with."""
+        inducer = self.parts.inducer
         while (self.spec.memory == "on" and self.memory.round < self.buffer.rounds_due()
                and not self.stop_requested.is_set()):
             round_number = self.memory.round + 1
@@ -246,43 +309,99 @@ class Engine:
             ids = [e.instance_id for e in batch]
             self.emit(ev.InductionStarted(round_number, tuple(ids)))
             started = time.monotonic()
+            attempt = self.memory.attempts(round_number) + 1
+            usage: dict = {}
             try:
-                induced, reply = self.parts.inducer.induce(round_number, batch, self.memory.workflows)
+                induced, reply = inducer.induce(round_number, batch, self.memory.workflows, attempt=attempt)
+                usage = {"cost": round(reply.cost, 6), "prompt_tokens": reply.prompt_tokens,
+                         "completion_tokens": reply.completion_tokens}
+                reason = induction_failure(reply.text, induced)
+                induced = self.store.scrub(induced)  # workflows go into memory.json and every later prompt
             except Exception as exc:  # noqa: BLE001 - a failed round is retried after the next issue
-                self.emit(ev.InductionFinished(round_number, (), tuple(self.memory.ids()),
-                                               error=describe_fault(exc)[:300],
-                                               duration_s=round(time.monotonic() - started, 4)))
-                return
-            new = self.memory.add_round(round_number, induced, ids, usage={
-                "cost": round(reply.cost, 6), "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens})
+                induced, reason = [], self.store.scrub(describe_fault(exc)[:300])
+            if reason:
+                reply_path = getattr(inducer, "last_reply_path", None) if usage else None
+                relative = _relative(self.store, reply_path)
+                self.memory.add_failure(round_number, reason, relative, usage)
+                failures = self._induction_failed[round_number] = self._induction_failed.get(round_number, 0) + 1
+                kept = _kept(self.store, relative)
+                self.emit(ev.InductionFinished(
+                    round_number, (), tuple(self.memory.ids()),
+                    error=f"attempt {attempt} failed: {reason}{kept}; retried after the next issue"[:600],
+                    duration_s=round(time.monotonic() - started, 4), reply_path=relative or "",
+                ))
+                if failures >= INDUCTION_ATTEMPTS:
+                    return self._abort_induction(round_number, failures, reason, relative)
+                return ""
+            new = self.memory.add_round(round_number, induced, ids, usage=usage)
             self.emit(ev.InductionFinished(
                 round_number, tuple(new), tuple(self.memory.ids()),
-                error="" if induced else "the reply held no workflows; memory unchanged",
+                error="" if induced else "the reply said no workflow recurs; memory unchanged",
                 duration_s=round(time.monotonic() - started, 4),
             ))
+        return ""
 
-    def _abort(self, streak: list[Experience]) -> str:
-        """Too many errors of one cause in a row: forget those attempts (they are redone on resume) and stop."""
-        drop = {e.instance_id for e in streak}
-        self.experiences = [e for e in self.experiences if e.instance_id not in drop]
-        self.store.rewrite_journal(self.experiences)
+    def _abort_induction(self, round_number: int, failures: int, reason: str, reply_path: str | None) -> str:
         spec_file = self.store.spec_path() or "the spec"
         return (
-            f"stopped after {len(streak)} consecutive errors with the same cause: {streak[-1].reason}. "
-            f"Fix the cause (the model's address and key: field `llm` of {spec_file}; or the environment) and "
-            f"resume with `awm-tui --no-ui --resume {self.store.dir}`; those {len(streak)} issues will be redone."
+            f"stopped after {failures} failed attempts in a row at induction round {round_number}: {reason}"
+            f"{_kept(self.store, reply_path)}. Without induction the memory arm would silently run as the baseline. "
+            f"Check the model that induces (field `llm` of {spec_file}: does it answer, and in the format of "
+            f"induction/round_{round_number:03d}.prompt.txt?) and resume with "
+            f"`awm-tui --no-ui --resume {self.store.dir}`; the round will be tried again."
+        )
+
+    def _forget(self, attempts: list[Experience]) -> None:
+        """Drop these finished attempts from the run (journal, buffer, totals): they are redone on resume."""
+        drop = {e.instance_id for e in attempts}
+        self.experiences = [e for e in self.experiences if e.instance_id not in drop]
+        self._tally = Tally(self.experiences)
+        self.store.rewrite_journal(self.experiences)
+        self.buffer.experiences = [e for e in self.buffer.experiences if e.instance_id not in drop]
+        self.buffer.save()
+
+    def _abort(self, streak: list[Experience]) -> str:
+        """Too many issues in a row ended by one cause (an error, or a protocol failure): forget those attempts
+        (they are redone on resume) and stop."""
+        self._forget(streak)
+        spec_file = self.store.spec_path() or "the spec"
+        resume = (f"resume with `awm-tui --no-ui --resume {self.store.dir}`; those {len(streak)} issues will be "
+                  "redone.")
+        protocol = self._protocol.get(streak[-1].instance_id)
+        if protocol:
+            return (
+                f"stopped after {len(streak)} issues in a row ended with no patch because "
+                f"{PROTOCOL_CAUSES.get(protocol, protocol)} (last: {streak[-1].instance_id}: {streak[-1].reason}). "
+                f"This looks like a broken model setup, not a weak model: check that the model and its server "
+                f"support native tool (function) calling (an OpenAI-compatible server must have it enabled, e.g. "
+                f"vLLM's --enable-auto-tool-choice and --tool-call-parser), and the model name and provider "
+                f"(field `llm` of {spec_file}); the agent's log in {self.store.logs} shows the replies. Then {resume}"
+            )
+        reason = streak[-1].reason
+        if _model_fault(reason):
+            where = f"the model's address and key: field `llm` of {spec_file}"
+        elif "is not in" in reason and "commit" in reason:
+            where = f"the repository's source: field `repos` of {spec_file}, or the dataset's base_commit"
+        else:
+            where = "see the issue's log and eval/ folder; the machine, a disk or a tool the issue needs"
+        return (
+            f"stopped after {len(streak)} consecutive errors with the same cause: {reason}. "
+            f"Fix the cause ({where}) and "
+            f"{resume}"
         )
 
     # views
     def stats(self) -> Stats:
-        return Stats.compute(self.experiences, len(self.issues), len(self.memory.workflows), self.memory.round,
-                             self._elapsed_base + time.monotonic() - self._started, self.memory.induction_usage())
+        return self._tally.stats(len(self.issues), len(self.memory.workflows), self.memory.round,
+                                 self._elapsed_base + time.monotonic() - self._started, self.memory.induction_usage())
 
     def _write_views(self, status: RunState, message: str, snapshot: bool) -> None:
+        """checkpoint.json after every issue; with `snapshot` (the run's end, a pause, a stop, an abort) also
+        result.json and predictions.jsonl whole: the files whose size grows with the run."""
         stats = self.stats()
         model = self.spec.llm.model
-        self.store.write_predictions(self.experiences, model)
+        if snapshot:
+            self.store.write_predictions(self.experiences, model)
         path = self.store.write_checkpoint(stats, [i.instance_id for i in self.issues],
                                            [e.instance_id for e in self.experiences], status, self.spec.name,
                                            model, message)
@@ -297,5 +416,51 @@ def _cause(reason: str) -> str:
     return re.sub(r"\d+", "#", reason)[:160]
 
 
-def _same_cause(streak: list[Experience], experience: Experience) -> bool:
-    return bool(streak) and experience.status == Status.ERROR and _cause(streak[-1].reason) == _cause(experience.reason)
+def protocol_failure(agent: AgentResult | None) -> str:
+    """The kind of protocol failure (a key of PROTOCOL_CAUSES) an issue without a patch ended with, or "": the
+    runner's verdict (AgentResult.protocol) when it gives one, else inferred: no valid tool call at all (no step)
+    and the agent finished (a text reply), got stuck (malformed or unknown tool calls) or ran out of steps."""
+    if agent is None or agent.patch.strip():
+        return ""
+    kind = str(getattr(agent, "protocol", "") or "")
+    if kind:
+        return kind
+    if agent.steps > 0:
+        return ""
+    return {AgentStatus.FINISHED: "no_tool_call", AgentStatus.STUCK: "bad_tool_call",
+            AgentStatus.MAX_ITERATIONS: "no_valid_tool_call"}.get(agent.status, "")
+
+
+def secret_values(spec) -> tuple[str, ...]:
+    """The values that must never reach the run folder: the model's key (as resolved, and as its variable holds
+    it). Values shorter than 6 characters are not scrubbed (they would blank ordinary text)."""
+    llm = spec.llm
+    values = [llm.api_key, os.environ.get(llm.api_key_env) if llm.api_key_env else None]
+    return tuple(sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True))
+
+
+def _relative(store: RunStore, path) -> str | None:
+    if not path:
+        return None
+    try:
+        return str(Path(path).relative_to(store.dir))
+    except ValueError:
+        return str(path)
+
+
+def _kept(store: RunStore, relative: str | None) -> str:
+    return f"; the reply is kept in {store.dir / relative}" if relative else ""
+
+
+def _broke(agent: AgentResult) -> bool:
+    """The attempt itself broke (an ERROR, not graded): the agent failed, or the issue's time ran out while the
+    model did not answer (a hung model is the setup's fault, not the agent's, and its streak must stop the run)."""
+    return agent.status == AgentStatus.ERROR or (agent.status == AgentStatus.TIMEOUT and agent.hung)
+
+
+def _model_fault(reason: str) -> bool:
+    """Whether an issue's error came from the model's side (the words describe_fault gives, or a client error)."""
+    lowered = reason.lower()
+    return any(sign in lowered for sign in (
+        "the model ", "api key", "apiconnectionerror", "authenticationerror", "ratelimiterror", "llm", "litellm",
+        "openai", "timed out", "connection refused", "badrequesterror", "internalservererror"))

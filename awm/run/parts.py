@@ -4,6 +4,7 @@ inducer, and (for the demo) the scripted model server. The loop only loops over 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Callable, Protocol
 
 from awm import demo
 from awm.agent.runner import AgentResult, AgentRunner
-from awm.agent.workspace import OpenWorkspace, Workspace, make_workspace, work_root
+from awm.agent.workspace import OpenWorkspace, Workspace, make_workspace, remove_work_root, work_root
 from awm.dataset import load_issues
 from awm.errors import UserError
 from awm.grading.backends import make_evaluator
@@ -75,11 +76,12 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         from awm.model.check import check_model as check
 
         check(spec.llm)
+    on_close.append(functools.partial(remove_work_root, root))  # the checkouts and grading folders go with the run
     return Parts(
         spec=spec,
         issues=issues,
         workspace=make_workspace(spec, cache, root),
-        agent=AgentRunner(spec.agent, spec.llm),
+        agent=AgentRunner(spec.agent, spec.llm, scrub=store.scrub),
         evaluator=evaluator,
         inducer=Inducer(completer(spec.llm), store.induction),
         on_close=on_close,

@@ -24,6 +24,7 @@ class Stats:
     elapsed_s: float = 0.0
     induction_cost: float = 0.0  # included in cost
     induction_tokens: int = 0  # included in prompt_tokens and completion_tokens
+    induction_failures: int = 0  # induction attempts that failed (no reply, or a reply with no workflow in it)
 
     @property
     def evaluated(self) -> int:
@@ -37,32 +38,56 @@ class Stats:
     @classmethod
     def compute(cls, experiences: Iterable[Experience], total: int, workflows: int, rounds: int, elapsed_s: float,
                 induction: dict | None = None) -> Stats:
-        """`induction`: what the induction rounds cost (cost, prompt_tokens, completion_tokens), counted in."""
-        exps = list(experiences)
-        induction = induction or {}
-        i_prompt, i_completion = int(induction.get("prompt_tokens", 0)), int(induction.get("completion_tokens", 0))
-        count = lambda s: sum(1 for e in exps if e.status == s)  # noqa: E731
-        return cls(
-            total=total,
-            processed=len(exps),
-            passed=count(Status.PASS),
-            failed=count(Status.FAIL),
-            errors=count(Status.ERROR),
-            skipped=count(Status.SKIPPED),
-            workflows=workflows,
-            induction_rounds=rounds,
-            cost=round(sum(e.cost for e in exps) + float(induction.get("cost", 0.0)), 6),
-            prompt_tokens=sum(e.prompt_tokens for e in exps) + i_prompt,
-            completion_tokens=sum(e.completion_tokens for e in exps) + i_completion,
-            elapsed_s=round(elapsed_s, 3),
-            induction_cost=round(float(induction.get("cost", 0.0)), 6),
-            induction_tokens=i_prompt + i_completion,
-        )
+        """`induction`: what the induction rounds cost (cost, prompt_tokens, completion_tokens), counted in, and
+        how many attempts failed (failures)."""
+        return Tally(experiences).stats(total, workflows, rounds, elapsed_s, induction)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["success_rate"] = round(self.success_rate, 4)
         return data
+
+
+class Tally:
+    """The experiences' counts and sums, kept up to date one experience at a time: the engine's statistics after
+    each issue cost the same at the 2,000th issue as at the first."""
+
+    def __init__(self, experiences: Iterable[Experience] = ()):
+        self.processed = 0
+        self.by_status = {s: 0 for s in Status}
+        self.cost = 0.0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        for e in experiences:
+            self.add(e)
+
+    def add(self, e: Experience) -> None:
+        self.processed += 1
+        self.by_status[Status(e.status)] = self.by_status.get(Status(e.status), 0) + 1
+        self.cost += e.cost
+        self.prompt_tokens += e.prompt_tokens
+        self.completion_tokens += e.completion_tokens
+
+    def stats(self, total: int, workflows: int, rounds: int, elapsed_s: float, induction: dict | None = None) -> Stats:
+        induction = induction or {}
+        i_prompt, i_completion = int(induction.get("prompt_tokens", 0)), int(induction.get("completion_tokens", 0))
+        return Stats(
+            total=total,
+            processed=self.processed,
+            passed=self.by_status[Status.PASS],
+            failed=self.by_status[Status.FAIL],
+            errors=self.by_status[Status.ERROR],
+            skipped=self.by_status[Status.SKIPPED],
+            workflows=workflows,
+            induction_rounds=rounds,
+            cost=round(self.cost + float(induction.get("cost", 0.0)), 6),
+            prompt_tokens=self.prompt_tokens + i_prompt,
+            completion_tokens=self.completion_tokens + i_completion,
+            elapsed_s=round(elapsed_s, 3),
+            induction_cost=round(float(induction.get("cost", 0.0)), 6),
+            induction_tokens=i_prompt + i_completion,
+            induction_failures=int(induction.get("failures", 0)),
+        )
 
 
 @dataclass

@@ -87,29 +87,49 @@ class RunStore:
     def create(cls, spec: RunSpec, output_dir: str | None = None) -> RunStore:
         if output_dir or spec.output_dir:
             run_dir = Path(output_dir or spec.output_dir).expanduser().resolve()
-            if (run_dir / "config.json").exists():
+            if _exists(run_dir / "config.json", "--output-dir" if output_dir else None):
                 raise UserError(
                     f"{run_dir} already holds a run. Resume it with `awm-tui --no-ui --resume {run_dir}`, or "
                     "choose another `output_dir` (or --output-dir)."
                 )
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            run_dir = runs_root() / f"{spec.name}-{stamp}"
-            n = 1
-            while run_dir.exists():
-                n += 1
-                run_dir = runs_root() / f"{spec.name}-{stamp}-{n}"
-        store = cls(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+            run_dir = runs_root() / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # --output-dir is no spec field: its messages name the flag, not the spec file
+        field = None if output_dir else "output_dir" if spec.output_dir else "name"
+        flag = " (--output-dir)" if output_dir else ""
+        change = "--output-dir" if output_dir else "`output_dir`"
+        blocker = next((p for p in [run_dir, *run_dir.parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            where_ = "is" if blocker == run_dir else f"is under {blocker}, which is"
+            raise UserError(f"the run folder {run_dir}{flag} {where_} a file, not a folder. Choose another "
+                            f"{change} (a folder that does not exist yet, or an empty one).", field=field)
+        try:
+            if output_dir or spec.output_dir:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            else:
+                run_dir = _claim(run_dir)
+            store = cls(run_dir)
+            atomic.write_json(run_dir / "config.json", {
+                "format": FORMAT,
+                "run_id": store.run_id,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "spec_path": str(Path(spec.path).resolve()) if spec.path else None,
+                "fingerprint": spec.fingerprint(),
+                "spec": spec.public(),
+            })
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.ENAMETOOLONG:
+                fix = ("Use a shorter `name`." if field == "name" else f"Choose a shorter {change}.")
+                problem = "is too long a name for the file system"
+            else:
+                fix = (f"Choose a folder you can write to ({change}), or fix its permissions."
+                       if field != "name" else
+                       "Set `output_dir` to a folder you can write to, or fix the permissions of the runs folder.")
+                problem = f"cannot be made or written ({exc.strerror})"
+            raise UserError(f"the run folder {run_dir}{flag} {problem}. {fix}", field=field) from None
         _remember(run_dir)
-        atomic.write_json(run_dir / "config.json", {
-            "format": FORMAT,
-            "run_id": store.run_id,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "spec_path": str(Path(spec.path).resolve()) if spec.path else None,
-            "fingerprint": spec.fingerprint(),
-            "spec": spec.public(),
-        })
         return store
 
     @classmethod
@@ -118,7 +138,9 @@ class RunStore:
         candidates = [Path(run).expanduser(), runs_root() / run]
         for path in candidates:
             if (path / "config.json").is_file():
-                return cls(path.resolve())
+                store = cls(path.resolve())
+                _check_config(store.dir / "config.json", run)
+                return store
         raise UserError(
             f"--resume {run}: no run found there (looked for config.json in {candidates[0]} and {candidates[1]}). "
             "Give a run folder, or the name of a run under the runs folder (`awm-tui` lists them)."
@@ -210,12 +232,24 @@ class RunStore:
     def finished(self, repair: bool = True) -> list[Experience]:
         """The finished issues; `repair` cuts a torn last line off the file (only the run's writer should)."""
         by_id: dict[str, Experience] = {}
-        for record in atomic.read_lines(self.journal, repair=repair):
-            by_id[record["instance_id"]] = Experience.from_dict(record)
+        try:
+            for line, record in atomic.read_numbered(self.journal, repair=repair):
+                try:
+                    by_id[record["instance_id"]] = Experience.from_dict(record)
+                except (KeyError, TypeError, ValueError) as exc:
+                    detail = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+                    raise atomic.DamagedLine(self.journal, line, f"not a finished issue ({detail})") from None
+        except atomic.DamagedLine as bad:
+            raise UserError(
+                f"the run's journal {bad.path} is damaged at line {bad.line}: {bad.problem}. The lines after it are "
+                f"finished issues too, so the run is not resumed rather than lose them; nothing was changed. Repair "
+                f"line {bad.line} or delete it (its issue is then redone), e.g. `sed -i '{bad.line}d' {bad.path}`, "
+                "and resume again."
+            ) from None
         return list(by_id.values())
 
     def commit(self, experience: Experience) -> None:
-        atomic.append_line(self.journal, experience.to_dict())
+        atomic.append_line(self.journal, self.scrub(experience.to_dict()))
 
     def rewrite_journal(self, experiences: list[Experience]) -> None:
         atomic.write_text(self.journal, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
@@ -224,16 +258,67 @@ class RunStore:
     def elapsed(self) -> float:
         return float(self.checkpoint().get("elapsed_s", 0.0))
 
+    # secrets: known values (the model's key) never reach a file the run writes
+    secrets: tuple[str, ...] = ()
+
+    def scrub(self, value):
+        """`value` (a str, or a dict/list of them, as JSON data) with every known secret replaced by <redacted>."""
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, "<redacted>")
+            return value
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.scrub(v) for v in value]
+        return value
+
+    def scrub_files(self, paths) -> list[Path]:
+        """Rewrite (atomically) those of `paths` (files, or folders: every file under them) that hold a known
+        secret, raw or JSON-escaped; the ones rewritten. For the files other parts wrote (an issue's log,
+        trajectory and evaluation outputs)."""
+        if not self.secrets:
+            return []
+        forms = {(s.encode(), b"<redacted>") for s in self.secrets}
+        forms |= {(json.dumps(s)[1:-1].encode(), b"<redacted>") for s in self.secrets}
+        forms |= {(json.dumps(s, ensure_ascii=False)[1:-1].encode("utf-8"), b"<redacted>") for s in self.secrets}
+        files = []
+        for path in map(Path, paths):
+            files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+        changed = []
+        for path in files:
+            data = path.read_bytes()
+            new = data
+            for raw, mark in forms:
+                new = new.replace(raw, mark)
+            if new != data:
+                tmp = path.with_name(f".{path.name}.scrub.tmp")
+                tmp.write_bytes(new)
+                os.replace(tmp, path)
+                changed.append(path)
+        return changed
+
     # derived views
-    def write_predictions(self, experiences: list[Experience], model: str) -> None:
-        lines = [json.dumps({"instance_id": e.instance_id, "model_name_or_path": model, "model_patch": e.diff_patch},
-                            ensure_ascii=False) for e in experiences]
+    def write_predictions(self, experiences: list[Experience], model: str, append: bool = False) -> None:
+        """The predictions of `experiences`: the whole file, or (`append`) added at its end (one issue's, in the
+        loop: per-issue work stays proportional to the issue). A torn or missing line is healed by the next whole
+        rewrite (at every start of the engine and at its end)."""
+        lines = [json.dumps(self.scrub({"instance_id": e.instance_id, "model_name_or_path": model,
+                                        "model_patch": e.diff_patch}), ensure_ascii=False) for e in experiences]
+        if append:
+            with open(self.dir / "predictions.jsonl", "a", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in lines))
+            return
         atomic.write_text(self.dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
 
     def write_checkpoint(self, stats: Stats, instance_ids: list[str], finished: list[str], status: str,
                          name: str, model: str, message: str = "") -> Path:
         path = self.dir / "checkpoint.json"
-        atomic.write_json(path, {
+        done = set(finished)
+        atomic.write_text(path, json.dumps(self.scrub({
             "run_id": self.run_id,
             "name": name,
             "model": model,
@@ -241,20 +326,22 @@ class RunStore:
             "message": message,
             "instance_ids": instance_ids,
             "finished_ids": finished,
-            "next": next((i for i in instance_ids if i not in set(finished)), None),
+            "next": next((i for i in instance_ids if i not in done), None),
             "stats": stats.to_dict(),
             "elapsed_s": stats.elapsed_s,
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "pid": os.getpid(),
-        })
+        }), ensure_ascii=False) + "\n")  # compact: rewritten after every issue
         return path
 
     def write_result(self, experiences: list[Experience], workflows: list, stats: Stats) -> None:
-        atomic.write_json(self.dir / "result.json", {
+        """Written at the end of a run, and when it pauses, stops or aborts: not after every issue (its size grows
+        with the run)."""
+        atomic.write_json(self.dir / "result.json", self.scrub({
             "experiences": [e.to_dict() for e in experiences],
             "workflows": [w.to_dict() for w in workflows],
             "statistics": stats.to_dict(),
-        })
+        }))
 
     def log_path(self, instance_id: str) -> Path:
         return self.logs / f"instance_{instance_id}.log"
@@ -263,24 +350,74 @@ class RunStore:
         return self.logs / f"instance_{instance_id}.trajectory.json"
 
 
+def _exists(path: Path, flag: str | None) -> bool:
+    """Whether `path` exists; a path the file system cannot hold (a name too long) is the user's to fix."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise UserError(f"the run folder {path.parent}{f' ({flag})' if flag else ''} is not a path this file "
+                        f"system can hold ({exc.strerror}). Choose a shorter {flag or '`output_dir`'}.",
+                        field=None if flag else "output_dir") from None
+
+
+def _check_config(path: Path, run: str) -> None:
+    """A run's config.json must be what RunStore.create wrote: a damaged one is a message, not a traceback."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(config, dict) and isinstance(config.get("spec", {}), dict) \
+            and isinstance(config.get("fingerprint", {}), dict) else "not the mapping awm-tui writes"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problem = f"not valid JSON: {getattr(exc, 'msg', None) or exc}, line {getattr(exc, 'lineno', '?')}"
+    if problem:
+        raise UserError(
+            f"--resume {run}: the run's {path} is damaged ({problem}), so what the run was started with is not "
+            "known. Restore config.json from a backup, or start a new run from the spec (the finished issues are in "
+            f"{path.parent / 'experiences.jsonl'})."
+        )
+
+
+def _claim(run_dir: Path) -> Path:
+    """A new folder named `run_dir`, or `run_dir-2`, `-3`, ... if taken: made with exist_ok=False, so two runs of the
+    same name started in the same second never share one."""
+    n = 1
+    while True:
+        candidate = run_dir if n == 1 else run_dir.with_name(f"{run_dir.name}-{n}")
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            n += 1
+
+
 def _registry() -> Path:
-    return runs_root().parent / "other_runs.json"
+    """The folder of registered runs: one file per run, so runs registered at once never overwrite each other
+    (other_runs.json, the single list earlier versions kept, is still read)."""
+    return runs_root().parent / "other_runs"
 
 
 def _remember(run_dir: Path) -> None:
     """Runs outside the runs folder (--output-dir) are listed in a registry so the run picker finds them."""
     if run_dir.parent == runs_root():
         return
-    known = atomic.read_json(_registry(), []) or []
-    if str(run_dir) not in known:
-        atomic.write_json(_registry(), known + [str(run_dir)])
+    import hashlib
+
+    name = hashlib.sha1(str(run_dir).encode()).hexdigest()[:16] + ".json"
+    atomic.write_json(_registry() / name, {"run_dir": str(run_dir)})
 
 
 def list_runs(root: Path | None = None) -> list[RunSummary]:
     """Every run in the runs folder, and those registered from elsewhere that still exist; newest first."""
     root = root or runs_root()
     dirs = [p.parent for p in root.glob("*/config.json")]
-    dirs += [Path(p) for p in atomic.read_json(_registry(), []) or [] if (Path(p) / "config.json").is_file()]
+    registered = [Path(p) for p in atomic.read_json(_registry().with_name("other_runs.json"), []) or []]  # legacy
+    for entry in sorted(_registry().glob("*.json")):
+        try:
+            registered.append(Path((atomic.read_json(entry, {}) or {})["run_dir"]))
+        except (ValueError, KeyError, TypeError, OSError):
+            continue  # unreadable, or removed meanwhile
+    dirs += [p for p in registered if (p / "config.json").is_file()]
     runs = []
     for run_dir in dict.fromkeys(dirs):
         store = RunStore(run_dir)

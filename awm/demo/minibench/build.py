@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from awm import atomic
 from awm.atomic import scratch_dir
 from awm.demo.minibench.bugs import BUGS
 
@@ -66,17 +67,25 @@ def head(repo: Path) -> str | None:
 
 
 def build_repo(dest: Path) -> Path:
-    """The tallyho repository at `dest`: kept if its HEAD is the expected one, otherwise rebuilt and swapped in."""
+    """The tallyho repository at `dest`: kept if its HEAD is the expected one, otherwise rebuilt and swapped in.
+    Safe when several processes ask at once: one builds (holding a lock on the folder `dest` is in), the others
+    wait and keep what it built."""
     dest = Path(dest).absolute()
     if head(dest) == expected_head() != "":
         return dest
-    staging = scratch_dir(dest.parent, "build")
-    try:
-        build_history(staging)
-        _swap_in(staging, dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.locked(dest.parent):
+        if head(dest) == expected_head() != "":  # built by another process while this one waited
+            return dest
+        staging = scratch_dir(dest.parent, "build")
+        try:
+            build_history(staging)
+            _swap_in(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
 
 
 def _swap_in(staging: Path, dest: Path) -> None:
