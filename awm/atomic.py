@@ -133,13 +133,14 @@ def clear_scratch(parent: Path) -> list[Path]:
     removed = []
     for path in [*parent.glob(f"{SCRATCH}*"), *parent.glob(f"*/{SCRATCH}*")]:
         pid = path.name[len(SCRATCH):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -147,6 +148,23 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def held(path: Path) -> bool:
+    """Whether some process holds an exclusive lock (`locked`, or RunStore.lock) on the lock file `path` now."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock, if taken
+    return False
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ closing it ends everything the agent started there and removes what it made."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import tempfile
@@ -93,34 +92,14 @@ def _stale(root: Path) -> bool:
     if not isinstance(owner, dict):
         return time.time() - root.stat().st_mtime > LEGACY_AGE_S
     pid, run_dir = owner.get("pid"), Path(str(owner.get("run_dir", "")))
-    if isinstance(pid, int) and _alive(pid):
+    if isinstance(pid, int) and atomic.alive(pid):
         return False  # its process is starting the run, running it, or may run it again
     return not _run_held(run_dir)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _run_held(run_dir: Path) -> bool:
     """Whether an engine holds the run's lock (the lock awm.run.store.RunStore.lock takes)."""
-    try:
-        handle = open(run_dir / ".lock", "r")
-    except OSError:
-        return False
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return atomic.held(run_dir / ".lock")
 
 
 class LocalCheckout:

@@ -188,16 +188,7 @@ class RunStore:
 
     def held(self) -> bool:
         """Whether an engine (in any process) holds this run's lock now."""
-        path = self.dir / ".lock"
-        if not path.exists():
-            return False
-        with open(path, "a+") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-            return False
+        return atomic.held(self.dir / ".lock")
 
     def state(self) -> RunState:
         """The recorded state, with a run recorded as running that no engine holds shown as interrupted."""
