@@ -270,6 +270,15 @@ _FAULTS = (  # (what the provider's answer means, signs of it in the error's cla
 )
 
 
+def is_model_fault(text: str) -> bool:
+    """Whether an error's text comes from the model's side: one of the faults describe_fault names, or an error
+    of the model client."""
+    lowered = text.lower()
+    return (any(sign in lowered for _, signs in _FAULTS for sign in signs)
+            or any(word in lowered for word in ("the model ", "api key", "litellm", "openai", "llm", "badrequesterror",
+                                                "internalservererror")))
+
+
 def describe_fault(fault: BaseException | str) -> str:
     """A model fault in words (what the provider's answer means), then the raw error's first line: a 401 that
     litellm reports as "BadRequestError ... invalid api key" reads "the model refused the API key (...)"."""

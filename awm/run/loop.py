@@ -17,7 +17,7 @@ from awm.grading.base import EvalResult
 from awm.memory.buffer import ExperienceBuffer
 from awm.memory.induction import failure as induction_failure
 from awm.memory.store import WorkflowMemory
-from awm.model.client import describe_fault
+from awm.model.client import describe_fault, is_model_fault
 from awm.records import Experience, Issue, Status
 from awm.run import events as ev
 from awm.run.parts import Parts
@@ -378,7 +378,7 @@ class Engine:
                 f"(field `llm` of {spec_file}); the agent's log in {self.store.logs} shows the replies. Then {resume}"
             )
         reason = streak[-1].reason
-        if _model_fault(reason):
+        if is_model_fault(reason):
             where = f"the model's address and key: field `llm` of {spec_file}"
         elif "is not in" in reason and "commit" in reason:
             where = f"the repository's source: field `repos` of {spec_file}, or the dataset's base_commit"
@@ -456,11 +456,3 @@ def _broke(agent: AgentResult) -> bool:
     """The attempt itself broke (an ERROR, not graded): the agent failed, or the issue's time ran out while the
     model did not answer (a hung model is the setup's fault, not the agent's, and its streak must stop the run)."""
     return agent.status == AgentStatus.ERROR or (agent.status == AgentStatus.TIMEOUT and agent.hung)
-
-
-def _model_fault(reason: str) -> bool:
-    """Whether an issue's error came from the model's side (the words describe_fault gives, or a client error)."""
-    lowered = reason.lower()
-    return any(sign in lowered for sign in (
-        "the model ", "api key", "apiconnectionerror", "authenticationerror", "ratelimiterror", "llm", "litellm",
-        "openai", "timed out", "connection refused", "badrequesterror", "internalservererror"))
