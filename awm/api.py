@@ -55,7 +55,7 @@ class AWMConfig:
     repos: dict | None = None
     evaluation: dict | None = None
     induction: dict | None = None
-    memory: str | None = None
+    memory: str | dict | None = None  # on | off, or the memory settings ({enabled, retrieval, budget_tokens...})
     max_consecutive_errors: int | None = None
     source: str | None = field(default=None, repr=False, compare=False)  # the file it was loaded from, if any
 
@@ -202,6 +202,20 @@ def _from_recorded(spec: dict) -> dict:
     data = {k: v for k, v in spec.items() if k not in ("path",) and v is not None}
     llm = {k: v for k, v in (data.get("llm") or {}).items() if v is not None and k not in ("api_key", "source")}
     data["llm"] = llm
+    for name in ("agent", "dataset", "evaluation"):
+        if isinstance(data.get(name), dict):
+            data[name] = {k: v for k, v in data[name].items() if v is not None}
+    if isinstance(data.get("memory"), dict):
+        memory = {k: v for k, v in data["memory"].items() if v is not None}
+        if "start_from" in memory:
+            memory["from"] = memory.pop("start_from")
+        data["memory"] = memory
+    if isinstance(data.get("induction"), dict):
+        induction = {k: v for k, v in data["induction"].items() if v is not None}
+        if isinstance(induction.get("llm"), dict):
+            induction["llm"] = {k: v for k, v in induction["llm"].items()
+                                if v is not None and k not in ("api_key", "source")}
+        data["induction"] = induction
     return data
 
 

@@ -106,8 +106,15 @@ class Experience:
     steps: int = 0
     duration_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
-    workflow_ids: list[str] = field(default_factory=list)
+    workflow_ids: list[str] = field(default_factory=list)  # the workflows and pitfalls injected, in prompt order
     memory_round: int = 0
+    # what retrieval chose: [{"id", "kind", "version", "round", "score"}] in prompt order (the injected ones)
+    retrieved: list[dict] = field(default_factory=list)
+    memory_tokens: int = 0  # tokens of the memory block in the agent's system prompt (the model's tokenizer)
+    # the judge's verdict when induction.success uses one: {"verdict": "PASS" | "FAIL" | "ERROR", "reasoning", "cost",
+    # "prompt_tokens", "completion_tokens", "reply_path"}
+    judge: dict = field(default_factory=dict)
+    learned: bool = False  # entered the experience buffer (a success by induction.success's rule)
     agent_status: str = ""
     finished_at: str = ""
 
@@ -124,14 +131,25 @@ class Experience:
         return exp
 
 
+WORKFLOW, PITFALL = "workflow", "pitfall"  # the two kinds of memory entry
+
+
 @dataclass
 class Workflow:
+    """A memory entry: a workflow (how to do something) or a pitfall (what went wrong, how to avoid it). The id is
+    stable across versions: a near-duplicate induced later updates it (version + 1, sources merged)."""
+
     id: str
     name: str
-    description: str
-    steps: list[str]
+    description: str  # when to use it (a pitfall: when it bites)
+    steps: list[str]  # a pitfall: how to avoid it
     source_instances: list[str] = field(default_factory=list)
-    round: int = 0
+    round: int = 0  # the memory round that made this version
+    kind: str = WORKFLOW
+    version: int = 1
+    created_round: int = 0  # the round that first made it
+    disabled: bool = False  # `awm-tui memory RUN disable ID`: never injected, kept
+    pinned: bool = False  # `awm-tui memory RUN pin ID`: injected first when it fits, never evicted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,4 +160,6 @@ class Workflow:
 
     def render(self) -> str:
         steps = "\n".join(f"{i}. {s}" for i, s in enumerate(self.steps, 1))
+        if self.kind == PITFALL:
+            return f"## Pitfall: {self.name}\nWhen it bites: {self.description}\nHow to avoid it:\n{steps}"
         return f"## Workflow: {self.name}\nWhen to use: {self.description}\nSteps:\n{steps}"

@@ -67,6 +67,8 @@ class RepoCache:
             if not path.exists():  # another process may have cloned it while this one waited
                 self._clone(repo, path)
             if commit and not _has_commit(path, commit):
+                if demo.is_builtin(self.source(repo)):  # built by an older awm-tui: rebuilt (the mirror's origin)
+                    demo.build_repo(self.root / "_build" / repo.replace("/", "__"))
                 git("fetch", "--quiet", "--tags", "origin", "+refs/heads/*:refs/heads/*", cwd=path, check=False)
                 if not _has_commit(path, commit):
                     raise MissingCommit(f"commit {commit} is not in {self.source(repo)}")

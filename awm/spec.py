@@ -8,7 +8,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,30 @@ class EvaluationSpec:
 @dataclass
 class InductionSpec:
     trigger: int = 10
-    max_workflows: int = 50
+    max_workflows: int = 50  # per kind (workflows, pitfalls); past it, eviction by usefulness (awm.memory.store)
+    success: str = "tests"  # what enters memory: tests (hidden tests pass) | judge (an LLM judge) | tests+judge (both)
+    from_failures: bool = False  # failed attempts induce pitfalls, every `trigger` failures
+    budget_tokens: int = 6000  # each trajectory is condensed to this many tokens for induction and the judge
+    llm: LLMSpec | None = None  # the model that induces and judges; None: the agent's
+
+
+@dataclass
+class MemorySpec:
+    enabled: str = "on"  # off: the no-memory baseline (no induction, nothing injected)
+    retrieval: str = "bm25"  # bm25 | embedding | all (every workflow, no budget: the old behaviour)
+    budget_tokens: int = 1500  # the memory block in the agent's prompt, counted with the model's tokenizer
+    min_score: float = 0.05  # score below which an entry is not injected (bm25: the share of its own weight matched)
+    top_k: int = 5  # at most this many entries injected
+    embedding_model: str | None = None  # retrieval: embedding (a litellm embedding model, same address/key as llm)
+    merge: str = "similarity"  # a near-duplicate replaces its match: with the new text, or `llm`: merged by the model
+    merge_threshold: float = 0.75  # similarity (0..1) of name, description and steps at which two workflows merge
+    grace: int = 3  # issues a workflow must have been injected into before usefulness can evict it
+    baseline_run: str | None = None  # a `memory: off` run on the same instances: helped/hurt counts per workflow
+    start_from: str | None = None  # `from:` another run (id or folder) or a memory.json: its memory to start with
+
+    @property
+    def on(self) -> bool:
+        return self.enabled == "on"
 
 
 @dataclass
@@ -94,13 +117,15 @@ class RunSpec:
     checkpoint_interval: int = 5
     max_consecutive_errors: int = 3
     verbose: bool = True
-    memory: str = "on"  # off: the no-memory baseline (no induction, nothing injected)
+    memory: MemorySpec = field(default_factory=MemorySpec)
     path: str | None = None  # the spec file this came from, for messages
 
     def public(self) -> dict[str, Any]:
         """Everything about the run except secrets: what config.json holds."""
         data = asdict(self)
         data["llm"] = self.llm.public()
+        if self.induction.llm is not None:
+            data["induction"]["llm"] = self.induction.llm.public()
         return data
 
     def fingerprint(self) -> dict[str, Any]:
@@ -113,7 +138,10 @@ class RunSpec:
             "instance_ids": list(self.dataset.instance_ids),
             "evaluation": self.evaluation.backend,
             "induction_trigger": self.induction.trigger,
-            "memory": self.memory,
+            "memory": self.memory.enabled,
+            "retrieval": self.memory.retrieval,
+            "induction_success": self.induction.success,
+            "from_failures": self.induction.from_failures,
         }
 
     def fingerprint_digest(self) -> str:
@@ -140,6 +168,7 @@ OVERRIDE_FLAGS = {
     "dataset.repo_filter": "--repo-filter",
     "agent.kind": "--agent-class",
     "agent.max_iterations": "--max-iterations",
+    "memory.enabled": "--memory",
 }
 
 
@@ -171,7 +200,6 @@ FIELDS: dict[str, _Field] = {
     "checkpoint_interval": _int(1),
     "max_consecutive_errors": _int(1),
     "verbose": _BOOL,
-    "memory": _Field("choice", choices=("on", "off")),
     "llm.model": _Field("str", eg="openai/gpt-4o"),
     "llm.base_url": _opt(eg="http://localhost:8000/v1"),
     "llm.api_key_env": _opt(eg="OPENAI_API_KEY"),
@@ -207,8 +235,23 @@ FIELDS: dict[str, _Field] = {
     "evaluation.min_free_gb": _Field("float", lo=0),
     "induction.trigger": _int(1),
     "induction.max_workflows": _int(1),
+    "induction.success": _Field("choice", choices=("tests", "judge", "tests+judge")),
+    "induction.from_failures": _BOOL,
+    "induction.budget_tokens": _int(200),
+    "induction.llm": _Field("llm", optional=True, eg={"model": "openai/gpt-4o-mini", "temperature": 0.0}),
+    "memory.enabled": _Field("choice", choices=("on", "off")),
+    "memory.retrieval": _Field("choice", choices=("bm25", "embedding", "all")),
+    "memory.budget_tokens": _int(50),
+    "memory.min_score": _Field("float", lo=0),
+    "memory.top_k": _int(1),
+    "memory.embedding_model": _opt(eg="openai/text-embedding-3-small"),
+    "memory.merge": _Field("choice", choices=("similarity", "llm")),
+    "memory.merge_threshold": _Field("float", lo=0, above=True, hi=1),
+    "memory.grace": _int(0),
+    "memory.baseline_run": _opt(eg="demo-baseline"),
+    "memory.from": _opt(eg="runs/train/memory.json"),
 }
-SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction")
+SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory")
 ALIASES = {  # the seed's flat names
     "llm_config_name": "llm",
     "agent_class": "agent.kind",
@@ -237,6 +280,7 @@ _SECTION_EXAMPLES = {
     "dataset": "name: princeton-nlp/SWE-bench, split: test, limit: 10",
     "evaluation": "backend: local, timeout_minutes: 30",
     "induction": "trigger: 10, max_workflows: 50",
+    "memory": "retrieval: bm25, budget_tokens: 1500",
 }
 TOP_KEYS = [k for k in FIELDS if "." not in k] + [*SECTIONS, "repos", "skip_evaluation", *ALIASES]
 _DEFAULTS = RunSpec(llm=LLMSpec(model="")).public()
@@ -374,6 +418,8 @@ def _flatten(doc: dict, file: str, spec_dir: Path) -> dict[str, tuple[Any, _At]]
                     "Write e.g. `llm: {model: openai/gpt-4o, api_key_env: OPENAI_API_KEY}` or `llm: eval_gpt4`",
                 )
             out["llm"] = (value, at)
+        elif key == "memory" and not isinstance(value, dict):
+            out["memory.enabled"] = (value, _At(file, at.line, "memory", base=spec_dir))  # `memory: off`
         elif key in SECTIONS:
             if value is None:
                 continue
@@ -446,14 +492,27 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     repos = _repos(*values["repos"]) if "repos" in values else {}
     if "evaluation.recipes" in values:
         checked["evaluation.recipes"] = _recipes(*values["evaluation.recipes"])
+    llm = _llm(values, checked, file, spec_dir, env)
+    induction = section("induction")
+    if induction.get("llm") is not None:
+        induction["llm"] = _induction_llm(induction["llm"], values["induction.llm"][1], llm, checked, spec_dir, env)
+    memory = section("memory")
+    if "from" in memory:
+        memory["start_from"] = memory.pop("from")
+    if memory.get("retrieval") == "embedding" and not memory.get("embedding_model"):
+        raise values["memory.retrieval"][1].fail(
+            "`retrieval: embedding` needs an embedding model, and `memory.embedding_model` is not given",
+            "Add e.g. `embedding_model: openai/text-embedding-3-small` under `memory:` (a litellm embedding model "
+            "served at the same address and key as `llm`), or use `retrieval: bm25`, which needs none")
     return RunSpec(
-        llm=_llm(values, checked, file, spec_dir, env),
+        llm=llm,
         name=checked.get("name", stem),
         agent=AgentSpec(**section("agent")),
         dataset=DatasetSpec(**section("dataset")),
         repos=repos,
         evaluation=EvaluationSpec(**section("evaluation")),
-        induction=InductionSpec(**section("induction")),
+        induction=InductionSpec(**induction),
+        memory=MemorySpec(**memory),
         path=file,
         **{k: v for k, v in checked.items() if "." not in k and k not in ("name", "llm_config_file")},
     )
@@ -495,6 +554,29 @@ def _llm(values: dict, checked: dict, file: str, spec_dir: Path, env: Mapping[st
     if variable and not settings.get("api_key"):
         settings["api_key"] = _env_key(variable, env, key_at, settings["model"])
     return LLMSpec(**settings, source=source)
+
+
+def _induction_llm(raw: Any, at: _At, agent: LLMSpec, checked: dict, spec_dir: Path,
+                   env: Mapping[str, str]) -> LLMSpec:
+    """`induction.llm`: the model that induces and judges. A mapping overrides the agent's settings (a different
+    model, temperature...; the key variable is the agent's unless `api_key_env` is given); a name is a [llm.NAME]
+    table of config.toml, as `llm:` can be."""
+    if isinstance(raw, str):
+        values = {"llm": (raw, at)}
+        return _llm(values, {"llm_config_file": checked.get("llm_config_file")}, at.file, spec_dir, env)
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        sub_at = _At(at.file, _line(raw, key), f"induction.llm.{key}", base=spec_dir)
+        if f"llm.{key}" not in FIELDS or key == "api_key":
+            _unknown(sub_at, str(key), [k.split(".", 1)[1] for k in FIELDS
+                                        if k.startswith("llm.") and k != "llm.api_key"])
+        settings[key] = _check(FIELDS[f"llm.{key}"], value, sub_at, f"llm.{key}")
+    if settings.get("api_key_env"):
+        key_at = _At(at.file, _line(raw, "api_key_env"), "induction.llm.api_key_env", base=spec_dir)
+        settings["api_key"] = _env_key(settings["api_key_env"], env, key_at, settings.get("model", agent.model))
+    elif "model" in settings and settings["model"] != agent.model and "base_url" in settings:
+        settings.setdefault("api_key", None)  # another server: the agent's key is not sent to it
+    return replace(agent, **settings, source=f"induction.llm of {at.file}")
 
 
 def _env_key(variable: str, env: Mapping[str, str], at: _At, model: str) -> str:
@@ -541,6 +623,11 @@ def _convert(spec: _Field, value: Any) -> Any:
                 f"Did you mean `{close[0]}`?" if close else f"Use one of {', '.join(spec.choices)}.",
             )
         return str(value)
+    if kind == "llm":  # induction.llm: a [llm.NAME] table's name or a mapping of model settings (checked later)
+        if not isinstance(value, (str, dict)):
+            raise _Invalid("must be a mapping of model settings or the name of a [llm.NAME] table, got {got}",
+                           "Write e.g. `llm: {model: openai/gpt-4o-mini, temperature: 0}`")
+        return value
     if kind == "recipes":
         if not isinstance(value, dict):
             raise _Invalid("must be a mapping of repository to versions to recipes, got {got}",

@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens")
+    p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens. "
+                   "Other commands: `awm-tui evaluate --help`, `awm-tui memory --help`")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
     p.add_argument("--resume-from", metavar="CHECKPOINT", help="resume the run whose checkpoint.json this is (or "
@@ -65,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
                    "(spec: agent.max_iterations)")
     p.add_argument("--induction-trigger", type=number, metavar="N", help="induce workflows every N successes")
     p.add_argument("--max-workflows", type=number, metavar="N", help="keep at most N workflows in memory")
+    p.add_argument("--memory", metavar="on|off", help="off: the baseline, no workflows learned or given "
+                   "(spec: memory, or memory.enabled)")
     p.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: under the user data dir)")
     p.add_argument("--skip-evaluation", action="store_true", help="do not evaluate patches (verdicts: SKIPPED)")
     p.add_argument("--quiet", action="store_true", help="print only the start and the final summary")
@@ -83,6 +86,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "agent.max_iterations": args.max_iterations,
         "induction.trigger": args.induction_trigger,
         "induction.max_workflows": args.max_workflows,
+        "memory.enabled": args.memory,
         "output_dir": args.output_dir,
         "evaluation.backend": "none" if args.skip_evaluation else None,
         "verbose": False if args.quiet else None,
@@ -137,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["evaluate"]:
             return guarded(lambda: run_evaluate(evaluate_parser().parse_args(argv[1:])))
+        if argv[:1] == ["memory"]:
+            from awm_tui import memory_cmd
+
+            return guarded(lambda: memory_cmd.main(argv[1:]))
         args = parser().parse_args(argv)
         hold_signals()
         return guarded(lambda: run_headless(args) if args.no_ui else run_app(args))

@@ -47,9 +47,22 @@ def summary(stats: Stats) -> str:
         f"{stats.errors} errors, {stats.skipped} skipped; success rate {stats.success_rate:.1%}; "
         f"{stats.workflows} workflows after {stats.induction_rounds} induction rounds"
         f"{f' ({stats.induction_failures} failed induction attempts)' if stats.induction_failures else ''}; "
-        f"cost {money(stats.cost)}; "
+        f"cost {money(stats.cost)}{memory_cost(stats)}; "
         f"tokens {stats.prompt_tokens + stats.completion_tokens:,}; elapsed {duration(stats.elapsed_s)}"
+        f"{judged(stats)}"
     )
+
+
+def memory_cost(stats: Stats) -> str:
+    if not stats.induction_cost:
+        return ""
+    return f" (of which memory {money(stats.induction_cost)}: induction, merging, judging)"
+
+
+def judged(stats: Stats) -> str:
+    if not stats.judged:
+        return ""
+    return f"; the judge agreed with the tests on {stats.judge_agreed}/{stats.judged} issues"
 
 
 class HeadlessPrinter:
@@ -78,15 +91,20 @@ class HeadlessPrinter:
         elif isinstance(event, ev.IssueFinished):
             s = event.stats
             reason = f"  {event.reason}" if event.reason and event.status.value != "PASS" else ""
+            given = len(event.experience.workflow_ids) if event.experience is not None else 0
             self.say(f"[{event.index:>{len(str(event.total))}}/{event.total}] {event.instance_id:<{self.width}}  "
-                     f"{event.status.value:<7} rate {rate(s)}  workflows {s.workflows}  cost {money(s.cost)}  "
+                     f"{event.status.value:<7} rate {rate(s)}  memory {given}/{s.workflows}  cost {money(s.cost)}  "
                      f"{event.duration_s:.1f}s{reason[:160]}")
         elif isinstance(event, ev.InductionFinished):
+            what = "pitfall induction" if event.kind == "pitfall" else "induction"
             if event.error and not event.new_workflows:
-                self.say(f"      induction round {event.round}: {event.error}")
+                self.say(f"      {what} round {event.round}: {event.error}")
             else:
-                names = ", ".join(w.name for w in event.new_workflows)
-                self.say(f"      induction round {event.round}: +{len(event.new_workflows)} ({names}); "
+                new = [w.name for w in event.new_workflows if w.version <= 1]
+                updated = [f"{w.name} v{w.version}" for w in event.new_workflows if w.version > 1]
+                parts = ([f"+{len(new)} ({', '.join(new)})"] if new else []) + (
+                    [f"{len(updated)} updated ({', '.join(updated)})"] if updated else [])
+                self.say(f"      {what} round {event.round}: {'; '.join(parts) or 'nothing new'}; "
                          f"{len(event.workflow_ids)} in memory")
         elif isinstance(event, ev.RunFinished):
             self.say(f"awm-tui: {event.outcome}: {summary(event.stats)}")

@@ -25,7 +25,7 @@ def test_design_names_map_onto_the_spec():
         "builtin:minibench", "dev", ["awm-bench/tallyho"])
     assert (spec.induction.trigger, spec.induction.max_workflows, spec.checkpoint_interval) == (5, 30, 2)
     assert spec.evaluation.backend == "none" and spec.evaluation.timeout_minutes == 3.0
-    assert spec.memory == "off" and spec.verbose is False and spec.llm.model == "scripted/demo"
+    assert spec.memory.enabled == "off" and spec.verbose is False and spec.llm.model == "scripted/demo"
 
 
 def test_a_mistake_is_a_user_error_naming_the_field():
@@ -44,7 +44,7 @@ def test_save_load_round_trip_and_loading_a_yaml_spec(tmp_path):
     assert AWMConfig.load(tmp_path / "awm.json") == config
     assert AWMConfig.from_dict(config.to_dict()) == config
     demo = AWMConfig.load(DEMO)
-    assert demo.name == "demo" and demo.llm["model"] == "scripted/demo" and demo.induction["trigger"] == 2
+    assert demo.name == "demo" and demo.llm["model"] == "scripted/learner" and demo.induction["trigger"] == 2
     spec = demo.to_spec()
     assert spec.path == str(DEMO) and spec.dataset.repo_filter == ["awm-bench/tallyho"]
 
@@ -75,7 +75,8 @@ def test_the_online_loop_runs_the_demo_and_resumes_from_a_checkpoint(awm_home, t
     saved = json.loads((out / "config.json").read_text())
     assert saved["spec"]["dataset"]["instance_ids"] == [i.instance_id for i in issues[:2]]
     # the run's own config.json makes the same configuration again
-    assert AWMConfig.load(out / "config.json").to_spec().llm.model == "scripted/demo"
+    recorded = AWMConfig.load(out / "config.json").to_spec()
+    assert recorded.llm.model == "scripted/learner" and recorded.memory == loop.spec.memory
     again = AWMOnlineLoop(config).run(issues[:2], resume_from=out / "checkpoint.json")
     assert again.statistics["total_processed"] == 2  # nothing redone
     assert [e.instance_id for e in again.experiences] == [e.instance_id for e in result.experiences]

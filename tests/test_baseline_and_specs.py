@@ -1,6 +1,5 @@
 """The no-memory baseline switch, and the Django specs: their defaults, and refusal up front without Docker."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -17,8 +16,7 @@ DJANGO_SPECS = ["django.yaml", "django-lite.yaml", "django-verified.yaml", "djan
 @pytest.mark.slow
 def test_memory_off_runs_the_same_issues_with_no_induction_and_no_injection(awm_home, tmp_path):
     out = tmp_path / "run"
-    spec = load_spec(ROOT / "specs" / "demo.yaml", {"output_dir": str(out), "dataset.limit": 5})
-    spec = dataclasses.replace(spec, memory="off")
+    spec = load_spec(ROOT / "specs" / "demo.yaml", {"output_dir": str(out), "dataset.limit": 5, "memory.enabled": "off"})
     finished = prepare_engine(spec, [], output_dir=str(out)).run()
     assert finished.outcome == "completed" and finished.stats.passed >= 2  # enough successes to have induced
     assert finished.stats.induction_rounds == 0 and finished.stats.workflows == 0
@@ -27,7 +25,7 @@ def test_memory_off_runs_the_same_issues_with_no_induction_and_no_injection(awm_
     assert requests and all(r["kind"] == "agent" for r in requests)
     assert all("Workflow memory" not in json.dumps(r["body"]["messages"][0]) for r in requests)
     config = json.loads((out / "config.json").read_text())
-    assert config["spec"]["memory"] == "off" and config["fingerprint"]["memory"] == "off"
+    assert config["spec"]["memory"]["enabled"] == "off" and config["fingerprint"]["memory"] == "off"
 
 
 @pytest.mark.parametrize("name", DJANGO_SPECS)
@@ -37,7 +35,7 @@ def test_django_specs_carry_the_designs_defaults(name, tmp_path, monkeypatch):
     spec = load_spec(ROOT / "specs" / name)
     assert spec.dataset.repo_filter == ["django/django"] and spec.dataset.split == "test"
     assert (spec.induction.trigger, spec.induction.max_workflows, spec.agent.max_iterations) == (10, 50, 100)
-    assert spec.memory == "on" and spec.llm.model == "openai/gpt-4o"
+    assert spec.memory.enabled == "on" and spec.llm.model == "openai/gpt-4o"
     assert spec.dataset.name.startswith("princeton-nlp/SWE-bench")
 
 

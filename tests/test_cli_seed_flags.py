@@ -83,7 +83,7 @@ def test_resume_from_a_checkpoint_or_its_folder_goes_on_with_a_bigger_limit(awm_
         again = run(tmp_path, "--resume-from", str(target), "--limit", str(limit))
         assert again.returncode == 0, again.stderr
         assert "Traceback" not in again.stderr
-        assert (f"resuming run out (scripted/demo), {limit} issues, {limit - 1} already done; folder {out.resolve()}"
+        assert (f"resuming run out (scripted/learner), {limit} issues, {limit - 1} already done; folder {out.resolve()}"
                 in again.stdout)
         ids = journal(out)
         assert len(ids) == limit and len(set(ids)) == limit  # the earlier issues kept, not redone

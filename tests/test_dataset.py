@@ -105,7 +105,7 @@ def test_load_rows_reads_a_local_parquet_file(tmp_path):
 def test_load_rows_reads_the_bundled_minibench():
     rows = load_rows("builtin:minibench", "test")
     assert [r["instance_id"] for r in rows] == list(MINI)
-    assert len(rows) == 14
+    assert len(rows) == 24
     assert without_created_at(rows) == without_created_at(list(MINI.values()))
 
 

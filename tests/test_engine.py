@@ -21,7 +21,7 @@ from awm.run import events as ev
 from awm.run.loop import Controls, Engine
 from awm.run.parts import Parts
 from awm.run.store import RunState, RunStore
-from awm.spec import InductionSpec, LLMSpec, RunSpec
+from awm.spec import InductionSpec, LLMSpec, MemorySpec, RunSpec
 
 WORKFLOW_REPLY = """## Workflow: Fix an off-by-one
 When to use: a range or index is one off.
@@ -166,7 +166,7 @@ class Run:
 def make_run(tmp_path: Path, n: int = 6, *, memory: str = "on", trigger: int = 2, script=None, verdicts=None,
              fail_induction: int = 0) -> Run:
     spec = RunSpec(llm=LLMSpec(model="stub/model"), name="t", induction=InductionSpec(trigger=trigger,
-                   max_workflows=10), memory=memory, checkpoint_interval=1, max_consecutive_errors=3)
+                   max_workflows=10), memory=MemorySpec(enabled=memory, retrieval="all"), checkpoint_interval=1, max_consecutive_errors=3)
     store = RunStore.create(spec, str(tmp_path / "run"))
     return Run(spec, store, StubWorkspace(), StubAgent(script=dict(script or {})),
                StubEvaluator(verdicts=dict(verdicts or {})), Complete(fail_induction),

@@ -70,6 +70,6 @@ def test_an_evaluator_crash_is_that_issues_error_and_the_loop_goes_on(awm_home, 
     finished = engine.run()
     assert finished.outcome == "completed"
     exps = json.loads((out / "result.json").read_text())["experiences"]
-    assert [e["status"] for e in exps] == ["PASS", "ERROR", "FAIL"]
+    assert [e["status"] for e in exps] == ["PASS", "ERROR", "PASS"]  # the learner's naive fixes of 1 and 3 work
     assert "evaluator exploded" in exps[1]["reason"]
-    assert finished.stats.errors == 1 and finished.stats.passed == 1
+    assert finished.stats.errors == 1 and finished.stats.passed == 2

@@ -12,7 +12,7 @@ import pytest
 import awm.demo.minibench as minibench
 from awm.demo.minibench import derive
 from awm.demo.minibench.build import expected_head, git, head
-from awm.demo.minibench.scripts import SCRIPTS
+from awm.demo.minibench.scripts import CATEGORIES, SCRIPTS
 
 INSTANCES = minibench.load_instances()
 BY_ID = {instance["instance_id"]: instance for instance in INSTANCES}
@@ -47,7 +47,7 @@ def test_builds_are_identical_and_match_the_shipped_instances(repo, tmp_path):
     assert {instance["environment_setup_commit"] for instance in INSTANCES} == {history[0]}
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "log", "-1", "--format=%an <%ae> %aI %cI") == (
-        "Tallyho Maintainers <maintainers@tallyho.invalid> 2024-03-22T18:00:00+00:00 2024-03-22T18:00:00+00:00\n"
+        "Tallyho Maintainers <maintainers@tallyho.invalid> 2024-04-02T18:00:00+00:00 2024-04-02T18:00:00+00:00\n"
     )
 
 
@@ -67,13 +67,13 @@ def test_build_keeps_a_good_repo_and_replaces_anything_else(repo, tmp_path):
 
 
 def test_instances_have_swe_bench_fields():
-    assert len(INSTANCES) >= 14
+    assert len(INSTANCES) == 24
     for number, instance in enumerate(INSTANCES, start=1):
         assert list(instance) == SWE_BENCH_FIELDS
         assert instance["repo"] == minibench.REPO == "awm-bench/tallyho"
         assert instance["instance_id"] == f"awm-bench__tallyho-{number}"
         assert instance["version"] == "0.1"
-        assert instance["created_at"].startswith("2024-03-")
+        assert instance["created_at"].startswith(("2024-03-", "2024-04-"))
         fail_to_pass, pass_to_pass = json.loads(instance["FAIL_TO_PASS"]), json.loads(instance["PASS_TO_PASS"])
         assert fail_to_pass and pass_to_pass and not set(fail_to_pass) & set(pass_to_pass)
         test_files = derive.patched_files(instance["test_patch"])
@@ -85,7 +85,7 @@ def test_instances_have_swe_bench_fields():
 def test_problem_statements_do_not_give_the_fix_away():
     for instance in INSTANCES:
         added = [line[1:].strip() for line in instance["patch"].splitlines() if line.startswith("+") and not line.startswith("+++")]
-        for line in added:
+        for line in filter(None, added):  # a blank line gives nothing away
             assert line not in instance["problem_statement"], instance["instance_id"]
 
 
@@ -119,24 +119,52 @@ def test_evaluation_command_as_the_harness_runs_it(repo, tmp_path):
     assert statuses == dict.fromkeys(expected, "PASSED")
 
 
+def edits_of(steps: list[dict]) -> list[dict]:
+    return [step["args"] for step in steps if step["tool"] == "file_editor" and step["args"]["command"] == "str_replace"]
+
+
 def test_every_instance_has_a_script():
     assert list(SCRIPTS) == list(BY_ID)
     outcomes = [script["outcome"] for script in SCRIPTS.values()]
-    assert outcomes.count("right") == 10 and outcomes.count("wrong") == 4
+    assert outcomes.count("right") == 17 and outcomes.count("wrong") == 7
     assert "wrong" in outcomes[: len(outcomes) // 2]  # wrong ones are spread out, not all at the end
     for instance_id, script in SCRIPTS.items():
         holders = [iid for iid, instance in BY_ID.items() if script["match"] in instance["problem_statement"]]
         assert holders == [instance_id]
-        assert script["category"]
-        assert script["steps"][-1]["tool"] == "finish"
-        assert {step["tool"] for step in script["steps"]} <= {"terminal", "file_editor", "think", "finish"}
-        edits = [step for step in script["steps"] if step["tool"] == "file_editor" and step["args"]["command"] == "str_replace"]
-        assert edits and all(step["args"]["path"].startswith("{repo}/") for step in edits)
+        assert script["category"] in CATEGORIES
+        plans = ["steps", "right", "naive"] + (["distracted"] if script["distractible"] else [])
+        assert ("distracted" in script) == script["distractible"]
+        for plan in plans:
+            steps = script[plan]
+            assert steps[-1]["tool"] == "finish"
+            assert {step["tool"] for step in steps} <= {"terminal", "file_editor", "think", "finish"}
+            assert edits_of(steps) and all(edit["path"].startswith("{repo}/") for edit in edits_of(steps))
+        assert script["steps"] is (script["right"] if script["outcome"] == "right" else script["naive"]) or (
+            script["outcome"] == "wrong" and not script["naive_wrong"])  # tallyho-3 replays a wrong fix of its own
+        assert (edits_of(script["naive"]) != edits_of(script["right"])) == script["naive_wrong"]
+        if script["distractible"]:
+            assert edits_of(script["distracted"]) != edits_of(script["right"])
+            assert script["distracted"] is script["naive"] or not script["naive_wrong"]
 
 
-def apply_script_edits(script: dict, workdir: Path) -> None:
-    """What OpenHands' file_editor does with the script's str_replace calls."""
-    for step in script["steps"]:
+def test_categories_and_shares():
+    """Six categories of four; naive fix wrong for half, distractible a third; in dataset order (by number) each
+    category's first instance has a naive fix that works, so its workflow can be learned before it is needed."""
+    by_category = {category: [iid for iid, s in SCRIPTS.items() if s["category"] == category] for category in CATEGORIES}
+    assert {category: len(ids) for category, ids in by_category.items()} == dict.fromkeys(CATEGORIES, 4)
+    assert sum(s["naive_wrong"] for s in SCRIPTS.values()) == 12
+    assert sum(s["distractible"] for s in SCRIPTS.values()) == 8
+    for ids in by_category.values():
+        first, *later = sorted(ids, key=lambda iid: int(iid.rsplit("-", 1)[1]))
+        assert not SCRIPTS[first]["naive_wrong"] and not SCRIPTS[first]["distractible"]
+        assert sum(SCRIPTS[iid]["naive_wrong"] for iid in later) == 2
+    # the first six instances are one of each category
+    assert [SCRIPTS[f"awm-bench__tallyho-{n}"]["category"] for n in range(1, 7)] == list(CATEGORIES)
+
+
+def apply_script_edits(steps: list[dict], workdir: Path) -> None:
+    """What OpenHands' file_editor does with the str_replace calls of `steps`."""
+    for step in steps:
         args = step["args"]
         if step["tool"] == "file_editor" and args["command"] == "str_replace":
             path = Path(args["path"].replace("{repo}", str(workdir)))
@@ -145,11 +173,12 @@ def apply_script_edits(script: dict, workdir: Path) -> None:
             path.write_text(text.replace(args["old_str"], args["new_str"]), encoding="utf-8")
 
 
+@pytest.mark.slow  # real test runs per instance (tests/test_learner.py checks every plan's edits the same way)
 @pytest.mark.parametrize("instance_id", list(SCRIPTS))
 def test_script_outcome(repo, tmp_path, instance_id):
     instance, script = BY_ID[instance_id], SCRIPTS[instance_id]
     workdir = checkout_with_tests(repo, instance, tmp_path / "co")
-    apply_script_edits(script, workdir)
+    apply_script_edits(script["steps"], workdir)
     assert git(workdir, "diff", "--name-only", "--", "tallyho").split() == derive.patched_files(instance["patch"])
     statuses = run(workdir, instance)
     fail_to_pass = json.loads(instance["FAIL_TO_PASS"])

@@ -492,3 +492,35 @@ def test_good_run_names_load(tmp_path, name):
 def test_a_name_from_the_spec_file_name_is_made_safe(tmp_path):
     path = write(tmp_path, "llm: {model: openai/x}\n", name=".my spec (1).yaml")
     assert load_spec(path, None, ENV).name == "my-spec-1-"
+
+
+def test_memory_is_a_switch_or_a_section(tmp_path):
+    base = "llm: {model: openai/gpt-4o}\n"
+    assert load(tmp_path, base + "memory: off\n").memory.enabled == "off"
+    spec = load(tmp_path, base + "memory:\n  retrieval: all\n  budget_tokens: 800\n  from: runs/train\n")
+    assert (spec.memory.enabled, spec.memory.retrieval, spec.memory.budget_tokens, spec.memory.start_from) == (
+        "on", "all", 800, "runs/train")
+    assert load(tmp_path, base, overrides={"memory.enabled": "off"}).memory.enabled == "off"
+    spec = load(tmp_path, base + "induction:\n  success: tests+judge\n  from_failures: true\n"
+                "  llm: {model: openai/gpt-4o-mini, temperature: 0.2}\n")
+    assert (spec.induction.success, spec.induction.from_failures) == ("tests+judge", True)
+    assert (spec.induction.llm.model, spec.induction.llm.temperature) == ("openai/gpt-4o-mini", 0.2)
+    assert spec.public()["induction"]["llm"]["model"] == "openai/gpt-4o-mini"
+
+
+def test_memory_mistakes_name_the_field_and_the_fix(tmp_path):
+    base = "llm: {model: openai/gpt-4o}\n"
+    fails(tmp_path, base + "memory: maybe\n", "field `memory`", "one of on, off")
+    fails(tmp_path, base + "memory:\n  retrieval: bm26\n", "memory.retrieval", "Did you mean `bm25`?")
+    fails(tmp_path, base + "memory:\n  retrieval: embedding\n", "memory.retrieval", "embedding_model")
+    fails(tmp_path, base + "memory:\n  budget: 10\n", "unknown key `budget`")
+    fails(tmp_path, base + "induction:\n  success: vibes\n", "induction.success", "tests, judge, tests+judge")
+    fails(tmp_path, base + "induction:\n  llm: {modle: x}\n", "induction.llm.modle", "Did you mean `model`?")
+    fails(tmp_path, base, "option `--memory`", overrides={"memory.enabled": "maybe"})
+
+
+def test_the_induction_models_key_is_never_written(tmp_path):
+    spec = load(tmp_path, "llm: {model: openai/gpt-4o}\ninduction:\n  llm: {model: openai/o3, api_key_env: K2}\n",
+                env={"K2": "sk-secret-induction-key"})
+    assert spec.induction.llm.api_key == "sk-secret-induction-key"
+    assert "sk-secret-induction-key" not in json.dumps(spec.public())

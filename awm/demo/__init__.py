@@ -1,5 +1,7 @@
-"""The demo: the bundled mini-benchmark (`minibench/`, the small real project `tallyho` with 14 real bugs, built by
-code into a git repository) and the scripted model server (`scripted.py`) that plays the agent's model on it.
+"""The demo: the bundled mini-benchmark (`minibench/`, the small real project `tallyho` with 24 real bugs of six
+kinds, built by code into a git repository) and the scripted model server (`scripted.py`) that plays the agent's
+model on it: `scripted/demo` replays fixed scripts, `scripted/learner` simulates a model that uses the workflow
+memory in its prompt (a simulation of the mechanism, not evidence about real models).
 
 Everything the rest of awm-tui knows about the demo is asked here: the dataset and repository source
 `builtin:minibench`, the `scripted/NAME` model, and the demo repository's test recipe. Nothing heavy is imported
@@ -51,11 +53,12 @@ def recipe_fields(repo: str) -> dict[str, Any] | None:
             "env": (("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"),)}
 
 
-def start_model_server(record_path: Path | None = None):
-    """The scripted model on 127.0.0.1, started; `.base_url` is its address, `.stop()` ends it. Every request is
-    recorded (to `record_path` too, if given)."""
-    from awm.demo.scripted import ScriptedServer
+def start_model_server(record_path: Path | None = None, model: str = "scripted/demo"):
+    """The scripted model on 127.0.0.1, started; `.base_url` is its address, `.stop()` ends it. `model` (the run's
+    `llm.model`) picks the mode: `scripted/learner` learns from the memory in its prompt, any other name replays.
+    Every request is recorded (to `record_path` too, if given)."""
+    from awm.demo.scripted import ScriptedServer, mode_for
 
-    server = ScriptedServer(record_path=record_path)
+    server = ScriptedServer(record_path=record_path, mode=mode_for(model))
     server.start()
     return server

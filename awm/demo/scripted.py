@@ -1,77 +1,153 @@
-"""A scripted OpenAI-compatible model on 127.0.0.1: replays per-instance tool calls and writes induction replies.
+"""A scripted OpenAI-compatible model on 127.0.0.1: the demo's stand-in for an LLM. A SIMULATION: it shows the
+mechanism of workflow memory at work and proves nothing about what real models do with it.
 
-Stateless: the step to play is the number of assistant messages already in the request.
+Stateless: the step to play is the number of assistant messages already in the request, and everything else is
+decided from the request alone, so the same request always gets the same reply.
+
+Two modes for the agent's requests (`mode_for(model)`: `scripted/learner` is the learner, any other
+`scripted/NAME` the replay):
+- replay (`scripted/demo`): each instance's fixed script (`steps`), right or wrong, whatever the prompt holds.
+- learner: the model reads the memory injected into its system prompt (`## Workflow: <name>` and
+  `## Pitfall: <name>` headings, see `injected_names`). An entry is *relevant* when it is a workflow or pitfall of
+  the instance's bug category (recognised by the stable names this server's induction writes), a *distractor*
+  when it is of another category (or unknown). Per conversation, from the system prompt alone:
+  distractors present and the instance distractible -> the distracted (wrong) fix; else a relevant entry
+  present -> the right fix; else the naive fix, which is wrong for the naive_wrong instances.
+  On the 24 bundled instances the naive fix is wrong for 12 of 24 (half; two per category) and 8 of 24 (a third)
+  are distractible; each category's first instance has a naive fix that works, so its workflow can be learned
+  before the instances that need it (see awm.demo.minibench.scripts).
+
+Requests the engine makes outside the agent are told apart by how their system message starts:
+- "You are given a list of software-engineering tasks that a coding agent solved successfully" (or any other
+  request without tools): workflow induction. One workflow per category (at most the two most common) of the
+  instances named in the prompt (`### Task N (<instance id>)`, else recognised by their problem statements),
+  under a stable name per category; when the prompt shows that workflow already in memory, its steps come back
+  with one wording change, so the engine's merge updates it instead of adding a copy.
+- "You are given a list of software-engineering tasks that a coding agent failed to solve": pitfall induction,
+  one pitfall per category of the failed instances named.
+- "You are judging whether a coding agent's patch resolves an issue": reasoning, then `Verdict: success` when the
+  patch (between `<patch>` and `</patch>`) adds every line the right fix of the instance (`Instance: <id>`)
+  adds, else `Verdict: failure`.
+- "You are merging two versions of a workflow": one item, with the first (older) version's name and kind and the
+  last (newer) version's description and steps.
+
+`/v1/embeddings` answers in OpenAI's format with deterministic vectors: a signed hashed bag of lower-cased words,
+256 dimensions, L2-normalised.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import re
+import struct
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 REPO_PATH = re.compile(r"Repository path: (\S+)")
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings")
 MODEL_PATHS = ("/v1/models", "/models")
 
-# Induction steps per bug category; `{...}` are slots the engine's parser keeps as placeholders.
+REPLAY, LEARNER = "replay", "learner"
+LEARNER_MODEL = "scripted/learner"
+
+# How the engine's requests outside the agent begin (their system message); awm.memory writes these phrases.
+INDUCE_WORKFLOWS = "You are given a list of software-engineering tasks that a coding agent solved successfully"
+INDUCE_PITFALLS = "You are given a list of software-engineering tasks that a coding agent failed to solve"
+JUDGE = "You are judging whether a coding agent's patch resolves an issue"
+MERGE = "You are merging two versions of a workflow"
+
+EMBEDDING_DIMS = 256
+
+# The stable workflow name per bug category.
+WORKFLOW_NAMES: dict[str, str] = {
+    "incomplete lookup table": "Fix an incomplete lookup table",
+    "string normalisation": "Normalise the case, letters and separators of input text",
+    "off-by-one boundary": "Fix an inclusive or exclusive bound at the exact limit",
+    "comparison ordering": "Fix the sort order of versions or ranges",
+    "parsing edge case": "Handle edge cases in a line parser",
+    "stale state update": "Update stale bookkeeping in the operation that forgets it",
+}
+
+# Induction steps per bug category: (when to use, [(reason, action)]); `{...}` are slots the engine's parser keeps.
+# The words are the ones issues of the category use (numeral, suffix, unit; case, letters, punctuation; limit, end
+# day, width; versions, sorted, newest; INI line, comment, quoted; cache, evicted, total), as a model that read
+# them would write.
 CATEGORY_STEPS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "incomplete lookup table": (
-        "A conversion is right for most inputs but wrong for a few specific values.",
+        "A number comes out with a bad numeral, suffix or unit for a few specific inputs only (four I's for 4, "
+        "13rd, no weeks, TiB for PiB sizes): a row is missing from the lookup table the conversion walks.",
         [
-            ("Find the table the conversion walks through", "grep -n '{table_name}' {file_path}"),
-            ("Reproduce with one of the failing values", "python -c 'from {module} import {function}; print({function}({value}))'"),
-            ("Add the missing entry in its sorted position", "str_replace {file_path}: {old_row} -> {old_row_with_entry}"),
+            ("Reproduce with the reported number and its neighbours", "python -c 'from {module} import {function}; print([{function}(n) for n in {nearby_inputs}])'"),
+            ("Find each table of symbols, suffixes or units the conversion uses (a dict, a regex character class)", "grep -n '{table_name}' {file_path}"),
+            ("Add each missing row where the lookup expects it (greedy tables run largest first), not special-casing one number", "str_replace {file_path}: {old_row} -> {row_with_missing_entries}"),
+            ("Run the module's tests", "python -m pytest -q {test_file}"),
         ],
     ),
     "string normalisation": (
-        "Text input in a different form (case, punctuation, encoding) is rejected or kept as written.",
+        "Input text in another case or spelling is rejected or garbled: upper or lower case (lower-case "
+        "numerals), accented letters and letters with no ASCII spelling, runs of punctuation or spaces turned into "
+        "doubled dashes by slugify, plus signs for spaces in a query that must round-trip.",
         [
-            ("Reproduce with the exact input from the issue", "python -c 'from {module} import {function}; print({function}({raw_input}))'"),
-            ("Locate where the input is cleaned before use", "grep -n '{cleaning_call}' {file_path}"),
-            ("Normalise the input once, before it is compared or split", "str_replace {file_path}: {old_line} -> {normalised_line}"),
+            ("Reproduce with the exact text from the issue", "python -c 'from {module} import {function}; print(repr({function}({raw_text})))'"),
+            ("Find where the text is cleaned, decoded or lower-cased", "grep -n '{cleaning_step}' {file_path}"),
+            ("Normalise case, letters, punctuation and plus signs once, where the text comes in", "str_replace {file_path}: {old_code} -> {normalised_code}"),
             ("Run the module's tests", "python -m pytest -q {test_file}"),
         ],
     ),
     "off-by-one boundary": (
-        "A result is wrong exactly at a limit (an end date, an exact size, a width) while other inputs work.",
+        "Off exactly at the limit and fine away from it: the end day of a range with both ends included never "
+        "produced (Monday to Friday counted as 4 weekdays) or refused, exactly 1024 bytes or KiB not shown as 1.0 "
+        "KiB or MiB, truncate() output longer than the requested width.",
         [
-            ("Find the comparison or range that decides the limit", "grep -n '{bound_expression}' {file_path}"),
-            ("Reproduce with the exact boundary value", "python -c 'from {module} import {function}; print({function}({boundary_value}))'"),
-            ("Make the bound match the documented inclusive/exclusive rule", "str_replace {file_path}: {old_bound} -> {new_bound}"),
+            ("Find the comparison or range() that decides the limit", "grep -n '{bound_expression}' {file_path}"),
+            ("Reproduce at the exact limit and just inside and outside it", "python -c 'from {module} import {function}; print({function}({limit_input}))'"),
+            ("Make the bound inclusive or exclusive as specified, in the function that owns it", "str_replace {file_path}: {old_bound} -> {new_bound}"),
             ("Run the module's tests", "python -m pytest -q {test_file}"),
         ],
     ),
     "comparison ordering": (
-        "Sorting or comparing values gives the wrong order for some inputs.",
+        "Comparing, sorting or picking the newest goes out of order: versions compared as strings (1.10.0 older "
+        "than 1.9.0, rc.10 before rc.2), a pre-release newer than its release, ranges sorted by a field that "
+        "should not decide the order before merging.",
         [
-            ("Find the key the values are compared by", "grep -n 'def {key_function}' -A 8 {file_path}"),
-            ("Check each field of the key has the type and order the spec requires", "python -c 'from {module} import {key_function}; print({key_function}({example}))'"),
-            ("Change the key, not the comparison", "str_replace {file_path}: {old_key} -> {new_key}"),
+            ("Find what the versions or ranges are sorted and compared by", "grep -n 'def {sort_function}\\|sorted(' {file_path}"),
+            ("Check each field it sorts by has the type and precedence the spec gives (numeric parts as int, a release after its pre-releases)", "python -c 'from {module} import {sort_function}; print({sort_function}({example}))'"),
+            ("Change the sort key, not the comparison", "str_replace {file_path}: {old_sort} -> {new_sort}"),
+            ("Run the module's tests", "python -m pytest -q {test_file}"),
         ],
     ),
     "parsing edge case": (
-        "A parser handles the simple form but mishandles a legal variant of the input.",
+        "A line parser mishandles a legal variant of its input: durations such as 1h30m (everything after the "
+        "first part ignored), '=' inside an INI setting (cut off at the second '='), ';' comment lines, quoted "
+        "settings, trailing junk silently accepted.",
         [
             ("Read the parser's loop and how it splits each line or token", "sed -n '1,40p' {file_path}"),
             ("Reproduce with the variant from the issue", "python -c 'from {module} import {parser}; print({parser}({variant_input}))'"),
-            ("Handle the variant where the token is split or classified", "str_replace {file_path}: {old_split} -> {new_split}"),
+            ("Handle the variant where the line is split or classified, and keep the simple lines parsing as before", "str_replace {file_path}: {old_split} -> {new_split}"),
             ("Run the parser's tests", "python -m pytest -q {test_file}"),
         ],
     ),
     "stale state update": (
-        "An object's internal order or bookkeeping is not updated on one of its operations.",
+        "An entry is evicted too early, or a total is stale, because one operation (get, remove, resize, storing "
+        "over an existing entry) does not update the cache's least recently used position, the running total or "
+        "the entries within capacity.",
         [
-            ("List the operations that should update the state", "grep -n 'def \\|{state_attribute}' {file_path}"),
-            ("Update the state in the operation that forgets to", "str_replace {file_path}: {old_body} -> {body_with_update}"),
+            ("Enumerate the operations that should update the state", "grep -n 'def \\|{state_attribute}' {file_path}"),
+            ("Reproduce with the sequence of calls from the issue and print the state after each", "python -c 'from {module} import {cls}; {calls}'"),
+            ("Update the state in the operation that forgets to, just as the other operations do", "str_replace {file_path}: {old_body} -> {body_with_update}"),
             ("Run the class's tests", "python -m pytest -q {test_file}"),
         ],
     ),
 }
+GENERIC_NAME = "Fix a reported wrong output"
 GENERIC_STEPS = (
     "An issue reports wrong output for a specific input.",
     [
@@ -80,6 +156,59 @@ GENERIC_STEPS = (
         ("Run the tests for the module", "python -m pytest -q {test_file}"),
     ],
 )
+REVISION = ", then the example from the issue again"  # the one wording change of a re-induced workflow
+
+# Pitfalls per bug category: (name, when it bites, how to avoid it), in the words of the category's issues.
+PITFALLS: dict[str, tuple[str, str, list[str]]] = {
+    "incomplete lookup table": (
+        "Special-casing the reported number rather than completing the lookup table",
+        "A symbol, suffix or unit is missing from a lookup table and only the reported number is patched, or "
+        "the new row goes where the greedy walk never reaches it.",
+        ["Find each table of symbols, suffixes or units the conversion walks (a dict, a regex character class).",
+         "Add all missing rows, in the order the conversion walks them.",
+         "Check the neighbours of the reported number too."],
+    ),
+    "string normalisation": (
+        "Fixing one spelling rather than normalising the input",
+        "Input in another case or spelling (lower-case numerals, accented letters, letters with no ASCII "
+        "spelling, punctuation runs, plus signs for spaces) is handled for the example only.",
+        ["Normalise case, letters, punctuation and plus signs once, where the input comes in.",
+         "Try each spelling the issue names, not only the first."],
+    ),
+    "off-by-one boundary": (
+        "Shifting the limit in a caller rather than the bound itself",
+        "Output is off exactly at the limit (the end day of an inclusive range, 1024 bytes, the truncate width) "
+        "and the change moves an argument or trims output in one caller.",
+        ["Fix the comparison or range() that owns the limit, inclusive or exclusive as specified.",
+         "Check the exact limit and just inside and outside it."],
+    ),
+    "comparison ordering": (
+        "Coercing one sort field rather than fixing how versions are ordered",
+        "Versions or ranges sort out of order, and the change drops or coerces a field so the reported pair "
+        "compares correctly while other versions raise on int versus str or stay out of order.",
+        ["Change what is sorted on, field by field, with the precedence the spec gives.",
+         "Never compare an int with a str in one field of what is sorted on."],
+    ),
+    "parsing edge case": (
+        "Stripping marks on all lines rather than handling the variant in the line parser",
+        "A line parser mishandles a legal variant (durations in parts, '=' or quotes in an INI setting, ';' "
+        "comments) and the change strips or splits marks on all lines.",
+        ["Handle the variant where the line is split or classified.",
+         "Check settings that contain the same marks inside them or at one end only."],
+    ),
+    "stale state update": (
+        "Updating a cache's bookkeeping only partly",
+        "An operation (get, remove, resize, storing over an existing entry) leaves the recency, the running "
+        "total or the entries within capacity stale, and the change updates it once or in the wrong direction.",
+        ["Enumerate the operations and the bookkeeping each must keep current.",
+         "Update it completely: evict in a loop until within capacity, move entries to the most recently used end."],
+    ),
+}
+
+
+def mode_for(model: str) -> str:
+    """The agent mode of the scripted model named `model`: `scripted/learner` learns, anything else replays."""
+    return LEARNER if model == LEARNER_MODEL else REPLAY
 
 
 def default_scripts() -> dict[str, dict]:
@@ -88,12 +217,109 @@ def default_scripts() -> dict[str, dict]:
     return SCRIPTS
 
 
-class ScriptedServer:
-    """The model server; `start()` returns its base URL (also `.base_url`), `requests` records every chat request."""
+# ---------------------------------------------------------------------------------------------- the learner's eyes
 
-    def __init__(self, scripts: dict[str, dict] | None = None, record_path: Path | None = None):
+_ENTRY = re.compile(r"^[ \t]*##[ \t]*(Workflow|Pitfall)[ \t]*:[ \t]*(.+?)[ \t]*$", re.M | re.I)
+
+
+def injected_entries(messages: list[dict]) -> list[tuple[str, str]]:
+    """(kind, name) of every memory entry in the system prompt, in prompt order; kind "workflow" or "pitfall"."""
+    return [(kind.lower(), name) for kind, name in _ENTRY.findall(_system_text(messages))]
+
+
+def injected_names(messages: list[dict]) -> list[str]:
+    """The names of the workflows (`## Workflow: <name>`) and pitfalls (`## Pitfall: <name>`) in the system
+    prompt, in prompt order."""
+    return [name for _, name in injected_entries(messages)]
+
+
+def category_of(name: str) -> str | None:
+    """The bug category of a memory entry, from the stable names this server's induction writes (or a name that
+    holds the category itself); None for any other entry."""
+    key = _norm(name)
+    for category in CATEGORY_STEPS:
+        if key in (_norm(WORKFLOW_NAMES[category]), _norm(PITFALLS[category][0])) or category in key:
+            return category
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the learner does in one conversation: plan "right" | "naive" | "distracted", the memory entry that
+    made it so (None for naive), and the relevant and distracting entries it saw."""
+
+    plan: str
+    entry: str | None = None
+    relevant: tuple[str, ...] = field(default=())
+    distractors: tuple[str, ...] = field(default=())
+
+    def record(self) -> dict:
+        return {"plan": self.plan, "entry": self.entry, "relevant": list(self.relevant),
+                "distractors": list(self.distractors)}
+
+
+def decide(script: dict, names: list[str]) -> Decision:
+    """The learner's plan on the instance of `script` with the memory entries `names` in its prompt."""
+    own = script.get("category")
+    relevant = tuple(n for n in names if own is not None and category_of(n) == own)
+    distractors = tuple(n for n in names if n not in relevant)
+    if distractors and script.get("distractible"):
+        return Decision("distracted", distractors[0], relevant, distractors)
+    if relevant:
+        return Decision("right", relevant[0], relevant, distractors)
+    return Decision("naive", None, relevant, distractors)
+
+
+def plan_steps(script: dict, plan: str) -> list[dict]:
+    """The steps of `plan` in `script` (a script without learner fields plays its replay steps)."""
+    if plan == "distracted":
+        return script.get("distracted") or script.get("naive") or script["steps"]
+    return script.get(plan) or script["steps"]
+
+
+def fix_lines(steps: list[dict]) -> list[str]:
+    """The lines the edits of `steps` add (stripped, non-empty, not already in the text they replace); the first
+    and last may be parts of a line, as an edit's old and new text need not be whole lines."""
+    lines: list[str] = []
+    for step in steps:
+        args = step.get("args", {})
+        if step.get("tool") == "file_editor" and args.get("command") == "str_replace":
+            old = {line.strip() for line in args.get("old_str", "").splitlines()}
+            lines += [line.strip() for line in args.get("new_str", "").splitlines() if line.strip() and line.strip() not in old]
+    return list(dict.fromkeys(lines))
+
+
+def added_lines(patch: str) -> list[str]:
+    return [line[1:].strip() for line in patch.splitlines() if line.startswith("+") and not line.startswith("+++")]
+
+
+def makes_fix(patch: str, steps: list[dict]) -> bool:
+    """Whether `patch` adds every line (or part of a line) that the edits of `steps` add."""
+    needed, added = fix_lines(steps), added_lines(patch)
+    return bool(needed) and all(any(part in line for line in added) for part in needed)
+
+
+def embed(text: str, dims: int = EMBEDDING_DIMS) -> list[float]:
+    """A deterministic embedding: each lower-cased word adds ±1 at a position given by its hash; L2-normalised."""
+    vector = [0.0] * dims
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest[:4], "little") % dims] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
+
+
+# ---------------------------------------------------------------------------------------------------- the server
+
+class ScriptedServer:
+    """The model server; `start()` returns its base URL (also `.base_url`), `requests` records every request."""
+
+    def __init__(self, scripts: dict[str, dict] | None = None, record_path: Path | None = None, mode: str = REPLAY):
+        if mode not in (REPLAY, LEARNER):
+            raise ValueError(f"mode must be {REPLAY!r} or {LEARNER!r}, not {mode!r}")
         self.scripts = default_scripts() if scripts is None else scripts
         self.record_path = Path(record_path) if record_path else None
+        self.mode = mode
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -123,9 +349,10 @@ class ScriptedServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def record(self, kind: str, instance_id: str | None, body: Any) -> int:
+    def record(self, kind: str, instance_id: str | None, body: Any, **extra: Any) -> int:
         with self._lock:
-            entry = {"seq": len(self.requests) + 1, "time": time.time(), "kind": kind, "instance_id": instance_id, "body": body}
+            entry = {"seq": len(self.requests) + 1, "time": time.time(), "kind": kind, "instance_id": instance_id,
+                     "body": body, **extra}
             self.requests.append(entry)
             if self.record_path is not None:
                 with self.record_path.open("a", encoding="utf-8") as f:
@@ -138,17 +365,41 @@ class ScriptedServer:
         messages = body.get("messages") or []
         if body.get("tools"):
             instance_id = self.find_instance(_user_text(messages))
-            seq = self.record("agent", instance_id, body)
-            message = self.agent_message(instance_id, messages, seq)
+            decision = self.decision(instance_id, messages)
+            extra = {"decision": decision.record()} if decision else {}
+            seq = self.record("agent", instance_id, body, **extra)
+            message = self.agent_message(instance_id, messages, seq, decision)
             return seq, message, "tool_calls" if message.get("tool_calls") else "stop"
-        seq = self.record("induction", None, body)
-        return seq, {"role": "assistant", "content": self.induction_text(_all_text(messages))}, "stop"
+        system = _system_text(messages).lstrip()
+        if system.startswith(INDUCE_PITFALLS):
+            kind, text = "induction", self.pitfall_text(_user_text(messages))
+        elif system.startswith(JUDGE):
+            kind, text = "judge", self.judge_text(_user_text(messages))
+        elif system.startswith(MERGE):
+            kind, text = "merge", self.merge_text(_user_text(messages))
+        else:
+            kind, text = "induction", self.induction_text(_all_text(messages))
+        seq = self.record(kind, None, body)
+        return seq, {"role": "assistant", "content": text}, "stop"
 
     def find_instance(self, text: str) -> str | None:
         return next((iid for iid, script in self.scripts.items() if script["match"] in text), None)
 
-    def agent_message(self, instance_id: str | None, messages: list[dict], seq: int) -> dict:
-        steps = self.scripts[instance_id]["steps"] if instance_id else []
+    def decision(self, instance_id: str | None, messages: list[dict]) -> Decision | None:
+        """The learner's plan for this conversation (None in replay mode or for an unknown instance)."""
+        if self.mode != LEARNER or instance_id is None:
+            return None
+        return decide(self.scripts[instance_id], injected_names(messages))
+
+    def agent_message(self, instance_id: str | None, messages: list[dict], seq: int,
+                      decision: Decision | None = None) -> dict:
+        script = self.scripts[instance_id] if instance_id else None
+        if script is None:
+            steps = []
+        elif decision is None:
+            steps = script["steps"]
+        else:
+            steps = plan_steps(script, decision.plan)
         number = sum(1 for message in messages if message.get("role") == "assistant")
         if number < len(steps):
             step = steps[number]
@@ -159,30 +410,161 @@ class ScriptedServer:
         user = next((m for m in messages if m.get("role") == "user"), {})
         found = REPO_PATH.search(_content_text(user.get("content")))
         args = _fill(step["args"], found.group(1)) if found else step["args"]
+        thought = step.get("thought")
+        if number == 0 and decision is not None and decision.entry:
+            thought = _join(_memory_note(decision), thought)
         # The id depends only on the conversation, so a replayed conversation is byte-for-byte the same.
         tag = hashlib.sha1(f"{instance_id}:{number}".encode()).hexdigest()[:8]
         call = {"id": f"call_{tag}_{number}", "type": "function", "function": {"name": step["tool"], "arguments": json.dumps(args)}}
-        return {"role": "assistant", "content": step.get("thought"), "tool_calls": [call]}
+        return {"role": "assistant", "content": thought, "tool_calls": [call]}
 
-    def induction_text(self, text: str) -> str:
-        """One workflow for each of the (at most two) most common bug categories among the instances in `text`."""
-        seen = sorted(iid for iid, script in self.scripts.items() if _mentions(text, iid) or script["match"] in text)
-        if not seen:
-            return "No new workflows."
+    def instances_in(self, text: str) -> list[str]:
+        """The instances a prompt is about: those named in parentheses (`### Task 1 (<id>)`), else every instance
+        whose id or problem statement appears in it."""
+        named = [iid for iid in dict.fromkeys(re.findall(r"\(([^()\s]+)\)", text)) if iid in self.scripts]
+        if named:
+            return named
+        return sorted(iid for iid, script in self.scripts.items() if _mentions(text, iid) or script["match"] in text)
+
+    def _categories(self, instance_ids: list[str]) -> list[str]:
         counts: dict[str, int] = {}
-        for iid in seen:
+        for iid in instance_ids:
             category = self.scripts[iid].get("category", "general fix")
             counts[category] = counts.get(category, 0) + 1
-        chosen = sorted(counts, key=lambda category: (-counts[category], category))[:2]
-        suffix = hashlib.sha1(",".join(seen).encode()).hexdigest()[:4]
-        return "\n\n".join(_workflow(category, suffix) for category in chosen) + "\n"
+        return sorted(counts, key=lambda category: (-counts[category], category))
+
+    def induction_text(self, text: str) -> str:
+        """One workflow for each of the (at most two) most common bug categories among the instances in `text`;
+        a workflow already shown in `text` (in memory) comes back revised by one wording change."""
+        seen = self.instances_in(text)
+        if not seen:
+            return "No new workflows."
+        present = {_norm(name) for kind, name in _ENTRY.findall(text) if kind.lower() == "workflow"}
+        chosen = self._categories(seen)[:2]
+        return "\n\n".join(_workflow(c, revised=_norm(_workflow_name(c)) in present) for c in chosen) + "\n"
+
+    def pitfall_text(self, text: str) -> str:
+        """One pitfall for each bug category among the failed instances in `text`."""
+        seen = self.instances_in(text)
+        if not seen:
+            return "No new pitfalls."
+        return "\n\n".join(_pitfall(category) for category in self._categories(seen)) + "\n"
+
+    def judge_text(self, text: str) -> str:
+        found = re.search(r"Instance:\s*(\S+)", text)
+        instance_id = found.group(1) if found else None
+        patch = _between(text, "<patch>", "</patch>")
+        script = self.scripts.get(instance_id) if instance_id else None
+        if script is None:
+            return f"I cannot tell which issue this patch is meant for ({instance_id or 'no instance named'}).\nVerdict: failure"
+        if not patch.strip():
+            return "The agent produced no patch, so nothing in the repository changed.\nVerdict: failure"
+        files = sorted({line[len("+++ b/"):] for line in patch.splitlines() if line.startswith("+++ b/")})
+        changed = ", ".join(files) or "the repository"
+        if makes_fix(patch, script.get("right") or script["steps"]):
+            return (f"The patch changes {changed}. It fixes the cause the issue describes rather than only the "
+                    "reported example, and the trajectory's test run agrees.\nVerdict: success")
+        return (f"The patch changes {changed}, but it does not fix the cause the issue describes: inputs like the "
+                "ones in the issue would still give the wrong result.\nVerdict: failure")
+
+    def merge_text(self, text: str) -> str:
+        items = _parse_items(text)
+        if not items:
+            return "There is no workflow to merge."
+        old, new = items[0], items[-1]
+        return _render_item(old["kind"], old["name"], new["description"], new["steps"]) + "\n"
+
+    def embeddings(self, body: dict) -> dict:
+        inputs = body.get("input")
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
+            inputs = [inputs]
+        texts = [text if isinstance(text, str) else " ".join(map(str, text)) for text in inputs]
+        dims = body.get("dimensions")
+        dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else EMBEDDING_DIMS
+        self.record("embedding", None, body)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = embed(text, dims)
+            value: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            data.append({"object": "embedding", "index": index, "embedding": value})
+        tokens = sum(max(1, len(re.findall(r"\w+", text))) for text in texts)
+        return {"object": "list", "data": data, "model": body.get("model", "scripted"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-def _workflow(category: str, suffix: str) -> str:
+def _workflow_name(category: str) -> str:
+    return WORKFLOW_NAMES.get(category, GENERIC_NAME)
+
+
+def _workflow(category: str, revised: bool = False) -> str:
     when, steps = CATEGORY_STEPS.get(category, GENERIC_STEPS)
-    lines = [f"## Workflow: {category.title()} v{suffix}", f"When to use: {when}", "Steps:"]
-    lines += [f"{n}. {reason} — `{action}`" for n, (reason, action) in enumerate(steps, start=1)]
-    return "\n".join(lines)
+    steps = list(steps)
+    if revised:
+        reason, action = steps[-1]
+        steps[-1] = (reason + REVISION, action)
+    return _render_item("workflow", _workflow_name(category), when, [f"{reason} — `{action}`" for reason, action in steps])
+
+
+def _pitfall(category: str) -> str:
+    name, when, steps = PITFALLS.get(category, (
+        "Fixing the example instead of the cause",
+        "An issue reports a wrong result for one input and the fix handles only that input.",
+        ["Find the code that produces the wrong result for every input like the reported one.",
+         "Test inputs beside the reported one."],
+    ))
+    return _render_item("pitfall", name, when, steps)
+
+
+def _render_item(kind: str, name: str, description: str, steps: list[str]) -> str:
+    numbered = [f"{n}. {step}" for n, step in enumerate(steps, start=1)]
+    if kind == "pitfall":
+        return "\n".join([f"## Pitfall: {name}", f"When it bites: {description}", "How to avoid it:", *numbered])
+    return "\n".join([f"## Workflow: {name}", f"When to use: {description}", "Steps:", *numbered])
+
+
+def _parse_items(text: str) -> list[dict]:
+    """The workflows and pitfalls rendered in `text`, in order: kind, name, description, steps."""
+    items: list[dict] = []
+    for line in text.splitlines():
+        heading = _ENTRY.match(line)
+        if heading:
+            items.append({"kind": heading.group(1).lower(), "name": heading.group(2), "description": "", "steps": []})
+            continue
+        if not items:
+            continue
+        item = items[-1]
+        described = re.match(r"\s*(?:When to use|When it bites)\s*:\s*(.*)$", line, re.I)
+        step = re.match(r"\s*\d+[.)]\s+(.+)$", line)
+        if described and not item["description"]:
+            item["description"] = described.group(1).strip()
+        elif step:
+            item["steps"].append(step.group(1).strip())
+    return items
+
+
+def _memory_note(decision: Decision) -> str:
+    entry = f'"{decision.entry}"'
+    if decision.plan == "right":
+        return f"Memory has {entry} for this kind of bug; following it."
+    return f"{entry} from memory looks like it applies here; following it."
+
+
+def _join(first: str, second: str | None) -> str:
+    return f"{first} {second}" if second else first
+
+
+def _between(text: str, start: str, end: str) -> str:
+    begin = text.find(start)
+    if begin < 0:
+        return ""
+    begin += len(start)
+    stop = text.find(end, begin)
+    return text[begin:] if stop < 0 else text[begin:stop]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _mentions(text: str, instance_id: str) -> bool:
@@ -212,6 +594,10 @@ def _user_text(messages: list[dict]) -> str:
     return "\n".join(_content_text(m.get("content")) for m in messages if m.get("role") == "user")
 
 
+def _system_text(messages: list[dict]) -> str:
+    return "\n".join(_content_text(m.get("content")) for m in messages if m.get("role") == "system")
+
+
 def _all_text(messages: list[dict]) -> str:
     return "\n".join(_content_text(m.get("content")) for m in messages)
 
@@ -238,7 +624,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if self.path.split("?")[0].rstrip("/") not in CHAT_PATHS:
+        path = self.path.split("?")[0].rstrip("/")
+        if path not in CHAT_PATHS and path not in EMBEDDING_PATHS:
             self._error(404, f"no such path: {self.path}")
             return
         try:
@@ -246,6 +633,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             self.server_model.record("unknown", None, None)
             self._error(400, f"request body is not JSON: {exc}")
+            return
+        if path in EMBEDDING_PATHS:
+            if not isinstance(body, dict) or not _embeddable(body.get("input")):
+                self.server_model.record("unknown", None, body)
+                self._error(400, "request body must be an object whose `input` is a string or a list of strings")
+                return
+            self._json(200, self.server_model.embeddings(body))
             return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self.server_model.record("unknown", None, body)
@@ -297,3 +691,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         kind = "invalid_request_error" if status == 400 else "not_found_error"
         self._json(status, {"error": {"message": message, "type": kind, "code": status}})
+
+
+def _embeddable(value: Any) -> bool:
+    """OpenAI's embedding inputs: a string, a list of strings, a list of token ids, or a list of such lists."""
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    return (all(isinstance(x, str) for x in value) or all(isinstance(x, int) for x in value)
+            or all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in value))

@@ -1,4 +1,5 @@
-"""The experience buffer: successful experiences, and when the next induction round is due.
+"""An experience buffer: the experiences induction learns from (successes; or failures, for pitfalls), and when the
+next induction round is due.
 
 buffer.json lists the successes by instance id (the experiences themselves are in the journal, from which a
 resumed run rebuilds the buffer): it is rewritten after every success, so it stays small."""
@@ -17,9 +18,10 @@ class ExperienceBuffer:
         self.path = path
         self.experiences: list[Experience] = []
 
-    def add(self, experience: Experience) -> bool:
-        """Keep a successful experience; True when this success makes an induction round due."""
-        if experience.status != Status.PASS:
+    def add(self, experience: Experience, keep: bool | None = None) -> bool:
+        """Keep an experience that is `keep` (default: it passed the tests); True when it makes an induction round
+        due. The engine decides membership (induction.success: tests, judge or both; failures for pitfalls)."""
+        if not (experience.status == Status.PASS if keep is None else keep):
             return False
         self.experiences.append(experience)
         self.save()

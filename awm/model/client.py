@@ -219,6 +219,22 @@ def sdk_llm(llm: LLMSpec, usage_id: str, bound: CallBound | None = None):
     return made
 
 
+def approx_tokens(text: str) -> int:
+    """About four characters a token: the count where no tokenizer is loaded (tests, and litellm's failures)."""
+    return len(text) // 4 + 1 if text else 0
+
+
+def count_tokens(text: str, model: str) -> int:
+    """Tokens of `text` with the model's tokenizer (litellm's token_counter; a model it does not know gets its
+    default tokenizer); the estimate if litellm fails."""
+    if not text:
+        return 0
+    try:
+        return int(import_litellm().token_counter(model=model, text=text))
+    except Exception:  # noqa: BLE001 - counting must never stop a run
+        return approx_tokens(text)
+
+
 @dataclass
 class Completion:
     text: str

@@ -62,6 +62,7 @@ class IssueFinished(Event):
 class InductionStarted(Event):
     round: int
     instance_ids: tuple[str, ...]
+    kind: str = "workflow"  # workflow (from successes) | pitfall (from failures)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class InductionFinished(Event):
     error: str = ""  # a failed attempt: why (the round is retried after the next issue)
     duration_s: float = 0.0
     reply_path: str = ""  # a failed attempt's reply, relative to the run folder ("" when there was none)
+    kind: str = "workflow"
 
 
 @dataclass(frozen=True)

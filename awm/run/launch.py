@@ -10,7 +10,7 @@ from awm.errors import UserError, located
 from awm.records import Issue
 from awm.run import events as ev
 from awm.run.loop import Controls, Engine
-from awm.run.parts import assemble
+from awm.run.parts import assemble, memory_sources
 from awm.run.store import RunStore
 from awm.spec import RunSpec, load_spec
 
@@ -75,9 +75,10 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
         preflight(spec)
         issues = load_issues(spec.dataset) if issues is None else issues
         check_base_commits(spec, issues)
+        sources = memory_sources(spec)  # a warm start or baseline that names nothing is refused before the folder
         store = open_run(spec, resume, output_dir)
         stopping = controls is not None and controls.stop_requested.is_set()
-        parts = assemble(spec, store, issues, check_model=check_model and not stopping)
+        parts = assemble(spec, store, issues, check_model=check_model and not stopping, sources=sources)
     return Engine(parts, store, subscribers, controls)
 
 

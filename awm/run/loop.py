@@ -11,16 +11,19 @@ import threading
 import time
 from pathlib import Path
 
+from awm import atomic
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.errors import UserError, located
 from awm.grading.base import EvalResult
+from awm.memory import ops
 from awm.memory.buffer import ExperienceBuffer
 from awm.memory.induction import failure as induction_failure
+from awm.memory.retrieval import Selection, make_retriever, retrieve
 from awm.memory.store import WorkflowMemory
 from awm.model.client import describe_fault, is_model_fault
-from awm.records import Experience, Issue, Status
+from awm.records import PITFALL, WORKFLOW, Experience, Issue, Status
 from awm.run import events as ev
-from awm.run.parts import Parts
+from awm.run.parts import MemorySources, Parts, success
 from awm.run.stats import Stats, Tally
 from awm.run.store import RunState, RunStore
 
@@ -63,8 +66,14 @@ class Engine:
         self.subscribers = list(subscribers or [])
         self.controls = controls or Controls()
         self.issues: list[Issue] = parts.issues
-        self.memory = WorkflowMemory.load(self.spec.induction.max_workflows, store.memory_path)
-        self.buffer = ExperienceBuffer(self.spec.induction.trigger, store.buffer_path)
+        self.memory = WorkflowMemory.load(self.spec.induction.max_workflows, store.memory_path,
+                                          merge_threshold=self.spec.memory.merge_threshold,
+                                          grace=self.spec.memory.grace)
+        self.buffer = ExperienceBuffer(self.spec.induction.trigger, store.buffer_path)  # what workflows come from
+        self.failures = ExperienceBuffer(self.spec.induction.trigger, store.dir / "failures.json")  # pitfalls'
+        self.sources = parts.sources or MemorySources()
+        self.retriever = parts.retriever or make_retriever(self.spec.memory.retrieval)
+        self.count = parts.count or (lambda text: len(text) // 4 + 1)
         self.experiences: list[Experience] = []
         self._tally = Tally()  # the experiences' counts and sums, kept up to date (stats() stays O(1))
         self._elapsed_base = 0.0
@@ -74,6 +83,8 @@ class Engine:
         store.secrets = secret_values(self.spec)
         if hasattr(parts.inducer, "scrub"):
             parts.inducer.scrub = store.scrub
+        if parts.judge is not None and hasattr(parts.judge, "scrub"):
+            parts.judge.scrub = store.scrub
 
     # controls (any thread)
     @property
@@ -125,8 +136,13 @@ class Engine:
         wanted = {i.instance_id for i in self.issues}
         self.experiences = [e for e in self.store.finished() if e.instance_id in wanted]
         self._tally = Tally(self.experiences)
-        self.buffer.experiences = [e for e in self.experiences if e.status == Status.PASS]
+        self.buffer.experiences = [e for e in self.experiences if e.learned]
         self.buffer.save()
+        self.failures.experiences = [e for e in self.experiences if self._teaches_pitfall(e)]
+        self.failures.save()
+        if self.sources.seed is not None and not self.memory.rounds and not self.memory.workflows:
+            self.memory.seed(self.sources.seed, self.sources.seed_label)  # memory.from: a warm start
+        self.memory.recount(self.experiences, self.sources.baseline)
         self.memory.save()
         self.store.write_predictions(self.experiences, self.spec.llm.model)  # whole: heals a torn last line
         self._elapsed_base = self.store.elapsed()
@@ -186,10 +202,39 @@ class Engine:
             return "error:" + _cause(experience.reason)
         return ""
 
+    def _select(self, issue: Issue) -> Selection:
+        """The memory entries for this issue: ranked against it, under the token budget (memory.retrieval), the
+        operation log (`awm-tui memory RUN disable|pin ...`) applied first; nothing when memory is off."""
+        if not self.spec.memory.on:
+            return Selection([], {}, 0, "")
+        try:
+            self.memory.apply_ops(ops.read(self.store.dir))
+        except atomic.DamagedLine as bad:
+            raise UserError(f"the run's memory operation log {bad.path} is damaged at line {bad.line}: {bad.problem}. "
+                            "Remove or fix that line (each line is one `awm-tui memory` edit), then resume.") from None
+        m = self.spec.memory
+        query = f"{issue.repo}\n{issue.problem_statement}"
+        return retrieve(self.memory, query, issue.instance_id, self.retriever, budget_tokens=m.budget_tokens,
+                        min_score=m.min_score, top_k=m.top_k, count=self.count, budget=m.retrieval != "all")
+
+    def _outcome(self, experience: Experience) -> str:
+        """The attempt's verdict as memory's usefulness counts it: solved by induction.success's rule, an error, or
+        a failure."""
+        if experience.learned:
+            return "PASS"
+        return "ERROR" if experience.status == Status.ERROR else "FAIL"
+
+    def _teaches_pitfall(self, experience: Experience) -> bool:
+        """A failed attempt that pitfalls are induced from (induction.from_failures): graded or judged a failure;
+        an error (the attempt broke) teaches nothing about the task."""
+        return (self.spec.induction.from_failures and not experience.learned
+                and experience.status != Status.ERROR and not (experience.judge or {}).get("verdict") == "ERROR")
+
     def _attempt(self, issue: Issue, index: int) -> Experience | None:
         """One issue, start to commit; None when a stop interrupted it (nothing is recorded)."""
         started = time.monotonic()
-        workflows = list(self.memory.workflows) if self.spec.memory == "on" else []
+        selection = self._select(issue)
+        workflows = selection.entries
         self.emit(ev.IssueStarted(issue.instance_id, index, len(self.issues), tuple(w.id for w in workflows),
                                   self.memory.round))
         timings: dict[str, float] = {}
@@ -201,7 +246,7 @@ class Engine:
             workspace = self.parts.workspace.open(issue)
             timings["workspace"] = time.monotonic() - t
             agent = self.parts.agent.run(
-                issue, workspace, self.memory.render(workflows),
+                issue, workspace, selection.block,
                 lambda kind, tool, text: self.emit(ev.AgentEvent(issue.instance_id, kind, tool, self.store.scrub(text))),
                 self.store.log_path(issue.instance_id), self.store.trajectory_path(issue.instance_id),
                 self.stop_requested,
@@ -230,6 +275,13 @@ class Engine:
         if protocol:
             self._protocol[issue.instance_id] = protocol
         experience = self._experience(issue, agent, evaluation, workflows, started, timings, protocol)
+        experience.retrieved = selection.records()
+        experience.memory_tokens = selection.tokens
+        if self.parts.judge is not None and experience.status != Status.ERROR:
+            t = time.monotonic()
+            experience.judge = self.parts.judge.judge(issue, experience)
+            timings["judge"] = time.monotonic() - t
+        experience.learned = success(experience.status, experience.judge, self.spec.induction.success)
         if self.store.secrets:
             experience = Experience.from_dict(self.store.scrub(experience.to_dict()))
         t = time.monotonic()
@@ -237,7 +289,11 @@ class Engine:
         self.store.write_predictions([experience], self.spec.llm.model, append=True)
         self.experiences.append(experience)
         self._tally.add(experience)
-        self.buffer.add(experience)
+        self.buffer.add(experience, keep=experience.learned)
+        self.failures.add(experience, keep=self._teaches_pitfall(experience))
+        self.memory.record_outcome(experience.workflow_ids, self._outcome(experience),
+                                   self.sources.baseline.get(experience.instance_id))
+        self.memory.save()
         self._write_views(RunState.RUNNING, "", snapshot=False)
         if len(self.experiences) % self.spec.checkpoint_interval == 0:
             self.emit(ev.CheckpointSaved(str(self.store.dir / "checkpoint.json"), len(self.experiences)))
@@ -297,48 +353,77 @@ class Engine:
         )
 
     def _catch_up_induction(self) -> str:
-        """Run every induction round the successes call for and memory does not have yet (after a kill
-        during induction, this is where the missing round is redone). A failed attempt (no reply, or a reply with
-        no workflow in it) is recorded in memory.json (`failed_rounds`, its reply kept under induction/) and
-        retried after the next issue; after INDUCTION_ATTEMPTS failures in a row, the message to stop with."""
+        """Run every induction round the buffers call for and memory does not have yet (after a kill during
+        induction, this is where the missing round is redone): workflows from successes, and with
+        induction.from_failures pitfalls from failures. A failed attempt (no reply, or a reply with nothing in it)
+        is recorded in memory.json (`failed_rounds`, its reply kept under induction/) and retried after the next
+        issue; after INDUCTION_ATTEMPTS failures in a row, the message to stop with."""
+        if not self.spec.memory.on:
+            return ""
         inducer = self.parts.inducer
-        while (self.spec.memory == "on" and self.memory.round < self.buffer.rounds_due()
-               and not self.stop_requested.is_set()):
-            round_number = self.memory.round + 1
-            batch = self.buffer.batch(round_number)
-            ids = [e.instance_id for e in batch]
-            self.emit(ev.InductionStarted(round_number, tuple(ids)))
-            started = time.monotonic()
-            attempt = self.memory.attempts(round_number) + 1
-            usage: dict = {}
-            try:
-                induced, reply = inducer.induce(round_number, batch, self.memory.workflows, attempt=attempt)
-                usage = {"cost": round(reply.cost, 6), "prompt_tokens": reply.prompt_tokens,
-                         "completion_tokens": reply.completion_tokens}
-                reason = induction_failure(reply.text, induced)
-                induced = self.store.scrub(induced)  # workflows go into memory.json and every later prompt
-            except Exception as exc:  # noqa: BLE001 - a failed round is retried after the next issue
-                induced, reason = [], self.store.scrub(describe_fault(exc)[:300])
-            if reason:
-                reply_path = getattr(inducer, "last_reply_path", None) if usage else None
-                relative = _relative(self.store, reply_path)
-                self.memory.add_failure(round_number, reason, relative, usage)
-                failures = self._induction_failed[round_number] = self._induction_failed.get(round_number, 0) + 1
-                kept = _kept(self.store, relative)
-                self.emit(ev.InductionFinished(
-                    round_number, (), tuple(self.memory.ids()),
-                    error=f"attempt {attempt} failed: {reason}{kept}; retried after the next issue"[:600],
-                    duration_s=round(time.monotonic() - started, 4), reply_path=relative or "",
-                ))
-                if failures >= INDUCTION_ATTEMPTS:
-                    return self._abort_induction(round_number, failures, reason, relative)
-                return ""
-            new = self.memory.add_round(round_number, induced, ids, usage=usage)
+        kinds = [(WORKFLOW, self.buffer, inducer.induce)]
+        if self.spec.induction.from_failures:
+            kinds.append((PITFALL, self.failures, inducer.induce_pitfalls))
+        for kind, buffer, induce in kinds:
+            while self.memory.rounds_done(kind) < buffer.rounds_due() and not self.stop_requested.is_set():
+                kind_round = self.memory.rounds_done(kind) + 1
+                stopped = self._induce(kind, kind_round, buffer.batch(kind_round), induce)
+                if stopped is None:
+                    break  # failed: retried after the next issue
+                if stopped:
+                    return stopped
+        return ""
+
+    def _induce(self, kind: str, kind_round: int, batch: list[Experience], induce) -> str | None:
+        """One induction round of `kind` from `batch`: "" when it went in, None when the attempt failed (retried
+        later), or the message to stop the run with."""
+        inducer = self.parts.inducer
+        round_number = self.memory.round + 1
+        ids = [e.instance_id for e in batch]
+        self.emit(ev.InductionStarted(round_number, tuple(ids), kind))
+        started = time.monotonic()
+        attempt = self.memory.attempts(round_number, kind=kind) + 1
+        usage: dict = {}
+        existing = self.memory.active(kind)
+        try:
+            induced, reply = induce(round_number, batch, existing, attempt=attempt)
+            usage = {"cost": round(reply.cost, 6), "prompt_tokens": reply.prompt_tokens,
+                     "completion_tokens": reply.completion_tokens}
+            reason = induction_failure(reply.text, induced, kind)
+            induced = self.store.scrub(induced)  # workflows go into memory.json and every later prompt
+        except Exception as exc:  # noqa: BLE001 - a failed round is retried after the next issue
+            induced, reason = [], self.store.scrub(describe_fault(exc)[:300])
+        if reason:
+            reply_path = getattr(inducer, "last_reply_path", None) if usage else None
+            relative = _relative(self.store, reply_path)
+            self.memory.add_failure(round_number, reason, relative, usage, kind=kind)
+            key = (kind, kind_round)
+            failures = self._induction_failed[key] = self._induction_failed.get(key, 0) + 1
+            kept = _kept(self.store, relative)
             self.emit(ev.InductionFinished(
-                round_number, tuple(new), tuple(self.memory.ids()),
-                error="" if induced else "the reply said no workflow recurs; memory unchanged",
-                duration_s=round(time.monotonic() - started, 4),
+                round_number, (), tuple(self.memory.ids()),
+                error=f"attempt {attempt} failed: {reason}{kept}; retried after the next issue"[:600],
+                duration_s=round(time.monotonic() - started, 4), reply_path=relative or "", kind=kind,
             ))
+            if failures >= INDUCTION_ATTEMPTS:
+                return self._abort_induction(round_number, failures, reason, relative)
+            return None
+        merger = None
+        before = dict(getattr(inducer, "merge_usage", {}) or {})
+        if self.spec.memory.merge == "llm" and hasattr(inducer, "merge"):
+            merger = inducer.merge
+        new = self.memory.add_round(round_number, induced, ids, usage=usage, kind=kind, merger=merger)
+        after = dict(getattr(inducer, "merge_usage", {}) or {})
+        if after != before:  # what merging cost counts with the round
+            entry = self.memory.rounds[-1]
+            for key in ("cost", "prompt_tokens", "completion_tokens"):
+                entry[key] = round(entry.get(key, 0) + after.get(key, 0) - before.get(key, 0), 6)
+            self.memory.save()
+        self.emit(ev.InductionFinished(
+            round_number, tuple(new), tuple(self.memory.ids()),
+            error="" if induced else f"the reply said no {kind} recurs; memory unchanged",
+            duration_s=round(time.monotonic() - started, 4), kind=kind,
+        ))
         return ""
 
     def _abort_induction(self, round_number: int, failures: int, reason: str, reply_path: str | None) -> str:
@@ -359,6 +444,10 @@ class Engine:
         self.store.rewrite_journal(self.experiences)
         self.buffer.experiences = [e for e in self.buffer.experiences if e.instance_id not in drop]
         self.buffer.save()
+        self.failures.experiences = [e for e in self.failures.experiences if e.instance_id not in drop]
+        self.failures.save()
+        self.memory.recount(self.experiences, self.sources.baseline)
+        self.memory.save()
 
     def _abort(self, streak: list[Experience]) -> str:
         """Too many issues in a row ended by one cause (an error, or a protocol failure): forget those attempts
@@ -432,10 +521,13 @@ def protocol_failure(agent: AgentResult | None) -> str:
 
 
 def secret_values(spec) -> tuple[str, ...]:
-    """The values that must never reach the run folder: the model's key (as resolved, and as its variable holds
-    it). Values shorter than 6 characters are not scrubbed (they would blank ordinary text)."""
-    llm = spec.llm
-    values = [llm.api_key, os.environ.get(llm.api_key_env) if llm.api_key_env else None]
+    """The values that must never reach the run folder: the keys of the agent's model and of the model that induces
+    (as resolved, and as their variables hold them). Values shorter than 6 characters are not scrubbed (they would
+    blank ordinary text)."""
+    values = []
+    for llm in (spec.llm, spec.induction.llm):
+        if llm is not None:
+            values += [llm.api_key, os.environ.get(llm.api_key_env) if llm.api_key_env else None]
     return tuple(sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True))
 
 

@@ -18,12 +18,14 @@ from awm.errors import UserError
 from awm.grading.backends import make_evaluator
 from awm.grading.base import Evaluator
 from awm.memory.induction import Inducer
-from awm.model.client import completer
+from awm.memory.judge import Judge
+from awm.memory.retrieval import Retriever, litellm_embedder, make_retriever
+from awm.model.client import completer, completion_kwargs, count_tokens
 from awm.paths import repo_cache_root
-from awm.records import Issue
+from awm.records import Issue, Status
 from awm.repos import RepoCache
 from awm.run.store import RunStore
-from awm.spec import RunSpec
+from awm.spec import LLMSpec, RunSpec
 
 
 class Agent(Protocol):
@@ -44,6 +46,10 @@ class Parts:
     evaluator: Evaluator
     inducer: Inducer
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    retriever: Retriever | None = None  # None: from the spec (memory.retrieval)
+    count: Callable[[str], int] | None = None  # tokens of a text for the agent's model; None: litellm's counter
+    judge: Judge | None = None  # induction.success with a judge
+    sources: MemorySources | None = None  # warm start and baseline run, read once
 
     def warm_up(self) -> None:
         self.agent.warm_up()
@@ -54,7 +60,70 @@ class Parts:
             self.on_close.pop()()
 
 
-def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, *, check_model: bool = True) -> Parts:
+@dataclass
+class MemorySources:
+    """What a run's memory starts from and is measured against, read once at the start."""
+
+    seed: dict | None = None  # memory.from: another run's memory.json, parsed
+    seed_label: str = ""  # where it came from (recorded in config.json and memory.json)
+    baseline: dict[str, str] = field(default_factory=dict)  # memory.baseline_run: instance id -> its status there
+    baseline_label: str = ""
+
+
+def memory_sources(spec: RunSpec, this_run: Path | None = None) -> MemorySources:
+    """`memory.from` (a run by name or folder, or a memory.json) and `memory.baseline_run` (a run), read; a name
+    that finds nothing is a UserError naming the field."""
+    from awm import atomic
+    from awm.run.store import find_run
+
+    sources = MemorySources()
+    given = spec.memory.start_from
+    if given:
+        path = Path(given).expanduser()
+        if not (path.is_file() and path.suffix == ".json"):
+            run = find_run(given)
+            path = run / "memory.json" if run else path
+        data = atomic.read_json(path) if path.is_file() else None
+        if not isinstance(data, dict) or not isinstance(data.get("workflows"), list):
+            raise UserError(f"`memory.from: {given}` names no memory: neither a memory.json of a run nor a run (by "
+                            "folder or name) with one. Give a run's folder or name, or the path of its memory.json.",
+                            field="memory.from")
+        sources.seed, sources.seed_label = data, str(path.resolve())
+    baseline = spec.memory.baseline_run
+    if baseline:
+        run = find_run(baseline)
+        if run is None or (this_run is not None and run.resolve() == this_run.resolve()):
+            raise UserError(f"`memory.baseline_run: {baseline}` names no other run (looked for a folder with "
+                            "config.json, and a run of that name). Give the folder or name of a `memory: off` run "
+                            "on the same instances.", field="memory.baseline_run")
+        store = RunStore(run)
+        sources.baseline = {e.instance_id: str(e.status) for e in store.finished(repair=False)}
+        sources.baseline_label = str(run.resolve())
+    return sources
+
+
+def model_counter(llm: LLMSpec) -> Callable[[str], int]:
+    """Tokens of a text as the model counts them (litellm's tokenizer for the model; the scripted demo model: the
+    OpenAI default)."""
+    from awm.model.client import model_name
+
+    name = model_name(llm)
+    return lambda text: count_tokens(text, name)
+
+
+def make_parts_retriever(spec: RunSpec) -> Retriever:
+    """The ranker memory.retrieval names; `embedding` calls litellm's embedding API at the model's address, key."""
+    embed = None
+    if spec.memory.retrieval == "embedding":
+        llm = spec.llm
+        kwargs = {"api_key": completion_kwargs(llm)["api_key"], "api_base": llm.base_url,
+                  "api_version": llm.api_version, "timeout": llm.timeout, "custom_llm_provider": llm.custom_llm_provider}
+        embed = litellm_embedder(spec.memory.embedding_model, **{k: v for k, v in kwargs.items() if v is not None})
+    return make_retriever(spec.memory.retrieval, spec.memory.embedding_model, embed)
+
+
+def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, *, check_model: bool = True,
+             sources: MemorySources | None = None) -> Parts:
     """Every part the spec asks for. A model that refuses its key or cannot be reached is refused here (field
     `llm`), before the first issue; the demo's scripted model is started here."""
     cache = RepoCache(repo_cache_root(), spec.repos)
@@ -68,21 +137,44 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
                         f"{spec.dataset.repo_filter}). Check the filter, the split and the instance ids.",
                         field="dataset")
     on_close: list[Callable[[], None]] = []
+    sources = memory_sources(spec, store.dir) if sources is None else sources
     if demo.is_scripted(spec.llm.model):
-        server = demo.start_model_server(store.dir / "scripted_requests.jsonl")
+        server = demo.start_model_server(store.dir / "scripted_requests.jsonl", model=spec.llm.model)
         on_close.append(server.stop)
         spec = dataclasses.replace(spec, llm=dataclasses.replace(spec.llm, base_url=server.base_url))
+        if spec.induction.llm is not None and demo.is_scripted(spec.induction.llm.model):
+            spec = dataclasses.replace(spec, induction=dataclasses.replace(
+                spec.induction, llm=dataclasses.replace(spec.induction.llm, base_url=server.base_url)))
     elif check_model:
         from awm.model.check import check_model as check
 
         check(spec.llm)
+        if spec.induction.llm is not None and spec.induction.llm != spec.llm:
+            check(spec.induction.llm)
     on_close.append(functools.partial(remove_work_root, root))  # the checkouts and grading folders go with the run
+    inducing = spec.induction.llm or spec.llm  # the model that induces, merges and judges
+    count = model_counter(inducing)
+    judge = None
+    if spec.induction.success != "tests":
+        judge = Judge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens, count=count)
     return Parts(
         spec=spec,
         issues=issues,
         workspace=make_workspace(spec, cache, root),
         agent=AgentRunner(spec.agent, spec.llm, scrub=store.scrub),
         evaluator=evaluator,
-        inducer=Inducer(completer(spec.llm), store.induction),
+        inducer=Inducer(completer(inducing), store.induction, budget_tokens=spec.induction.budget_tokens, count=count),
         on_close=on_close,
+        retriever=make_parts_retriever(spec) if spec.memory.on else None,
+        count=model_counter(spec.llm),
+        judge=judge,
+        sources=sources,
     )
+
+
+def success(experience_status: Status, judge: dict | None, rule: str) -> bool:
+    """Whether an attempt counts as solved for memory (induction.success): the hidden tests passed, the judge says
+    so, or both."""
+    tests = experience_status == Status.PASS
+    judged = bool(judge) and judge.get("verdict") == "PASS"
+    return {"tests": tests, "judge": judged, "tests+judge": tests and judged}[rule]

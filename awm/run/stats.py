@@ -22,9 +22,18 @@ class Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_s: float = 0.0
-    induction_cost: float = 0.0  # included in cost
+    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judge): included in cost
     induction_tokens: int = 0  # included in prompt_tokens and completion_tokens
     induction_failures: int = 0  # induction attempts that failed (no reply, or a reply with no workflow in it)
+    learned: int = 0  # experiences that entered the buffer (induction.success's rule)
+    judged: int = 0  # issues with both a test verdict (PASS/FAIL) and a judge verdict (PASS/FAIL)
+    judge_agreed: int = 0  # of those, where the judge agreed with the tests
+    memory_tokens: int = 0  # memory tokens injected, summed over the issues
+    memory_issues: int = 0  # issues that were given any memory
+
+    @property
+    def judge_agreement(self) -> float | None:
+        return self.judge_agreed / self.judged if self.judged else None
 
     @property
     def evaluated(self) -> int:
@@ -45,6 +54,8 @@ class Stats:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["success_rate"] = round(self.success_rate, 4)
+        agreement = self.judge_agreement
+        data["judge_agreement"] = None if agreement is None else round(agreement, 4)
         return data
 
 
@@ -58,6 +69,9 @@ class Tally:
         self.cost = 0.0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.judge_cost = 0.0
+        self.judge_tokens = [0, 0]
+        self.learned = self.judged = self.judge_agreed = self.memory_tokens = self.memory_issues = 0
         for e in experiences:
             self.add(e)
 
@@ -67,10 +81,22 @@ class Tally:
         self.cost += e.cost
         self.prompt_tokens += e.prompt_tokens
         self.completion_tokens += e.completion_tokens
+        self.learned += bool(e.learned)
+        self.memory_tokens += e.memory_tokens
+        self.memory_issues += bool(e.workflow_ids)
+        judge = e.judge or {}
+        self.judge_cost += float(judge.get("cost", 0) or 0)
+        self.judge_tokens[0] += int(judge.get("prompt_tokens", 0) or 0)
+        self.judge_tokens[1] += int(judge.get("completion_tokens", 0) or 0)
+        if judge.get("verdict") in ("PASS", "FAIL") and e.status in (Status.PASS, Status.FAIL):
+            self.judged += 1
+            self.judge_agreed += (judge["verdict"] == "PASS") == (e.status == Status.PASS)
 
     def stats(self, total: int, workflows: int, rounds: int, elapsed_s: float, induction: dict | None = None) -> Stats:
         induction = induction or {}
-        i_prompt, i_completion = int(induction.get("prompt_tokens", 0)), int(induction.get("completion_tokens", 0))
+        i_prompt = int(induction.get("prompt_tokens", 0)) + self.judge_tokens[0]
+        i_completion = int(induction.get("completion_tokens", 0)) + self.judge_tokens[1]
+        i_cost = float(induction.get("cost", 0.0)) + self.judge_cost
         return Stats(
             total=total,
             processed=self.processed,
@@ -80,13 +106,18 @@ class Tally:
             skipped=self.by_status[Status.SKIPPED],
             workflows=workflows,
             induction_rounds=rounds,
-            cost=round(self.cost + float(induction.get("cost", 0.0)), 6),
+            cost=round(self.cost + i_cost, 6),
             prompt_tokens=self.prompt_tokens + i_prompt,
             completion_tokens=self.completion_tokens + i_completion,
             elapsed_s=round(elapsed_s, 3),
-            induction_cost=round(float(induction.get("cost", 0.0)), 6),
+            induction_cost=round(i_cost, 6),
             induction_tokens=i_prompt + i_completion,
             induction_failures=int(induction.get("failures", 0)),
+            learned=self.learned,
+            judged=self.judged,
+            judge_agreed=self.judge_agreed,
+            memory_tokens=self.memory_tokens,
+            memory_issues=self.memory_issues,
         )
 
 

@@ -136,11 +136,11 @@ class RunStore:
     def open(cls, run: str) -> RunStore:
         """A run by folder path, or by name under the runs folder."""
         candidates = [Path(run).expanduser(), runs_root() / run]
-        for path in candidates:
-            if (path / "config.json").is_file():
-                store = cls(path.resolve())
-                _check_config(store.dir / "config.json", run)
-                return store
+        path = find_run(run)
+        if path is not None:
+            store = cls(path.resolve())
+            _check_config(store.dir / "config.json", run)
+            return store
         raise UserError(
             f"--resume {run}: no run found there (looked for config.json in {candidates[0]} and {candidates[1]}). "
             "Give a run folder, or the name of a run under the runs folder (`awm-tui` lists them)."
@@ -211,7 +211,8 @@ class RunStore:
     def check_resumable(self, spec: RunSpec) -> None:
         stored = self.config().get("fingerprint", {})
         now = spec.fingerprint()
-        changed = [k for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+        # a field the stored fingerprint lacks came after the run was made: it ran with that field's default
+        changed = [k for k in sorted(set(stored) | set(now)) if k in stored and stored.get(k) != now.get(k)]
         if changed:
             detail = "; ".join(f"{k}: {stored.get(k)!r} then, {now.get(k)!r} now" for k in changed)
             raise UserError(
@@ -339,6 +340,14 @@ class RunStore:
 
     def trajectory_path(self, instance_id: str) -> Path:
         return self.logs / f"instance_{instance_id}.trajectory.json"
+
+
+def find_run(run: str) -> Path | None:
+    """A run's folder, given the folder or the run's name under the runs folder; None if neither has a config.json."""
+    for path in (Path(run).expanduser(), runs_root() / run):
+        if (path / "config.json").is_file():
+            return path
+    return None
 
 
 def _exists(path: Path, flag: str | None) -> bool:

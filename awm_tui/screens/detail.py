@@ -19,12 +19,22 @@ def text(row: IssueRow) -> str:
     patch = escape(exp.diff_patch.strip()) or "[dim](no patch)[/dim]"
     output = escape(exp.test_output.strip()[-1500:]) or "[dim](no test output)[/dim]"
     workflows = ", ".join(exp.workflow_ids) or "none"
+    extra = ""
+    if exp.retrieved:
+        scores = ", ".join(f"{r['id']} v{r.get('version', 1)} {r.get('score', 0):.2f}" for r in exp.retrieved)
+        extra += f"retrieved (score): {scores} · {exp.memory_tokens:,} memory tokens\n"
+    if exp.judge:
+        reasoning = str(exp.judge.get("reasoning", "")).strip()
+        last = reasoning.splitlines()[-1][:200] if reasoning else ""
+        extra += f"judge: {exp.judge.get('verdict', '?')}" + (f" — {escape(last)}" if last else "") + "\n"
+    if exp.learned:
+        extra += "in the experience buffer: induction learns from this issue\n"
     return (
         f"[b]{exp.instance_id}[/b] — [b]{exp.status.value}[/b]"
         + (f": {escape(exp.reason)}" if exp.reason else "")
         + f"\n\ncost {money(exp.cost)} · {exp.steps} steps · {exp.prompt_tokens + exp.completion_tokens:,} tokens · "
         f"{exp.duration_s:.1f} s · agent {exp.agent_status or '–'}\n"
-        f"workflows in the prompt (memory round {exp.memory_round}): {workflows}\n\n"
+        f"workflows in the prompt (memory round {exp.memory_round}): {workflows}\n{extra}\n"
         f"[b]Patch[/b]\n{patch}\n\n[b]Test output (end)[/b]\n{output}"
     )
 

@@ -1,4 +1,6 @@
-"""A bundled mini-benchmark in SWE-bench format: the `tallyho` utility library and 14 of its real bugs.
+"""A bundled mini-benchmark in SWE-bench format: the `tallyho` utility library and 24 of its real bugs, four of each
+of six kinds (incomplete lookup table, string normalisation, off-by-one boundary, comparison ordering, parsing edge
+case, stale state update).
 
 `build_repo` builds the library's git history (identical hashes everywhere); `instances.jsonl` holds the
 instances derived from it, and `scripts.SCRIPTS` what the scripted model does on each.

@@ -1,4 +1,5 @@
-"""The tallyho bugs, in upstream order: each is an issue, its fix, and the tests that came with the fix.
+"""The tallyho bugs, in upstream order: each is an issue, its fix, and the tests that came with the fix (24 bugs,
+six kinds, four of each; the kinds are in scripts.py).
 
 Bug n is fixed in commit n of the built history; its instance starts from commit n-1.
 """
@@ -605,5 +606,446 @@ ValueError: line 1: expected 'key = value', got '; generated file'
 
 Expected `{'': {}, 'a': {'x': '1'}}` in both cases.
 ''',
+    ),
+    Bug(
+        title="numfmt: 13 takes 'th' like 11 and 12",
+        created_at="2024-03-24T10:20:00Z",
+        edits=(
+            (
+                "tallyho/numfmt.py",
+                "_TEENS = (11, 12)  # the exceptions to _SUFFIXES: 11th, 12th",
+                "_TEENS = (11, 12, 13)  # the exceptions to _SUFFIXES: 11th, 12th, 13th",
+            ),
+        ),
+        tests={
+            "tests/test_numfmt.py": """
+
+def test_ordinal_13():
+    assert ordinal(13) == "13th"
+
+
+def test_ordinal_113():
+    assert [ordinal(n) for n in (113, 213, 2013)] == ["113th", "213th", "2013th"]
+
+
+def test_ordinal_teens():
+    assert [ordinal(n) for n in range(10, 21)] == [f"{n}th" for n in range(10, 21)]
+""",
+        },
+        problem_statement="""ordinal(13) gives "13rd"
+
+We print league positions with `tallyho.numfmt.ordinal` and thirteenth place comes out with the wrong suffix:
+
+```python
+>>> from tallyho.numfmt import ordinal
+>>> ordinal(13)
+'13rd'
+>>> ordinal(12), ordinal(23)
+('12th', '23rd')
+```
+
+Expected `'13th'`. Every other number we checked gets the right suffix; it is only this value.
+""",
+    ),
+    Bug(
+        title="tally: remove() keeps the total in step",
+        created_at="2024-03-25T15:40:00Z",
+        edits=(
+            (
+                "tallyho/tally.py",
+                "        else:\n            self._counts.pop(item, None)\n",
+                "        else:\n            self._counts.pop(item, None)\n        self.total -= taken\n",
+            ),
+        ),
+        tests={
+            "tests/test_tally.py": """
+
+def test_remove_updates_total():
+    votes = Tally(["yes", "yes", "no"])
+    votes.remove("yes")
+    assert votes.total == 2
+    assert votes.share("no") == 0.5
+
+
+def test_remove_more_than_counted():
+    tally = Tally("aab")
+    tally.remove("a", 5)
+    assert tally["a"] == 0 and tally.total == 1
+""",
+        },
+        problem_statement="""Tally.total is stale after remove()
+
+After items are removed from a `Tally`, its `total` still counts them, so every share computed from it is wrong too:
+
+```python
+from tallyho.tally import Tally
+
+votes = Tally(["yes", "yes", "no"])
+votes.remove("yes")      # a vote was withdrawn
+print(votes["yes"], votes.total, votes.share("no"))   # prints: 1 3 0.3333333333333333
+```
+
+Expected `1 2 0.5`. The count of the item is updated, but the total is left as it was before the removal.
+""",
+    ),
+    Bug(
+        title="dateranges: merge_ranges sorts ranges by their start",
+        created_at="2024-03-26T09:05:00Z",
+        edits=(
+            (
+                "tallyho/dateranges.py",
+                "for start, end in sorted(ranges, key=lambda r: r[1]):",
+                "for start, end in sorted(ranges):",
+            ),
+        ),
+        tests={
+            "tests/test_dateranges.py": """
+
+def test_merge_range_inside_a_later_one():
+    ranges = [(date(2024, 1, 10), date(2024, 1, 20)), (date(2024, 1, 1), date(2024, 1, 31))]
+    assert merge_ranges(ranges) == [(date(2024, 1, 1), date(2024, 1, 31))]
+
+
+def test_merge_chain_given_out_of_order():
+    ranges = [(date(2024, 1, 1), date(2024, 1, 2)), (date(2024, 1, 10), date(2024, 1, 12)), (date(2024, 1, 3), date(2024, 1, 20))]
+    assert merge_ranges(ranges) == [(date(2024, 1, 1), date(2024, 1, 20))]
+
+
+def test_merge_result_is_sorted_by_start():
+    ranges = [(date(2024, 3, 1), date(2024, 3, 31)), (date(2024, 3, 5), date(2024, 3, 6)), (date(2024, 1, 1), date(2024, 1, 1))]
+    assert merge_ranges(ranges) == [(date(2024, 1, 1), date(2024, 1, 1)), (date(2024, 3, 1), date(2024, 3, 31))]
+""",
+        },
+        problem_statement="""merge_ranges loses days when the ranges are not given in order
+
+Our booking system lists ranges in the order they were created, and `merge_ranges` gets them wrong:
+
+```python
+>>> from datetime import date
+>>> from tallyho.dateranges import merge_ranges
+>>> merge_ranges([(date(2024, 1, 10), date(2024, 1, 20)), (date(2024, 1, 1), date(2024, 1, 31))])
+[(datetime.date(2024, 1, 10), datetime.date(2024, 1, 31))]
+```
+
+January 1 to 9 is lost; expected `[(date(2024, 1, 1), date(2024, 1, 31))]`. When the same ranges are passed already sorted by start date the result is right, so it looks like they are put in the wrong order before merging.
+""",
+    ),
+    Bug(
+        title="text: spell letters without a decomposition in ASCII in slugify",
+        created_at="2024-03-27T13:30:00Z",
+        edits=(
+            (
+                "tallyho/text.py",
+                'def slugify(text: str, separator: str = "-") -> str:',
+                """# Letters that Unicode does not decompose into an ASCII letter and accents, spelled in ASCII.
+_ASCII_LETTERS = str.maketrans({
+    "ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Œ": "OE", "œ": "oe",
+    "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Þ": "TH", "þ": "th",
+})
+
+
+def slugify(text: str, separator: str = "-") -> str:""",
+            ),
+            (
+                "tallyho/text.py",
+                'unicodedata.normalize("NFKD", text)',
+                'unicodedata.normalize("NFKD", text.translate(_ASCII_LETTERS))',
+            ),
+        ),
+        tests={
+            "tests/test_text.py": """
+
+def test_slugify_sharp_s_and_slashed_l():
+    assert slugify("Straße") == "strasse"
+    assert slugify("Łódź") == "lodz"
+
+
+def test_slugify_ligatures_and_slashed_o():
+    assert slugify("Ærøskøbing") == "aeroskobing"
+    assert slugify("Œuvres complètes") == "oeuvres-completes"
+""",
+        },
+        problem_statement="""slugify drops letters such as ß, Ł and Æ from the text
+
+Accented letters are turned into plain ASCII as documented (`"Héllo"` -> `"hello"`), but some letters vanish from the slug instead of being spelled out:
+
+```python
+>>> from tallyho.text import slugify
+>>> slugify("Straße")
+'strae'
+>>> slugify("Łódź")
+'odz'
+>>> slugify("Ærøskøbing")
+'rskbing'
+```
+
+Expected `'strasse'`, `'lodz'` and `'aeroskobing'`. Our URLs for German, Polish and Danish place names are unreadable because these letters are dropped instead of spelled in ASCII.
+""",
+    ),
+    Bug(
+        title="duration: add weeks to the units",
+        created_at="2024-03-28T11:50:00Z",
+        edits=(
+            (
+                "tallyho/duration.py",
+                '_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}',
+                '_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}',
+            ),
+            (
+                "tallyho/duration.py",
+                '_PART = re.compile(r"(\\d+)\\s*([dhms])")',
+                '_PART = re.compile(r"(\\d+)\\s*([wdhms])")',
+            ),
+        ),
+        tests={
+            "tests/test_duration.py": """
+
+def test_parse_weeks():
+    assert parse_duration("2w") == 1209600
+    assert parse_duration("1w 2d") == 777600
+
+
+def test_format_weeks():
+    assert format_duration(1209600) == "2w"
+    assert format_duration(694861) == "1w1d1h1m1s"
+""",
+        },
+        problem_statement="""Weeks are missing from the duration units
+
+The module docstring lists `w` (weeks) among the units, but weeks are not recognised in either direction:
+
+```python
+>>> from tallyho.duration import parse_duration, format_duration
+>>> parse_duration("2w")
+Traceback (most recent call last):
+  ...
+ValueError: not a duration: '2w'
+>>> format_duration(1209600)
+'14d'
+```
+
+Expected `1209600` and `'2w'`. Every other unit (d, h, m, s) gives the right value; only this one is missing.
+""",
+    ),
+    Bug(
+        title="dateranges: accept a one-day range in parse_range",
+        created_at="2024-03-29T08:25:00Z",
+        edits=(("tallyho/dateranges.py", "    if end <= start:\n", "    if end < start:\n"),),
+        tests={
+            "tests/test_dateranges.py": """
+
+def test_parse_range_single_day():
+    assert parse_range("2024-02-29..2024-02-29") == (date(2024, 2, 29), date(2024, 2, 29))
+
+
+def test_count_weekdays_of_a_parsed_single_day():
+    assert count_weekdays(*parse_range("2024-03-01..2024-03-01")) == 1
+""",
+        },
+        problem_statement="""parse_range rejects a range that starts and ends on the same day
+
+Ranges are inclusive at both ends, so `2024-02-29..2024-02-29` is the single day 2024-02-29 (and `iter_days` accepts start == end), but it is refused:
+
+```python
+>>> from tallyho.dateranges import parse_range
+>>> parse_range("2024-02-29..2024-02-29")
+Traceback (most recent call last):
+  ...
+ValueError: range ends before it starts: '2024-02-29..2024-02-29'
+```
+
+Ranges of two days or more are fine; only the exact limit, where the end day is the start day, is refused.
+""",
+    ),
+    Bug(
+        title="inifile: remove matching quotes around values",
+        created_at="2024-03-30T16:10:00Z",
+        edits=(
+            (
+                "tallyho/inifile.py",
+                "        key, value = key.strip(), value.strip()\n",
+                "        key, value = key.strip(), value.strip()\n"
+                "        if len(value) >= 2 and value[0] == value[-1] and value[0] in \"\\\"'\":\n"
+                "            value = value[1:-1]\n",
+            ),
+        ),
+        tests={
+            "tests/test_inifile.py": """
+
+def test_double_quoted_value():
+    assert parse_ini('[app]\\nname = "My App"\\n')["app"]["name"] == "My App"
+
+
+def test_quotes_keep_surrounding_spaces():
+    assert parse_ini("prompt = '> '\\n")[""]["prompt"] == "> "
+
+
+def test_quoted_value_with_quotes_inside():
+    assert parse_ini("motto = '\\"Less is more\\"'\\n")[""]["motto"] == '"Less is more"'
+
+
+def test_quotes_inside_an_unquoted_value_are_kept():
+    assert parse_ini('greeting = say "hi"\\n')[""]["greeting"] == 'say "hi"'
+""",
+        },
+        problem_statement="""Quoted INI values keep their quotes
+
+The `parse_ini` docstring says a value in matching quotes loses the quotes, but the parser keeps them as part of the value:
+
+```python
+>>> from tallyho.inifile import parse_ini
+>>> parse_ini('[app]\\nname = "My App"')["app"]["name"]
+'"My App"'
+>>> parse_ini("prompt = '> '")[""]["prompt"]
+"'> '"
+```
+
+Expected `'My App'` and `'> '` (the quotes are there to keep the trailing space). Files written by other tools quote values this way all the time; the line parser only handles the plain `key = value` form.
+""",
+    ),
+    Bug(
+        title="semver: order pre-release identifiers as semver.org does",
+        created_at="2024-03-31T10:45:00Z",
+        edits=(
+            (
+                "tallyho/semver.py",
+                '(prerelease is None, prerelease or "")',
+                "(prerelease is None, _identifiers(prerelease))",
+            ),
+            (
+                "tallyho/semver.py",
+                "def compare(a: str, b: str) -> int:",
+                'def _identifiers(prerelease: str | None) -> tuple:\n'
+                '    """Pre-release identifiers as semver.org orders them: numbers numerically and before words."""\n'
+                "    if not prerelease:\n"
+                "        return ()\n"
+                '    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in prerelease.split("."))\n'
+                "\n\n"
+                "def compare(a: str, b: str) -> int:",
+            ),
+        ),
+        tests={
+            "tests/test_semver.py": """
+
+def test_prerelease_numbers_compare_numerically():
+    assert compare("1.0.0-rc.10", "1.0.0-rc.2") == 1
+
+
+def test_newest_release_candidate():
+    assert newest(["1.0.0-rc.2", "1.0.0-rc.10", "1.0.0-rc.9"]) == "1.0.0-rc.10"
+
+
+def test_semver_org_precedence_example():
+    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
+             "1.0.0-rc.1", "1.0.0"]
+    for older, newer in zip(order, order[1:]):
+        assert compare(older, newer) == -1 and compare(newer, older) == 1
+""",
+        },
+        problem_statement="""1.0.0-rc.10 is considered older than 1.0.0-rc.2
+
+The numbers in pre-release tags are compared as strings, so the order goes wrong past 9:
+
+```python
+>>> from tallyho.semver import compare, newest
+>>> compare("1.0.0-rc.10", "1.0.0-rc.2")
+-1
+>>> newest(["1.0.0-rc.2", "1.0.0-rc.10"])
+'1.0.0-rc.2'
+```
+
+semver.org (item 11) says identifiers made of digits only are compared numerically, and numeric identifiers always have lower precedence than alphanumeric ones. The README promises the semver.org order, so I expected `1` and `'1.0.0-rc.10'`.
+""",
+    ),
+    Bug(
+        title="lru: resize() evicts down to the new capacity",
+        created_at="2024-04-01T14:00:00Z",
+        edits=(
+            (
+                "tallyho/lru.py",
+                "        self.capacity = capacity\n\n    def keys(self) -> list:",
+                "        self.capacity = capacity\n"
+                "        while len(self._entries) > self.capacity:\n"
+                "            self._entries.popitem(last=False)\n\n"
+                "    def keys(self) -> list:",
+            ),
+        ),
+        tests={
+            "tests/test_lru.py": """
+
+def test_resize_shrinks_to_the_new_capacity():
+    cache = LRUCache(4)
+    for key in "abcd":
+        cache.put(key, key)
+    cache.resize(2)
+    assert len(cache) == 2
+    assert cache.keys() == ["c", "d"]
+
+
+def test_resize_then_put_stays_within_capacity():
+    cache = LRUCache(3)
+    for key in "abc":
+        cache.put(key, key)
+    cache.get("a")
+    cache.resize(1)
+    cache.put("d", "d")
+    assert cache.keys() == ["d"]
+""",
+        },
+        problem_statement="""LRUCache.resize() doesn't evict anything
+
+Shrinking a cache leaves it over its new capacity, and it stays over it afterwards:
+
+```python
+from tallyho.lru import LRUCache
+
+cache = LRUCache(4)
+for key in "abcd":
+    cache.put(key, key)
+cache.resize(2)
+print(len(cache), cache.keys())   # prints: 4 ['a', 'b', 'c', 'd']
+cache.put("e", "e")
+print(len(cache))                 # prints: 4 -- still over capacity
+```
+
+Expected `2 ['c', 'd']` after the resize: the docstring says the least recently used entries are evicted when the capacity shrinks, but the cache's entries are not updated at all.
+""",
+    ),
+    Bug(
+        title="numfmt: add PiB and EiB to human_size",
+        created_at="2024-04-02T09:35:00Z",
+        edits=(
+            (
+                "tallyho/numfmt.py",
+                '_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"]',
+                '_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]',
+            ),
+        ),
+        tests={
+            "tests/test_numfmt.py": """
+
+def test_human_size_pebibytes():
+    assert human_size(1024**5) == "1.0 PiB"
+    assert human_size(3 * 1024**5) == "3.0 PiB"
+
+
+def test_human_size_exbibytes():
+    assert human_size(2 * 1024**6) == "2.0 EiB"
+""",
+        },
+        problem_statement="""human_size stops at TiB
+
+Our storage dashboard shows petabyte-sized volumes in tebibytes:
+
+```python
+>>> from tallyho.numfmt import human_size
+>>> human_size(1024**5)
+'1024.0 TiB'
+>>> human_size(3 * 1024**5)
+'3072.0 TiB'
+```
+
+Expected `'1.0 PiB'` and `'3.0 PiB'` (and EiB beyond that: the README says byte sizes go up to exbibytes). Every smaller unit gives the right value; only the largest values are missing their unit.
+""",
     ),
 ]

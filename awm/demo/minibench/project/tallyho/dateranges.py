@@ -1,4 +1,6 @@
-"""Inclusive date ranges: parsing, iterating, counting weekdays, overlap."""
+"""Inclusive date ranges: parsing, iterating, counting weekdays, overlap, merging.
+
+A range (start, end) includes both days; a one-day range has start == end."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ def parse_range(text: str) -> tuple[date, date]:
         raise ValueError(f"expected START..END, got {text!r}")
     start = date.fromisoformat(start_text.strip())
     end = date.fromisoformat(end_text.strip())
-    if end < start:
+    if end <= start:
         raise ValueError(f"range ends before it starts: {text!r}")
     return start, end
 
@@ -34,3 +36,14 @@ def count_weekdays(start: date, end: date) -> int:
 def overlaps(first: tuple[date, date], second: tuple[date, date]) -> bool:
     """Whether two inclusive ranges share at least one day."""
     return first[0] <= second[1] and second[0] <= first[1]
+
+
+def merge_ranges(ranges: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Merge overlapping or adjacent ranges into as few ranges as possible, sorted by start."""
+    merged: list[tuple[date, date]] = []
+    for start, end in sorted(ranges, key=lambda r: r[1]):
+        if merged and start <= merged[-1][1] + timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

@@ -1,4 +1,6 @@
-"""Durations such as "1h30m": parsing and formatting."""
+"""Durations such as "1h30m" or "2w 3d": parsing and formatting.
+
+Units: w (weeks), d (days), h (hours), m (minutes), s (seconds)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ def parse_duration(text: str) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """The compact form of a number of seconds: 5400 -> "1h30m", 0 -> "0s"."""
+    """The compact form of a number of seconds, largest unit first: 5400 -> "1h30m", 0 -> "0s"."""
     if seconds < 0:
         raise ValueError("duration cannot be negative")
     if seconds == 0:

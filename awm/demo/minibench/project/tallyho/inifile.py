@@ -6,7 +6,8 @@ from __future__ import annotations
 def parse_ini(text: str) -> dict[str, dict[str, str]]:
     """Parse INI text into {section: {key: value}}.
 
-    Keys are lower-cased, values are kept as written (minus surrounding spaces).
+    Keys are lower-cased, values are kept as written (minus surrounding spaces); a value in matching double
+    or single quotes loses the quotes, which lets it keep leading or trailing spaces.
     Keys that come before any [section] go in the "" section.
     Blank lines and comment lines are skipped.
     """

@@ -27,6 +27,12 @@ class LRUCache:
         if len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
+    def resize(self, capacity: int) -> None:
+        """Change the capacity; when it shrinks, the least recently used entries are evicted."""
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+
     def keys(self) -> list:
         """Keys from least to most recently used."""
         return list(self._entries)

@@ -31,10 +31,12 @@ def percent(part: float, whole: float, digits: int = 1) -> str:
     return f"{100 * part / whole:.{digits}f}%"
 
 
+_SUFFIXES = {1: "st", 2: "nd", 3: "rd"}
+_TEENS = (11, 12)  # the exceptions to _SUFFIXES: 11th, 12th
+
+
 def ordinal(number: int) -> str:
     """1 -> "1st", 2 -> "2nd", 11 -> "11th", 23 -> "23rd"."""
-    if 10 <= number % 100 <= 20:
-        suffix = "th"
-    else:
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    return f"{number}{suffix}"
+    if number % 100 in _TEENS:
+        return f"{number}th"
+    return f"{number}{_SUFFIXES.get(number % 10, 'th')}"

