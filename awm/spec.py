@@ -90,7 +90,7 @@ class MemorySpec:
     enabled: str = "on"  # off: the no-memory baseline (no induction, nothing injected)
     retrieval: str = "bm25"  # bm25 | embedding | all (every workflow, no budget: the old behaviour)
     budget_tokens: int = 1500  # the memory block in the agent's prompt, counted with the model's tokenizer
-    min_score: float = 0.05  # score below which an entry is not injected (bm25: the share of its own weight matched)
+    min_score: float | None = None  # below it nothing is injected; None: the retrieval's own (MIN_SCORES)
     top_k: int = 5  # at most this many entries injected
     embedding_model: str | None = None  # retrieval: embedding (a litellm embedding model, same address/key as llm)
     merge: str = "similarity"  # a near-duplicate replaces its match: with the new text, or `llm`: merged by the model
@@ -102,6 +102,16 @@ class MemorySpec:
     @property
     def on(self) -> bool:
         return self.enabled == "on"
+
+    @property
+    def threshold(self) -> float:
+        return MIN_SCORES.get(self.retrieval, 0.0) if self.min_score is None else self.min_score
+
+
+# The default minimum score per retrieval: bm25's score is the share of an entry's own BM25 weight the issue matches
+# (its own category's workflow scores about 0.1 on the demo, others under 0.05); an embedding's is a cosine, where
+# unrelated texts of one repository already score 0.1-0.2.
+MIN_SCORES = {"bm25": 0.05, "embedding": 0.3, "all": 0.0}
 
 
 @dataclass
@@ -242,7 +252,7 @@ FIELDS: dict[str, _Field] = {
     "memory.enabled": _Field("choice", choices=("on", "off")),
     "memory.retrieval": _Field("choice", choices=("bm25", "embedding", "all")),
     "memory.budget_tokens": _int(50),
-    "memory.min_score": _Field("float", lo=0),
+    "memory.min_score": _opt("float", eg=0.05, lo=0),
     "memory.top_k": _int(1),
     "memory.embedding_model": _opt(eg="openai/text-embedding-3-small"),
     "memory.merge": _Field("choice", choices=("similarity", "llm")),

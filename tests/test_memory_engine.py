@@ -242,3 +242,20 @@ def test_warm_start_and_baseline_are_found_by_folder_name_or_file_and_mistakes_n
         with pytest.raises(UserError) as caught:
             memory_sources(dataclasses.replace(first.spec, memory=memory))
         assert caught.value.field == field
+
+
+@pytest.mark.slow  # imports litellm (~10 s)
+def test_embedding_retrieval_calls_litellms_embedding_api_at_the_models_address():
+    from awm.demo.scripted import ScriptedServer
+    from awm.records import Workflow
+    from awm.run.parts import make_parts_retriever
+    from awm.spec import LLMSpec, RunSpec
+
+    with ScriptedServer() as server:
+        spec = RunSpec(llm=LLMSpec(model="scripted/learner", base_url=server.base_url),
+                       memory=MemorySpec(retrieval="embedding", embedding_model="openai/scripted-embed"))
+        entries = [Workflow(id=f"wf-{k}", name=name, description=when, steps=steps)
+                   for k, (name, when, steps) in CATEGORIES.items()]
+        ranked = make_parts_retriever(spec).rank("the end date of a month is off by one day", entries)
+        assert [w.id for w, _ in ranked][0] == "wf-date" and all(-1 <= s <= 1 for _, s in ranked)
+        assert [r["kind"] for r in server.requests] == ["embedding"]  # the query and both entries in one call

@@ -215,7 +215,7 @@ class Engine:
         m = self.spec.memory
         query = f"{issue.repo}\n{issue.problem_statement}"
         return retrieve(self.memory, query, issue.instance_id, self.retriever, budget_tokens=m.budget_tokens,
-                        min_score=m.min_score, top_k=m.top_k, count=self.count, budget=m.retrieval != "all")
+                        min_score=m.threshold, top_k=m.top_k, count=self.count, budget=m.retrieval != "all")
 
     def _outcome(self, experience: Experience) -> str:
         """The attempt's verdict as memory's usefulness counts it: solved by induction.success's rule, an error, or
