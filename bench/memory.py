@@ -66,12 +66,48 @@ def run_arm(spec_path: str, arm: str, limit: int | None, root: Path) -> dict:
             "rounds": memory.round, "budget": spec.memory.budget_tokens, "wall_s": wall}
 
 
+def retrieval_speed(entries: int = 50, issues: int = 40) -> dict:
+    """The per-issue cost of retrieval at the default capacity: rank `entries` workflows with BM25 against an issue
+    and fit them to the budget with the model's tokenizer (litellm), as the engine does before every issue."""
+    import random
+
+    from awm.demo.minibench import load_instances
+    from awm.memory.retrieval import BM25Retriever, retrieve
+    from awm.model.client import count_tokens
+    from awm.records import Workflow
+
+    rng = random.Random(7)
+    statements = [i["problem_statement"] for i in load_instances()]
+    words = " ".join(statements).split()
+    memory = WorkflowMemory(entries)
+    for n in range(entries):
+        memory.workflows.append(Workflow(id=f"wf-{n}", name=" ".join(rng.sample(words, 4)),
+                                         description=" ".join(rng.sample(words, 14)),
+                                         steps=[" ".join(rng.sample(words, 10)) for _ in range(4)]))
+    retriever = BM25Retriever()
+    count = lambda text: count_tokens(text, "openai/gpt-4o")  # noqa: E731
+    count("warm up the tokenizer")
+    times = []
+    for n in range(issues):
+        started = time.perf_counter()
+        retrieve(memory, statements[n % len(statements)], f"x-{n}", retriever, budget_tokens=1500, min_score=0.05,
+                 top_k=5, count=count)
+        times.append(time.perf_counter() - started)
+    return {"entries": entries, "median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spec", default=str(ROOT / "specs" / "demo.yaml"))
     p.add_argument("--limit", type=int)
     p.add_argument("--arms", default="off,bm25,all")
+    p.add_argument("--speed-only", action="store_true", help="only time retrieval at 50 workflows")
     args = p.parse_args()
+    speed = retrieval_speed()
+    print(f"retrieval per issue at {speed['entries']} workflows (BM25 + budget with gpt-4o's tokenizer): median "
+          f"{speed['median_ms']:.1f} ms, max {speed['max_ms']:.1f} ms\n")
+    if args.speed_only:
+        return
     root = Path(tempfile.mkdtemp(prefix="awm-bench-memory-"))
     rows = [run_arm(args.spec, arm, args.limit, root) for arm in args.arms.split(",")]
     print(f"{'arm':<10} {'issues':>6} {'passed':>6} {'rate':>6} {'med tok/req':>11} {'max tok':>8} {'budget':>6} "

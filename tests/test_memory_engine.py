@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
 from awm.memory import ops
 from awm.memory.induction import Inducer
+from awm.memory.judge import Judge
 from awm.memory.retrieval import BM25Retriever
 from awm.model.client import Completion
 from awm.records import Issue
@@ -116,27 +118,27 @@ def test_a_workflow_is_never_given_to_an_issue_it_was_learned_from(tmp_path):
 
 
 def test_the_judge_decides_what_enters_memory(tmp_path):
-    class Judge:
-        def __init__(self):
-            self.asked = []
+    asked = []
 
-        def judge(self, issue, experience):
-            self.asked.append(issue.instance_id)
-            n = int(issue.instance_id.rsplit("-", 1)[1])
-            return {"verdict": "PASS" if n in (1, 2, 5) else "FAIL", "reasoning": "looked", "cost": 0.01,
-                    "prompt_tokens": 10, "completion_tokens": 2, "reply_path": ""}
+    def judge_model(messages):  # a scripted judge: success for issues 1, 2 and 5
+        instance = re.search(r"Instance: (\S+)", messages[-1]["content"]).group(1)
+        asked.append(instance)
+        verdict = "success" if instance.rsplit("-", 1)[1] in ("1", "2", "5") else "failure"
+        return Completion(f"The patch looks at the reported case.\nVerdict: {verdict}", cost=0.01, prompt_tokens=10,
+                          completion_tokens=2)
 
     run = make_run(tmp_path, 6, verdicts={2: "FAIL"})  # tests: 1 PASS, 2 FAIL, 3-6 PASS
-    judge = Judge()
+    judge = Judge(judge_model, run.store.dir)
     engine = engine_for(run, memory=MemorySpec(retrieval="all"), induction={"success": "judge"}, judge=judge)
     finished = engine.run()
     journal = run.journal()
-    assert judge.asked == [f"acme__app-{n}" for n in range(1, 7)]
+    assert asked == [f"acme__app-{n}" for n in range(1, 7)]
     assert [e["instance_id"] for e in journal if e["learned"]] == ["acme__app-1", "acme__app-2", "acme__app-5"]
     assert json.loads(run.store.buffer_path.read_text())["instance_ids"] == ["acme__app-1", "acme__app-2",
                                                                             "acme__app-5"]
     assert engine.memory.rounds[0]["source_instances"] == ["acme__app-1", "acme__app-2"]  # the judge's, not the tests'
-    assert journal[0]["judge"]["verdict"] == "PASS" and journal[0]["judge"]["reasoning"] == "looked"
+    assert journal[0]["judge"]["verdict"] == "PASS" and "reported case" in journal[0]["judge"]["reasoning"]
+    assert (run.store.dir / journal[0]["judge"]["reply_path"]).read_text().endswith("Verdict: success")
     # the judge agreed with the tests on 1 (PASS/PASS), 5 (PASS/PASS), and disagreed on 2, 3, 4, 6
     assert (finished.stats.judged, finished.stats.judge_agreed) == (6, 2)
     assert finished.stats.induction_cost == pytest.approx(0.25 + 6 * 0.01)
