@@ -33,6 +33,7 @@ class LLMSpec:
     timeout: int | None = None
     reasoning_effort: str | None = None
     custom_llm_provider: str | None = None
+    scripted_latency_s: float = 0.0  # the scripted demo model only: seconds it waits before each reply (benchmarks)
     source: str = "inline"  # "inline" or "config.toml:[llm.NAME]" for messages and config.json
 
     @property
@@ -51,10 +52,15 @@ class AgentSpec:
     max_iterations: int = 100
     timeout_minutes: float = 30.0
     include_hints: bool = False
-    workspace: str = "local"  # local: the agent's commands run on this machine; docker: in the instance's image
+    workspace: str = "local"  # local: on this machine; docker: in the instance's image; remote: on agent servers;
+    # remote-api: OpenHands' hosted runtime API
     terminal: str = "subprocess"  # subprocess | tmux (faster start, but may lose a first command's output under load)
     server_image: str | None = None  # docker workspace: an agent-server image (template with {instance_id}, {image})
     sdk_root: str | None = None  # docker workspace: a software-agent-sdk checkout to build agent-server images from
+    servers: list[str] = field(default_factory=list)  # remote workspace: agent-server URLs, one issue each at a time
+    server_key_env: str | None = None  # remote workspace: the variable holding the servers' session API key
+    runtime_api_url: str = "https://runtime.all-hands.dev"  # remote-api workspace: the hosted runtime API
+    runtime_api_key_env: str | None = None  # remote-api workspace: the variable holding its key
 
 
 @dataclass
@@ -68,7 +74,7 @@ class DatasetSpec:
 
 @dataclass
 class EvaluationSpec:
-    backend: str = "local"  # local | swebench-docker | none
+    backend: str = "local"  # local | swebench-docker | swebench-modal | none
     timeout_minutes: float = 30.0
     recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # repo -> version or "*" -> recipe
     keep_images: bool = False  # swebench-docker: keep instance images after grading (disk!)
@@ -83,6 +89,17 @@ class InductionSpec:
     from_failures: bool = False  # failed attempts induce pitfalls, every `trigger` failures
     budget_tokens: int = 6000  # each trajectory is condensed to this many tokens for induction and the judge
     llm: LLMSpec | None = None  # the model that induces and judges; None: the agent's
+
+
+@dataclass
+class BudgetSpec:
+    """Spending limits; None: no limit. At the run's limit the run stops, resumably; at an issue's, its agent stops
+    and the issue is recorded with the reason."""
+
+    max_cost_usd: float | None = None  # the run's total (agent, induction, judge)
+    max_tokens: int | None = None  # the run's total, prompt and completion
+    issue_max_cost_usd: float | None = None
+    issue_max_tokens: int | None = None
 
 
 @dataclass
@@ -128,6 +145,9 @@ class RunSpec:
     max_consecutive_errors: int = 3
     verbose: bool = True
     memory: MemorySpec = field(default_factory=MemorySpec)
+    budget: BudgetSpec = field(default_factory=BudgetSpec)
+    workers: int = 1  # issues in flight at once, started in dataset order
+    max_staleness: int | None = None  # issue i starts once every issue before i - s is finished; None: workers - 1
     path: str | None = None  # the spec file this came from, for messages
 
     def public(self) -> dict[str, Any]:
@@ -179,6 +199,7 @@ OVERRIDE_FLAGS = {
     "agent.kind": "--agent-class",
     "agent.max_iterations": "--max-iterations",
     "memory.enabled": "--memory",
+    "workers": "--workers",
 }
 
 
@@ -210,6 +231,8 @@ FIELDS: dict[str, _Field] = {
     "checkpoint_interval": _int(1),
     "max_consecutive_errors": _int(1),
     "verbose": _BOOL,
+    "workers": _int(1),
+    "max_staleness": _int(0, optional=True, eg=1),
     "llm.model": _Field("str", eg="openai/gpt-4o"),
     "llm.base_url": _opt(eg="http://localhost:8000/v1"),
     "llm.api_key_env": _opt(eg="OPENAI_API_KEY"),
@@ -224,21 +247,26 @@ FIELDS: dict[str, _Field] = {
     "llm.timeout": _opt("int", eg=120, lo=0, above=True),
     "llm.reasoning_effort": _opt(eg="medium"),
     "llm.custom_llm_provider": _opt(eg="openai"),
+    "llm.scripted_latency_s": _Field("float", lo=0),
     # The agents the SDK offers that can fix an issue (awm.agent.runner.AGENT_KINDS); others are refused.
     "agent.kind": _Field("choice", choices=("CodeActAgent", "ApplyPatchAgent", "GeminiAgent")),
     "agent.max_iterations": _int(1),
     "agent.timeout_minutes": _MINUTES,
     "agent.include_hints": _BOOL,
-    "agent.workspace": _Field("choice", choices=("local", "docker")),
+    "agent.workspace": _Field("choice", choices=("local", "docker", "remote", "remote-api")),
     "agent.terminal": _Field("choice", choices=("subprocess", "tmux")),
     "agent.server_image": _opt(eg="my-registry/agent-server:{instance_id}"),
     "agent.sdk_root": _opt(eg="~/src/software-agent-sdk"),
+    "agent.servers": _Field("list", eg=["http://10.0.0.5:8000", "http://10.0.0.6:8000"]),
+    "agent.server_key_env": _opt(eg="AGENT_SERVER_KEY"),
+    "agent.runtime_api_url": _STR,
+    "agent.runtime_api_key_env": _opt(eg="RUNTIME_API_KEY"),
     "dataset.name": _STR,
     "dataset.split": _STR,
     "dataset.repo_filter": _Field("strs"),
     "dataset.instance_ids": _Field("list", eg=["django__django-11099"]),
     "dataset.limit": _int(1, optional=True, eg=10),
-    "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "none")),
+    "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "swebench-modal", "none")),
     "evaluation.timeout_minutes": _MINUTES,
     "evaluation.recipes": _Field("recipes", optional=True),
     "evaluation.keep_images": _BOOL,
@@ -249,6 +277,10 @@ FIELDS: dict[str, _Field] = {
     "induction.from_failures": _BOOL,
     "induction.budget_tokens": _int(200),
     "induction.llm": _Field("llm", optional=True, eg={"model": "openai/gpt-4o-mini", "temperature": 0.0}),
+    "budget.max_cost_usd": _opt("float", eg=50.0, lo=0, above=True),
+    "budget.max_tokens": _opt("int", eg=20_000_000, lo=0, above=True),
+    "budget.issue_max_cost_usd": _opt("float", eg=2.0, lo=0, above=True),
+    "budget.issue_max_tokens": _opt("int", eg=2_000_000, lo=0, above=True),
     "memory.enabled": _Field("choice", choices=("on", "off")),
     "memory.retrieval": _Field("choice", choices=("bm25", "embedding", "all")),
     "memory.budget_tokens": _int(50),
@@ -261,7 +293,7 @@ FIELDS: dict[str, _Field] = {
     "memory.baseline_run": _opt(eg="demo-baseline"),
     "memory.from": _opt(eg="runs/train/memory.json"),
 }
-SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory")
+SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory", "budget")
 ALIASES = {  # the seed's flat names
     "llm_config_name": "llm",
     "agent_class": "agent.kind",
@@ -291,6 +323,7 @@ _SECTION_EXAMPLES = {
     "evaluation": "backend: local, timeout_minutes: 30",
     "induction": "trigger: 10, max_workflows: 50",
     "memory": "retrieval: bm25, budget_tokens: 1500",
+    "budget": "max_cost_usd: 50, issue_max_cost_usd: 2",
 }
 TOP_KEYS = [k for k in FIELDS if "." not in k] + [*SECTIONS, "repos", "skip_evaluation", *ALIASES]
 _DEFAULTS = RunSpec(llm=LLMSpec(model="")).public()
@@ -506,6 +539,12 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     induction = section("induction")
     if induction.get("llm") is not None:
         induction["llm"] = _induction_llm(induction["llm"], values["induction.llm"][1], llm, checked, spec_dir, env)
+    agent = section("agent")
+    if agent.get("workspace") == "remote" and not agent.get("servers"):
+        raise values["agent.workspace"][1].fail(
+            "`workspace: remote` runs each issue's agent on an OpenHands agent server, and `agent.servers` names none",
+            "Add the servers' addresses under `agent:`, e.g. `servers: [http://10.0.0.5:8000]` (start one with "
+            "`python -m openhands.agent_server --host 0.0.0.0 --port 8000`)")
     memory = section("memory")
     if "from" in memory:
         memory["start_from"] = memory.pop("from")
@@ -517,12 +556,13 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     return RunSpec(
         llm=llm,
         name=checked.get("name", stem),
-        agent=AgentSpec(**section("agent")),
+        agent=AgentSpec(**agent),
         dataset=DatasetSpec(**section("dataset")),
         repos=repos,
         evaluation=EvaluationSpec(**section("evaluation")),
         induction=InductionSpec(**induction),
         memory=MemorySpec(**memory),
+        budget=BudgetSpec(**section("budget")),
         path=file,
         **{k: v for k, v in checked.items() if "." not in k and k not in ("name", "llm_config_file")},
     )
