@@ -302,7 +302,7 @@ def test_enum_did_you_mean(tmp_path, field, value, hint):
 
 
 def test_enum_without_close_match_lists_choices(tmp_path):
-    fails(tmp_path, "llm: {model: x/y}\nevaluation: {backend: k8s}\n", "line 2", "local, swebench-docker, none")
+    fails(tmp_path, "llm: {model: x/y}\nevaluation: {backend: k8s}\n", "line 2", "local, swebench-docker, swebench-modal, none")
 
 
 def test_alias_and_nested_field_both_given(tmp_path):
@@ -436,7 +436,7 @@ def test_hub_name_is_not_checked(tmp_path):
         ({"induction.trigger": "x"}, "--induction-trigger", "--induction-trigger 10"),
         ({"induction.max_workflows": 0}, "--max-workflows", "at least 1"),
         ({"verbose": "loud"}, "--quiet", "true or false"),
-        ({"evaluation.backend": "nope"}, "--skip-evaluation", "local, swebench-docker, none"),
+        ({"evaluation.backend": "nope"}, "--skip-evaluation", "local, swebench-docker, swebench-modal, none"),
         ({"llm": "missing"}, "--llm-config", "[llm.missing]"),
     ],
 )
