@@ -115,6 +115,9 @@ class Experience:
     # "prompt_tokens", "completion_tokens", "reply_path"}
     judge: dict = field(default_factory=dict)
     learned: bool = False  # entered the experience buffer (a success by induction.success's rule)
+    position: int = 0  # the issue's place in the run's order (1-based)
+    staleness: int = 0  # issues before it still in flight when it started (workers > 1): what its memory lacked
+    protocol: str = ""  # a protocol failure's kind (the model did not use the tools), for the run's streaks
     agent_status: str = ""
     finished_at: str = ""
 

@@ -536,6 +536,9 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     if "evaluation.recipes" in values:
         checked["evaluation.recipes"] = _recipes(*values["evaluation.recipes"])
     llm = _llm(values, checked, file, spec_dir, env)
+    if llm.scripted_latency_s and not llm.scripted:
+        raise UserError(f"{where(file, None, 'llm.scripted_latency_s')}: only the scripted demo model has a latency to "
+                        f"set, and the model is {llm.model}. Remove `scripted_latency_s`.")
     induction = section("induction")
     if induction.get("llm") is not None:
         induction["llm"] = _induction_llm(induction["llm"], values["induction.llm"][1], llm, checked, spec_dir, env)

@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
                    "(spec: agent.max_iterations)")
     p.add_argument("--induction-trigger", type=number, metavar="N", help="induce workflows every N successes")
     p.add_argument("--max-workflows", type=number, metavar="N", help="keep at most N workflows in memory")
+    p.add_argument("--workers", type=number, metavar="K", help="up to K issues in flight at once (spec: workers; "
+                   "memory then lags by up to K-1 issues, bounded by max_staleness)")
     p.add_argument("--memory", metavar="on|off", help="off: the baseline, no workflows learned or given "
                    "(spec: memory, or memory.enabled)")
     p.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: under the user data dir)")
@@ -87,6 +89,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "induction.trigger": args.induction_trigger,
         "induction.max_workflows": args.max_workflows,
         "memory.enabled": args.memory,
+        "workers": args.workers,
         "output_dir": args.output_dir,
         "evaluation.backend": "none" if args.skip_evaluation else None,
         "verbose": False if args.quiet else None,

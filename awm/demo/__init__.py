@@ -53,12 +53,13 @@ def recipe_fields(repo: str) -> dict[str, Any] | None:
             "env": (("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"),)}
 
 
-def start_model_server(record_path: Path | None = None, model: str = "scripted/demo"):
+def start_model_server(record_path: Path | None = None, model: str = "scripted/demo", latency_s: float = 0.0):
     """The scripted model on 127.0.0.1, started; `.base_url` is its address, `.stop()` ends it. `model` (the run's
     `llm.model`) picks the mode: `scripted/learner` learns from the memory in its prompt, any other name replays.
-    Every request is recorded (to `record_path` too, if given)."""
+    `latency_s`: how long it thinks before each chat reply (a model-bound run, for benchmarks). Every request is
+    recorded (to `record_path` too, if given)."""
     from awm.demo.scripted import ScriptedServer, mode_for
 
-    server = ScriptedServer(record_path=record_path, mode=mode_for(model))
+    server = ScriptedServer(record_path=record_path, mode=mode_for(model), latency_s=latency_s)
     server.start()
     return server

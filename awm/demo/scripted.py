@@ -314,12 +314,14 @@ def embed(text: str, dims: int = EMBEDDING_DIMS) -> list[float]:
 class ScriptedServer:
     """The model server; `start()` returns its base URL (also `.base_url`), `requests` records every request."""
 
-    def __init__(self, scripts: dict[str, dict] | None = None, record_path: Path | None = None, mode: str = REPLAY):
+    def __init__(self, scripts: dict[str, dict] | None = None, record_path: Path | None = None, mode: str = REPLAY,
+                 latency_s: float = 0.0):
         if mode not in (REPLAY, LEARNER):
             raise ValueError(f"mode must be {REPLAY!r} or {LEARNER!r}, not {mode!r}")
         self.scripts = default_scripts() if scripts is None else scripts
         self.record_path = Path(record_path) if record_path else None
         self.mode = mode
+        self.latency_s = latency_s  # each chat reply waits this long (requests are served concurrently)
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -362,6 +364,8 @@ class ScriptedServer:
 
     def reply(self, body: dict) -> tuple[int, dict, str]:
         """(seq, the assistant message, finish_reason) for a chat request."""
+        if self.latency_s:
+            time.sleep(self.latency_s)
         messages = body.get("messages") or []
         if body.get("tools"):
             instance_id = self.find_instance(_user_text(messages))

@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from awm import atomic
@@ -160,39 +161,99 @@ class Engine:
         ))
 
     def _loop(self) -> tuple[RunState, str]:
+        """Up to `workers` issues in flight, started in dataset order; issue i starts only once every issue before
+        position i - max_staleness is finished and the induction rounds it made due are done (induction runs here,
+        between finishes, while the other issues' agents go on). Finished issues are committed in the order they
+        finish; error streaks count in that order. Pause: nothing new starts, the issues in flight finish. Stop: they
+        are interrupted (and redone on resume)."""
         done = {e.instance_id for e in self.experiences}
-        streak: list[Experience] = []
-        cause = ""
         stopped = self._catch_up_induction()
         if stopped:
             return RunState.ABORTED, stopped
-        for index, issue in enumerate(self.issues, 1):
-            if issue.instance_id in done:
-                continue
-            if self.pause_requested.is_set():
-                return RunState.PAUSED, "paused by request; resume to continue"
-            experience = self._attempt(issue, index)
-            if experience is None:
-                return RunState.PAUSED, f"stopped during {issue.instance_id}; it will be redone on resume"
-            key = self._streak_key(experience)
-            streak = (streak + [experience] if key and key == cause else [experience] if key else [])
-            cause = key
-            if len(streak) >= self.spec.max_consecutive_errors:
-                return RunState.ABORTED, self._abort(streak)
-            stopped = self._catch_up_induction()
-            if stopped:
-                errors = [e for e in streak if e.status == Status.ERROR]
-                if errors:  # most likely the same fault (a dead model): those attempts are redone too
-                    self._forget(errors)
-                    stopped += (f" The {len(errors)} issue(s) that ended in errors just before are forgotten and will "
-                                "be redone.")
-                return RunState.ABORTED, stopped
-        pending = [e for e in self.memory.failed_rounds if e["round"] > self.memory.round]
+        over = self._over_budget()
+        if over:
+            return RunState.PAUSED, over
+        workers = self.spec.workers
+        staleness = workers - 1 if self.spec.max_staleness is None else self.spec.max_staleness
+        pending = [(index, issue) for index, issue in enumerate(self.issues, 1) if issue.instance_id not in done]
+        in_flight: dict[Future, tuple[int, Issue]] = {}
+        interrupted: list[tuple[int, str]] = []
+        streak: list[Experience] = []
+        cause = ""
+        outcome: tuple[RunState, str] | None = None
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="issue") as pool:
+            while True:
+                while (outcome is None and pending and len(in_flight) < workers and not self.pause_requested.is_set()
+                       and min((i for i, _ in in_flight.values()), default=pending[0][0]) >= pending[0][0] - staleness):
+                    index, issue = pending.pop(0)
+                    start = self._start(issue, index, staleness=len(in_flight))
+                    in_flight[pool.submit(self._work, issue, index, start)] = (index, issue)
+                if not in_flight:
+                    break
+                finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                results = []
+                for future in finished:
+                    place = in_flight.pop(future)
+                    try:
+                        results.append((place, future.result()))
+                    except BaseException:  # a problem to fix (UserError) or a crash: the others are stopped too
+                        self.controls.stop()
+                        raise
+                for (index, issue), result in sorted(results, key=lambda r: r[1][1] if r[1] else 0.0):
+                    if result is None:
+                        interrupted.append((index, issue.instance_id))
+                        continue
+                    experience = self._commit(result[0], index)
+                    if outcome is not None:
+                        continue
+                    key = self._streak_key(experience)
+                    streak = (streak + [experience] if key and key == cause else [experience] if key else [])
+                    cause = key
+                    if len(streak) >= self.spec.max_consecutive_errors:
+                        outcome = RunState.ABORTED, self._abort(streak)
+                if outcome is None:
+                    stopped = self._catch_up_induction()
+                    if stopped:
+                        errors = [e for e in streak if e.status == Status.ERROR]
+                        if errors:  # most likely the same fault (a dead model): those attempts are redone too
+                            self._forget(errors)
+                            stopped += (f" The {len(errors)} issue(s) that ended in errors just before are forgotten "
+                                        "and will be redone.")
+                        outcome = RunState.ABORTED, stopped
+                if outcome is None:
+                    over = self._over_budget()
+                    if over:  # nothing new starts; the issues in flight finish
+                        outcome = RunState.PAUSED, over
+                if outcome is not None and outcome[0] == RunState.ABORTED and in_flight:
+                    self.controls.stop()  # an aborted run's issues in flight are interrupted, and redone on resume
+        if outcome is not None:
+            return outcome
+        if interrupted:
+            ids = [iid for _, iid in sorted(interrupted)]
+            return RunState.PAUSED, f"stopped during {', '.join(ids)}; {_it(ids)} redone on resume"
         if pending:
-            last = pending[-1]
+            return RunState.PAUSED, "paused by request; resume to continue"
+        failed = [e for e in self.memory.failed_rounds if e["round"] > self.memory.round]
+        if failed:
+            last = failed[-1]
             return RunState.COMPLETED, (f"all issues processed; induction round {last['round']} failed "
                                         f"({last['reason']}{_kept(self.store, last.get('reply_path'))})")
         return RunState.COMPLETED, "all issues processed"
+
+    def _over_budget(self) -> str:
+        """The message to pause with when the run has spent its budget (budget.max_cost_usd, budget.max_tokens)."""
+        budget, stats = self.spec.budget, self.stats()
+        spent = []
+        if budget.max_cost_usd is not None and stats.cost >= budget.max_cost_usd:
+            spent.append(f"its cost ${stats.cost:.2f} reached budget.max_cost_usd (${budget.max_cost_usd:g})")
+        tokens = stats.prompt_tokens + stats.completion_tokens
+        if budget.max_tokens is not None and tokens >= budget.max_tokens:
+            spent.append(f"its {tokens:,} tokens reached budget.max_tokens ({budget.max_tokens:,})")
+        if not spent:
+            return ""
+        spec_file = self.store.spec_path() or "the spec"
+        return (f"stopped at the run's budget: {' and '.join(spent)}. Nothing is lost; to go on, raise the limit in "
+                f"{spec_file} (section `budget`) and resume with `awm-tui --no-ui --resume {self.store.dir}`.")
 
     def _streak_key(self, experience: Experience) -> str:
         """What makes issues in a row one streak: the same protocol failure, or errors of the same cause."""
@@ -230,13 +291,18 @@ class Engine:
         return (self.spec.induction.from_failures and not experience.learned
                 and experience.status != Status.ERROR and not (experience.judge or {}).get("verdict") == "ERROR")
 
-    def _attempt(self, issue: Issue, index: int) -> Experience | None:
-        """One issue, start to commit; None when a stop interrupted it (nothing is recorded)."""
-        started = time.monotonic()
+    def _start(self, issue: Issue, index: int, staleness: int) -> dict:
+        """An issue about to start (here, between finishes): what memory gives it, said in IssueStarted."""
         selection = self._select(issue)
-        workflows = selection.entries
-        self.emit(ev.IssueStarted(issue.instance_id, index, len(self.issues), tuple(w.id for w in workflows),
+        self.emit(ev.IssueStarted(issue.instance_id, index, len(self.issues), tuple(selection.ids),
                                   self.memory.round))
+        return {"selection": selection, "round": self.memory.round, "staleness": staleness,
+                "started": time.monotonic()}
+
+    def _work(self, issue: Issue, index: int, start: dict) -> tuple[Experience, float] | None:
+        """One issue's work, in a worker thread: workspace, agent, grading, the judge. The experience and when it
+        ended, or None when a stop interrupted it (nothing is recorded). Touches nothing the other issues share."""
+        selection, started = start["selection"], start["started"]
         timings: dict[str, float] = {}
         agent: AgentResult | None = None
         evaluation: EvalResult | None = None
@@ -272,19 +338,27 @@ class Engine:
             self.store.scrub_files([self.store.log_path(issue.instance_id),
                                     self.store.trajectory_path(issue.instance_id), self.store.eval / issue.instance_id])
         protocol = protocol_failure(agent)
-        if protocol:
-            self._protocol[issue.instance_id] = protocol
-        experience = self._experience(issue, agent, evaluation, workflows, started, timings, protocol)
+        experience = self._experience(issue, agent, evaluation, selection.entries, started, timings, protocol)
+        experience.memory_round, experience.position, experience.staleness = start["round"], index, start["staleness"]
         experience.retrieved = selection.records()
         experience.memory_tokens = selection.tokens
         if self.parts.judge is not None and experience.status != Status.ERROR:
             t = time.monotonic()
             experience.judge = self.parts.judge.judge(issue, experience)
-            timings["judge"] = time.monotonic() - t
+            experience.timings["judge"] = round(time.monotonic() - t, 4)
         experience.learned = success(experience.status, experience.judge, self.spec.induction.success)
+        if protocol:
+            experience.protocol = protocol
+        return experience, time.monotonic()
+
+    def _commit(self, experience: Experience, index: int) -> Experience:
+        """A finished issue into the run, in the main thread: the journal, predictions, buffers, memory's counts,
+        checkpoint.json, IssueFinished."""
+        t = time.monotonic()
+        if experience.protocol:
+            self._protocol[experience.instance_id] = experience.protocol
         if self.store.secrets:
             experience = Experience.from_dict(self.store.scrub(experience.to_dict()))
-        t = time.monotonic()
         self.store.commit(experience)
         self.store.write_predictions([experience], self.spec.llm.model, append=True)
         self.experiences.append(experience)
@@ -297,10 +371,11 @@ class Engine:
         self._write_views(RunState.RUNNING, "", snapshot=False)
         if len(self.experiences) % self.spec.checkpoint_interval == 0:
             self.emit(ev.CheckpointSaved(str(self.store.dir / "checkpoint.json"), len(self.experiences)))
+        timings = dict(experience.timings)
         timings["bookkeeping"] = time.monotonic() - t
-        timings["bookkeeping"] += max(0.0, (time.monotonic() - started) - sum(timings.values()))
+        timings["bookkeeping"] += max(0.0, experience.duration_s - sum(timings.values()))
         self.emit(ev.IssueFinished(
-            instance_id=issue.instance_id, index=index, total=len(self.issues), status=experience.status,
+            instance_id=experience.instance_id, index=index, total=len(self.issues), status=experience.status,
             reason=experience.reason, cost=experience.cost, steps=experience.steps,
             duration_s=experience.duration_s, stats=self.stats(), timings={k: round(v, 4) for k, v in timings.items()},
             experience=experience,
@@ -497,6 +572,10 @@ class Engine:
         if snapshot:
             self.store.write_result(self.experiences, self.memory.workflows, stats)
             self.emit(ev.CheckpointSaved(str(path), stats.processed))
+
+
+def _it(ids: list[str]) -> str:
+    return "it will be" if len(ids) == 1 else "they will be"
 
 
 def _cause(reason: str) -> str:

@@ -139,7 +139,8 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
     on_close: list[Callable[[], None]] = []
     sources = memory_sources(spec, store.dir) if sources is None else sources
     if demo.is_scripted(spec.llm.model):
-        server = demo.start_model_server(store.dir / "scripted_requests.jsonl", model=spec.llm.model)
+        server = demo.start_model_server(store.dir / "scripted_requests.jsonl", model=spec.llm.model,
+                                         latency_s=spec.llm.scripted_latency_s)
         on_close.append(server.stop)
         spec = dataclasses.replace(spec, llm=dataclasses.replace(spec.llm, base_url=server.base_url))
         if spec.induction.llm is not None and demo.is_scripted(spec.induction.llm.model):
