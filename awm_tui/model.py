@@ -38,7 +38,9 @@ class RunModel:
     state: str = "starting"  # starting | running | pausing | paused | stopping | completed | aborted | failed
     message: str = ""
     rows: dict[str, IssueRow] = field(default_factory=dict)
-    current: str | None = None
+    current: str | None = None  # the issue in flight the live log follows
+    running: list[str] = field(default_factory=list)  # every issue in flight (workers > 1), in start order
+    pinned: bool = False  # the user chose `current` (n: next in flight); otherwise it follows the newest start
     stats: Stats = field(default_factory=Stats)
     history: list[IssueRow] = field(default_factory=list)  # processed, in order
     inductions: list[Induction] = field(default_factory=list)
@@ -65,13 +67,19 @@ class RunModel:
         elif isinstance(event, ev.IssueStarted):
             row = self.rows.setdefault(event.instance_id, IssueRow(event.instance_id))
             row.state, row.workflow_ids, row.memory_round = RUNNING, event.workflow_ids, event.memory_round
-            self.current = event.instance_id
+            self.running.append(event.instance_id)
+            if not self.pinned or self.current not in self.running:
+                self.current, self.pinned = event.instance_id, False
         elif isinstance(event, ev.IssueFinished):
             row = self.rows.setdefault(event.instance_id, IssueRow(event.instance_id))
             row.state, row.experience = event.status.value, event.experience
             self.history.append(row)
             self.stats = event.stats
-            self.current = None
+            if event.instance_id in self.running:
+                self.running.remove(event.instance_id)
+            if self.current == event.instance_id or self.current not in self.running:
+                self.current = self.running[-1] if self.running else None
+                self.pinned = False
         elif isinstance(event, ev.InductionFinished):
             for wf in event.new_workflows:
                 self.workflows[wf.id] = wf
@@ -84,9 +92,18 @@ class RunModel:
         elif isinstance(event, ev.RunFinished):
             self.state = event.outcome
             self.message, self.stats = event.message, event.stats
-            if self.current and self.rows[self.current].state == RUNNING:
-                self.rows[self.current].state = WAITING
-            self.current = None
+            for iid in self.running:  # interrupted: redone on resume
+                if self.rows[iid].state == RUNNING:
+                    self.rows[iid].state = WAITING
+            self.running, self.current, self.pinned = [], None, False
+
+    def follow_next(self) -> str | None:
+        """The live log follows the next issue in flight (n), and keeps following it until it finishes."""
+        if len(self.running) < 2:
+            return None
+        position = self.running.index(self.current) if self.current in self.running else -1
+        self.current, self.pinned = self.running[(position + 1) % len(self.running)], True
+        return self.current
 
     @classmethod
     def from_view(cls, view: RunView) -> RunModel:

@@ -58,6 +58,7 @@ class RunScreen(Screen[None]):
         Binding("2", "focus('log')", "Log", id="focus-log"),
         Binding("3", "tab('history')", "History", id="focus-history"),
         Binding("4", "tab('memory')", "Memory", id="focus-memory"),
+        Binding("n", "follow_next", "Next in flight", id="follow-next", show=False),
         Binding("escape", "back", "Runs", show=False),
     ]
 
@@ -145,6 +146,7 @@ class RunScreen(Screen[None]):
         if self.stopping and not isinstance(event, ev.RunFinished):
             self.model.state = "stopping"
         log = self.query_one(AgentLog)
+        self.sync_log_filter()
         if isinstance(event, ev.IssueStarted):
             log.write_line(f"── {event.instance_id} ({event.index}/{event.total}), "
                            f"{len(event.workflow_ids)} workflows in the prompt ──")
@@ -198,6 +200,21 @@ class RunScreen(Screen[None]):
             self.model.state = "pausing"
             self.refresh_panes()
             self.notify("Pausing after the issue in flight.")
+
+    def action_follow_next(self) -> None:
+        """With several issues in flight (workers > 1): the live log follows the next one (their logs are all kept
+        in logs/instance_<id>.log)."""
+        followed = self.model.follow_next()
+        if followed is None:
+            self.notify("Only one issue is in flight.")
+            return
+        self.sync_log_filter()
+        self.query_one(AgentLog).write_line(f"── following {followed} (n: next of {len(self.model.running)} in flight) ──")
+        self.refresh_panes()
+
+    def sync_log_filter(self) -> None:
+        """Several in flight: the log shows the followed issue's events only; one: everything."""
+        self.query_one(AgentLog).only = self.model.current if len(self.model.running) > 1 else None
 
     def action_resume(self) -> None:
         if self.read_only or self.busy:

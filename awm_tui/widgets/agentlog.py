@@ -29,6 +29,7 @@ class AgentLog(Log):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=MAX_LINES, auto_scroll=True, **kwargs)
+        self.only: str | None = None  # with several issues in flight: the one whose events are shown
 
     def drain(self, pending: deque[tuple[int, AgentEvent]], limit: int | None = 2000, before: int | None = None) -> int:
         """Write queued (number, event) pairs in one go: up to `limit` of them (None: no limit), only those numbered
@@ -36,8 +37,10 @@ class AgentLog(Log):
         lines: list[str] = []
         count = 0
         while pending and (limit is None or count < limit) and (before is None or pending[0][0] < before):
-            lines.extend(render(pending.popleft()[1]))
+            event = pending.popleft()[1]
             count += 1
+            if self.only is None or event.instance_id == self.only:
+                lines.extend(render(event))
         if lines:
             self.write_lines(lines[-MAX_LINES:])  # more would only be pruned
         return count

@@ -23,6 +23,8 @@ class StatusBar(Static):
         self.update(
             f"[b]awm-tui[/b] · {model.name or '…'} · {model.model or '…'} · "
             f"{s.processed}/{s.total or len(model.rows)} done · success {s.success_rate:.1%} "
-            f"({s.passed}/{s.evaluated}) · {s.workflows} workflows · {money(s.cost)} · {duration(s.elapsed_s)} · "
+            f"({s.passed}/{s.evaluated}) · {s.workflows} workflows · "
+            f"{f'{len(model.running)} in flight (n: next) · ' if len(model.running) > 1 else ''}"
+            f"{money(s.cost)} · {duration(s.elapsed_s)} · "
             f"[{style}]{SHOWN.get(model.state, model.state)}[/{style}]"
         )
