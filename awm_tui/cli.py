@@ -131,7 +131,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="dataset split (default: test)")
     p.add_argument("--repo", action="append", default=[], metavar="REPO=SOURCE",
                    help="where to clone REPO from (URL or local path); repeatable")
-    p.add_argument("--backend", choices=["local", "swebench-docker"], help="evaluation backend (default: the "
+    p.add_argument("--backend", choices=["local", "swebench-docker", "swebench-modal"],
+                   help="evaluation backend (default: the "
                    "spec's, else local)")
     p.add_argument("--timeout-minutes", type=float, default=30.0, help="per-instance test timeout")
     p.add_argument("--run-id", help="name of this evaluation (default: a timestamp)")

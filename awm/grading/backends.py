@@ -12,13 +12,19 @@ from awm.spec import EvaluationSpec
 
 def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path, *, run_dir: Path,
                    run_tag: str, model_name: str) -> Evaluator:
-    """The evaluator the spec asks for; a backend that cannot work here (no Docker engine) is refused now,
-    before the first issue."""
+    """The evaluator the spec asks for; a backend that cannot work here (no Docker engine, no Modal credentials)
+    is refused now, before the first issue."""
     timeout_s = evaluation.timeout_minutes * 60
     if evaluation.backend == "none":
         return NoEvaluator()
     if evaluation.backend == "local":
         return LocalEvaluator(cache, work_root, timeout_s, evaluation.recipes)
+    if evaluation.backend == "swebench-modal":
+        from awm.grading.modal import ModalEvaluator
+
+        modal = ModalEvaluator(run_dir, run_tag, timeout_s, model_name)
+        modal.check_available()
+        return modal
     from awm.grading.harness import HarnessEvaluator
 
     harness = HarnessEvaluator(run_dir, run_tag, timeout_s, model_name, keep_images=evaluation.keep_images,

@@ -77,13 +77,18 @@ class LocalEvaluator(GradingEvaluator):
         except (RecipeError, envs.EnvError, GitError) as exc:
             return EvalResult(Status.ERROR, reason=str(exc), report=report)
         workdir = self.work_root / f"eval-{issue.instance_id}"
-        try:
-            self.cache.checkout(issue.repo, issue.base_commit, workdir)
-            add_harness_tags(self.cache.mirror(issue.repo), workdir, issue.base_commit)
-            with env.lock() if env else contextlib.nullcontext():
-                return self._test(issue, patch, recipe, env, workdir, out_dir, report)
-        finally:
-            remove(workdir)
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        # One grading of an instance at a time in its checkout (threads or processes): a second would replace the
+        # checkout under the first's tests, and the first remove the second's. Then the environment's lock, held
+        # while the checkout is installed into it and tested.
+        with atomic.locked(self.work_root / f"eval-{issue.instance_id}.lock"):
+            try:
+                self.cache.checkout(issue.repo, issue.base_commit, workdir)
+                add_harness_tags(self.cache.mirror(issue.repo), workdir, issue.base_commit)
+                with env.lock() if env else contextlib.nullcontext():
+                    return self._test(issue, patch, recipe, env, workdir, out_dir, report)
+            finally:
+                remove(workdir)
 
     def _test(self, issue: Issue, patch: str, recipe: Recipe, env: envs.Env | None, workdir: Path, out_dir: Path,
               report: dict) -> EvalResult:

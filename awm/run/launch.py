@@ -51,6 +51,10 @@ def preflight(spec: RunSpec) -> None:
         from awm.grading.harness import HarnessEvaluator
 
         HarnessEvaluator(Path("."), "preflight", 1, spec.llm.model).check_available()
+    if spec.evaluation.backend == "swebench-modal":
+        from awm.grading.modal import ModalEvaluator
+
+        ModalEvaluator(Path("."), "preflight", 1, spec.llm.model).check_available()
 
 
 def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = None) -> RunStore:
