@@ -25,7 +25,10 @@ class Guard:
         # everything it started. Neither can cut a model call short: a step waiting on the model ends when the
         # reply (or the model's own timeout) comes, and no further step starts.
         self.interrupt = interrupt
-        self.reason = ""  # "" | "timeout" | "cancelled"
+        self.reason = ""  # "" | "timeout" | "cancelled" | "budget"
+        # the issue's spending limit (budget.issue_max_*): a function saying why it is spent ("" while it is not)
+        self.spent: Callable[[], str] | None = None
+        self.spent_reason = ""
         self.stopped_at: float | None = None  # when the reason was first seen
         self.model_calls = 0  # model calls answered (counted by the bounded LLM)
         self.in_model_call = False  # a model call is waiting for its answer now
@@ -40,6 +43,9 @@ class Guard:
                 reason = "cancelled"
             elif time.monotonic() >= self.deadline:
                 reason = "timeout"
+            elif self.spent is not None:
+                self.spent_reason = self.spent()
+                reason = "budget" if self.spent_reason else ""
             if reason:
                 self.hung = self.in_model_call
                 self.stopped_at = time.monotonic()
@@ -91,3 +97,22 @@ class Guard:
                 return
             if waited > self.GRACE_S:
                 self.interrupt(False)
+
+
+def issue_budget(max_cost_usd: float | None, max_tokens: int | None,
+                 usage: Callable[[], tuple[float, int]]) -> Callable[[], str] | None:
+    """The check for an issue's spending limit (budget.issue_max_cost_usd, budget.issue_max_tokens): `usage()` gives
+    the issue's cost and tokens so far; the check says which limit is reached ("" while none is). None when the
+    spec sets no limit."""
+    if max_cost_usd is None and max_tokens is None:
+        return None
+
+    def spent() -> str:
+        cost, tokens = usage()
+        if max_cost_usd is not None and cost >= max_cost_usd:
+            return f"the issue's cost ${cost:.2f} reached budget.issue_max_cost_usd (${max_cost_usd:g})"
+        if max_tokens is not None and tokens >= max_tokens:
+            return f"the issue's {tokens:,} tokens reached budget.issue_max_tokens ({max_tokens:,})"
+        return ""
+
+    return spent

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from awm.agent.limits import Guard
+from awm.agent.limits import Guard, issue_budget
 from awm.agent.prompt import build_prompt
 from awm.agent.trajectory import Described, condense, describe
 from awm.model.client import describe_fault, import_litellm, sdk_llm, setup_environment
@@ -21,7 +21,7 @@ from awm.records import Issue, Step
 
 if TYPE_CHECKING:
     from awm.agent.workspace import OpenWorkspace
-    from awm.spec import AgentSpec, LLMSpec
+    from awm.spec import AgentSpec, BudgetSpec, LLMSpec
 
 # The agents the SDK offers that can fix an issue, by the name a spec gives (`agent.kind`): their tool sets.
 AGENT_KINDS = {
@@ -36,6 +36,7 @@ class AgentStatus(StrEnum):
     MAX_ITERATIONS = "max_iterations"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    BUDGET = "budget"  # the issue's spending limit (budget.issue_max_*): stopped between steps, graded as it is
     STUCK = "stuck"
     ERROR = "error"
 
@@ -152,9 +153,13 @@ class _Clock:
 class AgentRunner:
     """The OpenHands agent, made once per run from the spec's `agent` and `llm`."""
 
-    def __init__(self, agent: AgentSpec, llm: LLMSpec, scrub: Callable[[str], str] | None = None):
+    def __init__(self, agent: AgentSpec, llm: LLMSpec, scrub: Callable[[str], str] | None = None,
+                 budget: BudgetSpec | None = None):
+        from awm.spec import BudgetSpec
+
         self.agent_spec = agent
         self.llm_spec = llm
+        self.budget = budget or BudgetSpec()
         self.scrub = scrub or (lambda text: text)  # known secrets out of the log, the events and the trajectory
 
     def warm_up(self) -> None:
@@ -196,6 +201,9 @@ class AgentRunner:
             agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
             system_prompt_kwargs={"cli_mode": True},
         )
+        holder: dict = {}
+        guard.spent = issue_budget(self.budget.issue_max_cost_usd, self.budget.issue_max_tokens,
+                                   lambda: _spent(holder.get("conversation"), agent))
         clock = _Clock()
         seen: list[Described] = []
         raw: list[dict] = []
@@ -203,6 +211,8 @@ class AgentRunner:
         log = open(log_path, "w", encoding="utf-8")
         log.write(f"# {issue.instance_id}  repo {issue.repo}  base {issue.base_commit}\n")
         log.write(f"# workspace {workspace.repo_path}\n")
+        if getattr(workspace, "server", None):  # an agent server's address (never its key)
+            log.write(f"# agent server {workspace.server}\n")
         if memory_block:
             log.write(f"# workflow memory in the system prompt:\n{memory_block}\n")
         log.flush()
@@ -250,16 +260,20 @@ class AgentRunner:
             result.setup_s = round(time.monotonic() - setup_started, 3)
             clock.mark = time.monotonic()
             if not guard.check():
-                guard.watch(conversation)
                 running = conversation
+                holder["conversation"] = conversation
+                if remote:  # the agent server cancels its step in flight (a model call too) when asked
+                    guard.interrupt = _remote_interrupt(running, workspace.interrupt)
+                guard.watch(conversation)
+                # a remote run waits an hour by default: the issue's limit instead, with a margin (the guard ends
+                # the run at the limit itself)
+                run = (lambda: running.run(timeout=spec.timeout_minutes * 60 + 300)) if remote else running.run
                 # in a thread of its own: given up ABANDON_S after the limit or stop if it will not end
-                if remote:  # a remote run has its own one-hour default limit
-                    guard.run(lambda: running.run(timeout=spec.timeout_minutes * 60 + 300))
-                elif guard.run(running.run):
+                if guard.run(run):
                     # A reply with text and no tool call ends an SDK conversation: nudge the agent on, as OpenHands'
                     # own runners do, a few times, before that counts as the model's answer.
                     while (result.nudges < NUDGES and not guard.check() and _ended_on_text(running, seen)
-                           and guard.run(lambda: (running.send_message(NUDGE), running.run()))):
+                           and guard.run(lambda: (running.send_message(NUDGE), run()))):
                         result.nudges += 1
             result.status = _status(conversation, guard.reason, seen)
         except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
@@ -277,10 +291,10 @@ class AgentRunner:
             elif guard.abandoned:
                 result.error = f"the agent did not stop within {guard.ABANDON_S:g} s of the {guard.reason}: left behind"
             result.model_calls, result.hung = guard.model_calls, guard.hung
+            if guard.reason == AgentStatus.BUDGET:
+                result.error = guard.spent_reason
             if conversation is not None:
-                metrics = conversation.conversation_stats.get_combined_metrics()
-                if not (metrics.accumulated_token_usage and metrics.accumulated_token_usage.prompt_tokens):
-                    metrics = agent.llm.metrics  # the bounded LLM keeps its own: the stats may not see it
+                metrics = _metrics(conversation, agent)
                 result.cost = float(metrics.accumulated_cost or 0.0)
                 usage = metrics.accumulated_token_usage
                 if usage is not None:
@@ -309,6 +323,26 @@ class AgentRunner:
         return result
 
 
+def _metrics(conversation, agent):
+    """The issue's model use so far: the conversation's combined stats, or the bounded LLM's own metrics (which
+    the stats may not see)."""
+    metrics = conversation.conversation_stats.get_combined_metrics() if conversation is not None else None
+    if metrics is None or not (metrics.accumulated_token_usage and metrics.accumulated_token_usage.prompt_tokens):
+        metrics = agent.llm.metrics
+    return metrics
+
+
+def _spent(conversation, agent) -> tuple[float, int]:
+    """(cost, tokens) of the issue so far, for its spending limit."""
+    try:
+        metrics = _metrics(conversation, agent)
+        usage = metrics.accumulated_token_usage
+        tokens = int((usage.prompt_tokens or 0) + (usage.completion_tokens or 0)) if usage is not None else 0
+        return float(metrics.accumulated_cost or 0.0), tokens
+    except Exception:  # noqa: BLE001 - metrics not there yet: nothing spent
+        return 0.0, 0
+
+
 def _status(conversation, stopped: str, seen) -> str:
     status = str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
     if stopped and status != "finished":
@@ -322,7 +356,39 @@ def _status(conversation, stopped: str, seen) -> str:
     return AgentStatus.ERROR if status == "error" else status
 
 
+def _remote_interrupt(conversation, interrupt: Callable[[bool], object]) -> Callable[[bool], None]:
+    """The guard's interrupt for a conversation in an agent server: the server is asked once to cancel the step in
+    flight (its model call or tool; from a thread of its own, the request waits for the cancel), and the workspace
+    Ctrl-Cs (or with `hard`, kills) what the agent's shell runs there."""
+    asked = threading.Event()
+
+    def ask() -> None:
+        try:
+            conversation.interrupt()
+        except Exception:  # noqa: BLE001 - a server gone: the run's limit and `Guard.run` still hold
+            pass
+
+    def both(hard: bool) -> None:
+        if not asked.is_set():
+            asked.set()
+            threading.Thread(target=ask, daemon=True, name="awm-remote-interrupt").start()
+        interrupt(hard)
+
+    return both
+
+
 def _close_quietly(conversation) -> None:
+    # A remote conversation's socket thread sees a stop only when a message comes, and its close waits up to 5 s
+    # for that and then leaves the thread (and the socket) behind (openhands-sdk 1.58.2). Told to stop, and sent a
+    # state update (a pause: the conversation is done with) to wake it, it ends at once.
+    socket = getattr(conversation, "_ws_client", None)
+    if socket is not None and isinstance(getattr(socket, "_stop", None), threading.Event):
+        socket._stop.set()
+        conversation._ws_client = None
+        try:
+            conversation.pause()
+        except Exception:  # noqa: BLE001 - at worst the thread waits for the server to close the socket
+            pass
     try:
         conversation.close()
     except Exception:  # noqa: BLE001

@@ -1,6 +1,6 @@
-"""Where the agent works on one issue. One protocol for the local checkout, the Docker sandbox (and the remote agent
-servers to come): the loop opens a workspace for an issue, the agent works in it, the patch is taken from it, and
-closing it ends everything the agent started there and removes what it made."""
+"""Where the agent works on one issue. One protocol for the local checkout, the Docker sandbox and the remote agent
+servers (awm.agent.remote): the loop opens a workspace for an issue, the agent works in it, the patch is taken from
+it, and closing it ends everything the agent started there and removes what it made."""
 
 from __future__ import annotations
 
@@ -220,6 +220,12 @@ class _SandboxHandle:
 def make_workspace(spec, cache: RepoCache, root: Path) -> Workspace:
     if spec.agent.workspace == "docker":
         return DockerSandboxWorkspace(spec)
+    if spec.agent.workspace in ("remote", "remote-api"):
+        # OpenHands agent servers (a pool of existing ones, or one per issue from the hosted runtime API): checked
+        # here, before the first issue; see awm.agent.remote
+        from awm.agent import remote
+
+        return remote.make(spec, cache, root)
     # The model's key is the run's, not the agent's: its variable is blanked in the agent's shell.
     hide = [spec.llm.api_key_env] if spec.llm.api_key_env else []
     return LocalWorkspace(cache, root, spec.agent.terminal, hide_env=hide)

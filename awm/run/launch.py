@@ -47,6 +47,10 @@ def preflight(spec: RunSpec) -> None:
         from awm.agent import docker
 
         docker.check_available(spec)
+    if spec.agent.workspace in ("remote", "remote-api"):
+        from awm.agent import remote
+
+        remote.check_available(spec)
     if spec.evaluation.backend == "swebench-docker":
         from awm.grading.harness import HarnessEvaluator
 

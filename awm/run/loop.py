@@ -402,7 +402,8 @@ class Engine:
         else:
             status, reason = evaluation.status, evaluation.reason
             if agent is not None and agent.status not in (AgentStatus.FINISHED, "") and status != Status.PASS:
-                reason = f"{reason} (the agent stopped: {agent.status})".strip()
+                why = agent.error if agent.status == AgentStatus.BUDGET and agent.error else agent.status
+                reason = f"{reason} (the agent stopped: {why})".strip()
         if protocol:
             detail = str(getattr(agent, "protocol_detail", "") or "")[:200]
             reason = f"{reason}; {PROTOCOL_CAUSES.get(protocol, protocol)}{f': {detail}' if detail else ''}"
@@ -607,6 +608,9 @@ def secret_values(spec) -> tuple[str, ...]:
     for llm in (spec.llm, spec.induction.llm):
         if llm is not None:
             values += [llm.api_key, os.environ.get(llm.api_key_env) if llm.api_key_env else None]
+    for variable in (spec.agent.server_key_env, spec.agent.runtime_api_key_env):  # the agent servers' keys
+        if variable:
+            values.append(os.environ.get(variable))
     return tuple(sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True))
 
 

@@ -158,11 +158,14 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
     judge = None
     if spec.induction.success != "tests":
         judge = Judge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens, count=count)
+    workspace = make_workspace(spec, cache, root)
+    if hasattr(workspace, "close"):  # a pool of agent servers, a runtime API client
+        on_close.append(workspace.close)
     return Parts(
         spec=spec,
         issues=issues,
-        workspace=make_workspace(spec, cache, root),
-        agent=AgentRunner(spec.agent, spec.llm, scrub=store.scrub),
+        workspace=workspace,
+        agent=AgentRunner(spec.agent, spec.llm, scrub=store.scrub, budget=spec.budget),
         evaluator=evaluator,
         inducer=Inducer(completer(inducing), store.induction, budget_tokens=spec.induction.budget_tokens, count=count),
         on_close=on_close,
