@@ -17,7 +17,7 @@ from conftest import ROOT, cli
 
 pytestmark = pytest.mark.slow
 
-LIMIT = 9
+LIMIT = 6
 SPEC = f"""
 name: workers
 llm: {{model: scripted/demo, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}
