@@ -57,6 +57,9 @@ class AWMConfig:
     induction: dict | None = None
     memory: str | dict | None = None  # on | off, or the memory settings ({enabled, retrieval, budget_tokens...})
     max_consecutive_errors: int | None = None
+    budget: dict | None = None
+    workers: int | None = None
+    max_staleness: int | None = None
     source: str | None = field(default=None, repr=False, compare=False)  # the file it was loaded from, if any
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,7 +205,7 @@ def _from_recorded(spec: dict) -> dict:
     data = {k: v for k, v in spec.items() if k not in ("path",) and v is not None}
     llm = {k: v for k, v in (data.get("llm") or {}).items() if v is not None and k not in ("api_key", "source")}
     data["llm"] = llm
-    for name in ("agent", "dataset", "evaluation"):
+    for name in ("agent", "dataset", "evaluation", "budget"):
         if isinstance(data.get(name), dict):
             data[name] = {k: v for k, v in data[name].items() if v is not None}
     if isinstance(data.get("memory"), dict):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import threading
 import time
 from pathlib import Path
 
@@ -77,11 +78,10 @@ class LocalEvaluator(GradingEvaluator):
         except (RecipeError, envs.EnvError, GitError) as exc:
             return EvalResult(Status.ERROR, reason=str(exc), report=report)
         workdir = self.work_root / f"eval-{issue.instance_id}"
-        self.work_root.mkdir(parents=True, exist_ok=True)
-        # One grading of an instance at a time in its checkout (threads or processes): a second would replace the
-        # checkout under the first's tests, and the first remove the second's. Then the environment's lock, held
-        # while the checkout is installed into it and tested.
-        with atomic.locked(self.work_root / f"eval-{issue.instance_id}.lock"):
+        # One grading of an instance at a time in its checkout (the work root is the run's, so threads of one
+        # process are all that can meet here): a second would replace the checkout under the first's tests, and the
+        # first remove the second's. Then the environment's lock, held while the checkout is installed and tested.
+        with _instance_lock(self.work_root, issue.instance_id):
             try:
                 self.cache.checkout(issue.repo, issue.base_commit, workdir)
                 add_harness_tags(self.cache.mirror(issue.repo), workdir, issue.base_commit)
@@ -210,3 +210,10 @@ def check_recipes(recipes: dict) -> None:
                                 field=field)
 
 
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _instance_lock(work_root: Path, instance_id: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((str(work_root), instance_id), threading.Lock())
