@@ -512,18 +512,8 @@ class RemoteServersWorkspace:
         # packed before a server is taken: no server idles meanwhile
         bundle, commit = make_bundle(self.cache, issue, self.scratch)
         server = self.pool.acquire()
-        try:
-            checkout = RemoteCheckout(server, self._key, commit, self.terminal, self.hide_env,
-                                      on_close=lambda: self.pool.release(server), workspace_factory=self._factory)
-        except BaseException:
-            self.pool.release(server)
-            raise
-        try:
-            checkout.setup(bundle, _repo_name(issue))
-        except BaseException:
-            checkout.close()
-            raise
-        return checkout
+        return _open_checkout(server, self._key, commit, bundle, issue, lambda: self.pool.release(server),
+                              self.terminal, self.hide_env, self._factory)
 
     def close(self) -> None:
         self.pool.close()
@@ -680,19 +670,8 @@ class RuntimeApiWorkspace:
         bundle, commit = make_bundle(self.cache, issue, self.scratch)
         session = f"awm-{re.sub(r'[^a-z0-9-]+', '-', issue.instance_id.lower())[:40]}-{uuid.uuid4().hex[:8]}"
         runtime = self.api.start(self.image_for(issue), session)
-        try:
-            checkout = RemoteCheckout(runtime.url, runtime.session_api_key, commit, self.terminal,
-                                      self.hide_env, on_close=lambda: self.api.stop(runtime.runtime_id),
-                                      workspace_factory=self._factory)
-        except BaseException:
-            self.api.stop(runtime.runtime_id)
-            raise
-        try:
-            checkout.setup(bundle, _repo_name(issue))
-        except BaseException:
-            checkout.close()
-            raise
-        return checkout
+        return _open_checkout(runtime.url, runtime.session_api_key, commit, bundle, issue,
+                              lambda: self.api.stop(runtime.runtime_id), self.terminal, self.hide_env, self._factory)
 
     def close(self) -> None:
         self.api.close()
@@ -708,3 +687,20 @@ def make(spec, cache: RepoCache, root: Path):
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:200]
+
+
+def _open_checkout(url: str, key: str | None, commit: str, bundle, issue: Issue, release: Callable[[], object],
+                   terminal: str, hide_env, factory) -> RemoteCheckout:
+    """A checkout of `issue` on the agent server at `url`, set up from `bundle`; `release` gives the server (or the
+    runtime) back, at close or at once if the checkout cannot be made."""
+    try:
+        checkout = RemoteCheckout(url, key, commit, terminal, hide_env, on_close=release, workspace_factory=factory)
+    except BaseException:
+        release()
+        raise
+    try:
+        checkout.setup(bundle, _repo_name(issue))
+    except BaseException:
+        checkout.close()
+        raise
+    return checkout
