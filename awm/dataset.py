@@ -119,8 +119,8 @@ def _honour_offline() -> None:
 
 
 def select(rows: list[dict], spec: DatasetSpec) -> list[Issue]:
-    """Filter by repo and instance ids, order stably (by instance id, as the hub order is not promised),
-    then apply the limit."""
+    """Filter by repo and instance ids, order stably (by instance id, as the hub order is not promised), apply the
+    limit, then put the issues in `dataset.order`."""
     issues = []
     for number, row in enumerate(rows, 1):
         try:
@@ -153,7 +153,36 @@ def select(rows: list[dict], spec: DatasetSpec) -> list[Issue]:
         issues.sort(key=_natural_key)
     if spec.limit:
         issues = issues[: spec.limit]
+    return arrange(issues, spec)
+
+
+def arrange(issues: list[Issue], spec: DatasetSpec) -> list[Issue]:
+    """The issues in `dataset.order`: as selected (id), by `created_at` (chronological: ties by id), or shuffled
+    with `dataset.seed` (0 when not given), the same order for the same seed on every machine."""
+    if spec.order == "chronological":
+        when = {issue.instance_id: _created(issue) for issue in issues}
+        return sorted(issues, key=lambda i: (when[i.instance_id], _natural_key(i)))
+    if spec.order == "shuffle":
+        import random
+
+        shuffled = list(issues)
+        random.Random(spec.seed or 0).shuffle(shuffled)
+        return shuffled
     return issues
+
+
+def _created(issue: Issue):
+    from datetime import datetime, timezone
+
+    try:
+        stamp = datetime.fromisoformat(str(issue.created_at).strip().replace(" ", "T"))
+    except ValueError:
+        problem = f"has `created_at` {issue.created_at!r}, not a date" if issue.created_at else "has no `created_at`"
+        raise UserError(
+            f"{issue.instance_id} {problem}, so `dataset.order: chronological` cannot place it. Use `order: id` or "
+            "`order: shuffle`, or give the records ISO dates (e.g. 2019-02-13T16:41:55Z).", field="dataset.order"
+        ) from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
 def _refuse_duplicates(ids: list[str], where: str, field: str, fix: str) -> None:

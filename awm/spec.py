@@ -70,6 +70,11 @@ class DatasetSpec:
     repo_filter: list[str] = field(default_factory=lambda: ["django/django"])
     instance_ids: list[str] = field(default_factory=list)
     limit: int | None = None
+    # the order issues are taken in: id (instance id; instance_ids' own order when given), chronological (the
+    # records' created_at, ties by id) or shuffle (seeded by `seed`; 0 when not given). `limit` picks the issues first
+    # (the first N by id), so runs in different orders work on the same issues and pair on all of them.
+    order: str = "id"
+    seed: int | None = None
 
 
 @dataclass
@@ -166,6 +171,8 @@ class RunSpec:
             "split": self.dataset.split,
             "repo_filter": sorted(self.dataset.repo_filter),
             "instance_ids": list(self.dataset.instance_ids),
+            "order": self.dataset.order,
+            "order_seed": self.dataset.seed if self.dataset.order == "shuffle" else None,
             "evaluation": self.evaluation.backend,
             "induction_trigger": self.induction.trigger,
             "memory": self.memory.enabled,
@@ -266,6 +273,8 @@ FIELDS: dict[str, _Field] = {
     "dataset.repo_filter": _Field("strs"),
     "dataset.instance_ids": _Field("list", eg=["django__django-11099"]),
     "dataset.limit": _int(1, optional=True, eg=10),
+    "dataset.order": _Field("choice", choices=("id", "chronological", "shuffle")),
+    "dataset.seed": _Field("int", lo=0, optional=True, eg=1),
     "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "swebench-modal", "none")),
     "evaluation.timeout_minutes": _MINUTES,
     "evaluation.recipes": _Field("recipes", optional=True),

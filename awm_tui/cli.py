@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens. "
-                   "Other commands: `awm-tui evaluate --help`, `awm-tui memory --help`")
+                   "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `export`")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
     p.add_argument("--resume-from", metavar="CHECKPOINT", help="resume the run whose checkpoint.json this is (or "
@@ -149,6 +149,19 @@ def main(argv: list[str] | None = None) -> int:
             from awm_tui import memory_cmd
 
             return guarded(lambda: memory_cmd.main(argv[1:]))
+        if argv[:1] == ["compare"]:
+            from awm_tui import compare_cmd
+
+            return guarded(lambda: compare_cmd.main(argv[1:]))
+        if argv[:1] == ["export"]:
+            from awm_tui import export_cmd
+
+            return guarded(lambda: export_cmd.main(argv[1:]))
+        if argv[:1] == ["experiment"]:
+            from awm_tui import experiment_cmd
+
+            hold_signals()
+            return guarded(lambda: experiment_cmd.main(argv[1:], _pending))
         args = parser().parse_args(argv)
         hold_signals()
         return guarded(lambda: run_headless(args) if args.no_ui else run_app(args))

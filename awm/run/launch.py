@@ -8,7 +8,7 @@ from pathlib import Path
 from awm.dataset import load_issues
 from awm.errors import UserError, located
 from awm.records import Issue
-from awm.run import events as ev
+from awm.run import events as ev, provenance
 from awm.run.loop import Controls, Engine
 from awm.run.parts import assemble, memory_sources
 from awm.run.store import RunStore
@@ -85,6 +85,7 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
         check_base_commits(spec, issues)
         sources = memory_sources(spec)  # a warm start or baseline that names nothing is refused before the folder
         store = open_run(spec, resume, output_dir)
+        store.record_provenance(provenance.record(spec, issues), resumed=bool(resume))
         stopping = controls is not None and controls.stop_requested.is_set()
         parts = assemble(spec, store, issues, check_model=check_model and not stopping, sources=sources)
     return Engine(parts, store, subscribers, controls)

@@ -26,7 +26,7 @@ from awm.records import PITFALL, WORKFLOW, Experience, Issue, Status
 from awm.run import events as ev
 from awm.run.parts import MemorySources, Parts, success
 from awm.run.stats import Stats, Tally
-from awm.run.store import RunState, RunStore
+from awm.run.store import RunState, RunStore, design_statistics
 
 INDUCTION_ATTEMPTS = 3  # failed attempts in a row at one induction round (in one session) that stop the run
 
@@ -81,6 +81,7 @@ class Engine:
         self._started = time.monotonic()
         self._protocol: dict[str, str] = {}  # instance id -> its protocol failure's kind (PROTOCOL_CAUSES)
         self._induction_failed: dict[int, int] = {}  # round -> failed attempts in this session
+        self._design_config: tuple[dict, str | None] | None = None  # the spec as run, the run's start: read once
         store.secrets = secret_values(self.spec)
         if hasattr(parts.inducer, "scrub"):
             parts.inducer.scrub = store.scrub
@@ -567,11 +568,14 @@ class Engine:
         model = self.spec.llm.model
         if snapshot:
             self.store.write_predictions(self.experiences, model)
+        if self._design_config is None:
+            self._design_config = (self.spec.public(), self.store.config().get("created_at"))
+        design = design_statistics(stats, len(self.buffer.experiences), *self._design_config)
         path = self.store.write_checkpoint(stats, [i.instance_id for i in self.issues],
                                            [e.instance_id for e in self.experiences], status, self.spec.name,
-                                           model, message)
+                                           model, message, design)
         if snapshot:
-            self.store.write_result(self.experiences, self.memory.workflows, stats)
+            self.store.write_result(self.experiences, self.memory.workflows, stats, design)
             self.emit(ev.CheckpointSaved(str(path), stats.processed))
 
 

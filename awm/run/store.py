@@ -2,13 +2,13 @@
 derived from them. Every file is replaced whole or appended line by line, so a kill at any moment leaves the
 last finished issue and everything before it intact.
 
-    config.json         the spec without secrets, and its fingerprint
+    config.json         the spec without secrets, its fingerprint, and its provenance (awm.run.provenance)
     experiences.jsonl   one line per finished issue, appended and fsynced: the commit point
     memory.json         workflow memory, every round kept
     buffer.json         the successful experiences induction learns from
-    checkpoint.json     progress summary (what the run picker reads)
+    checkpoint.json     progress summary (what the run picker reads), with the design's statistics' names
     predictions.jsonl   SWE-bench predictions (instance_id, model_name_or_path, model_patch)
-    result.json         experiences, workflows, statistics
+    result.json         experiences, workflows, statistics; the design's names beside them (design_statistics)
     induction/          each round's prompt and raw reply
     logs/               instance_<id>.log (readable) and instance_<id>.trajectory.json (every event)
     eval/<id>/          patch.diff, test_output.txt, report.json
@@ -172,6 +172,27 @@ class RunStore:
         """config.json: format, run_id, created_at, spec_path, fingerprint, spec (without secrets)."""
         return atomic.read_json(self.dir / "config.json", {}) or {}
 
+    def update_config(self, **fields) -> None:
+        """Add fields to config.json (written whole, atomically): what is known only once the issues are loaded."""
+        atomic.write_json(self.dir / "config.json", self.scrub({**self.config(), **fields}))
+
+    def record_provenance(self, record: dict, resumed: bool) -> None:
+        """A new run's provenance (awm.run.provenance); a resumed run keeps its own and notes what differs now
+        (code, versions, prompts), with the time, under `resumes`."""
+        from awm.run.provenance import differences
+
+        config = self.config()
+        if not resumed or "provenance" not in config:
+            # a run made before provenance was kept gets today's, marked as recorded late
+            self.update_config(provenance=record if not resumed else {**record, "recorded_on_resume": True})
+            return
+        changes = differences(config["provenance"], record)
+        if changes:
+            resumes = list(config.get("resumes") or [])
+            resumes.append({"at": record.get("recorded_at"), "changes": changes, "provenance": {
+                k: v for k, v in record.items() if k != "dataset"}})
+            self.update_config(resumes=resumes)
+
     def checkpoint(self) -> dict:
         """checkpoint.json: status, message, instance_ids, finished_ids, next, stats, elapsed_s, updated_at."""
         return atomic.read_json(self.dir / "checkpoint.json", {}) or {}
@@ -307,10 +328,13 @@ class RunStore:
         atomic.write_text(self.dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
 
     def write_checkpoint(self, stats: Stats, instance_ids: list[str], finished: list[str], status: str,
-                         name: str, model: str, message: str = "") -> Path:
+                         name: str, model: str, message: str = "", design: dict | None = None) -> Path:
+        """`design`: the design's statistics (design_statistics), written beside ours."""
         path = self.dir / "checkpoint.json"
         done = set(finished)
         atomic.write_text(path, json.dumps(self.scrub({
+            **(design or {}),
+            "last_checkpoint": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "run_id": self.run_id,
             "name": name,
             "model": model,
@@ -326,10 +350,12 @@ class RunStore:
         }), ensure_ascii=False) + "\n")  # compact: rewritten after every issue
         return path
 
-    def write_result(self, experiences: list[Experience], workflows: list, stats: Stats) -> None:
+    def write_result(self, experiences: list[Experience], workflows: list, stats: Stats,
+                     design: dict | None = None) -> None:
         """Written at the end of a run, and when it pauses, stops or aborts: not after every issue (its size grows
-        with the run)."""
+        with the run). `design`: the design's statistics (design_statistics), written beside ours."""
         atomic.write_json(self.dir / "result.json", self.scrub({
+            **(design or {}),
             "experiences": [e.to_dict() for e in experiences],
             "workflows": [w.to_dict() for w in workflows],
             "statistics": stats.to_dict(),
@@ -340,6 +366,21 @@ class RunStore:
 
     def trajectory_path(self, instance_id: str) -> Path:
         return self.logs / f"instance_{instance_id}.trajectory.json"
+
+
+def design_statistics(stats: Stats, buffer_size: int, config: dict, start_time: str | None) -> dict:
+    """The statistics under the design's names (its get_statistics and checkpoint), beside ours. Its success_rate is
+    over the issues processed (skipped ones included), where `statistics.success_rate` is over those graded."""
+    return {
+        "total_processed": stats.processed,
+        "total_success": stats.passed,
+        "success_rate": round(stats.passed / max(1, stats.processed), 4),
+        "workflows_learned": stats.workflows,
+        "buffer_size": buffer_size,
+        "elapsed_seconds": stats.elapsed_s,
+        "start_time": start_time,
+        "config": config,
+    }
 
 
 def find_run(run: str) -> Path | None:
