@@ -84,7 +84,8 @@ class HeadlessPrinter:
         if isinstance(event, ev.RunStarted):
             self.width = max((len(i) for i in event.instance_ids), default=0)
             verb = "resuming" if event.resumed else "starting"
-            self.say(f"awm-tui: {verb} run {event.run_id} ({event.model}), {len(event.instance_ids)} issues, "
+            order = f" ({event.order})" if event.order else ""
+            self.say(f"awm-tui: {verb} run {event.run_id} ({event.model}), {len(event.instance_ids)} issues{order}, "
                      f"{len(event.finished_ids)} already done; folder {event.run_dir}")
         elif self.quiet and not isinstance(event, ev.RunFinished):
             return

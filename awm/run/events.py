@@ -24,6 +24,7 @@ class RunStarted(Event):
     finished_ids: tuple[str, ...]
     resumed: bool
     stats: Stats
+    order: str = ""  # how the issues are ordered when not by id: "chronological", "shuffle (seed 2)"
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,8 @@ class Engine:
             finished_ids=tuple(e.instance_id for e in self.experiences),
             resumed=bool(self.experiences) or bool(self.memory.rounds),
             stats=self.stats(),
+            order={"id": "", "chronological": "chronological"}.get(
+                self.spec.dataset.order, f"shuffled (seed {self.spec.dataset.seed or 0})"),
         ))
 
     def _loop(self) -> tuple[RunState, str]:
