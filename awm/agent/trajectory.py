@@ -68,11 +68,11 @@ def _action_text(tool: str, args: dict) -> str:
     return _short(json.dumps(args), 400)
 
 
-_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
+ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 
 
 def _short(text: str, limit: int) -> str:
-    text = _ANSI.sub("", text).strip()  # terminal colours and modes are noise in logs, prompts and the UI
+    text = ANSI.sub("", text).strip()  # terminal colours and modes are noise in logs, prompts and the UI
     if len(text) <= limit:
         return text
     half = limit // 2
