@@ -1,0 +1,104 @@
+"""`awm-tui experiment SPEC --arms memory=on,off [--seeds N]`: every arm and seed as a normal resumable run in one
+experiment folder (headless, one after another), then the comparison of the arms (awm.experiment.arms)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="awm-tui experiment",
+        description="Run a spec under several arms (and seeds), each a normal resumable run in one experiment "
+        "folder, then compare the arms (report.md, report.html and plots in the folder's report/). Ctrl-C stops at "
+        "the next safe point; `--resume FOLDER` goes on where it stopped.",
+    )
+    p.add_argument("spec", nargs="?", help="the run spec (YAML), e.g. specs/demo.yaml")
+    p.add_argument("--arms", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="the arms: a spec field and its values, the first the reference, e.g. memory=on,off or "
+                   "memory.retrieval=bm25,all; repeat for every combination")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="runs per arm (dataset.seed 1..N; with "
+                   "dataset.order: shuffle each seed is another order, shared by the arms)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N issues per run (the first N by id)")
+    p.add_argument("--order", choices=("id", "chronological", "shuffle"), help="dataset.order for every run")
+    p.add_argument("--workers", type=int, metavar="K", help="issues in flight per run (spec: workers)")
+    p.add_argument("--output-dir", metavar="DIR", help="the experiment's folder (default: under the user data dir)")
+    p.add_argument("--resume", metavar="FOLDER", help="resume an experiment: its unfinished runs, then the comparison")
+    p.add_argument("--quiet", action="store_true", help="print only each run's start and summary")
+    return p
+
+
+def main(argv: list[str], pending: list[int] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from awm.errors import UserError
+
+    from awm_tui.headless import Stopper
+
+    stopper = Stopper().install(pending=pending or [])
+    from awm.experiment import arms as plan_mod
+
+    if args.resume:
+        if args.spec or args.arms:
+            raise UserError(f"--resume {args.resume} goes on with the experiment's own spec and arms; give only "
+                            "--resume (and --quiet).")
+        experiment = plan_mod.Experiment.load(args.resume)
+    else:
+        if not args.spec:
+            raise UserError("give a run spec and the arms, e.g. `awm-tui experiment specs/demo.yaml --arms "
+                            "memory=on,off --seeds 2 --limit 8`, or --resume FOLDER.")
+        from awm.spec import load_spec
+
+        spec = load_spec(args.spec)  # a bad spec is refused before the folder is made
+        arms = plan_mod.parse_arms(args.arms)
+        overrides = {k: v for k, v in {"dataset.limit": args.limit, "dataset.order": args.order,
+                                       "workers": args.workers}.items() if v is not None}
+        experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name)
+    print(f"awm-tui: experiment {experiment.dir}: arms {', '.join(a.name for a in experiment.arms)} "
+          f"(reference {experiment.arms[0].name}), {experiment.seeds} seed(s); resume with "
+          f"`awm-tui experiment --resume {experiment.dir}`", flush=True)
+    for run in experiment.runs():
+        outcome = _run_one(experiment, run, stopper, args.quiet)
+        if outcome == "stopped":
+            print(f"awm-tui: experiment stopped; resume with `awm-tui experiment --resume {experiment.dir}`",
+                  file=sys.stderr, flush=True)
+            return 0
+        if outcome != "completed":
+            print(f"awm-tui: the experiment stops here: run {run.dir.name} ended {outcome}; fix the cause and resume "
+                  f"with `awm-tui experiment --resume {experiment.dir}`", file=sys.stderr)
+            return 2
+    from awm.experiment.compare import compare, load_arm, write_report
+
+    comparison = compare([load_arm(name, dirs) for name, dirs in experiment.arm_dirs()])
+    paths = write_report(comparison, experiment.report_dir)
+    print(comparison.summary())
+    print(f"awm-tui: report in {paths.get('html') or experiment.report_dir}")
+    return 0
+
+
+def _run_one(experiment, run, stopper, quiet: bool) -> str:
+    """Run (or resume, or skip when completed) one run of the experiment: its outcome."""
+    from awm.errors import located
+    from awm.run.launch import launch_spec, prepare_engine
+    from awm.run.loop import Controls
+    from awm.run.store import RunState, RunStore
+
+    from awm_tui.headless import HeadlessPrinter
+
+    if stopper.stop_requested:
+        return "stopped"
+    resume = str(run.dir) if (run.dir / "config.json").is_file() else None
+    if resume and RunStore(run.dir).state() == RunState.COMPLETED:
+        return "completed"
+    label = f"{run.arm}, seed {run.seed}"
+    print(f"awm-tui: experiment run {run.dir.name} ({label}): {'resuming' if resume else 'starting'}", flush=True)
+    spec = launch_spec(experiment.spec_path, resume, experiment.run_overrides(run))
+    controls = stopper.attach(Controls())
+    engine = prepare_engine(spec, [HeadlessPrinter(quiet=quiet or not spec.verbose)], resume,
+                            None if resume else str(run.dir), controls)
+    stopper.run_dir = str(engine.store.dir)
+    with located(spec.path):
+        finished = engine.run()
+    if finished.outcome == "completed":
+        return "completed"
+    return "stopped" if stopper.stop_requested else str(finished.outcome)
