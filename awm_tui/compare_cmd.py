@@ -41,7 +41,8 @@ def main(argv: list[str]) -> int:
         raise UserError(f"awm-tui compare {args.runs[0]}: one run given; a comparison needs at least two, the first "
                         "being the reference, e.g. `awm-tui compare RUN_A RUN_B`.")
     names = _names(args)
-    from awm.experiment.compare import compare, load_arm, write_report
+    from awm.experiment.compare import compare, load_arm
+    from awm.experiment.report import write_report
 
     arms = [load_arm(name, run) for name, run in zip(names, args.runs)]
     comparison = compare(arms, bootstrap=args.bootstrap, seed=args.seed, rolling=args.rolling)

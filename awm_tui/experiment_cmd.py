@@ -67,12 +67,12 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
             print(f"awm-tui: the experiment stops here: run {run.dir.name} ended {outcome}; fix the cause and resume "
                   f"with `awm-tui experiment --resume {experiment.dir}`", file=sys.stderr)
             return 2
-    from awm.experiment.compare import compare, load_arm, write_report
+    from awm.experiment.compare import compare, load_arm
+    from awm.experiment.report import write_report
 
     comparison = compare([load_arm(name, dirs) for name, dirs in experiment.arm_dirs()])
-    paths = write_report(comparison, experiment.report_dir)
-    print(comparison.summary())
-    print(f"awm-tui: report in {paths.get('html') or experiment.report_dir}")
+    write_report(comparison, experiment.report_dir)
+    print(comparison.summary())  # it ends with where the report is
     return 0
 
 

@@ -4,7 +4,6 @@ in milliseconds."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

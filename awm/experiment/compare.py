@@ -8,7 +8,7 @@ provenance recorded, are warned about. SKIPPED issues (not graded) leave the pai
 
     arms = [load_arm("memory-on", [run_s0, run_s1]), load_arm("memory-off", [base_s0, base_s1])]
     comparison = compare(arms)        # UserError on refusal; comparison.warnings
-    write_report(comparison, "out")   # report.md, report.html, PNGs, comparison.json
+    awm.experiment.report.write_report(comparison, "out")   # report.md, report.html, PNGs, comparison.json
     print(comparison.summary())
 """
 
@@ -126,7 +126,7 @@ class Comparison:
             diff = differences.get(result.arm)
             if diff is not None:
                 line += (f"  vs {self.reference}: {points(diff.difference)} [{points(diff.ci[0])}, "
-                         f"{points(diff.ci[1])}], McNemar p = {p_value(diff.p_value)} ({diff.wins} won, "
+                         f"{points(diff.ci[1])}], McNemar {p_phrase(diff.p_value)} ({diff.wins} won, "
                          f"{diff.losses} lost)")
             lines.append(line)
         if self.warnings:
@@ -212,15 +212,6 @@ def compare(arms: Sequence[Arm], bootstrap: int = 10_000, seed: int | None = 0,
         workflows=_workflows(paired), warnings=warnings,
         settings={"bootstrap": bootstrap, "seed": seed, "rolling": window, "confidence": stats.CONFIDENCE},
     )
-
-
-def write_report(comparison: Comparison, output_dir: str | Path) -> dict:
-    """Write report.md, report.html, the PNG figures and comparison.json into `output_dir`; the paths written
-    ({"md", "html", "json", "png": [...]}). Here for one import with compare(); the work is in awm.experiment.report,
-    loaded on use so that matplotlib is imported only when a report is drawn."""
-    from awm.experiment import report
-
-    return report.write_report(comparison, output_dir)
 
 
 # ---- refusals and warnings
@@ -425,7 +416,13 @@ def points(value: float) -> str:
 
 
 def p_value(value: float) -> str:
+    """A p-value as a table cell: 0.021, or <0.001."""
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def p_phrase(value: float) -> str:
+    """A p-value in a sentence: p = 0.021, or p < 0.001."""
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
 def _run_record(run: Run) -> dict:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from awm.errors import UserError
-from awm.experiment.compare import Comparison, percent, points, p_value
+from awm.experiment.compare import Comparison, p_phrase, p_value, percent, points
 from awm.records import Experience, Status
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -154,7 +154,7 @@ def _differences_section(c: Comparison, names: dict[str, str]) -> list[Block]:
 def _usage_section(c: Comparison, names: dict[str, str]) -> list[Block]:
     rows = [[u["arm"], _money(u["cost"]["median"]), _money(u["cost"]["mean"]), _money(u["cost"]["total"]),
              _money(u["induction_cost"]), _count(u["tokens"]["median"]), _count(u["tokens"]["total"]),
-             f"{u['steps']['median']:g}", _minutes(u["duration_s"]["median"]), _hours(u["duration_s"]["total"])]
+             f"{u['steps']['median']:g}", _duration(u["duration_s"]["median"]), _duration(u["duration_s"]["total"])]
             for u in c.usage]
     over = f" (over its {c.replicates} runs)" if c.replicates > 1 else ""
     return [
@@ -303,12 +303,14 @@ def _tick(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
-
-
-def _hours(seconds: float) -> str:
+def _duration(seconds: float) -> str:
+    """Seconds, minutes or hours, whichever reads best: 4.2 s, 3.5 min, 2.25 h."""
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.2f} h"
+
 
 
 # ---- Markdown and HTML
@@ -468,7 +470,7 @@ def _plot_differences(c: Comparison, Figure):
         # a percentile interval may, rarely, not contain the observed difference: no negative bar then
         error = [[max(0.0, 100 * (d.difference - d.ci[0]))], [max(0.0, 100 * (d.ci[1] - d.difference))]]
         ax.errorbar([100 * d.difference], [y], xerr=error, fmt="o", color=_colour(i + 1), capsize=4, markersize=7)
-        ax.annotate(f"{points(d.difference)}, McNemar p = {p_value(d.p_value)}", (100 * d.ci[1], y), xytext=(6, 0),
+        ax.annotate(f"{points(d.difference)}, McNemar {p_phrase(d.p_value)}", (100 * d.ci[1], y), xytext=(6, 0),
                     textcoords="offset points", va="center", fontsize=9)
     ax.axvline(0, color="#555", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(c.differences)), [f"{d.arm} − {c.reference}" for d in reversed(c.differences)])
