@@ -79,16 +79,28 @@ def test_resume_from_a_checkpoint_or_its_folder_goes_on_with_a_bigger_limit(awm_
     first = run(tmp_path, str(DEMO), "--limit", "1", "--output-dir", str(out))
     assert first.returncode == 0, first.stderr
     assert len(journal(out)) == 1
-    for limit, target in ((2, out / "checkpoint.json"), (3, out)):
-        again = run(tmp_path, "--resume-from", str(target), "--limit", str(limit))
-        assert again.returncode == 0, again.stderr
-        assert "Traceback" not in again.stderr
-        assert (f"resuming run out (scripted/learner), {limit} issues, {limit - 1} already done; folder {out.resolve()}"
-                in again.stdout)
-        ids = journal(out)
-        assert len(ids) == limit and len(set(ids)) == limit  # the earlier issues kept, not redone
-        checkpoint = json.loads((out / "checkpoint.json").read_text())
-        assert checkpoint["status"] == "completed" and len(checkpoint["finished_ids"]) == limit
+    limit = 2
+    again = run(tmp_path, "--resume-from", str(out / "checkpoint.json"), "--limit", str(limit))
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    assert (f"resuming run out (scripted/learner), {limit} issues, {limit - 1} already done; folder {out.resolve()}"
+            in again.stdout)
+    ids = journal(out)
+    assert len(ids) == limit and len(set(ids)) == limit  # the earlier issues kept, not redone
+    checkpoint = json.loads((out / "checkpoint.json").read_text())
+    assert checkpoint["status"] == "completed" and len(checkpoint["finished_ids"]) == limit
+
+
+def test_resume_from_takes_a_checkpoint_or_its_run_folder(tmp_path):
+    """The run --resume-from names, in either form (the run itself is resumed as --resume resumes it, above)."""
+    from awm_tui.cli import parser, resume_target
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "run" / "checkpoint.json").write_text("{}")
+    for given in (tmp_path / "run" / "checkpoint.json", tmp_path / "run"):
+        assert resume_target(parser().parse_args(["--resume-from", str(given)])) == str(tmp_path / "run")
+    assert resume_target(parser().parse_args(["--resume", "name"])) == "name"
 
 
 # ------------------------------------------------------------------ refused, in one paragraph

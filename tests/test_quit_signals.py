@@ -186,7 +186,11 @@ def test_a_second_ctrl_c_quits_at_once_with_130_and_one_line(awm_home, tmp_path)
     run.wait_for_issues(1)
     done_at_stop = journal_lines(run.out)
     run.send(signal.SIGINT)
-    time.sleep(0.3)
+    # the second Ctrl-C as soon as the first is handled (its line printed): while the engine is stopping (a sleep
+    # here raced the stop, which can be over in a fraction of a second)
+    deadline = time.monotonic() + 10
+    while not any("stopping at the next safe point" in line for line in run.err) and time.monotonic() < deadline:
+        time.sleep(0.002)
     run.send(signal.SIGINT)
     started = time.monotonic()
     code = run.finish()
