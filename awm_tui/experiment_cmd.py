@@ -1,4 +1,4 @@
-"""`awm-tui experiment SPEC --arms memory=on,off [--seeds N]`: every arm and seed as a normal resumable run in one
+"""`awm-tui experiment SPEC --arms memory=off,on [--seeds N]`: every arm and seed as a normal resumable run in one
 experiment folder (headless, one after another), then the comparison of the arms (awm.experiment.arms)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", nargs="?", help="the run spec (YAML), e.g. specs/demo.yaml")
     p.add_argument("--arms", action="append", default=[], metavar="FIELD=V1,V2",
-                   help="the arms: a spec field and its values, the first the reference, e.g. memory=on,off or "
+                   help="the arms: a spec field and its values, the first the reference, e.g. memory=off,on or "
                    "memory.retrieval=bm25,all; repeat for every combination")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="runs per arm (dataset.seed 1..N; with "
                    "dataset.order: shuffle each seed is another order, shared by the arms)")
@@ -46,13 +46,18 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
     else:
         if not args.spec:
             raise UserError("give a run spec and the arms, e.g. `awm-tui experiment specs/demo.yaml --arms "
-                            "memory=on,off --seeds 2 --limit 8`, or --resume FOLDER.")
+                            "memory=off,on --seeds 2 --limit 8`, or --resume FOLDER.")
         from awm.spec import load_spec
 
         spec = load_spec(args.spec)  # a bad spec is refused before the folder is made
         arms = plan_mod.parse_arms(args.arms)
         overrides = {k: v for k, v in {"dataset.limit": args.limit, "dataset.order": args.order,
                                        "workers": args.workers}.items() if v is not None}
+        for arm in arms:  # every arm's spec checked now, not when its first run comes
+            try:
+                load_spec(args.spec, {**overrides, **arm.fields})
+            except UserError as exc:
+                raise UserError(f"--arms: the arm {arm.name} is not a valid run: {exc.message}") from None
         experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name)
     print(f"awm-tui: experiment {experiment.dir}: arms {', '.join(a.name for a in experiment.arms)} "
           f"(reference {experiment.arms[0].name}), {experiment.seeds} seed(s); resume with "

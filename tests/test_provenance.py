@@ -172,7 +172,7 @@ def test_arms_are_every_combination_with_typed_values():
 
 @pytest.mark.parametrize("given, words", [
     (["memory"], "field and its values"), (["colour=red,blue"], "not a spec field"), (["memory=on"], "one arm"),
-    (["memory=on,on"], "given twice"), ([], "--arms memory=on,off")])
+    (["memory=on,on"], "given twice"), ([], "--arms memory=off,on")])
 def test_bad_arms_are_one_paragraph(given, words):
     with pytest.raises(UserError) as err:
         arms.parse_arms(given)
@@ -193,3 +193,17 @@ def test_a_plan_runs_seed_by_seed_and_reloads(tmp_path):
         arms.plan(str(ROOT / "specs" / "demo.yaml"), made.arms, 2, {}, str(tmp_path / "exp"), "demo")
     with pytest.raises(UserError, match="no experiment there"):
         arms.Experiment.load(tmp_path)
+
+
+def test_an_arm_that_is_no_valid_run_is_refused_before_anything_runs(tmp_path):
+    import subprocess
+
+    from conftest import cli
+
+    folder = tmp_path / "exp"
+    proc = subprocess.run(cli("experiment", "specs/demo.yaml", "--arms", "memory=off,maybe", "--output-dir",
+                              str(folder)), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    message = proc.stderr.strip()
+    assert message.startswith("awm-tui: --arms: the arm memory=maybe") and "on, off" in message and "\n" not in message
+    assert not folder.exists() and proc.stdout == ""

@@ -105,7 +105,7 @@ class Experiment:
 
 
 def parse_arms(given: list[str]) -> list[Arm]:
-    """`--arms memory=on,off` (repeatable: the arms are every combination, in the order given). A field is a short
+    """`--arms memory=off,on` (repeatable: the arms are every combination, in the order given). A field is a short
     name (ARM_FIELDS) or a spec field (`memory.retrieval=bm25,all`); values are checked later, as the spec's."""
     axes = []
     for text in given:
@@ -114,7 +114,7 @@ def parse_arms(given: list[str]) -> list[Arm]:
         choices = [v.strip() for v in values.split(",") if v.strip()]
         field_name = ARM_FIELDS.get(name, name)
         if not sep or not choices:
-            raise UserError(f"--arms {text}: give a field and its values, e.g. `--arms memory=on,off` or "
+            raise UserError(f"--arms {text}: give a field and its values, e.g. `--arms memory=off,on` or "
                             "`--arms memory.retrieval=bm25,all`.")
         if field_name not in FIELDS:
             short = ", ".join(sorted(ARM_FIELDS))
@@ -124,12 +124,12 @@ def parse_arms(given: list[str]) -> list[Arm]:
             raise UserError(f"--arms {text}: a value is given twice; each arm must differ.")
         axes.append([(name, field_name, _typed(field_name, value)) for value in choices])
     if not axes:
-        raise UserError("give the arms to compare, e.g. `--arms memory=on,off` (the first value is the reference).")
+        raise UserError("give the arms to compare, e.g. `--arms memory=off,on` (the first value is the reference).")
     arms = [Arm(",".join(f"{n}={v}" for n, _, v in combo), {f: v for _, f, v in combo})
             for combo in itertools.product(*axes)]
     if len(arms) < 2:
         raise UserError(f"--arms {' '.join(given)} makes one arm; an experiment compares two or more, e.g. "
-                        "`--arms memory=on,off`.")
+                        "`--arms memory=off,on`.")
     return arms
 
 
