@@ -107,6 +107,9 @@ def workspace(tmp_path):
     checkout.close()
 
 
+PROGRESS: list = []  # the progress passed with each event of the last run_agent
+
+
 def run_agent(server, workspace, tmp_path, instance_id: str, *, max_iterations: int = 30,
               timeout_minutes: float = 2.0, cancel: threading.Event | None = None, memory: str = "",
               on_event=None, **llm):
@@ -116,10 +119,12 @@ def run_agent(server, workspace, tmp_path, instance_id: str, *, max_iterations: 
     issue = Issue(instance_id=instance_id, repo="acme/calc", base_commit=workspace.base_commit,
                   problem_statement=f"Please do this: {SCRIPTS.get(instance_id, {}).get('match', 'nothing')}.")
     events: list[tuple[float, str, str, str]] = []
+    PROGRESS.clear()
     started = time.monotonic()
 
-    def record(kind: str, tool: str, text: str) -> None:
+    def record(kind: str, tool: str, text: str, progress=None) -> None:
         events.append((time.monotonic() - started, kind, tool, text))
+        PROGRESS.append(progress)
         if on_event is not None:
             on_event(kind, tool, text)
 
@@ -252,6 +257,12 @@ def test_patch_log_trajectory_events_and_metrics(server, workspace, tmp_path):
     system = first[0]["content"] if isinstance(first[0]["content"], str) else "".join(
         part.get("text", "") for part in first[0]["content"])
     assert "## Workflow: Check the sign" in system
+
+    # the progress each event carries: actions so far, cost and tokens so far, never going back; the last is the total
+    steps = [p.steps for p in PROGRESS]
+    assert steps == sorted(steps) and steps[-1] == 6 and steps[kinds.index("action")] == 1
+    assert [p.cost for p in PROGRESS] == sorted(p.cost for p in PROGRESS) and PROGRESS[-1].cost > 0
+    assert PROGRESS[-1].tokens == result.prompt_tokens + result.completion_tokens
 
     # metrics
     assert result.prompt_tokens > 0 and result.completion_tokens > 0

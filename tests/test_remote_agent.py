@@ -563,9 +563,9 @@ def run_issue(issue, workspace, agent: AgentSpec, model, folder: Path, cancel=No
     events: list[tuple[str, str, str]] = []
 
     def seen(*event):
-        events.append(event)
+        events.append(event[:3])  # kind, tool, text (the progress so far is the 4th)
         if on_event:
-            on_event(*event)
+            on_event(*event[:3])
 
     result = AgentRunner(agent, llm).run(issue, workspace, "", seen, folder / f"{issue.instance_id}.log",
                                          folder / f"{issue.instance_id}.json", cancel)

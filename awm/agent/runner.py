@@ -131,6 +131,15 @@ def _protocol(status: str, seen: list[Described]) -> tuple[str, str]:
     return "", ""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """An issue's agent so far, passed with each of its events: the app shows it while the issue runs."""
+
+    steps: int = 0  # actions taken
+    cost: float = 0.0  # the model's cost so far (USD)
+    tokens: int = 0  # prompt and completion tokens so far
+
+
 class _Clock:
     """Splits the agent's wall time into waiting for the model and running tools, from event arrival times."""
 
@@ -138,6 +147,7 @@ class _Clock:
         self.mark = time.monotonic()
         self.model = 0.0
         self.tool = 0.0
+        self.steps = 0  # the agent's actions so far
 
     def action(self) -> None:
         now = time.monotonic()
@@ -180,7 +190,7 @@ class AgentRunner:
         issue: Issue,
         workspace: OpenWorkspace,
         memory_block: str,
-        on_event: Callable[[str, str, str], None],
+        on_event: Callable[..., None],
         log_path: Path,
         trajectory_path: Path,
         cancel: threading.Event | None = None,
@@ -243,7 +253,10 @@ class AgentRunner:
             text = scrub(item.display)
             log.write(f"[{time.strftime('%H:%M:%S')}] {item.kind.upper()} {item.tool}\n{text}\n\n")
             log.flush()
-            on_event(item.kind, item.tool, text)
+            if item.kind == "action":
+                clock.steps += 1
+            cost, tokens = _spent(holder.get("conversation"), agent)
+            on_event(item.kind, item.tool, text, Progress(clock.steps, cost, tokens))
 
         result = AgentResult()
         conversation = None

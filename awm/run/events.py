@@ -42,6 +42,10 @@ class AgentEvent(Event):
     kind: str  # action | observation | message | error | system
     tool: str
     text: str
+    # the agent so far, when known (None: not said): actions taken, model cost and tokens
+    steps: int | None = None
+    cost: float | None = None
+    tokens: int | None = None
 
 
 @dataclass(frozen=True)

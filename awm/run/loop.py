@@ -316,7 +316,9 @@ class Engine:
             timings["workspace"] = time.monotonic() - t
             agent = self.parts.agent.run(
                 issue, workspace, selection.block,
-                lambda kind, tool, text: self.emit(ev.AgentEvent(issue.instance_id, kind, tool, self.store.scrub(text))),
+                lambda kind, tool, text, progress=None: self.emit(ev.AgentEvent(
+                    issue.instance_id, kind, tool, self.store.scrub(text), *(
+                        (progress.steps, progress.cost, progress.tokens) if progress is not None else ()))),
                 self.store.log_path(issue.instance_id), self.store.trajectory_path(issue.instance_id),
                 self.stop_requested,
             )

@@ -33,8 +33,10 @@ class Agent(Protocol):
         """Import or start what the first issue would otherwise wait for."""
 
     def run(self, issue: Issue, workspace: OpenWorkspace, memory_block: str,
-            on_event: Callable[[str, str, str], None], log_path: Path, trajectory_path: Path,
-            cancel: threading.Event | None = None) -> AgentResult: ...
+            on_event: Callable[..., None], log_path: Path, trajectory_path: Path,
+            cancel: threading.Event | None = None) -> AgentResult:
+        """`on_event(kind, tool, text, progress=None)` for each of the agent's events; `progress` (an
+        awm.agent.runner.Progress: steps, cost and tokens so far) when the agent knows it."""
 
 
 @dataclass
