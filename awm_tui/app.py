@@ -4,33 +4,66 @@ Every way out is the safe stop: q, Ctrl-C, Ctrl+Q (Textual's quit), the palette'
 SIGINT, SIGTERM and SIGHUP (a closed terminal) all ask the engine to stop at the next safe point, even while it is
 still starting, and the app exits only once the engine's worker has finished (the screen says "stopping…"). The app
 never force-quits: a Python thread cannot be killed, so leaving early would leave the run going on with nothing to
-show it. The process exits 0 after a safe stop."""
+show it. The process exits 0 after a safe stop. Only the safe quit is advertised: Textual's own Quit is replaced in
+the palette, and Ctrl+Q is bound to the safe quit under that name (the palette's Keys panel lists it).
+
+Clocks: the app has one timer, every second (`tick`), which redraws what ticks on the run screen (the run's and the
+issues' clocks, the ETA, the cost so far). Times are read from `clock`, replaceable (tests freeze it).
+
+When the app exits, `exit_summary()` gives one line per run it showed (state, n/N, rate, cost, folder, how to
+resume): `awm-tui`'s run_app prints them."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
+from awm.paths import home
 from awm.run.store import RunSummary
 from awm_tui.headless import isatty as _isatty
+from awm_tui.headless import money
 from awm_tui.model import RunModel
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen
 from awm_tui.session import EngineFactory, Launch, make_engine
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+QUIT_HELP = "Stop at a safe point, then quit; the run stays resumable"
+TICK_SECONDS = 1.0
+
+
+def summary_line(model: RunModel) -> str | None:
+    """What is printed for a run when the app exits; None for a run that never got a folder (a failed start)."""
+    if not model.run_dir:
+        return None
+    s = model.stats
+    line = (f"awm-tui: run {model.run_id or model.name} {model.state}: {s.processed}/{s.total or len(model.rows)}, "
+            f"success {s.success_rate:.1%} ({s.passed}/{s.evaluated}), {money(s.cost)}; folder {model.run_dir}")
+    if model.state != "completed":
+        line += f"; resume with `awm-tui --resume {model.run_dir}`"
+    return line
 
 
 class AwmApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "awm-tui"
     ENABLE_COMMAND_PALETTE = True
+    # Textual's Ctrl+Q says "Quit the app and return to the command prompt" in the Keys panel: ours is the safe one
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit safely", tooltip=QUIT_HELP, show=False, priority=True),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
+        # the run screen has its own help (screens/help.py); elsewhere (the picker, a detail) Textual's keys panel
+        Binding("question_mark,f1", "toggle_keys", "Keys", show=False),
+    ]
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self, launch: Launch | None = None, factory: EngineFactory = make_engine,
                  runs_root: Path | None = None) -> None:
@@ -43,9 +76,11 @@ class AwmApp(App[None]):
         self.signalled: int | None = None  # the last signal that asked the app to quit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tty_fds: list[int] = []
+        self.runs: list[RunModel] = []  # every run shown, for the lines printed on exit
 
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.set_interval(TICK_SECONDS, self.tick)
         if self.signalled is not None:  # a signal before the app was up: nothing has started, nothing to stop
             self.quitting = True
             self.exit(return_code=self.exit_code_on_quit)
@@ -91,18 +126,65 @@ class AwmApp(App[None]):
         self.action_quit_now()
 
     def action_help_quit(self) -> None:
-        """Textual's Ctrl-C outside a run screen (it would only say how to quit): quit, safely."""
+        """Textual's Ctrl-C outside a run screen (it would only say how to quit): copy the selected text if there
+        is any, else quit, safely."""
+        selected = self.screen.get_selected_text()
+        if selected:
+            self.copy_to_clipboard(selected)
+            self.notify(f"Copied {len(selected)} characters to the clipboard.", title="Copied")
+            return
         self.action_quit_now()
+
+    def action_toggle_keys(self) -> None:
+        """? or F1 outside the run screen: show or hide the panel of the screen's keys."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def tick(self) -> None:
+        """Every second: the screens that show clocks redraw them (the run screen, an issue in flight)."""
+        for screen in list(self.screen_stack):
+            tick = getattr(screen, "tick", None)
+            if callable(tick):
+                tick()
+
+    def exit_summary(self) -> list[str]:
+        """One line per run shown (printed by the command once the app has exited)."""
+        return [line for line in (summary_line(model) for model in self.runs) if line]
+
+    # screenshots: into the run folder (Textual's default, ~/Downloads, may not exist)
+    def screenshot_folder(self) -> Path:
+        """The shown run's folder if it exists, else the data dir; `screenshots/` in it, made if needed."""
+        run = next((s for s in reversed(self.screen_stack) if isinstance(s, RunScreen)), None)
+        base = Path(run.model.run_dir) if run is not None and run.model.run_dir else None
+        folder = (base if base is not None and base.is_dir() else home()) / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Save an SVG of the screen, and say where."""
+        try:
+            saved = self.save_screenshot(filename, path or str(self.screenshot_folder()))
+        except OSError as exc:
+            self.notify(f"The screenshot could not be saved: {exc}", severity="error")
+            return
+        self.notify(saved, title="Screenshot saved")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         run = next((s for s in reversed(self.screen_stack) if isinstance(s, RunScreen)), None)
         for command in super().get_system_commands(screen):
             if command.title == "Quit":  # Textual's "as soon as possible": replaced by the one safe quit
-                yield SystemCommand("Quit safely", "Stop at a safe point, then quit; the run stays resumable"
-                                    if run is not None and run.busy else "Quit awm-tui", self.action_quit_now)
+                yield SystemCommand("Quit safely", QUIT_HELP if run is not None and run.busy else "Quit awm-tui",
+                                    self.action_quit_now)
+            elif command.title == "Screenshot":  # Textual's saves into ~/Downloads, failing where there is none
+                yield SystemCommand("Screenshot", "Save an SVG screenshot into the run folder (or the data dir)",
+                                    lambda: self.set_timer(0.1, self.action_screenshot))
             else:
                 yield command
         if run is not None:
+            yield SystemCommand("Help: the keys", "Every key of the run screen, and the run's folder",
+                                run.action_help)
             yield SystemCommand("Pause after this issue", "Finish the issue in flight, then stop", run.action_pause)
             yield SystemCommand("Resume the run", "Start again after a pause", run.action_resume)
             for name, key in (("issue queue", "queue"), ("agent log", "log")):

@@ -189,6 +189,8 @@ def run_app(args: argparse.Namespace) -> int:
     app = AwmApp(launch)
     app.install_signal_handlers(pending=_pending)
     app.run()
+    for line in app.exit_summary():  # where each run stands, its folder, how to resume it
+        print(line)
     return app.return_code or 0
 
 

@@ -24,7 +24,12 @@ Hold points (the engine blocks there until released, or until stop()):
 Options of `factory(...)`: hold_at=[points]; burst=N (a flood of N agent events, as fast as it can, in the issue
 `burst_at`, the first by default); error=exc (the factory raises it: a spec mistake found while building the
 engine); fail_in_run=exc (run() raises it); state=FakeRun(...) (a run already under way, e.g. `run_state(store)`);
-instance_ids, run_dir (default: the launch's resume folder or output_dir).
+instance_ids (any ids: `synthetic_ids(2294)` for a Django-size run; ids other than IDS get a module and a verdict
+by their position), outcomes={id: (Status, reason)} (verdicts in place of the scripted ones), model (the model's
+name RunStarted gives), run_dir (default: the launch's resume folder or output_dir); startup_steps=[texts] (the
+factory reports them as `StartupStep`s before "build", like the app's real factory).
+
+Agent events carry the agent's progress so far (steps, cost, tokens), as the real engine's do.
 
 The factory keeps the run's state (finished issues, memory) across the engines it builds, so a resumed run
 (the app's `r`, or the picker) goes on where the paused one stopped, like the real engine over its run folder.
@@ -91,10 +96,28 @@ INDUCTIONS: dict[int, tuple[int, tuple[str, ...]]] = {
 
 SECONDS_PER_ISSUE = 12.5
 COST_PER_ISSUE = 0.0123
+CYCLE = tuple(OUTCOMES[i] for i in IDS)  # the verdicts of other ids, by their position
+
+
+def synthetic_ids(n: int, repo: str = "django__django") -> tuple[str, ...]:
+    """`n` made-up instance ids, e.g. for a run of Django's size (2,294 issues)."""
+    return tuple(f"{repo}-{10000 + i}" for i in range(n))
+
+
+def module(iid: str) -> str:
+    """The module an issue is about: IDS' own, else one picked from its number."""
+    if iid in MODULE:
+        return MODULE[iid]
+    digits = "".join(c for c in iid if c.isdigit()) or "0"
+    return MODULES[int(digits) % len(MODULES)]
+
+
+def outcome(iid: str, index: int) -> tuple[Status, str]:
+    return OUTCOMES[iid] if iid in OUTCOMES else CYCLE[(index - 1) % len(CYCLE)]
 
 
 def patch(iid: str) -> str:
-    mod = MODULE[iid]
+    mod = module(iid)
     return (f"diff --git a/tallyho/{mod}.py b/tallyho/{mod}.py\n"
             f"--- a/tallyho/{mod}.py\n"
             f"+++ b/tallyho/{mod}.py\n"
@@ -106,7 +129,7 @@ def patch(iid: str) -> str:
 
 
 def test_output(iid: str, status: Status) -> str:
-    mod = MODULE[iid]
+    mod = module(iid)
     verdict = "PASSED" if status == Status.PASS else "FAILED"
     return (f">>>>> Start Test Output\n"
             f"tests/test_{mod}.py::test_{mod}_edge_case {verdict}\n"
@@ -117,15 +140,17 @@ def test_output(iid: str, status: Status) -> str:
 
 
 def agent_events(iid: str) -> list[ev.AgentEvent]:
-    mod = MODULE[iid]
+    mod = module(iid)
     return [
-        ev.AgentEvent(iid, "action", "terminal", f"pytest -q tests/test_{mod}.py"),
+        ev.AgentEvent(iid, "action", "terminal", f"pytest -q tests/test_{mod}.py", steps=1, cost=0.0031, tokens=1500),
         ev.AgentEvent(iid, "observation", "terminal",
                       "\n".join(["F. [100%]", "=== FAILURES ===", f"___ test_{mod}_edge_case ___",
                                  "    assert parse('x') == 'x'", "E   AssertionError", "1 failed, 1 passed in 0.04s",
-                                 "(exit code 1)", "extra line"])),
-        ev.AgentEvent(iid, "action", "file_editor", f"str_replace tallyho/{mod}.py: `<` -> `<=`"),
-        ev.AgentEvent(iid, "message", "", f"Fixed the boundary check in tallyho/{mod}.py."),
+                                 "(exit code 1)", "extra line"]), steps=1, cost=0.0031, tokens=1500),
+        ev.AgentEvent(iid, "action", "file_editor", f"str_replace tallyho/{mod}.py: `<` -> `<=`", steps=2,
+                      cost=0.0072, tokens=3100),
+        ev.AgentEvent(iid, "message", "", f"Fixed the boundary check in tallyho/{mod}.py.", steps=2, cost=0.0098,
+                      tokens=4000),
     ]
 
 
@@ -154,7 +179,8 @@ class FakeEngine:
     def __init__(self, subscriber: ev.Subscriber, *, launch: Launch | None = None, state: FakeRun | None = None,
                  controls: Controls | None = None, holds: Holds | None = None, instance_ids: Iterable[str] = IDS,
                  burst: int = 0, burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run",
-                 fail_in_run: Exception | None = None):
+                 fail_in_run: Exception | None = None, outcomes: dict[str, tuple[Status, str]] | None = None,
+                 model: str = "scripted/fake"):
         self.subscriber = subscriber
         self.launch = launch
         self.state = state or FakeRun()
@@ -165,6 +191,8 @@ class FakeEngine:
         self.burst_at = burst_at or self.instance_ids[0]
         self.run_dir = run_dir
         self.fail_in_run = fail_in_run
+        self.outcomes = outcomes or {}
+        self.model = model
         self.calls: list[str] = []  # run, pause, stop: in the order they came
         self.burst_sent = 0
         self.finished: ev.RunFinished | None = None
@@ -211,7 +239,7 @@ class FakeEngine:
         done = {e.instance_id for e in state.experiences}
         self.subscriber(ev.RunStarted(
             run_id=self.run_dir.rstrip("/").rsplit("/", 1)[-1], run_dir=self.run_dir, name="fake-demo",
-            model="scripted/fake", instance_ids=self.instance_ids,
+            model=self.model, instance_ids=self.instance_ids,
             finished_ids=tuple(e.instance_id for e in state.experiences), resumed=bool(done) or state.round > 0,
             stats=state.stats(total)))
         self._hold("started")
@@ -238,11 +266,11 @@ class FakeEngine:
             self._hold(f"issue:{iid}")
             if self.stop_requested.is_set():
                 return "paused", f"stopped during {iid}; it will be redone on resume"
-            status, reason = OUTCOMES.get(iid, (Status.PASS, ""))
+            status, reason = self.outcomes.get(iid) or outcome(iid, index)
             exp = Experience(
-                instance_id=iid, problem_statement=f"`{MODULE.get(iid, 'x')}.parse` is wrong at the boundary.",
+                instance_id=iid, problem_statement=f"`{module(iid)}.parse` is wrong at the boundary.",
                 status=status, diff_patch=patch(iid) if status != Status.ERROR else "",
-                history=[Step("terminal", f"pytest -q tests/test_{MODULE.get(iid, 'x')}.py", "run the tests",
+                history=[Step("terminal", f"pytest -q tests/test_{module(iid)}.py", "run the tests",
                               "1 failed"),
                          Step("file_editor", "str_replace", "fix the comparison", "edited")],
                 test_output=test_output(iid, status) if status in (Status.PASS, Status.FAIL) else "",
@@ -321,10 +349,11 @@ class FakeFactory:
     stop is asked for; like the real one, it then builds the engine anyway: the app is to honour the stop."""
 
     def __init__(self, *, hold_at: Iterable[str] = (), error: Exception | None = None, state: FakeRun | None = None,
-                 **options) -> None:
+                 startup_steps: Iterable[str] = (), **options) -> None:
         self.holds = Holds(hold_at)
         self.state = state or FakeRun()
         self.error = error
+        self.startup_steps = tuple(startup_steps)
         self.options = options
         self.launches: list[Launch] = []
         self.controls: list[Controls] = []  # the controls each call was given
@@ -333,6 +362,11 @@ class FakeFactory:
     def __call__(self, launch: Launch, subscriber: ev.Subscriber, controls: Controls) -> FakeEngine:
         self.launches.append(launch)
         self.controls.append(controls)
+        if self.startup_steps:
+            from awm_tui.session import StartupStep
+
+            for step in self.startup_steps:
+                subscriber(StartupStep(step))
         self.holds.hold("build", controls.stop_requested)
         if self.error is not None:
             raise self.error

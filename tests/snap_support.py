@@ -1,5 +1,6 @@
 """What the snapshot tests share (pytest-textual-snapshot): the app with the scripted fake engine, a fixed data dir,
-and waits for the screen to settle. Nothing drawn depends on the clock or the machine."""
+a frozen clock, and waits for the screen to settle (notifications cleared: a toast's life depends on timing).
+Nothing drawn depends on the clock or the machine."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from awm_tui.session import Launch
 
 IDS = fake_engine.IDS
 SIZE = (140, 40)
+SMALL = (80, 24)  # the smallest terminal the layout is made for
+LARGE = (160, 45)
+FROZEN = 1000.0  # the app's clock in snapshots: issues in flight show 0m00s, the run the engine's elapsed time
 SNAP_HOME = Path("/tmp/awm-snap-home")  # fixed, so the folders in the picker's preview are the same every run
 
 
@@ -25,6 +29,7 @@ class SnapApp(AwmApp):
     a held thread would keep `App.run` from returning."""
 
     CSS_PATH = str(Path(awm_tui.app.__file__).with_name("app.tcss"))  # resolved from the subclass's file otherwise
+    clock = staticmethod(lambda: FROZEN)  # what ticks (clocks, ETA) must not depend on when the snapshot is taken
 
     def exit(self, *args, **kwargs) -> None:
         if isinstance(self.factory, fake_engine.FakeFactory):
@@ -54,6 +59,7 @@ async def settled(pilot) -> None:
     screen = next(s for s in reversed(app.screen_stack) if isinstance(s, RunScreen))
     await until(pilot, lambda: not screen.pending and not screen.barriers)
     await until(pilot, lambda: all(w.group == "engine" or w.is_finished for w in app.workers))
+    app.clear_notifications()
     await pilot.pause()
 
 

@@ -41,7 +41,7 @@ def test_a_stop_leaves_nothing_marked_running_and_the_bar_counts_the_issues_in_f
     started(model, IDS[0], IDS[1])
     bar = StatusBar()
     shown = {}
-    bar.update = lambda text: shown.setdefault("text", text)
+    bar.update = lambda text, **options: shown.setdefault("text", text)
     bar.show(model)
     assert "2 in flight (n: next)" in shown["text"]
     model.apply(ev.RunFinished("paused", "stopped during a__b-1, a__b-2", Stats(), "/r"))

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from rich.text import Text
 from textual.content import Content
-from textual.widgets import Input, Log, OptionList, Select, Static, TabbedContent
+from textual.widgets import DataTable, Input, Log, OptionList, Static, TabbedContent
 
 import fake_engine
 from awm.errors import UserError
@@ -43,10 +44,22 @@ async def until(pilot, predicate, timeout: float = 10.0, what: str = "") -> None
 
 
 def plain(markup) -> str:
-    """What a Static or an option prompt shows, without its markup."""
+    """What a Static, an option prompt or a table cell shows, without its markup."""
     if isinstance(markup, Static):
         markup = markup.content
-    return markup.plain if isinstance(markup, Content) else Content.from_markup(str(markup)).plain
+    return markup.plain if isinstance(markup, (Content, Text)) else Content.from_markup(str(markup)).plain
+
+
+def queue_rows(screen) -> list[tuple[str, str]]:
+    """The issue queue as shown: (state, id) per row, in the table's order."""
+    table = screen.query_one("#queue", DataTable)
+    return [(plain(cells[0]), plain(cells[1])) for cells in (table.get_row_at(i) for i in range(table.row_count))]
+
+
+def queue_cells(screen, iid: str) -> dict[str, str]:
+    """One issue's cells, by column."""
+    table = screen.query_one("#queue", DataTable)
+    return {column.key.value: plain(value) for column, value in zip(table.ordered_columns, table.get_row(iid))}
 
 
 def labels(option_list: OptionList) -> list[str]:
@@ -114,25 +127,19 @@ async def test_queue_history_and_memory_follow_the_events(home, fakes):
         await until(pilot, lambda: not screen.pending, what="the log flushed")
 
         # mid-run: four verdicts, one running, three waiting
-        queue = screen.query_one("#queue", OptionList)
-        assert labels(queue) == [
-            f"✓ {IDS[0]}  PASS", f"✗ {IDS[1]}  FAIL", f"✓ {IDS[2]}  PASS", f"! {IDS[3]}  ERROR",
-            f"▶ {IDS[4]}  running", f"· {IDS[5]}  waiting", f"· {IDS[6]}  waiting", f"· {IDS[7]}  waiting"]
-        assert queue.highlighted == 4
+        queue = screen.query_one("#queue", DataTable)
+        assert queue_rows(screen) == [
+            ("✓ PASS", IDS[0]), ("✗ FAIL", IDS[1]), ("✓ PASS", IDS[2]), ("! ERR", IDS[3]),
+            ("▶ run", IDS[4]), ("· wait", IDS[5]), ("· wait", IDS[6]), ("· wait", IDS[7])]
+        assert queue_cells(screen, IDS[0]) == {"state": "✓ PASS", "id": IDS[0], "time": "0m12s", "cost": "$0.0123",
+                                               "steps": "7", "wf": "0", "round": "0"}
+        assert queue_cells(screen, IDS[3])["wf"] == "2" and queue_cells(screen, IDS[3])["round"] == "1"
+        assert queue.cursor_row == 4
         assert [r.instance_id for r in screen.model.history] == list(IDS[:4])
         assert "4/8 done · success 50.0% (2/4) · 2 workflows" in plain(screen.query_one("#status", Static))
 
         summary = plain(screen.query_one("#summary", Static))
         assert "round 1 after 3 issues — +2: Fix an off-by-one boundary, Reproduce then patch" in summary
-        assert "without workflows in the prompt: 66.7% (2/3)    with workflows: 0.0% (0/1)" in summary
-        assert plain(screen.query_one("#strip", Static)).startswith("verdicts  ███┃▓\nsuccess   ")
-
-        assert labels(screen.query_one("#memory-list", OptionList)) == [
-            "Fix an off-by-one boundary (r1)", "Reproduce then patch (r1)"]
-        detail = plain(screen.query_one("#memory-detail", Static))
-        assert "When to use: a function gives a wrong result exactly at the edge of its valid range" in detail
-        assert f"Induced in round 1 from {IDS[0]}, {IDS[2]}" in detail
-        assert "In the prompt of 1 later issue(s): 0/1 passed" in detail  # the ERROR issue had it
 
         # the log: the issue in flight under its own header, its agent events in order
         lines = screen.query_one("#log", Log).lines
@@ -148,8 +155,8 @@ async def test_queue_history_and_memory_follow_the_events(home, fakes):
         await until(pilot, lambda: screen.model.state == "completed", what="the run completed")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert labels(queue) == [f"{mark} {iid}  {verdict}" for iid, mark, verdict in zip(
-            IDS, "✓✗✓!✓✗✓–", ["PASS", "FAIL", "PASS", "ERROR", "PASS", "FAIL", "PASS", "SKIPPED"])]
+        assert queue_rows(screen) == [(f"{mark} {verdict}", iid) for iid, mark, verdict in zip(
+            IDS, "✓✗✓!✓✗✓–", ["PASS", "FAIL", "PASS", "ERR", "PASS", "FAIL", "PASS", "SKIP"])]
         assert [r.instance_id for r in screen.model.history] == list(IDS)
         status = plain(screen.query_one("#status", Static))
         assert "8/8 done · success 57.1% (4/7) · 3 workflows · $0.0984 · 1m40s · completed" in status
@@ -157,19 +164,9 @@ async def test_queue_history_and_memory_follow_the_events(home, fakes):
         assert "round 2 after 7 issues — +1: Parse a config value" in summary
         assert lines[-1] == "── run completed: all issues processed ──"
 
-        # the memory browser: latest round, and any earlier one
-        memory_list = screen.query_one("#memory-list", OptionList)
-        assert labels(memory_list) == [
-            "Fix an off-by-one boundary (r1)", "Reproduce then patch (r1)", "Parse a config value (r2)"]
+        # the History and Memory tabs (their contents: tests/test_tui_history_picker.py, test_tui_detail_memory.py)
         await pilot.press("4")
         assert screen.query_one(TabbedContent).active == "memory"
-        select = screen.query_one("#memory-round", Select)
-        select.value = 1
-        await pilot.pause()
-        assert labels(memory_list) == ["Fix an off-by-one boundary (r1)", "Reproduce then patch (r1)"]
-        memory_list.highlighted = 1
-        await pilot.pause()
-        assert "In the prompt of 5 later issue(s): 2/5 passed" in plain(screen.query_one("#memory-detail", Static))
         await pilot.press("3")
         assert screen.query_one(TabbedContent).active == "history"
 
@@ -181,27 +178,22 @@ async def test_selecting_a_finished_issue_shows_its_verdict_reason_patch_and_wor
         screen = run_screen(app)
         await until(pilot, lambda: screen.model.state == "completed")
         await pilot.press("1")
-        queue = screen.query_one("#queue", OptionList)
+        queue = screen.query_one("#queue", DataTable)
         assert app.focused is queue
         await pilot.press("home", *["down"] * 5)
-        assert queue.highlighted == 5
+        assert queue.cursor_row == 5
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, IssueDetail))
-        text = plain(app.screen.query_one("#detail-text", Static))
+        text = plain(app.screen.query_one("#detail-text", Static))  # its tabs: tests/test_tui_detail_memory.py
         assert text.startswith(f"{IDS[5]} — FAIL: the patch does not apply: tallyho/text.py hunk #1 failed\n")
-        assert "cost $0.0123 · 7 steps · 4,321 tokens · 12.5 s · agent finished" in text
-        assert ("workflows in the prompt (memory round 1): wf-fix-an-off-by-one-boundary, wf-reproduce-then-patch"
-                in text)
-        assert "Patch\n" + fake_engine.patch(IDS[5]).strip() in text
-        assert "tests/test_text.py::test_text_edge_case FAILED" in text
+        assert "cost $0.0123 · 7 steps · 4,321 tokens · 12.5 s · agent finished · memory round 1" in text
 
         await pilot.press("escape")
         assert app.screen is screen
         await pilot.press("home", "enter")
         await until(pilot, lambda: isinstance(app.screen, IssueDetail))
         text = plain(app.screen.query_one("#detail-text", Static))
-        assert text.startswith(f"{IDS[0]} — PASS\n")
-        assert "workflows in the prompt (memory round 0): none" in text
+        assert text.startswith(f"{IDS[0]} — PASS\n") and "memory round 0" in text
         await pilot.press("q")  # q closes the detail, it does not quit
         assert app.screen is screen and app.is_running
 
@@ -214,7 +206,7 @@ async def test_an_unfinished_issue_says_so(home, fakes):
         await until(pilot, lambda: screen.model.current == IDS[1])
         await pilot.press("1", "end", "enter")
         await until(pilot, lambda: isinstance(app.screen, IssueDetail))
-        assert plain(app.screen.query_one("#detail-text", Static)) == f"{IDS[7]}\n\nwaiting: not finished yet."
+        assert plain(app.screen.query_one("#detail-text", Static)).startswith(f"{IDS[7]} — waiting\nnot finished yet")
 
 
 async def test_the_command_palette_has_the_run_commands(home, fakes):
@@ -370,21 +362,16 @@ async def test_the_picker_lists_the_runs_with_a_preview(runs, fakes):
     async with drive(app) as pilot:
         picker = app.screen
         assert isinstance(picker, RunPicker)
-        listing = picker.query_one("#runs", OptionList)
-        assert labels(listing) == [
-            "alpha  3/8  67%  paused\nscripted/fake · 2025-01-02 03:04:05",
-            "beta  8/8  57%  finished\nscripted/fake · 2025-01-01 10:10:10",
-            "gamma  0/8  0%  new\nscripted/fake · 2024-12-31 23:59:59",
-        ]
+        listing = picker.query_one("#runs", DataTable)  # the table in detail: tests/test_tui_history_picker.py
+        assert [[plain(cell) for cell in listing.get_row_at(i)][1:4] for i in range(listing.row_count)] == [
+            ["paused", "3/8", "67%"], ["completed", "8/8", "57%"], ["new", "0/8", "–"]]
         preview = plain(picker.query_one("#preview", Static))
-        assert preview == (
-            f"alpha\n\nfolder     {runs['alpha']}\nspec       /tmp/awm-specs/fake.yaml\nmodel      scripted/fake\n"
-            "progress   3/8 issues, 2 passed (66.7%)\nworkflows  2\nstatus     paused\n"
-            "last       2025-01-02 03:04:05\n\nEnter resumes it.")
+        assert preview.startswith("alpha · paused\n") and f"folder     {runs['alpha']}\n" in preview
+        assert "progress   3/8 issues, 2 passed (66.7%)" in preview and "Enter resumes it" in preview
         await pilot.press("down")
         preview = plain(picker.query_one("#preview", Static))
-        assert preview.startswith("beta\n") and "8/8 issues, 4 passed (57.1%)" in preview
-        assert preview.endswith("Enter opens it read-only.")
+        assert preview.startswith("beta") and "8/8 issues, 4 passed (57.1%)" in preview
+        assert "Enter opens it read-only" in preview
 
 
 async def test_enter_on_an_unfinished_run_resumes_it(runs, fakes):
@@ -414,16 +401,14 @@ async def test_enter_on_a_finished_run_opens_it_read_only_and_escape_goes_back(r
         assert screen.read_only and screen.engine is None and factory.launches == []
         assert not [w for w in app.workers if w.group == "engine"]
         assert screen.model.state == "completed" and len(screen.model.history) == 8
-        assert labels(screen.query_one("#queue", OptionList))[1] == f"✗ {IDS[1]}  FAIL"
-        assert labels(screen.query_one("#memory-list", OptionList)) == [
-            "Fix an off-by-one boundary (r1)", "Reproduce then patch (r1)", "Parse a config value (r2)"]
+        assert queue_rows(screen)[1] == ("✗ FAIL", IDS[1])
         assert "round 2 after 7 issues — +1: Parse a config value" in plain(screen.query_one("#summary", Static))
         assert screen.query_one("#log", Log).lines == ["Run beta opened read-only (completed)."]
         await pilot.press("r", "p")  # nothing to resume or pause in a finished run
         assert factory.launches == []
         await pilot.press("escape")
         assert isinstance(app.screen, RunPicker)
-        assert app.screen.query_one("#runs", OptionList).highlighted == 1
+        assert app.screen.query_one("#runs", DataTable).cursor_row == 1
 
 
 async def test_n_and_a_spec_path_starts_a_new_run(runs, fakes, tmp_path, monkeypatch):
@@ -450,7 +435,7 @@ async def test_the_picker_with_no_runs_says_how_to_start_one(home, fakes):
     app = AwmApp(factory=fakes())
     async with drive(app) as pilot:
         await pilot.pause()
-        assert labels(app.screen.query_one("#runs", OptionList)) == []
+        assert app.screen.query_one("#runs", DataTable).row_count == 0
         assert plain(app.screen.query_one("#preview", Static)).startswith("No runs yet.")
         await pilot.press("q")
         await until(pilot, lambda: app.return_code is not None)
@@ -521,17 +506,20 @@ async def test_the_real_engine_on_the_demo_runs_pauses_and_resumes_from_the_pick
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.model.state == "completed", screen.model.message
-        assert labels(screen.query_one("#queue", OptionList)) == [
-            f"{'✓' if v == 'PASS' else '✗'} {iid}  {v}" for iid, v in expected.items()]
+        assert queue_rows(screen) == [(f"{'✓' if v == 'PASS' else '✗'} {v}", iid) for iid, v in expected.items()]
         memory = json.loads((out / "memory.json").read_text())
         assert memory["rounds"]
         summary = plain(screen.query_one("#summary", Static))
         first = memory["rounds"][0]
         names = [memory["versions"][f"{wid}@{first['round']}"]["name"] for wid in first["induced"]]
         assert f"round 1 after 2 issues — +{len(names)}: {', '.join(names)}" in summary
-        assert labels(screen.query_one("#memory-list", OptionList)) == [
-            f"{w['name']} (r{w['round']})" for w in memory["workflows"]]
         assert "6/6 done" in plain(screen.query_one("#status", Static))
+        await pilot.press("4")  # the memory browser lists what memory.json holds
+        table = screen.query_one("#memory-list", DataTable)
+        await until(pilot, lambda: table.row_count > 0, what="the memory browser")
+        shown = [plain(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        for name in (w["name"] for w in memory["workflows"]):  # a long name is cut to its column, with "…"
+            assert any(cell == name or (cell.endswith("…") and name.startswith(cell[:-1])) for cell in shown), name
         await pilot.press("q")
         await until(pilot, lambda: app.return_code is not None)
     assert app.return_code == 0
@@ -555,10 +543,11 @@ async def test_the_real_engine_on_the_demo_runs_pauses_and_resumes_from_the_pick
 
     app = AwmApp()
     async with drive(app) as pilot:
-        listing = app.screen.query_one("#runs", OptionList)
-        index = listing.get_option_index(str(out.resolve()))
-        assert f"{paused_at}/6" in labels(listing)[index] and "paused" in labels(listing)[index]
-        listing.highlighted = index
+        listing = app.screen.query_one("#runs", DataTable)
+        index = listing.get_row_index(str(out.resolve()))
+        cells = [plain(cell) for cell in listing.get_row_at(index)]
+        assert f"{paused_at}/6" in cells and "paused" in cells
+        listing.move_cursor(row=index)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RunScreen))
         screen = app.screen

@@ -1,12 +1,21 @@
-"""Snapshots of the issue detail and the memory browser, fed by the scripted fake engine.
-SVGs under tests/__snapshots__/; regenerate with `pytest --snapshot-update` and look at them before accepting."""
+"""Snapshots of the issue detail and the memory browser: in the app fed by the scripted fake engine, and over a run
+folder with four induction rounds (tests/test_tui_detail_memory.py) at 80x24 and 160x45. SVGs under
+tests/__snapshots__/; regenerate with `pytest --snapshot-update` and look at them before accepting."""
 
 from __future__ import annotations
 
+import pytest
+
 import fake_engine
-from snap_support import IDS, SIZE, SnapApp, home, mid_run_app, settled, until  # noqa: F401 - home: a fixture
-from awm_tui.screens.detail import IssueDetail
+from snap_support import (IDS, SIZE, SNAP_HOME, SnapApp, home, mid_run_app, settled,  # noqa: F401 - home: a fixture
+                          until)
+from test_tui_detail_memory import IDS as CALC_IDS, DetailHost, MemoryHost, write_run
+from awm.run.view import load_run
+from awm_tui.model import RunModel
+from awm_tui.screens.detail import TABS, IssueDetail
 from awm_tui.session import Launch
+
+SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
 
 
 def test_memory_browser(snap_compare):
@@ -31,3 +40,40 @@ def test_issue_detail(snap_compare):
         await until(pilot, lambda: isinstance(app.screen, IssueDetail))
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def calc_model() -> RunModel:
+    """The four-round run folder, at a fixed path under SNAP_HOME (the detail shows it), read as for display."""
+    return RunModel.from_view(load_run(write_run(SNAP_HOME / "calc", SNAP_HOME / "calc-baseline").dir))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("tab", ["trajectory", "tests", "memory"])
+def test_issue_detail_tabs(snap_compare, size, tab):
+    """A failed issue's trajectory, its tests (breakdown and whole output), and the memory it was given: over a
+    stand-in for the run screen (the detail's own layout, whatever the run screen's)."""
+    app = DetailHost(calc_model(), CALC_IDS[3])
+
+    async def run_before(pilot):
+        await until(pilot, lambda: isinstance(app.screen, IssueDetail))
+        await pilot.press(str(TABS.index(tab) + 1))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("round_number", ["latest", 1])
+def test_memory_browser_rounds(snap_compare, size, round_number):
+    """The memory after its latest round (the boundary workflow re-learned: v2) and after round 1 (v1), the browser
+    given the whole terminal."""
+    app = MemoryHost(calc_model())
+
+    async def run_before(pilot):
+        await pilot.pause()
+        app.query_one("#memory-list").focus()
+        if round_number != "latest":
+            app.query_one("#memory-round").value = round_number
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

@@ -1,56 +1,484 @@
-"""A finished issue in full: verdict, reason, patch, test output excerpt, cost, steps, workflows in its prompt."""
+"""An issue in full, in tabs: the problem statement, the agent's trajectory, the patch as a highlighted diff, the
+whole test output with the FAIL_TO_PASS/PASS_TO_PASS breakdown, and the memory it was given (each entry opens in a
+modal with its versions and usefulness); every tab names the run-folder file it shows. `c` copies the patch.
+
+The run folder (logs/, eval/<id>/) has the whole of what the journal keeps an excerpt of; without it (a run whose
+folder is not known, the tests' fake engine) the detail shows the journal's record. An issue not finished yet shows
+what is known: its state and the memory it was given."""
 
 from __future__ import annotations
 
-from rich.markup import escape
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 
+from awm.agent.trajectory import Described, _action_text, _short
+from awm.records import Experience
 from awm_tui.headless import money
-from awm_tui.model import IssueRow
+from awm_tui.model import IssueRow, RunModel
+from awm_tui.run_memory import RunMemory
+
+OBSERVATION_LINES = 30  # lines of one observation shown; the rest is in the run folder's log
+LOG_LINES = 500  # lines of an issue in flight's log shown: its last ones
+TEST_LIST_SHOWN = 30  # passing tests listed per category; failing ones are all listed
+TABS = ("problem", "trajectory", "patch", "tests", "memory")
+# Theme colours, so that light themes stay readable. In content spans `$text-muted` ("auto 60%") means nothing: the
+# muted foreground is `$foreground-muted`.
+MUTED = "$foreground-muted"
+KIND_STYLE = {"action": "bold $accent", "observation": MUTED, "message": "$success", "error": "$error",
+              "system": f"{MUTED} italic"}
 
 
-def text(row: IssueRow) -> str:
+# ---- the issue's files in the run folder
+
+class IssueFiles:
+    """Where an issue's files are in its run folder (awm.run.store's layout), and which of them exist."""
+
+    def __init__(self, run_dir: str | Path | None, instance_id: str) -> None:
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.instance_id = instance_id
+
+    def path(self, relative: str) -> Path | None:
+        """The file, if the run folder has it."""
+        if self.run_dir is None:
+            return None
+        path = self.run_dir / relative
+        return path if path.is_file() else None
+
+    @property
+    def trajectory(self) -> str:
+        return f"logs/instance_{self.instance_id}.trajectory.json"
+
+    @property
+    def log(self) -> str:
+        return f"logs/instance_{self.instance_id}.log"
+
+    @property
+    def patch(self) -> str:
+        return f"eval/{self.instance_id}/patch.diff"
+
+    @property
+    def test_output(self) -> str:
+        return f"eval/{self.instance_id}/test_output.txt"
+
+    @property
+    def report(self) -> str:
+        return f"eval/{self.instance_id}/report.json"
+
+    def read(self, relative: str) -> str | None:
+        path = self.path(relative)
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+
+# ---- the trajectory
+
+def _texts(content: Any) -> str:
+    """The text items of an SDK message or observation content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict)).strip()
+    return ""
+
+
+def described(raw: dict) -> Described | None:
+    """One event of logs/instance_<id>.trajectory.json (the SDK's event, dumped as JSON) made readable, as the live
+    log and the instance log describe the live event (awm.agent.trajectory.describe)."""
+    kind = raw.get("kind")
+    tool = str(raw.get("tool_name") or "")
+    if kind == "ActionEvent":
+        thought = _texts(raw.get("thought")).strip()
+        args = {k: v for k, v in (raw.get("action") or {}).items()
+                if k not in ("kind", "security_risk", "summary") and v not in (None, "", False, [])}
+        return Described("action", tool, _action_text(tool, args), thought)
+    if kind == "ObservationEvent":
+        return Described("observation", tool, _short(_texts((raw.get("observation") or {}).get("content")), 4000))
+    if kind == "AgentErrorEvent":
+        return Described("error", tool, _short(str(raw.get("error", "")), 4000))
+    if kind == "ConversationErrorEvent":
+        return Described("error", "", f"{raw.get('code', '')}: {_short(str(raw.get('detail', '')), 4000)}")
+    if kind == "MessageEvent":
+        message = raw.get("llm_message") or {}
+        return Described("message", str(message.get("role", "")), _short(_texts(message.get("content")), 4000))
+    if kind == "SystemPromptEvent":
+        return Described("system", "", "system prompt set")
+    return None
+
+
+def trajectory_items(files: IssueFiles, experience: Experience | None) -> tuple[list[Described], str]:
+    """The agent's events and where they come from: the trajectory file, else the journal's condensed steps."""
+    text = files.read(files.trajectory)
+    if text is not None:
+        try:
+            raw = json.loads(text)
+            items = [d for d in (described(e) for e in raw if isinstance(e, dict)) if d is not None]
+            return items, files.trajectory
+        except (ValueError, TypeError):
+            pass
+    items: list[Described] = []
+    for step in experience.history if experience is not None else []:
+        items.append(Described("action", step.tool, step.action, step.thought))
+        if step.observation:
+            items.append(Described("observation", step.tool, step.observation))
+    return items, f"experiences.jsonl (condensed steps: no {files.trajectory})"
+
+
+def trajectory_view(files: IssueFiles, experience: Experience | None) -> tuple[Content, str]:
+    """The trajectory tab's text and its source. An issue in flight has no trajectory file yet (it is written at
+    the end): its readable log, as far as the agent has got, is shown instead."""
+    items, source = trajectory_items(files, experience)
+    if items:
+        return trajectory_content(items, files.log), source
+    log = files.read(files.log)
+    if log is not None:
+        lines = log.rstrip("\n").splitlines()
+        cut = [f"… ({len(lines) - LOG_LINES} earlier lines in the file)"] if len(lines) > LOG_LINES else []
+        source = files.log + (" (being written)" if experience is None else "")
+        return Content("\n".join(cut + lines[-LOG_LINES:])), source
+    if experience is None:
+        return Content.styled("no agent steps yet", MUTED), f"{files.log} (not there yet)"
+    return trajectory_content([], files.log), source
+
+
+def trajectory_content(items: list[Described], log_path: str) -> Content:
+    if not items:
+        return Content.styled("no agent steps recorded", MUTED)
+    blocks = []
+    step = 0
+    for item in items:
+        style = KIND_STYLE.get(item.kind, "")
+        if item.kind == "action":
+            step += 1
+            head = Content.assemble((f"▶ {step}. {item.tool}", style))
+            body = [Content.styled(item.thought, f"italic {MUTED}")] if item.thought else []
+            body.append(Content(item.text))
+            blocks.append(Content("\n").join([head, *body]))
+        elif item.kind == "observation":
+            lines = item.text.splitlines() or [""]
+            shown = [Content.styled("  " + line, style) for line in lines[:OBSERVATION_LINES]]
+            if len(lines) > OBSERVATION_LINES:
+                shown.append(Content.styled(f"  … ({len(lines) - OBSERVATION_LINES} more lines in {log_path})",
+                                            f"italic {MUTED}"))
+            blocks.append(Content("\n").join(shown))
+        elif item.kind == "message":
+            blocks.append(Content.assemble((f"» {item.tool or 'message'}: ", style + " bold"), (item.text, style)))
+        else:
+            blocks.append(Content.assemble((f"! {item.tool}: " if item.kind == "error" else "· ", style),
+                                           (item.text, style)))
+    return Content("\n").join(blocks)
+
+
+# ---- the patch and the tests
+
+def diff_content(patch: str) -> Content:
+    """A unified diff with added lines in $success, removed in $error, hunk headers in $accent, file headers bold:
+    theme colours, readable on light themes as on dark ones."""
+    lines = []
+    for line in patch.rstrip("\n").splitlines():
+        if line.startswith(("diff ", "--- ", "+++ ", "index ", "new file", "deleted file")):
+            style = "bold"
+        elif line.startswith("@@"):
+            style = "$accent"
+        elif line.startswith("+"):
+            style = "$success"
+        elif line.startswith("-"):
+            style = "$error"
+        else:
+            style = ""
+        lines.append(Content.styled(line, style) if style else Content(line))
+    return Content("\n").join(lines)
+
+
+def read_report(files: IssueFiles) -> dict | None:
+    """The SWE-bench harness report of eval/<id>/report.json ({instance_id: {resolved, tests_status, ...}})."""
+    text = files.read(files.report)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    entry = data.get(files.instance_id)
+    if entry is None and len(data) == 1:
+        entry = next(iter(data.values()))
+    return entry if isinstance(entry, dict) else None
+
+
+def _tests(names: Iterable[str], mark: str, style: str, limit: int | None = None) -> list[Content]:
+    names = list(names)
+    shown = names if limit is None else names[:limit]
+    lines = [Content.assemble(("  " + mark + " ", style), name) for name in shown]
+    if len(names) > len(shown):
+        lines.append(Content.styled(f"  … and {len(names) - len(shown)} more", MUTED))
+    return lines
+
+
+def breakdown_content(report: dict | None, report_path: str) -> Content:
+    """Which FAIL_TO_PASS and PASS_TO_PASS tests passed and which failed (failures first, all of them)."""
+    if report is None:
+        return Content.styled(f"no test breakdown: no {report_path} in the run folder", MUTED)
+    flags = [("resolved", report.get("resolved")), ("patch applied", report.get("patch_successfully_applied"))]
+    lines = [Content(" · ".join(f"{name}: {'yes' if value else 'no'}" for name, value in flags))]
+    status = report.get("tests_status") or {}
+    if not status:
+        lines.append(Content.styled("no tests were run", MUTED))
+    for category in ("FAIL_TO_PASS", "PASS_TO_PASS", "FAIL_TO_FAIL", "PASS_TO_FAIL"):
+        tests = status.get(category) or {}
+        success, failure = list(tests.get("success") or []), list(tests.get("failure") or [])
+        if not success and not failure and category not in ("FAIL_TO_PASS", "PASS_TO_PASS"):
+            continue
+        total = len(success) + len(failure)
+        verdict_style = "$success" if not failure else "$error"
+        lines.append(Content.assemble((category, "bold"), "  ", (f"{len(success)} of {total} pass", verdict_style)))
+        lines += _tests(failure, "✗", "$error")
+        lines += _tests(success, "✓", "$success", TEST_LIST_SHOWN)
+    return Content("\n").join(lines)
+
+
+# ---- the header and the memory tab
+
+def entries(n: int) -> str:
+    return f"{n} memory {'entry' if n == 1 else 'entries'}"
+
+
+def header_content(row: IssueRow, run_dir: str) -> Content:
     exp = row.experience
+    folder = Content.assemble(("run folder ", MUTED), run_dir or "not known",
+                              (" (not found)", MUTED)
+                              if run_dir and not Path(run_dir).is_dir() else "")
     if exp is None:
-        return f"[b]{row.instance_id}[/b]\n\n{row.state}: not finished yet."
-    patch = escape(exp.diff_patch.strip()) or "[dim](no patch)[/dim]"
-    output = escape(exp.test_output.strip()[-1500:]) or "[dim](no test output)[/dim]"
-    workflows = ", ".join(exp.workflow_ids) or "none"
-    extra = ""
-    if exp.retrieved:
-        scores = ", ".join(f"{r['id']} v{r.get('version', 1)} {r.get('score', 0):.2f}" for r in exp.retrieved)
-        extra += f"retrieved (score): {scores} · {exp.memory_tokens:,} memory tokens\n"
-    if exp.judge:
-        reasoning = str(exp.judge.get("reasoning", "")).strip()
-        last = reasoning.splitlines()[-1][:200] if reasoning else ""
-        extra += f"judge: {exp.judge.get('verdict', '?')}" + (f" — {escape(last)}" if last else "") + "\n"
-    if exp.learned:
-        extra += "in the experience buffer: induction learns from this issue\n"
-    return (
-        f"[b]{exp.instance_id}[/b] — [b]{exp.status.value}[/b]"
-        + (f": {escape(exp.reason)}" if exp.reason else "")
-        + f"\n\ncost {money(exp.cost)} · {exp.steps} steps · {exp.prompt_tokens + exp.completion_tokens:,} tokens · "
-        f"{exp.duration_s:.1f} s · agent {exp.agent_status or '–'}\n"
-        f"workflows in the prompt (memory round {exp.memory_round}): {workflows}\n{extra}\n"
-        f"[b]Patch[/b]\n{patch}\n\n[b]Test output (end)[/b]\n{output}"
-    )
+        return Content("\n").join([
+            Content.assemble((row.instance_id, "bold"), " — ", (row.state, "bold")),
+            Content(f"not finished yet: given {entries(len(row.workflow_ids))} (memory round {row.memory_round}); "
+                    "the verdict, patch and tests come when it finishes"),
+            folder])
+    verdict_style = {"PASS": "$success", "FAIL": "$error", "ERROR": "$error"}.get(exp.status.value, "$warning")
+    return Content("\n").join([
+        Content.assemble((exp.instance_id, "bold"), " — ", (exp.status.value, f"bold {verdict_style}"),
+                         f": {exp.reason}" if exp.reason else ""),
+        Content(f"cost {money(exp.cost)} · {exp.steps} steps · {exp.prompt_tokens + exp.completion_tokens:,} tokens"
+                f" · {exp.duration_s:.1f} s · agent {exp.agent_status or '–'} · memory round {exp.memory_round}"),
+        folder])
+
+
+def given(row: IssueRow, memory: RunMemory) -> list[dict]:
+    """The memory entries the issue was given, in prompt order: {id, kind, version, round, score} (the retrieval's
+    record when there is one; else the versions in memory at the issue's round, with no score)."""
+    exp = row.experience
+    if exp is not None and exp.retrieved:
+        return [dict(r) for r in exp.retrieved]
+    ids = exp.workflow_ids if exp is not None else row.workflow_ids
+    round_number = exp.memory_round if exp is not None else row.memory_round
+    found = []
+    for entry_id in ids:
+        entry = memory.entry(entry_id, round_number)
+        found.append({"id": entry_id, "kind": entry.kind if entry else "workflow",
+                      "version": entry.version if entry else None, "round": entry.round if entry else None,
+                      "score": None})
+    return found
+
+
+def memory_info(row: IssueRow, given_entries: list[dict]) -> Content:
+    exp = row.experience
+    round_number = exp.memory_round if exp is not None else row.memory_round
+    lines = [Content(f"memory round {round_number} · {entries(len(given_entries))} in the prompt"
+                     + (f" · {exp.memory_tokens:,} memory tokens" if exp is not None and exp.memory_tokens else ""))]
+    if exp is not None and exp.learned:
+        lines.append(Content("in the experience buffer: induction learns from this issue"))
+    if given_entries:
+        lines.append(Content.styled("Enter on an entry: its versions and usefulness", MUTED))
+    return Content("\n").join(lines)
+
+
+def judge_content(exp: Experience | None) -> Content:
+    if exp is None or not exp.judge:
+        return Content.styled("judge: none (induction.success counts the tests)" if exp is not None else "",
+                              MUTED)
+    verdict = str(exp.judge.get("verdict", "?"))
+    style = {"PASS": "$success", "FAIL": "$error"}.get(verdict, "$warning")
+    where = exp.judge.get("reply_path")
+    reasoning = str(exp.judge.get("reasoning", "")).strip()
+    return Content("\n").join([
+        Content.assemble(("judge: ", "bold"), (verdict, f"bold {style}"),
+                         (f"  ({where})" if where else "", MUTED)),
+        *([Content(reasoning)] if reasoning else []),
+    ])
 
 
 class IssueDetail(ModalScreen[None]):
-    BINDINGS = [("escape", "dismiss", "Close"), ("q", "dismiss", "Close")]
+    """`IssueDetail(row)` from the run screen (the run folder and the model are found on the screen under it), or
+    `IssueDetail(row, run_dir, model)`."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close"),
+        Binding("c", "copy_patch", "Copy the patch"),
+        *[Binding(str(n), f"tab('{tab}')", tab.capitalize(), show=False) for n, tab in enumerate(TABS, 1)],
+    ]
     DEFAULT_CSS = """
     IssueDetail { align: center middle; }
-    IssueDetail > VerticalScroll { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    IssueDetail > #detail-box {
+        width: 1fr; height: 1fr; margin: 1 2; border: thick $accent; background: $surface;
+    }
+    IssueDetail #detail-text { height: auto; max-height: 5; padding: 0 1; }
+    IssueDetail #detail-tabs { height: 1fr; }
+    IssueDetail TabPane { padding: 0; }
+    IssueDetail .detail-path { color: $text-muted; padding: 0 1; height: auto; }
+    IssueDetail .detail-scroll { height: 1fr; padding: 0 1; }
+    IssueDetail #detail-breakdown { height: auto; max-height: 50%; padding: 0 1; }
+    IssueDetail #detail-output { height: 1fr; min-height: 4; }
+    IssueDetail #detail-memory-list { height: auto; max-height: 50%; margin: 1 0; }
     """
 
-    def __init__(self, row: IssueRow) -> None:
+    def __init__(self, row: IssueRow, run_dir: str | Path | None = None, model: RunModel | None = None) -> None:
         super().__init__()
         self.row = row
+        self._run_dir = str(run_dir) if run_dir else None
+        self._model = model
+        self.memory = RunMemory()
+        self.patch = ""  # what `c` copies
+        self.test_output = ""
+
+    def _run_context(self) -> tuple[str, RunModel | None]:
+        """The run folder and the model: given, or those of the run screen under this one."""
+        model = self._model or next((s.model for s in reversed(self.app.screen_stack)
+                                     if isinstance(getattr(s, "model", None), RunModel)), None)
+        return self._run_dir or (model.run_dir if model is not None else ""), model
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = "Issue detail (Esc to close)"
-            yield Static(text(self.row), id="detail-text")
+        run_dir, model = self._run_context()
+        self.memory.sync(run_dir, model)
+        files = IssueFiles(run_dir, self.row.instance_id)
+        with Vertical(id="detail-box") as box:
+            box.border_title = f"Issue {self.row.instance_id}"
+            box.border_subtitle = "Esc close · 1-5 tabs · c copy the patch"
+            yield Static(header_content(self.row, run_dir), id="detail-text")
+            with TabbedContent(id="detail-tabs"):
+                with TabPane("Problem", id="problem"):
+                    yield from self._problem()
+                with TabPane("Trajectory", id="trajectory"):
+                    yield from self._trajectory(files)
+                with TabPane("Patch", id="patch"):
+                    yield from self._patch(files)
+                with TabPane("Tests", id="tests"):
+                    yield from self._tests(files)
+                with TabPane("Memory", id="memory"):
+                    yield from self._memory()
+
+    def _problem(self) -> ComposeResult:
+        exp = self.row.experience
+        yield self._path("experiences.jsonl" if exp else "")
+        with VerticalScroll(classes="detail-scroll"):
+            yield Static(Content(exp.problem_statement) if exp else Content.styled(
+                f"{self.row.state}: the statement is shown once the issue has finished", MUTED), id="detail-problem")
+
+    def _trajectory(self, files: IssueFiles) -> ComposeResult:
+        trajectory, source = trajectory_view(files, self.row.experience)
+        yield self._path(source)
+        with VerticalScroll(classes="detail-scroll"):
+            yield Static(trajectory, id="detail-trajectory")
+
+    def _patch(self, files: IssueFiles) -> ComposeResult:
+        exp = self.row.experience
+        on_disk = files.read(files.patch)
+        self.patch = on_disk if on_disk is not None else (exp.diff_patch if exp else "")
+        yield self._path(files.patch if on_disk is not None else
+                         "experiences.jsonl" + (f" (no {files.patch})" if exp else ""))
+        with VerticalScroll(classes="detail-scroll"):
+            yield Static(diff_content(self.patch) if self.patch.strip() else Content.styled("no patch", MUTED),
+                         id="detail-patch")
+
+    def _tests(self, files: IssueFiles) -> ComposeResult:
+        """The harness report's breakdown over the whole output (a Log: thousands of lines stay cheap to show)."""
+        exp = self.row.experience
+        output = files.read(files.test_output)
+        self.test_output = output if output is not None else (exp.test_output if exp else "")
+        shown = [files.report if files.path(files.report) else "",
+                 files.test_output if output is not None else
+                 f"the journal's excerpt (no {files.test_output})" if exp else ""]
+        yield self._path(" · ".join(p for p in shown if p))
+        with VerticalScroll(id="detail-breakdown"):
+            yield Static(breakdown_content(read_report(files), files.report), id="detail-tests")
+        yield Log(id="detail-output", auto_scroll=False)
+
+    def _memory(self) -> ComposeResult:
+        given_entries = given(self.row, self.memory)
+        yield self._path("memory.json" if self.memory.memory is not None else "")
+        with VerticalScroll(classes="detail-scroll"):
+            yield Static(memory_info(self.row, given_entries), id="detail-memory")
+            table = DataTable(id="detail-memory-list", cursor_type="row")
+            table.add_columns("name", "kind", "v", "round", "score")
+            for entry in given_entries:
+                table.add_row(Text(self.memory.name(entry["id"], entry.get("round"))), kind_label_of(entry),
+                              _or_dash(entry.get("version")), _or_dash(entry.get("round")), _score(entry.get("score")),
+                              key=entry["id"])
+            table.display = bool(given_entries)
+            yield table
+            yield Static(judge_content(self.row.experience), id="detail-judge")
+
+    def _path(self, relative: str) -> Static:
+        return Static(Content.styled(relative or "nothing on disk yet", MUTED), classes="detail-path")
+
+    def on_mount(self) -> None:
+        log = self.query_one("#detail-output", Log)
+        lines = self.test_output.rstrip("\n").splitlines()
+        log.write_lines(lines or ["(no test output)"])
+
+    # ---- keys
+
+    def action_tab(self, tab: str) -> None:
+        """1-5: a tab, with the focus in it (the table in Memory, so that Enter opens an entry)."""
+        self.query_one(TabbedContent).active = tab
+        target = {"memory": "#detail-memory-list", "tests": "#detail-output"}.get(tab)
+        widget = self.query_one(target) if target else self.query_one(f"#{tab} .detail-scroll")
+        if target == "#detail-memory-list" and not widget.display:
+            widget = self.query_one("#memory .detail-scroll")
+        widget.focus()
+
+    def action_copy_patch(self) -> None:
+        """c: the patch to the clipboard, through the terminal (OSC 52; some terminals need it allowed)."""
+        if not self.patch.strip():
+            self.notify("No patch to copy: the agent made none.", severity="warning")
+            return
+        self.app.copy_to_clipboard(self.patch)
+        lines = len(self.patch.rstrip("\n").splitlines())
+        self.notify(f"Copied the patch ({lines} lines) to the clipboard.", title="Copied")
+
+    @on(DataTable.RowSelected, "#detail-memory-list")
+    def _open_entry(self, event: DataTable.RowSelected) -> None:
+        from awm_tui.screens.memory_entry import MemoryEntryScreen
+
+        entry_id = event.row_key.value
+        if not entry_id:
+            return
+        entry = next((e for e in given(self.row, self.memory) if e["id"] == entry_id), {})
+        self.app.push_screen(MemoryEntryScreen(entry_id, self.memory, version=entry.get("version"),
+                                               mark="← given to this issue"))
+
+
+def kind_label_of(entry: dict) -> str:
+    return "pf" if entry.get("kind") == "pitfall" else "wf"
+
+
+def _or_dash(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def _score(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.2f}"

@@ -1,94 +1,306 @@
-"""The run picker: the runs in the user data dir with a preview; resume one, open a finished one read-only, or
-start a new run from a spec file."""
+"""The run picker: the runs in the user data dir as a table (status, progress, rate, cost, date, name), sortable,
+with a preview that says why a run stopped; resume one, open a finished one read-only, start a new run from a spec
+file, or mark two runs and compare them (the `compare` command's figures, in a screen).
+
+The table is read again whenever the picker comes back on screen (from a run, a comparison): a run resumed from here
+and finished must not still show "paused" (the cursor stays on the run it was on)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
-from rich.markup import escape
-from textual import on
+from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Footer, Input, Static
 
-from awm.run.store import RunSummary, list_runs
+from awm.run.store import RunStore, RunSummary, list_runs
+from awm_tui.headless import money
+
+NARROW = 120  # below this many columns the preview goes under the table instead of beside it
+
+# checkpoint.json's states, as the table shows them (RunState's values), and the theme colour of each
+STATE_COLOURS = {"completed": "success", "running": "accent", "paused": "warning", "interrupted": "warning",
+                 "aborted": "error", "crashed": "error", "new": ""}
+STATE_ORDER = ["running", "paused", "interrupted", "aborted", "crashed", "new", "completed"]
 
 
-def row(run: RunSummary) -> str:
-    done = "[cyan]finished[/]" if run.finished else f"[yellow]{run.status}[/]"
-    return (f"[b]{escape(run.name)}[/b]  {run.processed}/{run.total}  {run.success_rate:.0%}  {done}\n"
-            f"[dim]{escape(run.model)} · {run.updated_at.replace('T', ' ')}[/dim]")
+@dataclass
+class PickerRun:
+    """A run as the picker shows it: list_runs' summary, and what it leaves out (the reason a run stopped, its id,
+    its cost) read from the same two small files."""
+
+    summary: RunSummary
+    run_id: str
+    message: str
+    cost: float
+    created_at: str
+
+    @property
+    def key(self) -> str:
+        return str(self.summary.run_dir)
+
+    @property
+    def progress(self) -> float:
+        return self.summary.processed / self.summary.total if self.summary.total else 0.0
+
+    @classmethod
+    def read(cls, summary: RunSummary) -> PickerRun:
+        store = RunStore(summary.run_dir)
+        config, checkpoint = store.config(), store.checkpoint()
+        stats = checkpoint.get("stats") or {}
+        try:
+            cost = float(stats.get("cost") or 0.0)
+        except (TypeError, ValueError):
+            cost = 0.0
+        return cls(summary=summary, run_id=str(config.get("run_id") or summary.run_dir.name),
+                   message=str(checkpoint.get("message") or ""), cost=cost,
+                   created_at=str(config.get("created_at") or ""))
 
 
-def preview(run: RunSummary) -> str:
-    return (
-        f"[b]{escape(run.name)}[/b]\n\n"
-        f"folder     {escape(str(run.run_dir))}\n"
-        f"spec       {escape(run.spec_path) or '–'}\n"
-        f"model      {escape(run.model)}\n"
-        f"progress   {run.processed}/{run.total} issues, {run.passed} passed ({run.success_rate:.1%})\n"
-        f"workflows  {run.workflows}\n"
-        f"status     {run.status}\n"
-        f"last       {run.updated_at.replace('T', ' ')}\n\n"
-        + ("Enter opens it read-only." if run.finished else "Enter resumes it.")
-    )
+@dataclass(frozen=True)
+class Sort:
+    column: str
+    words: str
+    key: Callable[[PickerRun], Any]
+    reverse: bool
+
+
+SORTS = [
+    Sort("date", "newest first", lambda r: r.summary.updated_at, True),
+    Sort("name", "by name", lambda r: (r.summary.name.lower(), r.run_id), False),
+    Sort("status", "by status", lambda r: STATE_ORDER.index(r.summary.status)
+         if r.summary.status in STATE_ORDER else len(STATE_ORDER), False),
+    Sort("rate", "highest rate first", lambda r: (r.summary.success_rate, r.summary.processed), True),
+    Sort("cost", "costliest first", lambda r: r.cost, True),
+    Sort("progress", "most done first", lambda r: (r.progress, r.summary.processed), True),
+]
+COLUMNS = [("mark", "cmp"), ("status", "status"), ("progress", "n/N"), ("rate", "rate"), ("cost", "cost"),
+           ("date", "date"), ("name", "name")]
+
+
+def when(stamp: str) -> str:
+    """2025-01-02T03:04:05 as 2025-01-02 03:04 (the table), to the minute."""
+    return stamp.replace("T", " ")[:16]
+
+
+def preview(run: PickerRun, marked: int | None) -> str:
+    """What the run is, where it is, and why it stopped (checkpoint.json's message: the abort or pause reason)."""
+    s = run.summary
+    colour = STATE_COLOURS.get(s.status, "")
+    state = f"[${colour}]{s.status}[/]" if colour else s.status
+    reason_colour = "$text-error" if s.status in ("aborted", "crashed") else "$text-warning"
+    lines = [f"[b]{escape(s.name)}[/b] · {state}"]
+    if run.message:
+        lines.append(f"reason     [{reason_colour}]{escape(run.message)}[/]")
+    lines += [
+        f"id         {escape(run.run_id)}",
+        f"folder     {escape(str(s.run_dir))}",
+        f"progress   {s.processed}/{s.total} issues, {s.passed} passed ({s.success_rate:.1%})",
+        f"cost       {money(run.cost)}",
+        f"workflows  {s.workflows}",
+        f"model      {escape(s.model) or '–'}",
+        f"spec       {escape(s.spec_path) or '–'}",
+        f"last       {escape(s.updated_at.replace('T', ' ')) or '–'}",
+        "",
+        ("Enter opens it read-only" if s.finished else "Enter resumes it")
+        + (" · marked for a comparison (the reference)" if marked == 0 else
+           " · marked for a comparison" if marked == 1 else " · space marks it for a comparison"),
+    ]
+    return "\n".join(lines)
+
+
+class RunTable(DataTable):
+    """The runs, a row each: Home and End go to the first and last run (DataTable's scroll sideways)."""
+
+    BINDINGS = [Binding("home", "scroll_top", "First run", show=False),
+                Binding("end", "scroll_bottom", "Last run", show=False)]
 
 
 class RunPicker(Screen[None]):
     BINDINGS = [
-        Binding("n", "new_run", "New run from a spec", id="new"),
+        Binding("n", "new_run", "New run", id="new"),
+        Binding("space", "mark", "Mark", id="mark"),
+        Binding("c", "compare", "Compare", id="compare"),
+        Binding("s", "sort", "Sort", id="sort"),
         Binding("f5", "reload", "Reload", id="reload"),
         Binding("q", "app.quit_now", "Quit", id="quit"),
         Binding("escape", "cancel_new", "Cancel", show=False),
     ]
+    DEFAULT_CSS = """
+    RunPicker #picker-title { height: 1; background: $panel; padding: 0 1; }
+    RunPicker #picker-main { height: 1fr; }
+    RunPicker #preview-box { height: 1fr; border: round $primary; padding: 0 1; }
+    RunPicker #new-spec { dock: bottom; }
+    RunPicker.narrow #picker-main { layout: vertical; }
+    """
+    # app.tcss gives #runs a fixed width (and user CSS always beats DEFAULT_CSS): the responsive layout is set here,
+    # as screen CSS, whose selectors (type and id) are more specific than app.tcss's
+    CSS = """
+    RunPicker #runs { width: 3fr; height: 1fr; border: round $primary; }
+    RunPicker #picker-right { width: 2fr; min-width: 40; }
+    RunPicker.narrow #runs { width: 1fr; height: 1fr; }
+    RunPicker.narrow #picker-right { width: 1fr; min-width: 0; height: 11; }
+    """
 
     def __init__(self, root: Path | None = None) -> None:
         super().__init__()
         self.root = root
-        self.runs: list[RunSummary] = []
+        self.runs: list[PickerRun] = []
+        self.sort_index = 0
+        self.marked: list[str] = []  # run folders marked for a comparison, in the order marked (first: reference)
+        self.ready = False
 
     def compose(self) -> ComposeResult:
         yield Static("[b]awm-tui[/b] · runs", id="picker-title")
         with Horizontal(id="picker-main"):
-            yield OptionList(id="runs")
+            yield RunTable(id="runs", cursor_type="row")
             with Vertical(id="picker-right"):
                 yield VerticalScroll(Static(id="preview"), id="preview-box")
                 yield Input(placeholder="path of a run spec, e.g. specs/demo.yaml — Enter to start", id="new-spec")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#runs").border_title = "Runs"
+        table = self.query_one("#runs", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
         self.query_one("#new-spec").display = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.fill())
+        self.ready = True
         self.action_reload()
 
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Back from a run or a comparison: what is on disk now (a run resumed from here may have finished)."""
+        if self.ready:
+            self.action_reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "narrow")
+
+    # the table
     def action_reload(self) -> None:
-        self.runs = list_runs(self.root)
-        runs = self.query_one("#runs", OptionList)
-        runs.clear_options()
-        runs.add_options([Option(row(r), id=str(r.run_dir)) for r in self.runs])
-        if self.runs:
-            runs.highlighted = 0
-            self.query_one("#preview", Static).update(preview(self.runs[0]))
+        self.runs = [PickerRun.read(summary) for summary in list_runs(self.root)]
+        known = {run.key for run in self.runs}
+        self.marked = [key for key in self.marked if key in known]
+        self.fill()
+        if not self.query_one("#new-spec").display:
+            self.query_one("#runs").focus()
+
+    def fill(self) -> None:
+        """The table from `self.runs`, in the chosen order, the cursor kept on the run it was on."""
+        table = self.query_one("#runs", DataTable)
+        current = self.current()
+        sort = SORTS[self.sort_index]
+        self.runs.sort(key=sort.key, reverse=sort.reverse)
+        table.clear()
+        for run in self.runs:
+            table.add_row(*self.cells(run), key=run.key)
+        table.border_title = f"Runs ({len(self.runs)}) · sorted {sort.words}"
+        keys = [run.key for run in self.runs]
+        if current is not None and current.key in keys:
+            table.move_cursor(row=keys.index(current.key), animate=False)
+        self.update_preview()
+
+    def cells(self, run: PickerRun) -> tuple[Text, ...]:
+        """A run's row. DataTable draws Rich text, which knows no $variables: the theme's colours are looked up here
+        (and the table filled again when the theme changes)."""
+        s = run.summary
+        colours = self.app.theme_variables
+        colour = colours.get(STATE_COLOURS.get(s.status, ""), "")
+        mark = self.marked.index(run.key) if run.key in self.marked else None
+        return (
+            Text("ref" if mark == 0 else "vs" if mark == 1 else "", style=f"bold {colours.get('accent', '')}"),
+            Text(s.status, style=colour or "dim"),
+            Text(f"{s.processed}/{s.total}", justify="right"),
+            Text(f"{s.success_rate:.0%}" if s.processed else "–", justify="right"),
+            Text(money(run.cost) if run.cost else "–", justify="right"),
+            Text(when(s.updated_at)),
+            Text(s.name, style="bold"),
+        )
+
+    def current(self) -> PickerRun | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.runs or table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - no cursor yet
+            return None
+        return self.find(key)
+
+    def find(self, key: str | None) -> PickerRun | None:
+        return next((r for r in self.runs if r.key == key), None)
+
+    def update_preview(self) -> None:
+        run = self.current()
+        box = self.query_one("#preview", Static)
+        if run is None:
+            box.update("No runs yet.\n\nPress [b]n[/b] and give a run spec (e.g. specs/demo.yaml) to start one.")
         else:
-            self.query_one("#preview", Static).update(
-                "No runs yet.\n\nPress [b]n[/b] and give a run spec (e.g. specs/demo.yaml) to start one.")
-        runs.focus()
+            box.update(preview(run, self.marked.index(run.key) if run.key in self.marked else None))
 
-    @on(OptionList.OptionHighlighted, "#runs")
-    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        run = self._run(event.option.id)
+    @on(DataTable.RowHighlighted, "#runs")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.update_preview()
+
+    @on(DataTable.RowSelected, "#runs")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        run = self.find(event.row_key.value)
         if run is not None:
-            self.query_one("#preview", Static).update(preview(run))
+            self.app.open_run(run.summary)
 
-    @on(OptionList.OptionSelected, "#runs")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        run = self._run(event.option.id)
-        if run is not None:
-            self.app.open_run(run)
+    @on(DataTable.HeaderSelected, "#runs")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it."""
+        column = event.column_key.value
+        index = next((i for i, sort in enumerate(SORTS) if sort.column == column), None)
+        if index is not None:
+            self.sort_index = index
+            self.fill()
 
+    def action_sort(self) -> None:
+        """s: the next sort order (date, name, status, rate, cost, progress)."""
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.fill()
+        self.notify(f"Runs sorted {SORTS[self.sort_index].words}.", timeout=2)
+
+    # comparing two runs
+    def action_mark(self) -> None:
+        """space: mark (or unmark) the run under the cursor; the first run marked is the comparison's reference."""
+        run = self.current()
+        if run is None:
+            return
+        if run.key in self.marked:
+            self.marked.remove(run.key)
+        elif len(self.marked) >= 2:
+            self.notify("Two runs are marked already: unmark one (space) to mark another.", severity="warning")
+            return
+        else:
+            self.marked.append(run.key)
+        self.fill()
+
+    def action_compare(self) -> None:
+        """c: the two marked runs compared issue by issue (the reference is the first marked)."""
+        from awm_tui.screens.compare import CompareScreen
+
+        runs = [self.find(key) for key in self.marked]
+        if len(runs) != 2 or None in runs:
+            self.notify("Mark two runs with space (the first marked is the reference), then press c.",
+                        severity="warning")
+            return
+        reference, other = runs
+        names = [reference.summary.name, other.summary.name]
+        if names[0] == names[1]:  # compare needs distinct arm names: the folders tell them apart
+            names = [reference.run_id, other.run_id]
+        self.app.push_screen(CompareScreen((names[0], reference.summary.run_dir), (names[1], other.summary.run_dir)))
+
+    # a new run
     def action_new_run(self) -> None:
         box = self.query_one("#new-spec", Input)
         box.display = True
@@ -109,6 +321,3 @@ class RunPicker(Screen[None]):
             return
         self.action_cancel_new()
         self.app.start_run(path)
-
-    def _run(self, run_dir: str | None) -> RunSummary | None:
-        return next((r for r in self.runs if str(r.run_dir) == run_dir), None)

@@ -1,4 +1,10 @@
-"""The main screen: issue queue, live agent log, history and workflow memory, fed by the engine's events."""
+"""The main screen: status and progress, the issue queue, the live agent log, history and workflow memory, fed by
+the engine's events.
+
+Cost per engine event: the model is updated, the cells of the issues the event is about are rewritten in place,
+the status bar and the progress line are redrawn; the history and the memory browser only when the event changes
+what they show (a start, a finish, an induction round, the end). What ticks (the run's and the issues' clocks,
+the ETA, the cost so far) is redrawn by the app's one-second timer (`tick`), from the model's clock."""
 
 from __future__ import annotations
 
@@ -10,23 +16,28 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, OptionList, TabbedContent, TabPane
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
 from awm.run import events as ev
 from awm.run.loop import Controls
 from awm.paths import home
+from awm_tui.headless import duration, money
 from awm_tui.messages import EngineEvent, EngineFailed
-from awm_tui.model import RunModel
+from awm_tui.model import ERROR_STREAK, RUNNING, IssueRow, RunModel
 from awm_tui.screens.detail import IssueDetail
 from awm_tui.screens.error import ErrorScreen
-from awm_tui.session import EngineFactory, EngineLike, Launch
-from awm_tui.widgets.agentlog import AgentLog
+from awm_tui.screens.help import HelpScreen
+from awm_tui.session import EngineFactory, EngineLike, Launch, StartupStep
+from awm_tui.widgets.agentlog import AgentLog, parse_log
 from awm_tui.widgets.history import HistoryPane
 from awm_tui.widgets.memory import MemoryBrowser
+from awm_tui.widgets.progress import RunProgress
 from awm_tui.widgets.queue import IssueQueue
 from awm_tui.widgets.statusbar import StatusBar
 
@@ -36,6 +47,11 @@ PENDING_MAX = 20_000  # agent events waiting for the log; older ones are dropped
 BACKPRESSURE = FLUSH_BATCH  # past this many waiting, the engine's thread naps 1 ms per agent event, so that a flood
 # cannot take the UI thread's time (the GIL, and the log's work): keys took a median ~160 ms under a flood without it,
 # ~40 ms with it (bench/input_latency.py). A nap per event, never a wait: it cannot block, even if the UI is gone.
+FILTER_DELAY = 0.2  # typing in the queue's filter: the table is rebuilt once the typing pauses
+REPLAY_DELAY = 0.2  # a read-only run: the highlighted issue's log is loaded once the cursor rests
+REPLAY_BYTES = 4_000_000  # the end of a longer log file is replayed
+RESUMABLE = ("paused", "aborted", "failed")
+PANE_EVENTS = (ev.RunStarted, ev.IssueFinished, ev.InductionFinished, ev.RunFinished)  # change history/memory
 
 
 def log_crash(exc: BaseException) -> Path:
@@ -48,18 +64,76 @@ def log_crash(exc: BaseException) -> Path:
     return path
 
 
+def in_flight_text(row: IssueRow, model: RunModel) -> str:
+    """What is known of an issue in flight: its clock, steps, cost and tokens so far, its memory, its last actions."""
+    iid = escape(row.instance_id)
+    if row.state != RUNNING:
+        return (f"[b]{iid}[/b] — {escape(row.state)}\n\nIt is no longer in flight: Esc, then Enter on it in the "
+                "queue for its detail.")
+    elapsed = row.elapsed(model.clock())
+    figures = [duration(elapsed) if elapsed is not None else "–",
+               f"{row.steps} steps" if row.steps is not None else "steps not reported yet",
+               money(row.cost) if row.cost is not None else "cost not reported yet"]
+    if row.tokens is not None:
+        figures.append(f"{row.tokens:,} tokens")
+    workflows = ", ".join(escape(w) for w in row.workflow_ids) or "none"
+    actions = "\n".join(f"  ▶ {escape(a)}" for a in row.last_actions) or "  [$foreground-muted](none yet)[/]"
+    return (f"[b]{iid}[/b] — [$warning]in flight[/] (the full detail comes when it finishes)\n\n"
+            f"{' · '.join(figures)}\n"
+            f"issue {row.position}/{model.total} · memory round {row.memory_round} · workflows in the prompt: "
+            f"{workflows}\n\n[b]Last actions[/b]\n{actions}")
+
+
+class InFlight(ModalScreen[None]):
+    """Enter on an issue in flight: what is known so far, ticking (the app's timer calls `tick`); Enter again opens
+    the issue's detail (its log so far, the memory it was given)."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False),
+                Binding("enter", "detail", "The detail so far")]
+    DEFAULT_CSS = """
+    InFlight { align: center middle; }
+    InFlight > VerticalScroll { width: 90%; height: auto; max-height: 90%; border: thick $warning;
+                                background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, row: IssueRow, model: RunModel) -> None:
+        super().__init__()
+        self.row, self.model = row, model
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as box:
+            box.border_title = "Issue in flight (Esc to close)"
+            yield Static(in_flight_text(self.row, self.model), id="in-flight-text")
+
+    def tick(self) -> None:
+        self.query_one("#in-flight-text", Static).update(in_flight_text(self.row, self.model))
+
+    def action_detail(self) -> None:
+        self.dismiss()
+        self.app.push_screen(IssueDetail(self.row))
+
+
 class RunScreen(Screen[None]):
     BINDINGS = [
-        Binding("p", "pause", "Pause after issue", id="pause"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Pause after the issue in flight"),
         Binding("r", "resume", "Resume", id="resume"),
         Binding("q", "quit_safely", "Quit safely", id="quit"),
-        Binding("ctrl+c", "quit_safely", "Quit safely", show=False, priority=True),
-        Binding("1", "focus('queue')", "Queue", id="focus-queue"),
-        Binding("2", "focus('log')", "Log", id="focus-log"),
-        Binding("3", "tab('history')", "History", id="focus-history"),
-        Binding("4", "tab('memory')", "Memory", id="focus-memory"),
-        Binding("n", "follow_next", "Next in flight", id="follow-next", show=False),
-        Binding("escape", "back", "Runs", show=False),
+        Binding("ctrl+c", "copy_or_quit", "Copy, or quit safely", show=False, priority=True),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
+        Binding("slash", "search", "Filter/search", id="search", key_display="/"),
+        Binding("f", "follow", "Follow", id="follow"),
+        Binding("e", "show_error", "Error", id="error"),
+        Binding("n", "follow_next", "Next in flight", id="follow-next"),
+        Binding("x", "failures", "Failures only", id="failures", show=False),
+        Binding("s", "sort", "Sort", id="sort", show=False),
+        Binding("j", "jump", "Jump to the issue in flight", id="jump", show=False),
+        Binding("l", "replay", "The issue's log", id="replay", show=False),
+        Binding("1", "focus('queue')", "Queue", id="focus-queue", show=False),
+        Binding("2", "focus('log')", "Log", id="focus-log", show=False),
+        Binding("3", "tab('history')", "History", id="focus-history", show=False),
+        Binding("4", "tab('memory')", "Memory", id="focus-memory", show=False),
+        Binding("escape", "back", "Back", show=False),
     ]
 
     def __init__(self, launch: Launch | None = None, model: RunModel | None = None,
@@ -82,13 +156,21 @@ class RunScreen(Screen[None]):
         self.sent = 0  # agent events queued so far (only the engine's thread writes it)
         self.barriers: deque[int] = deque()  # one per engine message posted and not handled yet
         self.read_only = launch is None
+        self._bindings_state: tuple | None = None
+        self._filter_timer: Timer | None = None
+        self._replay_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield RunProgress(id="progress")
         with Horizontal(id="main"):
-            yield IssueQueue(id="queue")
+            with Vertical(id="left"):
+                yield IssueQueue(id="queue")
+                yield Input(placeholder="filter by id (Enter: keep, Esc: clear)", id="queue-filter")
             with Vertical(id="right"):
-                yield AgentLog(id="log")
+                with Vertical(id="log-box"):
+                    yield AgentLog(id="log")
+                    yield Input(placeholder="search the log (Enter: next match, Esc: close)", id="log-search")
                 with TabbedContent(id="tabs"):
                     with TabPane("History", id="history"):
                         yield HistoryPane(id="history-pane")
@@ -97,22 +179,31 @@ class RunScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.model.clock = getattr(self.app, "clock", time.monotonic)
+        runs = getattr(self.app, "runs", None)
+        if runs is not None and not any(m is self.model for m in runs):
+            runs.append(self.model)  # for the line printed when the app exits
+        self.status, self.progress = self.query_one(StatusBar), self.query_one(RunProgress)
+        self.queue, self.agent_log = self.query_one(IssueQueue), self.query_one(AgentLog)
+        for box in ("#queue-filter", "#log-search"):
+            self.query_one(box).display = False
+        self.queue.load(self.model.rows, self.model.clock())
         self.refresh_panes()
         self.set_interval(FLUSH_SECONDS, self.flush_log)
         if self.read_only:
-            self.query_one(AgentLog).write_line(f"Run {self.model.name} opened read-only ({self.model.state}).")
+            self.agent_log.say(f"Run {self.model.name} opened read-only ({self.model.state}).", "system")
         else:
-            self.query_one(AgentLog).write_line("Starting the engine…")
+            self.agent_log.say("Starting the engine…", "system")
             self.start_engine()
 
-    # the engine, in a worker thread; it reports only through messages
+    # ------------------------------------------------------------------ the engine, in a worker thread
     def start_engine(self) -> None:
         if getattr(self.app, "quitting", False):  # a quit (a signal) came before the engine could start
             return
-        self.model.state = "starting"
+        self.model.starting()
         self.controls = Controls()
         self.busy = True
-        self.refresh_panes()
+        self.refresh_summary()
         self.run_engine(self.controls)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
@@ -141,29 +232,93 @@ class RunScreen(Screen[None]):
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
-        self.flush_log(before=self.barriers.popleft() if self.barriers else None, limit=None)
+        self.flush_log(before=self.barriers.popleft() if self.barriers else None, limit=None, summary=False)
+        if isinstance(event, StartupStep):
+            self.model.startup.append(event.text)
+            self.agent_log.say(f"· {event.text}… ({self.model.starting_for():.0f} s)", "system")
+            self.refresh_summary()
+            return
+        touched = self.touched_by(event)
         self.model.apply(event)
         if self.stopping and not isinstance(event, ev.RunFinished):
             self.model.state = "stopping"
-        log = self.query_one(AgentLog)
         self.sync_log_filter()
-        if isinstance(event, ev.IssueStarted):
-            log.write_line(f"── {event.instance_id} ({event.index}/{event.total}), "
-                           f"{len(event.workflow_ids)} workflows in the prompt ──")
+        self.update_queue(event, touched)
+        self.write_header(event)
+        self.notify_about(event)
+        if isinstance(event, PANE_EVENTS):
+            self.refresh_panes()
+        else:
+            self.refresh_summary()
+
+    def touched_by(self, event: ev.Event) -> list[str]:
+        """The issues whose row an event changes (read before the model applies it)."""
+        if isinstance(event, (ev.IssueStarted, ev.IssueFinished)):
+            return [event.instance_id]
+        if isinstance(event, ev.RunFinished):
+            return list(self.model.running)
+        return []
+
+    def update_queue(self, event: ev.Event, touched: list[str]) -> None:
+        now = self.model.clock()
+        if isinstance(event, ev.RunStarted):
+            self.queue.load(self.model.rows, now)
+        for iid in touched:
+            row = self.model.rows.get(iid)
+            if row is not None:
+                self.queue.update_row(row, now)
+        if isinstance(event, ev.IssueFinished):
+            self.queue.resort()
+        if isinstance(event, (ev.IssueStarted, ev.IssueFinished)):
+            self.queue.follow(self.model.current)
+
+    def write_header(self, event: ev.Event) -> None:
+        """The log's own lines: where an issue, an induction round or the run starts and ends."""
+        log = self.agent_log
+        if isinstance(event, ev.RunStarted):
+            verb = "resuming" if event.resumed else "starting"
+            order = f" ({event.order})" if event.order else ""
+            log.say(f"── {verb} run {event.run_id} ({event.model}): {len(event.instance_ids)} issues{order}, "
+                    f"{len(event.finished_ids)} already done; started in {self.model.starting_for():.0f} s ──")
+            log.say(f"· folder {event.run_dir}", "system")
+        elif isinstance(event, ev.IssueStarted):
+            log.say(f"── {event.instance_id} ({event.index}/{event.total}), "
+                    f"{len(event.workflow_ids)} workflows in the prompt ──")
         elif isinstance(event, ev.IssueFinished):
-            log.write_line(f"── {event.instance_id}: {' '.join(filter(None, [event.status.value, event.reason]))} ──")
+            log.say(f"── {event.instance_id}: {' '.join(filter(None, [event.status.value, event.reason]))} ──",
+                    "error" if event.status.value == "ERROR" else "header")
         elif isinstance(event, ev.InductionFinished):
-            log.write_line(f"── induction round {event.round}: "
-                           f"{', '.join(w.name for w in event.new_workflows) or event.error} ──")
+            log.say(f"── induction round {event.round}: "
+                    f"{', '.join(w.name for w in event.new_workflows) or event.error} ──")
         elif isinstance(event, ev.RunFinished):
-            log.write_line(f"── run {event.outcome}: {event.message} ──")
-        self.refresh_panes()
+            log.say(f"── run {event.outcome}: {event.message} ──",
+                    "error" if event.outcome == "aborted" else "header")
+
+    def notify_about(self, event: ev.Event) -> None:
+        """Notifications for what a researcher would otherwise miss: an induction round, an error streak, the end."""
+        if isinstance(event, ev.InductionFinished):
+            if event.error:
+                self.notify(f"Induction round {event.round} failed: {event.error}", title="Memory",
+                            severity="warning")
+            else:
+                names = ", ".join(w.name for w in event.new_workflows) or "nothing new"
+                self.notify(f"Round {event.round}: +{len(event.new_workflows)} ({names}); "
+                            f"{len(event.workflow_ids)} workflows in memory.", title="Induction")
+        elif isinstance(event, ev.IssueFinished) and self.model.streak == ERROR_STREAK:
+            self.notify(f"{ERROR_STREAK} ERRORs in a row (the last: {event.reason or 'no reason given'}). Something "
+                        "may be broken rather than the issues being hard: look at the log; p pauses.",
+                        title="Error streak", severity="error", timeout=15)
+        elif isinstance(event, ev.RunFinished) and not self.stopping:
+            s = event.stats
+            self.notify(f"{s.processed}/{s.total} issues, success {s.success_rate:.1%}, {money(s.cost)}. "
+                        f"{event.message}", title=f"Run {event.outcome}",
+                        severity={"completed": "information", "paused": "warning"}.get(event.outcome, "error"))
 
     def on_engine_failed(self, message: EngineFailed) -> None:
-        self.model.state = "failed"
-        self.model.message = message.text
+        self.model.fail(message.text)
         self.app.exit_code_on_quit = message.exit_code
-        self.refresh_panes()
+        self.agent_log.say(f"! {message.text}", "error")
+        self.refresh_summary()
         self.app.push_screen(ErrorScreen(message.text))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -172,6 +327,7 @@ class RunScreen(Screen[None]):
             return
         self.engine = None
         self.busy = False
+        self.refresh_summary()
         if self.stopping or getattr(self.app, "quitting", False):
             if self.model.state == "stopping":
                 self.model.state = "paused"
@@ -179,52 +335,91 @@ class RunScreen(Screen[None]):
             self.app.exit(return_code=getattr(self.app, "exit_code_on_quit", 0),
                           message=f"awm-tui: {failed}" if failed else None)
 
-    def flush_log(self, before: int | None = None, limit: int | None = FLUSH_BATCH) -> None:
+    def flush_log(self, before: int | None = None, limit: int | None = FLUSH_BATCH, summary: bool = True) -> None:
         """Write queued agent events to the log: those numbered below `before` (default: all that came before the
-        next engine message not handled yet), at most `limit` of them."""
+        next engine message not handled yet), at most `limit` of them. The model sees each one (steps, cost); the
+        rows of the issues whose figures changed are redrawn, and the status bar and the progress line show the
+        cost so far (unless `summary` is off: the caller redraws)."""
         if before is None and self.barriers:
             before = self.barriers[0]
-        if self.pending:
-            self.query_one(AgentLog).drain(self.pending, limit, before)
+        if self.pending and self.agent_log.drain(self.pending, limit, before, on_event=self.model.apply_agent):
+            progressed = self.model.take_progressed()
+            if progressed:
+                now = self.model.clock()
+                for iid in progressed:
+                    if iid in self.model.rows:
+                        self.queue.update_row(self.model.rows[iid], now)
+            if summary:
+                self.refresh_summary()
+
+    # ------------------------------------------------------------------ drawing
+    def refresh_summary(self) -> None:
+        """The cheap part, on every event and every second: status bar, progress, the footer's keys."""
+        self.status.show(self.model)
+        self.progress.show(self.model)
+        state = (self.model.state, self.busy, self.engine is not None, len(self.model.running) > 1,
+                 bool(self.model.error), self.read_only)
+        if state != self._bindings_state:
+            self._bindings_state = state
+            self.refresh_bindings()
 
     def refresh_panes(self) -> None:
-        self.query_one(StatusBar).show(self.model)
-        self.query_one(IssueQueue).show(list(self.model.rows.values()), self.model.current)
+        """Everything: also the history and the memory browser (only on events that change them)."""
+        self.refresh_summary()
         self.query_one(HistoryPane).show(self.model)
         self.query_one(MemoryBrowser).show(self.model)
 
-    # actions
+    def tick(self) -> None:
+        """The app's one-second timer: the clocks, the ETA, the cost so far, the issues in flight's cells."""
+        if not self.is_mounted or not self.is_attached or not self.queue.is_attached:
+            return
+        self.refresh_summary()
+        if self.model.running:
+            self.queue.tick(self.model.running, self.model.clock())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that would do nothing now are hidden from the footer and disabled: pause and resume in a read-only
+        run, pause unless running, resume unless paused/stopped/failed, `n` with one issue in flight, `e` with no
+        error."""
+        if action == "pause":
+            return not self.read_only and self.engine is not None and self.model.state == "running"
+        if action == "resume":
+            return self.can_resume()
+        if action == "follow_next":
+            return len(self.model.running) > 1
+        if action == "show_error":
+            return bool(self.model.error)
+        return True
+
+    def can_resume(self) -> bool:
+        return not self.read_only and not self.busy and self.model.state in RESUMABLE
+
+    # ------------------------------------------------------------------ actions: the run
     def action_pause(self) -> None:
         if self.engine is not None and self.model.state == "running":
             self.engine.pause()
             self.model.state = "pausing"
-            self.refresh_panes()
+            self.refresh_summary()
             self.notify("Pausing after the issue in flight.")
 
-    def action_follow_next(self) -> None:
-        """With several issues in flight (workers > 1): the live log follows the next one (their logs are all kept
-        in logs/instance_<id>.log)."""
-        followed = self.model.follow_next()
-        if followed is None:
-            self.notify("Only one issue is in flight.")
-            return
-        self.sync_log_filter()
-        self.query_one(AgentLog).write_line(f"── following {followed} (n: next of {len(self.model.running)} in flight) ──")
-        self.refresh_panes()
-
-    def sync_log_filter(self) -> None:
-        """Several in flight: the log shows the followed issue's events only; one: everything."""
-        self.query_one(AgentLog).only = self.model.current if len(self.model.running) > 1 else None
-
     def action_resume(self) -> None:
-        if self.read_only or self.busy:
-            return
-        if self.model.state in ("paused", "aborted", "failed"):
+        if self.can_resume():
             self.start_engine()
 
     def action_quit_safely(self) -> None:
         """q, Ctrl-C: the app's one way out (Ctrl+Q and the palette's Quit come here too)."""
         self.app.action_quit_now()
+
+    def action_copy_or_quit(self) -> None:
+        """Ctrl-C: with text selected (the mouse selects in Textual 8), copy it; else quit safely, as always."""
+        selected = self.get_selected_text()
+        if selected:
+            self.app.copy_to_clipboard(selected)
+            lines = selected.count("\n") + 1
+            self.notify(f"Copied {len(selected)} characters ({lines} line{'s' if lines > 1 else ''}) to the "
+                        "clipboard.", title="Copied")
+            return
+        self.action_quit_safely()
 
     def stop_for_quit(self) -> None:
         """Stop the engine at the next safe point (before the first issue if it is still starting); the app exits
@@ -241,8 +436,8 @@ class RunScreen(Screen[None]):
             self.engine.stop()
         elif self.controls is not None:
             self.controls.stop()  # still starting: the engine will be built with the stop already asked for
-        self.refresh_panes()
-        self.query_one(AgentLog).write_line("── stopping at the next safe point… ──")
+        self.refresh_summary()
+        self.agent_log.say("── stopping at the next safe point… ──", "system")
         self.notify("Stopping at the next safe point; the issue in flight will be redone on resume.")
 
     def stop_now_from_signal(self) -> None:
@@ -253,21 +448,160 @@ class RunScreen(Screen[None]):
             if target is not None:
                 target.stop()
 
+    def action_show_error(self) -> None:
+        if self.model.error:
+            self.app.push_screen(ErrorScreen(self.model.error))
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.model))
+
+    # ------------------------------------------------------------------ actions: panes and the log
+    def action_follow_next(self) -> None:
+        """With several issues in flight (workers > 1): the live log follows the next one (their logs are all kept
+        in logs/instance_<id>.log)."""
+        followed = self.model.follow_next()
+        if followed is None:
+            self.notify("Only one issue is in flight.")
+            return
+        self.sync_log_filter()
+        self.agent_log.say(f"── following {followed} (n: next of {len(self.model.running)} in flight) ──")
+        self.queue.follow(followed)
+        self.refresh_summary()
+
+    def sync_log_filter(self) -> None:
+        """Several in flight: the log shows the followed issue's events only; one: everything."""
+        only = self.model.current if len(self.model.running) > 1 else None
+        if only != self.agent_log.only:
+            self.agent_log.only = only
+            self.agent_log.update_title()
+
     def action_focus(self, which: str) -> None:
         self.query_one(f"#{which}").focus()
 
     def action_tab(self, which: str) -> None:
+        """3, 4: show the History or the Memory tab and focus it (the memory's workflow list, when it has one)."""
         self.query_one(TabbedContent).active = which
-        pane = self.query_one("#history-pane" if which == "history" else "#memory-list")
-        pane.focus()
+        pane = self.query_one("#history-pane" if which == "history" else "#memory-pane")
+        lists = pane.query("#memory-list")
+        target = lists.first() if lists else pane
+        focusable = target if target.focusable else next((w for w in target.query("*") if w.focusable), None)
+        if focusable is not None:
+            focusable.focus()
+
+    def action_follow(self) -> None:
+        """f: the log follows the newest line again, or stops (a replayed log goes back to the live one)."""
+        if self.agent_log.replaying is not None:
+            self.agent_log.live_again()
+        else:
+            self.agent_log.toggle_follow()
+
+    def action_search(self) -> None:
+        """/: search the log when it has the focus, else filter the queue by id."""
+        box = self.query_one("#log-search" if self.focused is self.agent_log else "#queue-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#queue-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.queue.set_filter(event.value))
+
+    @on(Input.Submitted, "#queue-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self.queue.set_filter(event.value)
+        self.queue.focus()
+
+    @on(Input.Submitted, "#log-search")
+    def _search(self, event: Input.Submitted) -> None:
+        line, count = self.agent_log.search(event.value)
+        if event.value.strip() and line is None:
+            self.notify(f"“{event.value.strip()}” is not in the log.", severity="warning")
+
+    def close_boxes(self) -> bool:
+        """Esc in the filter or search box: close it (the filter is cleared, the search ended)."""
+        closed = False
+        for name in ("#queue-filter", "#log-search"):
+            box = self.query_one(name, Input)
+            if box.display:
+                box.display, closed = False, True
+                box.value = ""
+                if name == "#queue-filter":
+                    if self._filter_timer is not None:
+                        self._filter_timer.stop()
+                    self.queue.set_filter("")
+                    self.queue.focus()
+                else:
+                    self.agent_log.end_search()
+                    self.agent_log.focus()
+        return closed
 
     def action_back(self) -> None:
-        """Back to the run picker, when the run was opened from it and no engine is running."""
+        """Esc: close a filter or search box, or leave a replayed log; else back to the run picker, when the run
+        was opened from it and no engine is running."""
+        if self.close_boxes():
+            return
+        if self.agent_log.replaying is not None:
+            self.agent_log.live_again()
+            return
         if not self.busy and len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
-    @on(OptionList.OptionSelected, "#queue")
-    def show_detail(self, event: OptionList.OptionSelected) -> None:
-        row = self.model.rows.get(event.option.id or "")
-        if row is not None:
+    # ------------------------------------------------------------------ actions: the queue
+    def action_failures(self) -> None:
+        only = self.queue.toggle_failures()
+        self.notify("Failures only (FAIL and ERROR)." if only else "All issues.")
+
+    def action_sort(self) -> None:
+        self.notify(f"Sorted by {self.queue.cycle_sort()}.")
+
+    def action_jump(self) -> None:
+        if not self.queue.jump(self.model.current):
+            self.notify("No issue in flight." if self.model.current is None else
+                        f"{self.model.current} is hidden by the filter.")
+
+    def action_replay(self) -> None:
+        """l: the highlighted issue's log file in the log pane; l again (or f, Esc): the live log."""
+        if self.agent_log.replaying is not None:
+            self.agent_log.live_again()
+            return
+        iid = self.queue.highlighted_id()
+        if iid is not None:
+            self.replay_log(iid, explicit=True)
+
+    def replay_log(self, iid: str, explicit: bool) -> bool:
+        """Load logs/instance_<id>.log of the run folder into the log pane. Said when missing if asked for."""
+        path = Path(self.model.run_dir or ".") / "logs" / f"instance_{iid}.log"
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(0, size - REPLAY_BYTES))
+                text = f.read().decode("utf-8", errors="replace")
+        except OSError:
+            if explicit:
+                self.notify(f"No log for {iid} yet ({path}).", severity="warning")
+            return False
+        self.agent_log.replay(iid, parse_log(text, iid), f"logs/{path.name}")
+        return True
+
+    @on(DataTable.RowHighlighted, "#queue")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """A read-only run: the log pane shows the highlighted issue's log, once the cursor rests."""
+        if not self.read_only or event.row_key.value is None:
+            return
+        if self._replay_timer is not None:
+            self._replay_timer.stop()
+        iid = event.row_key.value
+        self._replay_timer = self.set_timer(REPLAY_DELAY, lambda: self.replay_log(iid, explicit=False))
+
+    @on(DataTable.RowSelected, "#queue")
+    def show_detail(self, event: DataTable.RowSelected) -> None:
+        row = self.model.rows.get(event.row_key.value or "")
+        if row is None:
+            return
+        if row.state == RUNNING:
+            self.app.push_screen(InFlight(row, self.model))
+        else:
             self.app.push_screen(IssueDetail(row))

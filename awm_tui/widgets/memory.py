@@ -1,80 +1,261 @@
-"""The workflow memory browser: the workflows of the current or any earlier round, each with its steps,
-sources, round, and how many later issues had it in their prompt and how many of those passed."""
+"""The workflow memory browser: the entries in memory after any round, each as that round left it (a workflow
+re-learned later shows its later steps only from that round on), with how often each was given to an issue, how
+those issues went and, with a baseline run linked, whom it helped or hurt; what each round added, replaced and
+evicted, and the round's induction prompt and reply; and the memory operations of `awm-tui memory RUN ...`
+(disable, enable, pin, unpin) on the selected entry, which the engine applies before its next issue."""
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import OptionList, Select, Static
-from textual.widgets.option_list import Option
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.events import Resize, Show
+from textual.widget import Widget
+from textual.widgets import DataTable, Select, Static
 
+from awm.memory import ops
 from awm.records import Workflow
 from awm_tui.model import RunModel
+from awm_tui.run_memory import EntryUsage, RunMemory, kind_label
+
+LATEST = -1  # the round picker's "latest" choice
+NARROW = 100  # below this width the entry's text goes under the table
+SHORT = 16  # below this height (and narrow) the entry's text is left to Enter's modal: the table keeps the room
+NAME_WIDTH = 34
+PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}
 
 
-def describe(wf: Workflow, used: int, passed: int) -> str:
-    steps = "\n".join(f"  {i}. {escape(step)}" for i, step in enumerate(wf.steps, 1))
-    rate = f"{passed}/{used} passed" if used else "not used yet"
-    return (
-        f"[b]{escape(wf.name)}[/b]  [dim]{wf.id}[/dim]\n"
-        f"[i]When to use:[/i] {escape(wf.description)}\n\n[i]Steps:[/i]\n{steps}\n\n"
-        f"[i]Induced in round[/i] {wf.round} from {', '.join(wf.source_instances) or '–'}\n"
-        f"[i]In the prompt of[/i] {used} later issue(s): {rate}"
-    )
+def describe(entry: Workflow, usage: EntryUsage, state: str, baseline: bool) -> Content:
+    """An entry's text: when to use it, its steps, where it came from, and how it fared."""
+    steps = [Content.assemble(f"  {i}. ", step) for i, step in enumerate(entry.steps, 1)]
+    return Content("\n").join([
+        Content.assemble((entry.name, "bold"), "  ", (f"{entry.id} · {entry.kind} v{entry.version} · {state}",
+                                                       "$foreground-muted")),
+        Content.assemble(("When to use: " if entry.kind != "pitfall" else "When it bites: ", "italic"),
+                         entry.description),
+        Content.styled("Steps:" if entry.kind != "pitfall" else "How to avoid it:", "italic"),
+        *steps,
+        Content.assemble(("Made in round ", "italic"), str(entry.round),
+                         f" (first made in round {entry.created_round}) from " if entry.version > 1 else " from ",
+                         ", ".join(entry.source_instances) or "–"),
+        Content.assemble(("Usefulness: ", "italic"), usage.summary(baseline)),
+    ])
 
 
-class MemoryBrowser(Horizontal):
+class MemoryBrowser(Vertical):
+    """`show(model)` on every engine event; the table (#memory-list) is the widget the run screen focuses."""
+
     BORDER_TITLE = "Workflow memory"
+    BINDINGS = [
+        Binding("d", "edit('disable')", "Disable"),
+        Binding("e", "edit('enable')", "Enable"),
+        Binding("p", "edit('pin')", "Pin"),
+        Binding("u", "edit('unpin')", "Unpin"),
+        Binding("i", "induction", "Round's prompt"),
+        Binding("left_square_bracket", "step_round(-1)", "Earlier round", show=False),
+        Binding("right_square_bracket", "step_round(1)", "Later round", show=False),
+    ]
+    # Wide: the table beside the selected entry's text. Narrow: the text under the table; narrow and short (the
+    # run screen's tab on a small terminal): the table alone, the text one Enter away (its modal).
+    DEFAULT_CSS = """
+    MemoryBrowser { height: 1fr; }
+    MemoryBrowser #memory-bar { height: auto; }
+    MemoryBrowser #memory-round { width: 24; }
+    MemoryBrowser #memory-round-info { width: 1fr; height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    MemoryBrowser #memory-body { height: 1fr; }
+    MemoryBrowser #memory-list { width: auto; max-width: 65%; height: 1fr; }
+    MemoryBrowser #memory-side { width: 1fr; padding: 0 1; }
+    MemoryBrowser.-narrow #memory-round { width: 18; }
+    MemoryBrowser.-narrow #memory-body { layout: vertical; }
+    MemoryBrowser.-narrow #memory-list { width: 1fr; max-width: 100%; height: auto; max-height: 50%; }
+    MemoryBrowser.-narrow #memory-side { height: 1fr; border-top: solid $primary; }
+    MemoryBrowser.-narrow.-short #memory-list { height: 1fr; max-height: 100%; }
+    MemoryBrowser.-narrow.-short #memory-side { display: none; }
+    MemoryBrowser.-short #memory-round-info { max-height: 1; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.model: RunModel | None = None
+        self.source = RunMemory()
         self.round: int | None = None  # None: follow the latest round
+        self._drawn: tuple | None = None  # what the table shows: (source version, round), to redraw only on change
+        self._options: list[int] = []
+        self._dirty = False  # shown while hidden: redrawn when the tab is opened
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="memory-left"):
-            yield Select([("latest round", -1)], value=-1, allow_blank=False, id="memory-round")
-            yield OptionList(id="memory-list")
-        yield VerticalScroll(Static("[dim]no workflows yet[/dim]", id="memory-detail"), id="memory-right")
+        with Horizontal(id="memory-bar"):
+            yield Select([("latest round", LATEST)], value=LATEST, allow_blank=False, compact=True, id="memory-round")
+            yield Static("", id="memory-round-info")
+        with Horizontal(id="memory-body"):
+            table = DataTable(id="memory-list", cursor_type="row", zebra_stripes=True)
+            table.add_column("name", key="name")
+            for label in ("kind", "v", "uses", "pass", "±base", "state"):
+                table.add_column(label, key=label)
+            yield table
+            yield VerticalScroll(Static("", id="memory-detail"), id="memory-side")
+
+    # ---- feeding
 
     def show(self, model: RunModel) -> None:
+        """The model after an engine event. While the browser is hidden (another tab) only the model is kept: the
+        table is redrawn when the tab opens, so that a run's events cost nothing here."""
         self.model = model
-        select = self.query_one("#memory-round", Select)
-        options = [("latest round", -1)] + [(f"after round {r}", r) for r in sorted(model.rounds) if r > 0]
-        if len(options) != len(select._options):
-            select.set_options(options)
-            select.value = -1 if self.round is None else self.round
-        self._list()
+        if self._hidden():
+            self._dirty = True
+            return
+        self._update()
 
-    def _list(self) -> None:
+    def _hidden(self) -> bool:
+        return any(not node.display for node in self.ancestors_with_self if isinstance(node, Widget))
+
+    def on_show(self, event: Show) -> None:
+        if self._dirty:
+            self._update()
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+        self.set_class(event.size.height < SHORT, "-short")
+
+    def _update(self) -> None:
+        self._dirty = False
         if self.model is None:
             return
-        workflows = self.model.memory(self.round)
-        listing = self.query_one("#memory-list", OptionList)
-        highlighted = listing.highlighted
-        listing.clear_options()
-        listing.add_options([Option(f"{escape(w.name)} [dim](r{w.round})[/dim]", id=w.id) for w in workflows])
-        if workflows:
-            listing.highlighted = min(highlighted or 0, len(workflows) - 1)
-            self._detail(workflows[listing.highlighted].id)
-        else:
-            self.query_one("#memory-detail", Static).update("[dim]no workflows in memory at this round[/dim]")
+        self.source.sync(self.model.run_dir, self.model)
+        self._sync_rounds()
+        self._draw()
 
-    def _detail(self, wf_id: str) -> None:
-        if self.model is None or wf_id not in self.model.workflows:
+    def _sync_rounds(self) -> None:
+        rounds = self.source.rounds()
+        if rounds == self._options:
             return
-        usage = self.model.usage().get(wf_id)
-        self.query_one("#memory-detail", Static).update(
-            describe(self.model.workflows[wf_id], usage.used if usage else 0, usage.passed if usage else 0))
+        self._options = rounds
+        select = self.query_one("#memory-round", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([("latest round", LATEST)] +
+                               [(f"after round {r}", r) for r in reversed(rounds)])
+            select.value = LATEST if self.round is None or self.round not in rounds else self.round
+        if self.round is not None and self.round not in rounds:
+            self.round = None
+
+    @property
+    def shown_round(self) -> int:
+        return self.source.latest if self.round is None else self.round
+
+    def _draw(self, force: bool = False) -> None:
+        state = (self.source.version, self.round)
+        if state == self._drawn and not force:
+            return
+        self._drawn = state
+        shown = self.shown_round
+        entries = self.source.at(shown)
+        baseline = self.source.usage.baseline is not None
+        table = self.query_one("#memory-list", DataTable)
+        selected = self.selected_id()
+        table.clear()
+        for entry in entries:
+            usage = self.source.usage.get(entry.id)
+            name = entry.name if len(entry.name) <= NAME_WIDTH else entry.name[:NAME_WIDTH - 1] + "…"
+            table.add_row(Text(name), kind_label(entry), str(entry.version), str(usage.uses), usage.rate_text(),
+                          f"+{usage.helped} −{usage.hurt}" if baseline else "–", self.source.state(entry.id),
+                          key=entry.id)
+        if selected is not None and selected in {e.id for e in entries}:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+        info = self.query_one("#memory-round-info", Static)
+        if not self.source.rounds():
+            info.update(Content("no induction round yet"))
+        else:
+            info.update(Content(self.source.changes(shown).text() + "  (i: its prompt and reply)"))
+        self._describe(self.selected_id())
+
+    def _describe(self, entry_id: str | None) -> None:
+        detail = self.query_one("#memory-detail", Static)
+        entry = None if entry_id is None else self.source.entry(entry_id, self.shown_round)
+        if entry is None:
+            detail.update(Content.styled("no workflows in memory at this round" if self.source.rounds()
+                                         else "no workflows yet", "$foreground-muted"))
+            return
+        detail.update(describe(entry, self.source.usage.get(entry.id), self.source.state(entry.id),
+                               self.source.usage.baseline is not None))
+
+    def selected_id(self) -> str | None:
+        table = self.query_one("#memory-list", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return key.value
+
+    # ---- events and keys
 
     @on(Select.Changed, "#memory-round")
     def _round_changed(self, event: Select.Changed) -> None:
-        self.round = None if event.value in (-1, Select.BLANK) else int(event.value)
-        self._list()
+        self.round = None if event.value in (LATEST, Select.NULL) else int(event.value)
+        self._draw()
 
-    @on(OptionList.OptionHighlighted, "#memory-list")
-    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id:
-            self._detail(event.option.id)
+    @on(DataTable.RowHighlighted, "#memory-list")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._describe(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#memory-list")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        from awm_tui.screens.memory_entry import MemoryEntryScreen
+
+        if event.row_key.value:
+            self.app.push_screen(MemoryEntryScreen(event.row_key.value, self.source, round_number=self.shown_round))
+
+    def action_step_round(self, step: int) -> None:
+        """[ and ]: the memory one round earlier or later."""
+        rounds = self.source.rounds()
+        if not rounds:
+            return
+        position = rounds.index(self.shown_round) if self.shown_round in rounds else len(rounds) - 1
+        target = rounds[max(0, min(len(rounds) - 1, position + step))]
+        self.query_one("#memory-round", Select).value = LATEST if target == rounds[-1] else target
+
+    def action_induction(self) -> None:
+        """i: the induction prompt and reply of the round shown."""
+        from awm_tui.screens.induction import InductionRoundScreen
+
+        shown = self.shown_round
+        files = self.source.induction_files(shown)
+        if not files:
+            where = "the run folder is not known" if not self.source.known_folder else \
+                f"no induction/*_{shown:03d}.*.txt in {self.source.run_dir}"
+            self.notify(f"No prompt or reply to show for round {shown}: {where}.", severity="warning")
+            return
+        self.app.push_screen(InductionRoundScreen(shown, files, self.source))
+
+    def action_edit(self, action: str) -> None:
+        """d, e, p, u: what `awm-tui memory RUN disable|enable|pin|unpin ID` does: the operation is logged in the
+        run folder (memory_ops.jsonl) and the engine applies it before the run's next issue."""
+        entry_id = self.selected_id()
+        if entry_id is None:
+            self.notify("No entry selected.", severity="warning")
+            return
+        name = self.source.name(entry_id)
+        if not self.source.known_folder:
+            self.notify(f"Cannot {action} {name}: this run's folder is not known here, and memory operations are "
+                        "logged in it (awm-tui memory RUN ...).", severity="warning", title="Memory not editable")
+            return
+        state = self.source.state(entry_id)
+        if state == "evicted":
+            self.notify(f"{name} is no longer in memory (evicted): nothing to {action}.", severity="warning")
+            return
+        disabled, pinned = self.source.flags.get(entry_id, (False, False))
+        if {"disable": disabled, "enable": not disabled, "pin": pinned, "unpin": not pinned}[action]:
+            self.notify(f"{name} is already {PAST[action]}.")
+            return
+        assert self.source.run_dir is not None
+        try:
+            ops.append(self.source.run_dir, action, entry_id, note="from the awm-tui memory browser")
+        except OSError as exc:
+            self.notify(f"Could not {action} {name}: {exc.strerror or exc}.", severity="error")
+            return
+        self.notify(f"{PAST[action].capitalize()} {name} ({entry_id}): the run honours it from its next issue.",
+                    title="Memory")
+        if self.model is not None:
+            self.source.sync(self.model.run_dir, self.model)
+        self._draw(force=True)

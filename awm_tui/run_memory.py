@@ -1,0 +1,358 @@
+"""A run's workflow memory as the UI shows it: every version of every entry, what each induction round added,
+replaced and evicted, the entries' disabled/pinned flags, and how each entry fared in the issues it was given.
+
+The run folder's memory.json is the source when there is one (the engine writes it before it reports a round, and
+keeps every version under `versions`): a pick of "after round r" must show each entry as round r left it, and the
+model (RunModel.workflows) keeps only the latest version. It is read again only when it changes on disk. Without a
+run folder (a run whose folder is not known, the tests' fake engine) the versions are gathered from the model as
+its events come: each version is kept the first time it is seen.
+
+Usefulness is counted from the model's finished issues (their test verdicts), so that it follows the run live; with
+a baseline run linked (`memory.baseline_run` in the run's config.json), an entry helped an issue that passed where
+the baseline did not (FAIL or ERROR there), and hurt one that failed or errored where the baseline passed: the
+engine's own rule (WorkflowMemory.record_outcome)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from awm.memory import ops
+from awm.memory.store import WorkflowMemory
+from awm.records import PITFALL, Experience, Status, Workflow
+from awm_tui.model import IssueRow, RunModel
+
+
+@dataclass
+class EntryUsage:
+    """How one entry fared in the issues it was given (injected into)."""
+
+    uses: int = 0
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    helped: int = 0
+    hurt: int = 0
+
+    @property
+    def evaluated(self) -> int:
+        return self.passed + self.failed + self.errored
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.evaluated if self.evaluated else None
+
+    def rate_text(self) -> str:
+        rate = self.pass_rate
+        return "–" if rate is None else f"{rate:.0%}"
+
+    def summary(self, baseline: bool) -> str:
+        """One line for a person: what the entry was given to and how those issues went."""
+        if not self.uses:
+            text = "not given to any issue yet"
+        else:
+            text = (f"given to {self.uses} issue(s): {self.passed} passed, {self.failed} failed, {self.errored} "
+                    f"errors; pass rate when given {self.rate_text()}")
+        if baseline:
+            text += f"; against the baseline run: helped {self.helped}, hurt {self.hurt}"
+        else:
+            text += "; helped/hurt: – (no baseline run linked: memory.baseline_run)"
+        return text
+
+
+class UsageCounter:
+    """Each entry's EntryUsage over a run's finished issues, counted incrementally: the browser is refreshed on
+    every engine event, and recounting thousands of issues each time would cost the UI its responsiveness."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, EntryUsage] = {}
+        self.counted = 0  # how many of the history's issues are counted
+        self.baseline: dict[str, str] | None = None
+
+    def reset(self, baseline: dict[str, str] | None) -> None:
+        self.by_id, self.counted, self.baseline = {}, 0, baseline
+
+    def update(self, history: list[IssueRow]) -> bool:
+        """Count the finished issues (RunModel.history) not counted yet; whether anything changed."""
+        if len(history) < self.counted:  # another history: start over
+            self.reset(self.baseline)
+        new = history[self.counted:]
+        for row in new:
+            if row.experience is not None:
+                self.add(row.experience)
+        self.counted = len(history)
+        return bool(new)
+
+    def add(self, exp: Experience) -> None:
+        status = str(exp.status)
+        baseline = (self.baseline or {}).get(exp.instance_id)
+        for entry_id in dict.fromkeys(exp.workflow_ids):
+            usage = self.by_id.setdefault(entry_id, EntryUsage())
+            usage.uses += 1
+            if status == Status.PASS:
+                usage.passed += 1
+                usage.helped += baseline in (Status.FAIL, Status.ERROR)
+            elif status in (Status.FAIL, Status.ERROR):
+                usage.failed += status == Status.FAIL
+                usage.errored += status == Status.ERROR
+                usage.hurt += baseline == Status.PASS
+
+    def get(self, entry_id: str) -> EntryUsage:
+        return self.by_id.get(entry_id) or EntryUsage()
+
+
+@dataclass
+class RoundChanges:
+    """What one induction round did to memory."""
+
+    round: int
+    kind: str = "workflow"  # workflow | pitfall | seed
+    added: list[Workflow] = field(default_factory=list)
+    merged: list[Workflow] = field(default_factory=list)  # the new version of an entry the round re-learned
+    evicted: list[Workflow] = field(default_factory=list)  # the last version of each entry it evicted
+    sources: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        def names(entries: list[Workflow], versions: bool = False) -> str:
+            return ", ".join(f"{w.name} v{w.version}" if versions else w.name for w in entries)
+
+        parts = []
+        if self.added:
+            parts.append(f"+{len(self.added)} added ({names(self.added)})")
+        if self.merged:
+            parts.append(f"{len(self.merged)} replaced ({names(self.merged, True)})")
+        if self.evicted:
+            parts.append(f"−{len(self.evicted)} evicted ({names(self.evicted)})")
+        what = "seeded" if self.kind == "seed" else f"{self.kind} round"
+        return f"round {self.round} ({what}): " + ("; ".join(parts) or "no change")
+
+
+_BASELINES: dict[Path, tuple[tuple[int, int] | None, dict[str, str]]] = {}  # folder -> (journal's stamp, statuses)
+
+
+def baseline_statuses(run_dir: Path) -> tuple[dict[str, str] | None, str]:
+    """The baseline run's status by instance id and its folder, when the run's config.json links one
+    (memory.baseline_run) and it can be found; (None, "") otherwise. Never raises: a missing or damaged baseline
+    only leaves helped/hurt unknown. A baseline's journal can be large (thousands of issues, each with its steps):
+    it is read once per app while it does not change, not each time a browser or a detail opens."""
+    from awm.run.store import RunStore, find_run
+
+    try:
+        name = ((RunStore(run_dir).recorded_spec().get("memory") or {}).get("baseline_run") or "").strip()
+        found = find_run(name) if name else None
+        if found is None:
+            return None, ""
+        store = RunStore(found.resolve())
+        stamp = _stamp(store.journal)
+        cached = _BASELINES.get(store.dir)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, {e.instance_id: str(e.status) for e in store.finished(repair=False)})
+            _BASELINES[store.dir] = cached
+        return cached[1], str(store.dir)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None, ""
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+class RunMemory:
+    """A run's memory for display (see the module docstring). `sync(run_dir, model)` brings it up to date and says
+    whether anything changed; `version` counts the changes, for callers that redraw only when it moves."""
+
+    def __init__(self) -> None:
+        self.run_dir: Path | None = None
+        self.memory: WorkflowMemory | None = None  # memory.json, when the run folder has one
+        self.flags: dict[str, tuple[bool, bool]] = {}  # id -> (disabled, pinned), the ops log replayed
+        self.usage = UsageCounter()
+        self.baseline_label = ""
+        self.version = 0
+        self._stamps: tuple = ()
+        self._seen: dict[str, Workflow] = {}  # "<id>@<round>" -> that version, gathered from the model
+        self._model_rounds: dict[int, tuple[str, ...]] = {0: ()}
+        self._current: dict[str, Workflow] = {}  # the model's latest version of each entry
+        self._at: dict[int, list[Workflow]] = {}  # round -> memory after it (versions as of that round)
+
+    # ---- keeping up
+
+    @property
+    def known_folder(self) -> bool:
+        """Whether the run folder exists: the memory operations are logged there, so without it none can be made."""
+        return self.run_dir is not None and (self.run_dir / "config.json").is_file()
+
+    def sync(self, run_dir: str | Path | None, model: RunModel | None = None) -> bool:
+        changed = False
+        folder = Path(run_dir) if run_dir else None
+        if folder != self.run_dir:
+            self.run_dir, self.memory, self._stamps, self._at = folder, None, (), {}
+            baseline, self.baseline_label = baseline_statuses(folder) if folder else (None, "")
+            self.usage.reset(baseline)
+            changed = True
+        if self.run_dir is not None:
+            changed |= self._read_folder()
+        if model is not None:
+            changed |= self._gather(model)
+            changed |= self.usage.update(model.history)
+        if changed:
+            self.version += 1
+        return changed
+
+    def _read_folder(self) -> bool:
+        """memory.json and the ops log, read again only when either changed on disk."""
+        assert self.run_dir is not None
+        memory_path, ops_path = self.run_dir / "memory.json", ops.path(self.run_dir)
+        stamps = (_stamp(memory_path), _stamp(ops_path))
+        if stamps == self._stamps:
+            return False
+        self._stamps = stamps
+        if stamps[0] is None:
+            self.memory = None
+        else:
+            try:
+                memory = WorkflowMemory.load(10**9, memory_path)
+                memory.path = None  # read only: memory.json is the engine's alone
+                self.memory = memory
+            except Exception:  # noqa: BLE001 - a damaged file: keep what was read before
+                pass
+        self._at = {}
+        self.flags = {}
+        if self.memory is not None:
+            try:
+                operations = ops.read(self.run_dir)
+            except Exception:  # noqa: BLE001 - a damaged ops log: the flags memory.json has
+                operations = []
+            for entry in self.memory.workflows:
+                self.flags[entry.id] = (entry.disabled, entry.pinned)
+            for op in operations:  # what `awm-tui memory RUN ...` would show: the log replayed over memory.json
+                if op["id"] not in self.flags:
+                    continue
+                disabled, pinned = self.flags[op["id"]]
+                if op["action"] in ("disable", "enable"):
+                    disabled = op["action"] == "disable"
+                else:
+                    pinned = op["action"] == "pin"
+                self.flags[op["id"]] = (disabled, pinned)
+        return True
+
+    def _gather(self, model: RunModel) -> bool:
+        """Keep each version the model shows the first time it is seen, and the model's rounds."""
+        changed = False
+        for entry in model.workflows.values():
+            key = f"{entry.id}@{entry.round}"
+            if key not in self._seen:
+                self._seen[key] = entry
+                changed = True
+            self._current[entry.id] = entry
+        if model.rounds != self._model_rounds:
+            self._model_rounds = dict(model.rounds)
+            changed = True
+        if changed and self.memory is None:
+            self._at = {}
+        return changed
+
+    # ---- reading
+
+    def rounds(self) -> list[int]:
+        """The rounds that made memory what it is, oldest first (0: a warm start's seed)."""
+        if self.memory is not None:
+            return sorted({e["round"] for e in self.memory.rounds})
+        return sorted(r for r, ids in self._model_rounds.items() if r > 0 or ids)
+
+    @property
+    def latest(self) -> int:
+        return max(self.rounds(), default=0)
+
+    def at(self, round_number: int | None = None) -> list[Workflow]:
+        """The memory after a round (None: the latest), each entry as that round left it."""
+        r = self.latest if round_number is None else round_number
+        if r not in self._at:
+            if self.memory is not None:
+                self._at[r] = self.memory.at_round(r)
+            else:
+                self._at[r] = [v for v in (self._gathered(i, r) for i in self._model_rounds.get(r, ()))
+                               if v is not None]
+        return self._at[r]
+
+    def _gathered(self, entry_id: str, round_number: int) -> Workflow | None:
+        versions = [w for w in self._seen.values() if w.id == entry_id and w.round <= round_number]
+        return max(versions, key=lambda w: w.round) if versions else self._current.get(entry_id)
+
+    def history(self, entry_id: str) -> list[Workflow]:
+        """Every version of an entry, oldest first."""
+        if self.memory is not None:
+            found = self.memory.history(entry_id)
+            if found:
+                return found
+        return sorted((w for w in self._seen.values() if w.id == entry_id), key=lambda w: w.round)
+
+    def entry(self, entry_id: str, round_number: int | None = None) -> Workflow | None:
+        """An entry as it was after a round (None: its latest version)."""
+        versions = self.history(entry_id)
+        if round_number is not None:
+            versions = [w for w in versions if w.round <= round_number] or versions
+        return versions[-1] if versions else self._current.get(entry_id)
+
+    def name(self, entry_id: str, round_number: int | None = None) -> str:
+        entry = self.entry(entry_id, round_number)
+        return entry.name if entry is not None else entry_id
+
+    def in_memory(self, entry_id: str) -> bool:
+        """Whether the entry is in memory now (not evicted)."""
+        if self.memory is not None:
+            return entry_id in self.flags
+        return entry_id in self._model_rounds.get(max(self._model_rounds), ())
+
+    def state(self, entry_id: str) -> str:
+        """on | pinned | off (disabled) | off, pinned | evicted (not in memory any more)."""
+        if not self.in_memory(entry_id):
+            return "evicted"
+        disabled, pinned = self.flags.get(entry_id, (False, False))
+        return ("off, pinned" if pinned else "off") if disabled else "pinned" if pinned else "on"
+
+    def changes(self, round_number: int) -> RoundChanges:
+        """What a round added, replaced (a new version of an entry already in memory) and evicted."""
+        if self.memory is not None:
+            entry = next((e for e in self.memory.round_entries() if e["round"] == round_number), None)
+            if entry is None:
+                return RoundChanges(round_number)
+            made = [self.memory.version(i, round_number) for i in entry["induced"]]
+            made = [w for w in made if w is not None]
+            merged = set(entry["merged"])
+            evicted = [w for w in (self.entry(i, round_number - 1) for i in entry["evicted"]) if w is not None]
+            return RoundChanges(round_number, entry["kind"], [w for w in made if w.id not in merged],
+                                [w for w in made if w.id in merged], evicted, entry["source_instances"])
+        before = max((r for r in self._model_rounds if r < round_number), default=None)
+        previous = set(self._model_rounds.get(before, ())) if before is not None else set()
+        now = self._model_rounds.get(round_number, ())
+        made = [w for w in self._seen.values() if w.round == round_number]
+        kind = made[0].kind if made else "workflow"
+        gone = [w for w in (self._gathered(i, round_number - 1) for i in sorted(previous - set(now)))
+                if w is not None]
+        return RoundChanges(round_number, kind, [w for w in made if w.version <= 1],
+                            [w for w in made if w.version > 1], gone)
+
+    def induction_files(self, round_number: int) -> list[Path]:
+        """The prompt and reply files of a round under induction/ (workflows: round_NNN.*, pitfalls:
+        pitfalls_NNN.*; a retried round's later replies: *.attemptK.reply.txt): prompts first."""
+        if self.run_dir is None:
+            return []
+        folder = self.run_dir / "induction"
+        files = [p for p in folder.glob(f"*_{round_number:03d}.*txt") if p.is_file()]
+        return sorted(files, key=lambda p: (p.name.split("_")[0] != "round", not p.name.endswith(".prompt.txt"),
+                                            p.name))
+
+    def relative(self, path: Path) -> str:
+        """A path inside the run folder, as shown: relative to the folder."""
+        try:
+            return str(path.relative_to(self.run_dir)) if self.run_dir else str(path)
+        except ValueError:
+            return str(path)
+
+
+def kind_label(entry: Workflow) -> str:
+    return "pf" if entry.kind == PITFALL else "wf"
+

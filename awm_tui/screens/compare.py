@@ -1,0 +1,143 @@
+"""Two runs compared issue by issue, from the run picker: the `compare` command's figures (awm.experiment.compare),
+on screen. Each run's resolved rate with its Wilson interval, the difference with its paired bootstrap interval and
+McNemar's exact p, issues won, lost and tied, cost and steps per issue, and the warnings (other code or prompt
+versions, issues left out). A refusal (runs made from different dataset rows, nothing in common) is shown as the
+message the command prints, never as a traceback.
+
+The statistics run in a thread: the first comparison loads statsmodels (seconds), and a bootstrap over thousands of
+issues takes a moment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from awm.errors import UserError
+from awm.experiment.compare import Comparison, p_phrase, percent, points
+from awm_tui.headless import duration, money
+
+NAME_WIDTH = 28  # names longer than this are cut in the tables
+
+
+def cut(name: str, width: int) -> str:
+    return name if len(name) <= width else name[:width - 1] + "…"
+
+
+def table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """Plain columns, padded to their widest cell (right-aligned where numbers are), as markup lines with the header
+    in bold. Cells are escaped here."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(escape(c.rjust(w) if i in right else c.ljust(w))
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [f"[b]{line(header)}[/b]", *(line(r) for r in rows)]
+
+
+def figures(comparison: Comparison) -> str:
+    """The comparison as the screen shows it (Content markup)."""
+    reference = comparison.reference
+    results = comparison.results
+    width = min(NAME_WIDTH, max(len(r.arm) for r in results) + 6)
+    lines = [f"[b]{escape(results[1].arm)}[/b] against [b]{escape(reference)}[/b] (the reference), on the "
+             f"[b]{len(comparison.instances):,}[/b] issue(s) both finished and graded", ""]
+    rows = []
+    for result in results:
+        name = cut(result.arm, width - 6) + (" (ref)" if result.arm == reference else "")
+        rows.append([name, f"{result.resolved}/{result.pairs}", percent(result.rate),
+                     f"[{percent(result.ci[0])}, {percent(result.ci[1])}]", str(result.errors)])
+    lines += table(["run", "resolved", "rate", "95% CI (Wilson)", "errors"], rows, {1, 2, 4})
+    for diff in comparison.differences:
+        colour = "$text-success" if diff.ci[0] > 0 else "$text-error" if diff.ci[1] < 0 else "$text"
+        ties = diff.both_resolved + diff.neither
+        lines += [
+            "",
+            f"difference  [b {colour}]{points(diff.difference)}[/]  95% CI [{points(diff.ci[0])}, "
+            f"{points(diff.ci[1])}] (paired bootstrap)",
+            f"McNemar     {p_phrase(diff.p_value)} (exact, on the {diff.wins + diff.losses} issue(s) the runs "
+            "disagree on)",
+            f"issues      won [$text-success]{diff.wins}[/] · lost [$text-error]{diff.losses}[/] · tie {ties} "
+            f"(both resolved {diff.both_resolved}, neither {diff.neither})",
+        ]
+    rows = []
+    for usage in comparison.usage:
+        rows.append([cut(usage["arm"], width), money(usage["cost"]["median"]), f"{usage['steps']['median']:g}",
+                     f"{usage['tokens']['median']:,.0f}", duration(usage["duration_s"]["median"]),
+                     money(usage["cost"]["total"]), money(usage["induction_cost"])])
+    lines += ["", "[b]per issue (medians)[/b] and totals over the paired issues", *table(
+        ["run", "cost", "steps", "tokens", "time", "total cost", "induction"], rows, {1, 2, 3, 4, 5, 6})]
+    if comparison.warnings:
+        lines += ["", f"[b $text-warning]warnings ({len(comparison.warnings)})[/]"]
+        lines += [f"[$text-warning]•[/] {escape(w)}" for w in comparison.warnings]
+    width = max(len(cut(arm.name, width)) for arm in comparison.arms)
+    lines += ["", "[b]runs[/b]"]
+    lines += [f"{escape(cut(arm.name, width).ljust(width))}  [$foreground-muted]{escape(str(run.path))} "
+              f"({escape(run.status)})[/]" for arm in comparison.arms for run in arm.runs]
+    lines += ["", "[$foreground-muted]The full report (curves, per-workflow help and harm, per-issue table): "
+              f"awm-tui compare {' '.join(escape(str(run.path)) for arm in comparison.arms for run in arm.runs)}[/]"]
+    return "\n".join(lines)
+
+
+class CompareScreen(Screen[None]):
+    """`reference` and `other`: (name, run folder); the reference is the first run marked in the picker."""
+
+    BINDINGS = [Binding("escape", "back", "Back to the runs"), Binding("q", "back", "Back", show=False)]
+    DEFAULT_CSS = """
+    CompareScreen #compare-title { height: 1; background: $panel; padding: 0 1; }
+    CompareScreen #compare-box { height: 1fr; border: round $primary; padding: 0 1; }
+    """
+
+    def __init__(self, reference: tuple[str, Path], other: tuple[str, Path]) -> None:
+        super().__init__()
+        self.reference = reference
+        self.other = other
+        self.comparison: Comparison | None = None
+        self.problem: str | None = None  # why there is no comparison (a refusal, or a failure)
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]awm-tui[/b] · compare {escape(self.other[0])} with {escape(self.reference[0])}",
+                     id="compare-title")
+        with VerticalScroll(id="compare-box"):
+            yield Static(f"Comparing {escape(self.other[0])} with {escape(self.reference[0])} issue by issue… "
+                         "[$foreground-muted](the first comparison loads the statistics libraries: a few seconds)[/]",
+                         id="compare-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#compare-box").border_title = "Comparison"
+        self.run_compare()
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def run_compare(self) -> Comparison:
+        from awm.experiment.compare import compare, load_arm
+
+        return compare([load_arm(name, path) for name, path in (self.reference, self.other)])
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "compare":
+            return
+        text = self.query_one("#compare-text", Static)
+        if event.state == WorkerState.SUCCESS:
+            self.comparison = event.worker.result
+            text.update(figures(self.comparison))
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            if isinstance(error, UserError):
+                self.problem = error.message
+            else:  # a damaged file the readers did not foresee: a message, never a traceback
+                self.problem = f"the comparison failed: {type(error).__name__}: {error}"
+            text.update(f"[b $text-error]These runs cannot be compared.[/]\n\n{escape(self.problem)}\n\n"
+                        "[$foreground-muted]Esc: back to the runs[/]")
+            self.notify(self.problem, title="Cannot compare", severity="error")
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,82 @@
+"""One memory entry in full: every version of it (what each round made it say, and from which issues), its state,
+and how it fared in the issues it was given. Opened from the memory browser and from an issue's Memory tab."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from awm.records import PITFALL, Workflow
+from awm_tui.run_memory import RunMemory
+
+
+def version_text(entry: Workflow, mark: str = "") -> Content:
+    steps = [Content(f"    {i}. {step}") for i, step in enumerate(entry.steps, 1)]
+    when = "When it bites" if entry.kind == PITFALL else "When to use"
+    return Content("\n").join([
+        Content.assemble((f"v{entry.version}", "bold $accent"), f" · round {entry.round} · ", (entry.name, "bold"),
+                         (f"  {mark}" if mark else "", "$success")),
+        Content.assemble(("  " + when + ": ", "italic"), entry.description),
+        *steps,
+        Content.styled(f"  learned from: {', '.join(entry.source_instances) or '–'}", "$foreground-muted"),
+    ])
+
+
+def entry_text(memory: RunMemory, entry_id: str, round_number: int | None = None, marked_version: int | None = None,
+               mark: str = "") -> Content:
+    """The entry's header, usefulness and versions (newest first). `marked_version` gets `mark` beside it (the
+    version an issue was given); without one, the version in effect after `round_number` is marked."""
+    versions = memory.history(entry_id)
+    current = memory.entry(entry_id)
+    if current is None:
+        return Content(f"{entry_id}: not in this run's memory.")
+    if marked_version is None and round_number is not None:
+        shown = memory.entry(entry_id, round_number)
+        marked_version, mark = (shown.version, f"← after round {round_number}") if shown else (None, "")
+    # a first version's round is where it was made (created_round is only meaningful once it was re-learned)
+    first = current.created_round if current.version > 1 else (versions[0].round if versions else current.round)
+    state = memory.state(entry_id)
+    state_style = "$error" if state.startswith("off") or state == "evicted" else "$success"
+    usage = memory.usage.get(entry_id)
+    header = Content("\n").join([
+        Content.assemble((current.name, "bold"), "  ", (entry_id, "$foreground-muted")),
+        Content.assemble(f"{current.kind} · {len(versions) or 1} version(s) · first made in round {first} · ",
+                         (state, state_style)),
+        Content(usage.summary(memory.usage.baseline is not None)),
+        *([Content.styled(f"baseline run: {memory.baseline_label}", "$foreground-muted")] if memory.baseline_label
+          else []),
+    ])
+    blocks = [version_text(v, mark if v.version == marked_version else "") for v in reversed(versions or [current])]
+    return Content("\n\n").join([header, *blocks])
+
+
+class MemoryEntryScreen(ModalScreen[None]):
+    BINDINGS = [("escape", "dismiss", "Close"), ("q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    MemoryEntryScreen { align: center middle; }
+    MemoryEntryScreen > VerticalScroll {
+        width: 1fr; height: 1fr; margin: 1 2; border: thick $accent; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, entry_id: str, memory: RunMemory, *, round_number: int | None = None,
+                 version: int | None = None, mark: str = "") -> None:
+        super().__init__()
+        self.entry_id = entry_id
+        self.memory = memory
+        self.round_number = round_number
+        self.version = version
+        self.mark = mark
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="entry-scroll") as scroll:
+            scroll.border_title = "Memory entry"
+            scroll.border_subtitle = "Esc close"
+            yield Static(entry_text(self.memory, self.entry_id, self.round_number, self.version, self.mark),
+                         id="entry-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#entry-scroll").focus()
