@@ -74,6 +74,13 @@ def test_memory_browser_rounds(snap_compare, size, round_number):
         app.query_one("#memory-list").focus()
         if round_number != "latest":
             app.query_one("#memory-round").value = round_number
-        await pilot.pause()
+            browser = app.query_one("MemoryBrowser")
+            # the Select's Changed message, the redraw, then the row highlighted: waited for, not assumed to take one
+            # pause (under load it took more, and the snapshot caught the browser mid-way)
+            await until(pilot, lambda: browser.round == round_number)
+        for _ in range(3):
+            await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.2)  # the table's column widths are measured when the app is next idle
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
