@@ -93,8 +93,10 @@ class MemoryBrowser(Vertical):
         with Horizontal(id="memory-body"):
             table = DataTable(id="memory-list", cursor_type="row", zebra_stripes=True)
             table.add_column("name", key="name")
-            for label in ("kind", "v", "uses", "pass", "±base", "state"):
+            for label in ("kind", "v", "uses", "pass", "±base"):
                 table.add_column(label, key=label)
+            # fixed: its longest value ("evicted") must fit whatever rows came first (auto widths lagged a redraw)
+            table.add_column("state", key="state", width=7)
             yield table
             yield VerticalScroll(Static("", id="memory-detail"), id="memory-side")
 
