@@ -17,14 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from awm.memory import ops
-from awm.memory.store import WorkflowMemory
-from awm.records import PITFALL, Experience, Status, Workflow
+from awm.memory.store import WorkflowMemory, rates, tally
+from awm.records import PITFALL, Experience, Workflow
 from awm_tui.model import IssueRow, RunModel
+
+PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}
 
 
 @dataclass
 class EntryUsage:
-    """How one entry fared in the issues it was given (injected into)."""
+    """How one entry fared in the issues it was given (injected into): the engine's counts (awm.memory.store.tally)
+    for display."""
 
     uses: int = 0
     passed: int = 0
@@ -33,13 +36,14 @@ class EntryUsage:
     helped: int = 0
     hurt: int = 0
 
-    @property
-    def evaluated(self) -> int:
-        return self.passed + self.failed + self.errored
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> "EntryUsage":
+        return cls(counts.get("injected", 0), counts.get("passed", 0), counts.get("failed", 0),
+                   counts.get("errored", 0), counts.get("helped", 0), counts.get("hurt", 0))
 
     @property
     def pass_rate(self) -> float | None:
-        return self.passed / self.evaluated if self.evaluated else None
+        return rates({"passed": self.passed, "failed": self.failed, "errored": self.errored})["pass_rate"]
 
     def rate_text(self) -> str:
         rate = self.pass_rate
@@ -60,16 +64,19 @@ class EntryUsage:
 
 
 class UsageCounter:
-    """Each entry's EntryUsage over a run's finished issues, counted incrementally: the browser is refreshed on
-    every engine event, and recounting thousands of issues each time would cost the UI its responsiveness."""
+    """Each entry's usage over a run's finished issues, counted with the engine's rule (tally) and kept by the
+    memory round each issue was given (its `memory_round`), so that the browser can show an entry's usage up to a
+    picked round. Counted incrementally: the browser is refreshed on every engine event, and recounting thousands
+    of issues each time would cost the UI its responsiveness."""
 
     def __init__(self) -> None:
-        self.by_id: dict[str, EntryUsage] = {}
+        self.by_round: dict[int, dict[str, dict[str, int]]] = {}  # memory round -> entry id -> counts
         self.counted = 0  # how many of the history's issues are counted
         self.baseline: dict[str, str] | None = None
+        self._sums: dict[int | None, dict[str, EntryUsage]] = {}
 
     def reset(self, baseline: dict[str, str] | None) -> None:
-        self.by_id, self.counted, self.baseline = {}, 0, baseline
+        self.by_round, self.counted, self.baseline, self._sums = {}, 0, baseline, {}
 
     def update(self, history: list[IssueRow]) -> bool:
         """Count the finished issues (RunModel.history) not counted yet; whether anything changed."""
@@ -83,21 +90,22 @@ class UsageCounter:
         return bool(new)
 
     def add(self, exp: Experience) -> None:
-        status = str(exp.status)
-        baseline = (self.baseline or {}).get(exp.instance_id)
-        for entry_id in dict.fromkeys(exp.workflow_ids):
-            usage = self.by_id.setdefault(entry_id, EntryUsage())
-            usage.uses += 1
-            if status == Status.PASS:
-                usage.passed += 1
-                usage.helped += baseline in (Status.FAIL, Status.ERROR)
-            elif status in (Status.FAIL, Status.ERROR):
-                usage.failed += status == Status.FAIL
-                usage.errored += status == Status.ERROR
-                usage.hurt += baseline == Status.PASS
+        outcomes = self.by_round.setdefault(exp.memory_round, {})
+        tally(outcomes, exp.workflow_ids, exp.status, (self.baseline or {}).get(exp.instance_id))
+        self._sums = {}
 
-    def get(self, entry_id: str) -> EntryUsage:
-        return self.by_id.get(entry_id) or EntryUsage()
+    def get(self, entry_id: str, up_to_round: int | None = None) -> EntryUsage:
+        """The entry's usage in the issues given memory as of `up_to_round` or an earlier round (None: all)."""
+        if up_to_round not in self._sums:
+            totals: dict[str, dict[str, int]] = {}
+            for round_number, outcomes in self.by_round.items():
+                if up_to_round is None or round_number <= up_to_round:
+                    for iid, counts in outcomes.items():
+                        into = totals.setdefault(iid, {})
+                        for name, value in counts.items():
+                            into[name] = into.get(name, 0) + value
+            self._sums[up_to_round] = {iid: EntryUsage.of(counts) for iid, counts in totals.items()}
+        return self._sums[up_to_round].get(entry_id) or EntryUsage()
 
 
 @dataclass
@@ -344,6 +352,39 @@ class RunMemory:
         files = [p for p in folder.glob(f"*_{round_number:03d}.*txt") if p.is_file()]
         return sorted(files, key=lambda p: (p.name.split("_")[0] != "round", not p.name.endswith(".prompt.txt"),
                                             p.name))
+
+    # ---- the memory operations
+
+    def toggle(self, entry_id: str, flag: str) -> str:
+        """The operation that flips `flag` ("disabled" or "pinned") of the entry: disable/enable, pin/unpin."""
+        disabled, pinned = self.flags.get(entry_id, (False, False))
+        if flag == "disabled":
+            return "enable" if disabled else "disable"
+        return "unpin" if pinned else "pin"
+
+    def edit(self, entry_id: str, action: str) -> tuple[str, str]:
+        """What `awm-tui memory RUN disable|enable|pin|unpin ID` does, from the app: the operation is logged in the
+        run folder (memory_ops.jsonl) and the engine applies it before the run's next issue. Returns the message
+        to show and its severity ("information", "warning" or "error"); nothing is logged when it would do
+        nothing or cannot be done."""
+        name = self.name(entry_id)
+        if not self.known_folder:
+            return (f"Cannot {action} {name}: this run's folder is not known here, and memory operations are "
+                    "logged in it (awm-tui memory RUN ...).", "warning")
+        if self.state(entry_id) == "evicted":
+            return f"{name} is no longer in memory (evicted): nothing to {action}.", "warning"
+        disabled, pinned = self.flags.get(entry_id, (False, False))
+        if {"disable": disabled, "enable": not disabled, "pin": pinned, "unpin": not pinned}[action]:
+            return f"{name} is already {PAST[action]}.", "information"
+        assert self.run_dir is not None
+        try:
+            ops.append(self.run_dir, action, entry_id, note="from the awm-tui memory browser")
+        except OSError as exc:
+            return f"Could not {action} {name}: {exc.strerror or exc}.", "error"
+        self._read_folder()  # the flags as the log now has them (the engine applies it before its next issue)
+        self.version += 1
+        return (f"{PAST[action].capitalize()} {name} ({entry_id}): the run honours it from its next issue.",
+                "information")
 
     def relative(self, path: Path) -> str:
         """A path inside the run folder, as shown: relative to the folder."""

@@ -120,17 +120,20 @@ def main() -> None:
     medians = {}
     for kind, what in (("focus", "focus moves (1/2)"), ("tabs", "tab switches (3/4)")):
         latencies: list[float] = []
-        idle: list[float] = []
+        drawn: list[float] = []
         for _ in range(args.rounds):
             result = asyncio.run(measure(args.burst, args.keys, instance_ids=ids, kind=kind))
             latencies += [x * 1000 for x in result["latencies"]]
-        idle = [x * 1000 for x in asyncio.run(measure(0, args.keys, instance_ids=ids, kind=kind))["latencies"]]
-        medians[kind] = statistics.median(latencies)
+            drawn += [x * 1000 for x in result["drawn"]]
+        idle = [x * 1000 for x in asyncio.run(measure(0, args.keys, instance_ids=ids, kind=kind))["drawn"]]
+        medians[kind] = statistics.median(drawn)
         print(f"key latency, {what}, under an agent-event flood (>= {args.burst} events, on until the last key), "
-              f"{args.issues} issues in the queue: median {medians[kind]:.1f} ms, max {max(latencies):.1f} ms over "
-              f"{len(latencies)} keys; with no events: median {statistics.median(idle):.1f} ms, max {max(idle):.1f} ms")
-    print(f"targets: median <= 5 ms per engine event ({statistics.median(events):.2f}), median <= 50 ms per key "
-          f"(focus {medians['focus']:.1f}, tabs {medians['tabs']:.1f})")
+              f"{args.issues} issues in the queue, over {len(latencies)} keys: handled: median "
+              f"{statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms; on screen (the first frame drawn "
+              f"after it): median {medians[kind]:.1f} ms, max {max(drawn):.1f} ms; on screen with no events: median "
+              f"{statistics.median(idle):.1f} ms, max {max(idle):.1f} ms")
+    print(f"targets: median <= 5 ms per engine event ({statistics.median(events):.2f}), median <= 50 ms per key on "
+          f"screen (focus {medians['focus']:.1f}, tabs {medians['tabs']:.1f})")
 
 
 if __name__ == "__main__":

@@ -305,6 +305,14 @@ async def test_the_table_has_uses_pass_rate_and_helped_hurt_against_the_baseline
         # parse: 5 (ERROR, baseline FAIL), 6 (PASS, baseline FAIL)
         assert rows(table)[1] == ["Parse a config value", "wf", "1", "2", "50%", "+1 −0", "on"]
         assert rows(table)[2][3:6] == ["0", "–", "+0 −0"]
+        # after round 1: only the issues given round 1's memory (or an earlier one) count, 3 and 4 for boundary,
+        # 3 for reproduce (5 was given round 2's)
+        app.query_one("#memory-round", Select).value = 1
+        await pilot.pause()
+        assert [r[3:6] for r in rows(table)] == [["2", "50%", "+1 −1"], ["1", "100%", "+1 −0"]]
+        assert "counts: issues given memory up to round 1" in plain(
+            app.query_one("#memory-round-info", Static))
+        assert "given to 2 issue(s): 1 passed, 1 failed" in plain(app.query_one("#memory-detail", Static))
 
     # no baseline linked: helped/hurt are not known
     alone = write_run(tmp_path / "alone").dir
@@ -361,7 +369,7 @@ async def test_i_shows_the_rounds_induction_prompt_and_reply(run):
         assert not isinstance(app.screen, InductionRoundScreen)
 
 
-async def test_d_e_p_u_log_the_memory_operations_the_cli_would(run, capsys):
+async def test_d_and_k_log_the_memory_operations_the_cli_would(run, capsys):
     app = MemoryHost(model_of(run))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -374,17 +382,27 @@ async def test_d_e_p_u_log_the_memory_operations_the_cli_would(run, capsys):
         assert rows(table)[1][6] == "off" and table.cursor_row == 1
         assert any(n.startswith("Disabled Parse a config value (wf-parse-a-config-value): the run honours it "
                                 "from its next issue") for n in notes(app))
-        await pilot.press("d")  # already disabled: nothing logged
-        await pilot.press("e", "p")
+        await pilot.press("d", "k")  # d again enables; k pins
         await pilot.pause()
         assert rows(table)[1][6] == "pinned"
-        await pilot.press("u")
+        await pilot.press("k")
         await pilot.pause()
         assert rows(table)[1][6] == "on"
         assert [(o["action"], o["id"]) for o in ops.read(run)] == [
             ("disable", "wf-parse-a-config-value"), ("enable", "wf-parse-a-config-value"),
             ("pin", "wf-parse-a-config-value"), ("unpin", "wf-parse-a-config-value")]
-        assert any("already disabled" in n for n in notes(app))
+        # the entry's modal has the same keys, and its text shows the new state
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, MemoryEntryScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        assert "Parse a config value" in plain(app.screen.query_one("#entry-text", Static))
+        assert " · off" in plain(app.screen.query_one("#entry-text", Static)).split("\n")[1]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert rows(table)[1][6] == "off"
+        assert ops.read(run)[-1]["action"] == "disable"
 
     # the same record as `awm-tui memory RUN disable ID` writes (the engine replays either before its next issue)
     assert memory_cmd.main([str(run), "disable", "wf-parse-a-config-value"]) == 0

@@ -331,6 +331,29 @@ async def test_the_footer_shows_pause_and_resume_only_when_they_do_something(hom
 
 
 @pytest.mark.asyncio
+async def test_switching_panes_keeps_the_footer_and_p_still_pauses_from_the_memory_table(home, fakes):
+    factory = fakes(hold_at=[f"issue:{IDS[1]}"])
+    app = fake_app(factory)
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[1])
+        keys = list(app.screen.query("FooterKey"))
+        assert "p" in footer_keys(app)
+        for key in "21342":
+            await pilot.press(key)
+            await pilot.pause()
+        # the same widgets: a focus or tab change does not rebuild the footer (it cost ~100 ms a key at 2,294 rows)
+        assert list(app.screen.query("FooterKey")) == keys
+        await pilot.press("4")
+        await pilot.pause()
+        assert screen.focused is not None and screen.focused.id == "memory-list"
+        assert "p" in footer_keys(app)
+        await pilot.press("p")  # the memory's keys (d, k, i) do not shadow the run screen's
+        assert screen.model.state == "pausing"
+        factory.release()
+
+
+@pytest.mark.asyncio
 async def test_a_read_only_run_shows_neither_pause_nor_resume(home, fakes):
     fake_engine.write_run(runs_root() / "beta", name="beta", processed=8, status="completed",
                           updated_at="2025-01-01T10:10:10")
@@ -351,8 +374,9 @@ async def test_question_mark_opens_a_help_with_every_key_of_the_run_screen(home,
     async with drive(app, size=(120, 60)) as pilot:
         screen = run_screen(app)
         await mid_issue(pilot, factory, screen, IDS[0])
-        names = {"question_mark": "?", "slash": "/"}
-        bound = {names.get(b.key, b.key) for widget in (screen, screen.query_one("#queue"))
+        names = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]"}
+        bound = {names.get(b.key, b.key) for widget in (screen, screen.query_one("#queue"),
+                                                        screen.query_one("#memory-pane"))
                  for b in type(widget).BINDINGS if isinstance(b, Binding)}
         await pilot.press("question_mark")
         await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen", what="the help")

@@ -102,6 +102,36 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+
+def tally(outcomes: dict[str, dict[str, int]], ids: Iterable[str], status: str,
+          baseline_status: str | None = None) -> None:
+    """Count one finished issue in `outcomes` (entry id -> counts) for each entry injected into it: status PASS,
+    FAIL, ERROR or SKIPPED; `baseline_status` is the same instance's status in the baseline run (None: no baseline,
+    or not in it). helped: PASS where the baseline failed or errored; hurt: FAIL or ERROR where the baseline passed.
+    The one rule for usefulness: the memory's capacity rule and the app's memory browser both count with it."""
+    status = str(status)
+    baseline = None if baseline_status is None else str(baseline_status)
+    for workflow_id in dict.fromkeys(ids):
+        counts = outcomes.setdefault(workflow_id, dict.fromkeys(_COUNTS, 0))
+        counts["injected"] += 1
+        if status == Status.PASS:
+            counts["passed"] += 1
+            counts["helped"] += baseline in (Status.FAIL, Status.ERROR)
+        elif status in (Status.FAIL, Status.ERROR):
+            counts["failed" if status == Status.FAIL else "errored"] += 1
+            counts["hurt"] += baseline == Status.PASS
+
+
+def rates(counts: dict[str, int]) -> dict[str, Any]:
+    """An entry's counts (missing ones 0), its pass rate when injected (None before any evaluated issue) and
+    `lcb`, the lower bound of that rate's 95% Wilson interval (what the capacity rule ranks by)."""
+    out: dict[str, Any] = {name: int(counts.get(name, 0) or 0) for name in _COUNTS}
+    evaluated = out["passed"] + out["failed"] + out["errored"]
+    out["pass_rate"] = out["passed"] / evaluated if evaluated else None
+    out["lcb"] = wilson_lower_bound(out["passed"], evaluated)
+    return out
+
+
 class WorkflowMemory:
     def __init__(self, max_workflows: int, path: Path | None = None, *, merge_threshold: float = 0.75,
                  grace: int = 3):
@@ -287,31 +317,14 @@ class WorkflowMemory:
 
     def record_outcome(self, ids: Iterable[str], status: str, baseline_status: str | None = None, *,
                        save: bool = True) -> None:
-        """One issue finished with `status` (PASS, FAIL, ERROR, SKIPPED) with these entries injected;
-        `baseline_status` is the same instance's status in the baseline run (None: no baseline, or not in it).
-        helped: PASS where the baseline failed or errored; hurt: FAIL or ERROR where the baseline passed."""
-        status = str(status)
-        baseline = None if baseline_status is None else str(baseline_status)
-        for workflow_id in dict.fromkeys(ids):
-            counts = self.outcomes.setdefault(workflow_id, dict.fromkeys(_COUNTS, 0))
-            counts["injected"] += 1
-            if status == Status.PASS:
-                counts["passed"] += 1
-                counts["helped"] += baseline in (Status.FAIL, Status.ERROR)
-            elif status in (Status.FAIL, Status.ERROR):
-                counts["failed" if status == Status.FAIL else "errored"] += 1
-                counts["hurt"] += baseline == Status.PASS
+        """One issue finished with `status` with these entries injected (see `tally`)."""
+        tally(self.outcomes, ids, status, baseline_status)
         if save:
             self.save()
 
     def usefulness(self, workflow_id: str) -> dict[str, Any]:
-        """The entry's counts, its pass rate when injected (None before any evaluated issue) and `lcb`, the lower
-        bound of that rate's 95% Wilson interval (what the capacity rule ranks by)."""
-        counts = {name: self.count(workflow_id, name) for name in _COUNTS}
-        evaluated = counts["passed"] + counts["failed"] + counts["errored"]
-        counts["pass_rate"] = counts["passed"] / evaluated if evaluated else None
-        counts["lcb"] = wilson_lower_bound(counts["passed"], evaluated)
-        return counts
+        """The entry's counts, its pass rate when injected and `lcb` (see `rates`)."""
+        return rates(self.outcomes.get(workflow_id, {}))
 
     def recount(self, experiences: Iterable[Any], baseline: dict[str, str] | None = None) -> None:
         """Rebuild every entry's counts from the finished issues (Experience: instance_id, status, workflow_ids),

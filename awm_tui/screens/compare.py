@@ -17,12 +17,13 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
 from awm.experiment.compare import Comparison, p_phrase, percent, points
 from awm_tui.headless import duration, money
+from awm_tui.widgets.footer import KeyFooter
 
 NAME_WIDTH = 28  # names longer than this are cut in the tables
 
@@ -110,7 +111,7 @@ class CompareScreen(Screen[None]):
             yield Static(f"Comparing {escape(self.other[0])} with {escape(self.reference[0])} issue by issue… "
                          "[$foreground-muted](the first comparison loads the statistics libraries: a few seconds)[/]",
                          id="compare-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#compare-box").border_title = "Comparison"

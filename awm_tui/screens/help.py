@@ -46,6 +46,13 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("f", "follow the newest line on/off (scrolling up turns it off; the log's title says which)"),
         ("/", "search the log: Enter goes to the next match, Esc closes"),
     ]),
+    ("Workflow memory (its table focused: 4)", [
+        ("enter", "the entry in full: every version, its state and usefulness (d and k work there too)"),
+        ("[, ]", "the memory one round earlier, later"),
+        ("i", "the round's induction prompt and the model's reply"),
+        ("d", "disable the entry, or enable it again (applied before the run's next issue)"),
+        ("k", "keep the entry: pin it (never evicted or replaced), or unpin it"),
+    ]),
     ("Anywhere", [
         ("?, f1", "this help"),
         ("ctrl+p", "command palette: themes, a screenshot (saved in the run folder), the keys panel"),

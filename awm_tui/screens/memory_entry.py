@@ -40,7 +40,7 @@ def entry_text(memory: RunMemory, entry_id: str, round_number: int | None = None
     first = current.created_round if current.version > 1 else (versions[0].round if versions else current.round)
     state = memory.state(entry_id)
     state_style = "$error" if state.startswith("off") or state == "evicted" else "$success"
-    usage = memory.usage.get(entry_id)
+    usage = memory.usage.get(entry_id)  # the whole run: the entry in full (the browser shows it up to a round)
     header = Content("\n").join([
         Content.assemble((current.name, "bold"), "  ", (entry_id, "$foreground-muted")),
         Content.assemble(f"{current.kind} · {len(versions) or 1} version(s) · first made in round {first} · ",
@@ -54,7 +54,8 @@ def entry_text(memory: RunMemory, entry_id: str, round_number: int | None = None
 
 
 class MemoryEntryScreen(ModalScreen[None]):
-    BINDINGS = [("escape", "dismiss", "Close"), ("q", "dismiss", "Close")]
+    BINDINGS = [("escape", "dismiss", "Close"), ("q", "dismiss", "Close"),
+                ("d", "toggle('disabled')", "Disable/enable"), ("k", "toggle('pinned')", "Keep (pin/unpin)")]
     DEFAULT_CSS = """
     MemoryEntryScreen { align: center middle; }
     MemoryEntryScreen > VerticalScroll {
@@ -74,9 +75,16 @@ class MemoryEntryScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="entry-scroll") as scroll:
             scroll.border_title = "Memory entry"
-            scroll.border_subtitle = "Esc close"
+            scroll.border_subtitle = "d disable/enable · k keep (pin) · Esc close"
             yield Static(entry_text(self.memory, self.entry_id, self.round_number, self.version, self.mark),
                          id="entry-text")
 
     def on_mount(self) -> None:
         self.query_one("#entry-scroll").focus()
+
+    def action_toggle(self, flag: str) -> None:
+        """d, k: the memory browser's operations on this entry (RunMemory.edit); the text shows the new state."""
+        message, severity = self.memory.edit(self.entry_id, self.memory.toggle(self.entry_id, flag))
+        self.notify(message, severity=severity, title="Memory")  # type: ignore[arg-type]
+        self.query_one("#entry-text", Static).update(
+            entry_text(self.memory, self.entry_id, self.round_number, self.version, self.mark))

@@ -18,10 +18,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from awm.run.store import RunStore, RunSummary, list_runs
 from awm_tui.headless import money
+from awm_tui.widgets.footer import KeyFooter
 
 NARROW = 120  # below this many columns the preview goes under the table instead of beside it
 
@@ -164,7 +165,7 @@ class RunPicker(Screen[None]):
             with Vertical(id="picker-right"):
                 yield VerticalScroll(Static(id="preview"), id="preview-box")
                 yield Input(placeholder="path of a run spec, e.g. specs/demo.yaml — Enter to start", id="new-spec")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
@@ -40,6 +40,7 @@ from awm_tui.widgets.memory import MemoryBrowser
 from awm_tui.widgets.progress import RunProgress
 from awm_tui.widgets.queue import IssueQueue
 from awm_tui.widgets.statusbar import StatusBar
+from awm_tui.widgets.footer import KeyFooter
 
 FLUSH_SECONDS = 0.1
 FLUSH_BATCH = 500  # agent events written to the log per tick at most
@@ -176,7 +177,7 @@ class RunScreen(Screen[None]):
                         yield HistoryPane(id="history-pane")
                     with TabPane("Memory", id="memory"):
                         yield MemoryBrowser(id="memory-pane")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.model.clock = getattr(self.app, "clock", time.monotonic)

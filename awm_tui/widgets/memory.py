@@ -16,16 +16,15 @@ from textual.events import Resize, Show
 from textual.widget import Widget
 from textual.widgets import DataTable, Select, Static
 
-from awm.memory import ops
 from awm.records import Workflow
 from awm_tui.model import RunModel
 from awm_tui.run_memory import EntryUsage, RunMemory, kind_label
 
 LATEST = -1  # the round picker's "latest" choice
 NARROW = 100  # below this width the entry's text goes under the table
+KEYS = "d disable/enable · k keep (pin) · i the round's prompt · [ ] rounds · Enter: every version"
 SHORT = 16  # below this height (and narrow) the entry's text is left to Enter's modal: the table keeps the room
 NAME_WIDTH = 34
-PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}
 
 
 def describe(entry: Workflow, usage: EntryUsage, state: str, baseline: bool) -> Content:
@@ -50,11 +49,11 @@ class MemoryBrowser(Vertical):
 
     BORDER_TITLE = "Workflow memory"
     BINDINGS = [
-        Binding("d", "edit('disable')", "Disable"),
-        Binding("e", "edit('enable')", "Enable"),
-        Binding("p", "edit('pin')", "Pin"),
-        Binding("u", "edit('unpin')", "Unpin"),
-        Binding("i", "induction", "Round's prompt"),
+        # Not in the footer (the pane's bar says them): keys that appear and vanish with the focus would rebuild the
+        # footer on every tab switch; and none of them is a run-screen key (p pauses, e shows the error).
+        Binding("d", "toggle('disabled')", "Disable/enable", show=False),
+        Binding("k", "toggle('pinned')", "Keep (pin/unpin)", show=False),
+        Binding("i", "induction", "Round's prompt", show=False),
         Binding("left_square_bracket", "step_round(-1)", "Earlier round", show=False),
         Binding("right_square_bracket", "step_round(1)", "Later round", show=False),
     ]
@@ -75,6 +74,8 @@ class MemoryBrowser(Vertical):
     MemoryBrowser.-narrow.-short #memory-list { height: 1fr; max-height: 100%; }
     MemoryBrowser.-narrow.-short #memory-side { display: none; }
     MemoryBrowser.-short #memory-round-info { max-height: 1; }
+    MemoryBrowser #memory-keys { dock: bottom; height: 1; color: $text-muted; text-wrap: nowrap;
+                                 text-overflow: ellipsis; padding: 0 1; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -99,6 +100,7 @@ class MemoryBrowser(Vertical):
             table.add_column("state", key="state", width=7)
             yield table
             yield VerticalScroll(Static("", id="memory-detail"), id="memory-side")
+        yield Static(KEYS, id="memory-keys", markup=False)
 
     # ---- feeding
 
@@ -159,7 +161,7 @@ class MemoryBrowser(Vertical):
         selected = self.selected_id()
         table.clear()
         for entry in entries:
-            usage = self.source.usage.get(entry.id)
+            usage = self.source.usage.get(entry.id, shown)
             name = entry.name if len(entry.name) <= NAME_WIDTH else entry.name[:NAME_WIDTH - 1] + "…"
             table.add_row(Text(name), kind_label(entry), str(entry.version), str(usage.uses), usage.rate_text(),
                           f"+{usage.helped} −{usage.hurt}" if baseline else "–", self.source.state(entry.id),
@@ -170,7 +172,9 @@ class MemoryBrowser(Vertical):
         if not self.source.rounds():
             info.update(Content("no induction round yet"))
         else:
-            info.update(Content(self.source.changes(shown).text() + "  (i: its prompt and reply)"))
+            past = "" if self.round is None or shown == self.source.rounds()[-1] else \
+                f"; counts: issues given memory up to round {shown}"
+            info.update(Content(self.source.changes(shown).text() + "  (i: its prompt and reply)" + past))
         self._describe(self.selected_id())
 
     def _describe(self, entry_id: str | None) -> None:
@@ -180,8 +184,8 @@ class MemoryBrowser(Vertical):
             detail.update(Content.styled("no workflows in memory at this round" if self.source.rounds()
                                          else "no workflows yet", "$foreground-muted"))
             return
-        detail.update(describe(entry, self.source.usage.get(entry.id), self.source.state(entry.id),
-                               self.source.usage.baseline is not None))
+        usage = self.source.usage.get(entry.id, self.shown_round)
+        detail.update(describe(entry, usage, self.source.state(entry.id), self.source.usage.baseline is not None))
 
     def selected_id(self) -> str | None:
         table = self.query_one("#memory-list", DataTable)
@@ -206,7 +210,8 @@ class MemoryBrowser(Vertical):
         from awm_tui.screens.memory_entry import MemoryEntryScreen
 
         if event.row_key.value:
-            self.app.push_screen(MemoryEntryScreen(event.row_key.value, self.source, round_number=self.shown_round))
+            self.app.push_screen(MemoryEntryScreen(event.row_key.value, self.source, round_number=self.shown_round),
+                                 callback=lambda _: self._draw())  # d or k there changed the entry's state
 
     def action_step_round(self, step: int) -> None:
         """[ and ]: the memory one round earlier or later."""
@@ -230,34 +235,14 @@ class MemoryBrowser(Vertical):
             return
         self.app.push_screen(InductionRoundScreen(shown, files, self.source))
 
-    def action_edit(self, action: str) -> None:
-        """d, e, p, u: what `awm-tui memory RUN disable|enable|pin|unpin ID` does: the operation is logged in the
-        run folder (memory_ops.jsonl) and the engine applies it before the run's next issue."""
+    def action_toggle(self, flag: str) -> None:
+        """d: disable or enable the selected entry; k: pin or unpin it (see RunMemory.edit)."""
         entry_id = self.selected_id()
         if entry_id is None:
             self.notify("No entry selected.", severity="warning")
             return
-        name = self.source.name(entry_id)
-        if not self.source.known_folder:
-            self.notify(f"Cannot {action} {name}: this run's folder is not known here, and memory operations are "
-                        "logged in it (awm-tui memory RUN ...).", severity="warning", title="Memory not editable")
-            return
-        state = self.source.state(entry_id)
-        if state == "evicted":
-            self.notify(f"{name} is no longer in memory (evicted): nothing to {action}.", severity="warning")
-            return
-        disabled, pinned = self.source.flags.get(entry_id, (False, False))
-        if {"disable": disabled, "enable": not disabled, "pin": pinned, "unpin": not pinned}[action]:
-            self.notify(f"{name} is already {PAST[action]}.")
-            return
-        assert self.source.run_dir is not None
-        try:
-            ops.append(self.source.run_dir, action, entry_id, note="from the awm-tui memory browser")
-        except OSError as exc:
-            self.notify(f"Could not {action} {name}: {exc.strerror or exc}.", severity="error")
-            return
-        self.notify(f"{PAST[action].capitalize()} {name} ({entry_id}): the run honours it from its next issue.",
-                    title="Memory")
+        message, severity = self.source.edit(entry_id, self.source.toggle(entry_id, flag))
+        self.notify(message, severity=severity, title="Memory")  # type: ignore[arg-type]
         if self.model is not None:
             self.source.sync(self.model.run_dir, self.model)
         self._draw(force=True)
