@@ -185,8 +185,15 @@ class AwmApp(App[None]):
         if run is not None:
             yield SystemCommand("Help: the keys", "Every key of the run screen, and the run's folder",
                                 run.action_help)
-            yield SystemCommand("Pause after this issue", "Finish the issue in flight, then stop", run.action_pause)
-            yield SystemCommand("Resume the run", "Start again after a pause", run.action_resume)
+            # as the footer: only what would do something now (check_action), so a read-only, paused or finished
+            # run lists no pause, and only a paused, stopped or failed one lists resume
+            if run.check_action("pause", ()):
+                yield SystemCommand("Pause after this issue", "Finish the issue in flight, then stop",
+                                    run.action_pause)
+            if run.check_action("resume", ()):
+                yield SystemCommand("Resume the run", "Start again after a pause", run.action_resume)
+            if run.check_action("show_error", ()):
+                yield SystemCommand("The last error", "Show the run's last error again", run.action_show_error)
             for name, key in (("issue queue", "queue"), ("agent log", "log")):
                 yield SystemCommand(f"Focus the {name}", f"Move the focus to the {name}",
                                     lambda key=key: run.action_focus(key))

@@ -216,9 +216,11 @@ async def test_the_command_palette_has_the_run_commands(home, fakes):
         screen = run_screen(app)
         await until(pilot, lambda: screen.model.current == IDS[0] and screen.engine is not None)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Pause after this issue", "Resume the run", "Quit safely", "Show the history",
+        for title in ("Pause after this issue", "Quit safely", "Show the history",
                       "Show the workflow memory", "Focus the issue queue", "Focus the agent log"):
             assert title in titles
+        # like the footer, the palette offers only what would do something: running, there is nothing to resume
+        assert "Resume the run" not in titles and "The last error" not in titles
 
         # and they work from the palette itself
         await pilot.press("ctrl+p")
@@ -230,6 +232,12 @@ async def test_the_command_palette_has_the_run_commands(home, fakes):
         await pilot.press("enter")
         await until(pilot, lambda: screen.model.state == "pausing")
         assert factory.engine.calls == ["run", "pause"]
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Pause after this issue" not in titles and "Resume the run" not in titles  # pausing: neither
+        factory.release()
+        await until(pilot, lambda: screen.model.state == "paused" and not screen.busy)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Resume the run" in titles and "Pause after this issue" not in titles
 
 
 # ------------------------------------------------------------------ pause, resume, quit

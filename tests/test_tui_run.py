@@ -189,6 +189,46 @@ async def test_enter_on_an_issue_in_flight_shows_what_is_known_so_far(home, fake
         await until(pilot, lambda: type(app.screen).__name__ == "IssueDetail", what="the detail")
 
 
+@pytest.mark.asyncio
+async def test_an_open_detail_follows_its_issue_until_it_finishes(home, fakes, tmp_path, monkeypatch):
+    from awm_tui.screens import detail
+
+    monkeypatch.setattr(detail, "LIVE_EVERY", 0.05)
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    log = run_dir / "logs" / f"instance_{IDS[1]}.log"
+    log.write_text("── step 1 ──\n$ ls\n")
+    factory = fakes(hold_at=[f"issue:{IDS[1]}"], run_dir=str(run_dir))
+    app = fake_app(factory)
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[1])
+        await pilot.press("1", "enter", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "IssueDetail", what="the detail")
+        shown = app.screen
+
+        def text(selector: str) -> str:  # "" while the detail is being built again
+            found = shown.query(selector)
+            return plain(found.first()) if found else ""
+
+        await pilot.press("2")  # the trajectory tab: the log so far
+        assert "$ ls" in text("#detail-trajectory") and "pytest" not in plain(
+            shown.query_one("#detail-trajectory"))
+        with log.open("a") as f:
+            f.write("── step 2 ──\n$ pytest -q\n")
+        await until(pilot, lambda: "$ pytest -q" in text("#detail-trajectory"),
+                    what="the new log lines")
+        assert "not finished yet" in text("#detail-text")
+        factory.release()  # the issue finishes: its verdict, patch and tests replace the "so far"
+        await until(pilot, lambda: text("#detail-text") and "not finished yet" not in text("#detail-text"),
+                    what="the finished issue")
+        await until(pilot, lambda: shown.query("TabbedContent") and shown.query_one("TabbedContent").active ==
+                    "trajectory", what="the tab kept")
+        assert app.screen is shown
+        assert f"{IDS[1]} — FAIL: FAIL_TO_PASS failed" in text("#detail-text")  # its verdict
+        assert shown._live is None  # finished: no longer watched
+
+
 # ------------------------------------------------------------------ 5. narrow terminals keep the key fields
 
 @pytest.mark.asyncio

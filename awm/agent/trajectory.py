@@ -34,23 +34,26 @@ def describe(event: Any) -> Described | None:
         action = event.action
         args = action.model_dump(mode="json", exclude={"kind", "security_risk", "summary"}) if action else {}
         args = {k: v for k, v in args.items() if v not in (None, "", False, [])}
-        return Described("action", event.tool_name, _action_text(event.tool_name, args), thought)
+        return Described("action", event.tool_name, action_text(event.tool_name, args), thought)
     if name == "ObservationEvent":
-        return Described("observation", event.tool_name, _short(event.observation.text, OBSERVATION_KEEP))
+        return Described("observation", event.tool_name, shorten(event.observation.text, OBSERVATION_KEEP))
     if name == "AgentErrorEvent":
-        return Described("error", event.tool_name, _short(event.error, OBSERVATION_KEEP))
+        return Described("error", event.tool_name, shorten(event.error, OBSERVATION_KEEP))
     if name == "ConversationErrorEvent":
-        return Described("error", "", f"{event.code}: {_short(event.detail, OBSERVATION_KEEP)}")
+        return Described("error", "", f"{event.code}: {shorten(event.detail, OBSERVATION_KEEP)}")
     if name == "MessageEvent":
         msg = event.llm_message
         text = " ".join(getattr(c, "text", "") for c in msg.content).strip()
-        return Described("message", msg.role, _short(text, OBSERVATION_KEEP))
+        return Described("message", msg.role, shorten(text, OBSERVATION_KEEP))
     if name == "SystemPromptEvent":
         return Described("system", "", "system prompt set")
     return None
 
 
-def _action_text(tool: str, args: dict) -> str:
+def action_text(tool: str, args: dict) -> str:
+    """An agent action as a person reads it: a shell command, a file edit's lines (- old, + new), the finish
+    message, else the arguments as JSON, shortened. (`args` is consumed.) The log, the prompts and the app's
+    trajectory tab share it."""
     if tool == "terminal" and "command" in args:
         return f"$ {args['command']}"
     if tool == "file_editor":
@@ -61,17 +64,18 @@ def _action_text(tool: str, args: dict) -> str:
             if len(body) > EDIT_LINES:
                 lines.append(f"{mark}… ({len(body) - EDIT_LINES} more lines)")
         if args:
-            lines.append(_short(json.dumps(args), 300))
+            lines.append(shorten(json.dumps(args), 300))
         return "\n".join(lines)
     if tool == "finish":
         return str(args.get("message", ""))
-    return _short(json.dumps(args), 400)
+    return shorten(json.dumps(args), 400)
 
 
 ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 
 
-def _short(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
+    """`text` without terminal escapes, its middle cut to keep `limit` characters (the cut said in place)."""
     text = ANSI.sub("", text).strip()  # terminal colours and modes are noise in logs, prompts and the UI
     if len(text) <= limit:
         return text

@@ -4,7 +4,8 @@ modal with its versions and usefulness); every tab names the run-folder file it 
 
 The run folder (logs/, eval/<id>/) has the whole of what the journal keeps an excerpt of; without it (a run whose
 folder is not known, the tests' fake engine) the detail shows the journal's record. An issue not finished yet shows
-what is known: its state and the memory it was given."""
+what is known: its state, the memory it was given and its log so far; the open detail follows it (the log as it
+grows, everything once it finishes)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 
-from awm.agent.trajectory import Described, _action_text, _short
+from awm.agent.trajectory import Described, action_text, shorten
 from awm.records import Experience
 from awm_tui.headless import money
 from awm_tui.model import IssueRow, RunModel
@@ -31,6 +33,7 @@ OBSERVATION_LINES = 30  # lines of one observation shown; the rest is in the run
 LOG_LINES = 500  # lines of an issue in flight's log shown: its last ones
 TEST_LIST_SHOWN = 30  # passing tests listed per category; failing ones are all listed
 TABS = ("problem", "trajectory", "patch", "tests", "memory")
+LIVE_EVERY = 1.0  # s between looks at an issue in flight (its row and its log file)
 # Theme colours, so that light themes stay readable. In content spans `$text-muted` ("auto 60%") means nothing: the
 # muted foreground is `$foreground-muted`.
 MUTED = "$foreground-muted"
@@ -104,16 +107,16 @@ def described(raw: dict) -> Described | None:
         thought = _texts(raw.get("thought")).strip()
         args = {k: v for k, v in (raw.get("action") or {}).items()
                 if k not in ("kind", "security_risk", "summary") and v not in (None, "", False, [])}
-        return Described("action", tool, _action_text(tool, args), thought)
+        return Described("action", tool, action_text(tool, args), thought)
     if kind == "ObservationEvent":
-        return Described("observation", tool, _short(_texts((raw.get("observation") or {}).get("content")), 4000))
+        return Described("observation", tool, shorten(_texts((raw.get("observation") or {}).get("content")), 4000))
     if kind == "AgentErrorEvent":
-        return Described("error", tool, _short(str(raw.get("error", "")), 4000))
+        return Described("error", tool, shorten(str(raw.get("error", "")), 4000))
     if kind == "ConversationErrorEvent":
-        return Described("error", "", f"{raw.get('code', '')}: {_short(str(raw.get('detail', '')), 4000)}")
+        return Described("error", "", f"{raw.get('code', '')}: {shorten(str(raw.get('detail', '')), 4000)}")
     if kind == "MessageEvent":
         message = raw.get("llm_message") or {}
-        return Described("message", str(message.get("role", "")), _short(_texts(message.get("content")), 4000))
+        return Described("message", str(message.get("role", "")), shorten(_texts(message.get("content")), 4000))
     if kind == "SystemPromptEvent":
         return Described("system", "", "system prompt set")
     return None
@@ -354,6 +357,9 @@ class IssueDetail(ModalScreen[None]):
         self.memory = RunMemory()
         self.patch = ""  # what `c` copies
         self.test_output = ""
+        self._live: Timer | None = None  # an issue not finished: the timer that keeps the detail up to date
+        self._seen: tuple = ()
+        self._tab = ""  # the tab to open with (a rebuild keeps the one shown)
 
     def _run_context(self) -> tuple[str, RunModel | None]:
         """The run folder and the model: given, or those of the run screen under this one."""
@@ -369,7 +375,7 @@ class IssueDetail(ModalScreen[None]):
             box.border_title = f"Issue {self.row.instance_id}"
             box.border_subtitle = "Esc close · 1-5 tabs · c copy the patch"
             yield Static(header_content(self.row, run_dir), id="detail-text")
-            with TabbedContent(id="detail-tabs"):
+            with TabbedContent(id="detail-tabs", initial=self._tab):
                 with TabPane("Problem", id="problem"):
                     yield from self._problem()
                 with TabPane("Trajectory", id="trajectory"):
@@ -439,6 +445,62 @@ class IssueDetail(ModalScreen[None]):
         log = self.query_one("#detail-output", Log)
         lines = self.test_output.rstrip("\n").splitlines()
         log.write_lines(lines or ["(no test output)"])
+        if self.row.experience is None and self._live is None:
+            # not finished: the detail follows it (the log as the agent writes it; all of it once it finishes)
+            self._seen = self._signature()
+            self._live = self.set_interval(LIVE_EVERY, self._catch_up)
+
+    # ---- an issue in flight: kept up to date
+
+    def _current_row(self) -> IssueRow:
+        """The model's row for the issue (the same object while the run goes on; looked up in case it is not)."""
+        _, model = self._run_context()
+        return model.rows.get(self.row.instance_id, self.row) if model is not None else self.row
+
+    def _signature(self) -> tuple:
+        row = self._current_row()
+        run_dir, _ = self._run_context()
+        files = IssueFiles(run_dir, row.instance_id)
+        stamps = []
+        for relative in (files.log, files.trajectory):
+            path = files.path(relative)
+            try:
+                stat = path.stat() if path is not None else None
+            except OSError:
+                stat = None
+            stamps.append((stat.st_mtime_ns, stat.st_size) if stat else None)
+        return row.state, row.experience is not None, tuple(row.workflow_ids), row.memory_round, *stamps
+
+    async def _catch_up(self) -> None:
+        """Once a second while the issue is not finished: what changed is shown. Its log grows: the trajectory tab
+        is written again (kept at its end if it was there). It started, or finished: everything is built again
+        (the tab shown is kept), and once finished the detail stops watching."""
+        signature = self._signature()
+        if signature == self._seen or not self.is_attached:
+            return
+        before, self._seen = self._seen, signature
+        self.row = self._current_row()
+        if signature[:4] == before[:4]:
+            run_dir, _ = self._run_context()
+            trajectory, source = trajectory_view(IssueFiles(run_dir, self.row.instance_id), self.row.experience)
+            scroll = self.query_one("#trajectory .detail-scroll", VerticalScroll)
+            at_end = scroll.scroll_y >= scroll.max_scroll_y - 1
+            self.query_one("#detail-trajectory", Static).update(trajectory)
+            self.query_one("#trajectory .detail-path", Static).update(Content.styled(source, MUTED))
+            if at_end:
+                scroll.call_after_refresh(scroll.scroll_end, animate=False)
+            return
+        self._tab = self.query_one(TabbedContent).active
+        focused = self.focused.id if self.focused is not None else None
+        await self.recompose()
+        self.on_mount()
+        if focused:
+            found = self.query(f"#{focused}")
+            if found:
+                found.first().focus()
+        if self.row.experience is not None and self._live is not None:
+            self._live.stop()
+            self._live = None
 
     # ---- keys
 

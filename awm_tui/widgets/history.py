@@ -102,24 +102,6 @@ def rate(passed: int, judged: int) -> float:
     return passed / judged if judged else math.nan
 
 
-def mcnemar_p(won: int, lost: int) -> float:
-    """McNemar's exact two-sided p-value (as `compare` gives it, through statsmodels): twice the binomial(n, 1/2)
-    probability of at most min(won, lost), capped at 1. Summed from the largest term down, each term from the one
-    before (negligible ones left off): cheap enough to redo after every issue, and no seconds-long scipy import on
-    the UI thread."""
-    n, k = won + lost, min(won, lost)
-    if 2 * k >= n:  # no discordant pair, or as many each way
-        return 1.0
-    term = math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2))
-    total = 0.0
-    for i in range(k, -1, -1):
-        total += term
-        if term < total * 1e-17:
-            break
-        term *= i / (n - i + 1)
-    return min(1.0, 2 * total)
-
-
 def percent_label(value: float, fine: bool) -> str:
     return f"{100 * value:.1f}%" if fine else f"{100 * value:.0f}%"
 
@@ -279,8 +261,9 @@ def chart(model: RunModel, tally: Tally, width: int, linked: bool) -> Content:
     return Content("\n").join(lines)
 
 
-def comparison(baseline: Baseline, tally: Tally) -> Content:
-    """The paired difference against the baseline run on the issues both graded, or how to get one."""
+def comparison(baseline: Baseline, tally: Tally, p: float | None = None) -> Content:
+    """The paired difference against the baseline run on the issues both graded, or how to get one; `p` is
+    McNemar's exact p for the tally's won/lost (None: being computed)."""
     if not baseline.name:
         return Content.from_markup("[$foreground-muted]no baseline: link a [b]memory: off[/b] run as "
                                    "[b]memory.baseline_run[/b] in the spec to compare on the same issues[/]")
@@ -294,12 +277,11 @@ def comparison(baseline: Baseline, tally: Tally) -> Content:
     ours, theirs, pairs = tally.ours / tally.pairs, tally.theirs / tally.pairs, tally.pairs
     difference = ours - theirs
     style = "$text-success" if difference > 0 else "$text-error" if difference < 0 else ""
-    p = mcnemar_p(tally.won, tally.lost)
+    p_text = "…" if p is None else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     return Content.assemble(
         "vs baseline ", (baseline.name, "bold"), f" on the {pairs:,} issue(s) both graded: {100 * ours:.1f}% vs "
         f"{100 * theirs:.1f}%, ", (f"{100 * difference:+.1f} pp", style),
-        f" (won {tally.won}, lost {tally.lost}, tie {pairs - tally.won - tally.lost}; McNemar "
-        f"{'p < 0.001' if p < 0.001 else f'p = {p:.3f}'})")
+        f" (won {tally.won}, lost {tally.lost}, tie {pairs - tally.won - tally.lost}; McNemar {p_text})")
 
 
 def rounds(model: RunModel) -> str:
@@ -345,6 +327,7 @@ class HistoryPane(VerticalScroll):
         self.baseline_for: str | None = None  # the run folder whose baseline is read (or being read)
         self.shown: tuple | None = None  # what the strip was last rendered from
         self.listed = -1  # rounds listed in #summary
+        self.p_values: dict[tuple[int, int], float] = {}  # McNemar's p by (won, lost), computed in a thread
 
     def compose(self) -> ComposeResult:
         yield Static(id="strip")
@@ -367,13 +350,18 @@ class HistoryPane(VerticalScroll):
             return
         width = self.scrollable_content_region.width
         linked = self.baseline.statuses is not None
-        key = (self.tally.rows, len(model.inductions), width, linked, self.baseline.name, self.baseline.problem)
+        key = (self.tally.rows, len(model.inductions), width, linked, self.baseline.name, self.baseline.problem,
+               len(self.p_values))
         if key != self.shown and width > 0:
             self.shown = key
             self.query_one("#strip", Static).update(
                 chart(model, self.tally, width, linked) if self.tally.rows
                 else Content.styled("no issue finished yet", "$foreground-muted"))
-            self.query_one("#compare", Static).update(comparison(self.baseline, self.tally))
+            discordant = (self.tally.won, self.tally.lost)
+            p = self.p_values.get(discordant)
+            if p is None and linked and self.tally.pairs:
+                self.mcnemar(*discordant)
+            self.query_one("#compare", Static).update(comparison(self.baseline, self.tally, p))
         if len(model.inductions) != self.listed:
             self.listed = len(model.inductions)
             self.query_one("#summary", Static).update(rounds(model))
@@ -388,7 +376,22 @@ class HistoryPane(VerticalScroll):
         except Exception as exc:  # noqa: BLE001 - a damaged file is a line in the pane, never a traceback
             return run_dir, Baseline("memory.baseline_run", problem=f"cannot be read ({type(exc).__name__}: {exc})")
 
+    @work(thread=True, exclusive=True, group="history-mcnemar", exit_on_error=False)
+    def mcnemar(self, won: int, lost: int) -> tuple[tuple[int, int], float]:
+        """McNemar's exact test as `compare` computes it (awm.experiment.stats, statsmodels): in a thread, as its
+        first use imports scipy (seconds); once per new (won, lost)."""
+        from awm.experiment.stats import mcnemar_exact
+
+        return (won, lost), mcnemar_exact(won, lost)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "history-mcnemar":
+            event.stop()
+            if event.state == WorkerState.SUCCESS:
+                discordant, p = event.worker.result
+                self.p_values[discordant] = p
+                self.render_history()
+            return
         if event.worker.group != "history-baseline":
             return
         event.stop()
