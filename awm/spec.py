@@ -154,10 +154,14 @@ class RunSpec:
     workers: int = 1  # issues in flight at once, started in dataset order
     max_staleness: int | None = None  # issue i starts once every issue before i - s is finished; None: workers - 1
     path: str | None = None  # the spec file this came from, for messages
+    # the command line's flags it was loaded with, as spec fields (paths absolute): recorded in config.json, so that
+    # a resume runs with them again (not a spec field: not in `public()`)
+    flags: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         """Everything about the run except secrets: what config.json holds."""
         data = asdict(self)
+        data.pop("flags", None)
         data["llm"] = self.llm.public()
         if self.induction.llm is not None:
             data["induction"]["llm"] = self.induction.llm.public()

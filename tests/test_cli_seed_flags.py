@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from awm.errors import UserError
 from conftest import ROOT, cli
 
 DEMO = ROOT / "specs" / "demo.yaml"
@@ -56,8 +57,11 @@ CASES = {
 
 
 @pytest.mark.slow
-def test_the_seed_flags_reach_the_run(awm_home, tmp_path):
-    """All five on one short run (one demo run, not five): each recorded in config.json, and the run ran with them."""
+def test_the_seed_flags_reach_the_run_and_its_resume_from_a_checkpoint(awm_home, tmp_path):
+    """All five flags on one short run (one demo run, not five): each recorded in config.json, and the run ran with
+    them. Then `--resume-from` its checkpoint with a bigger limit and no other flag goes on from there: the flags
+    the run was started with are not asked again (the spec file alone names another repository, and would be
+    refused as another run)."""
     instances_file(tmp_path)
     spec = spec_without_the_demo_repo(tmp_path)  # only --repo-filter makes it run
     out = tmp_path / "out"
@@ -72,15 +76,10 @@ def test_the_seed_flags_reach_the_run(awm_home, tmp_path):
     assert len(journal(out)) == 1  # the run ran with them
     assert "completed: 1/1 processed" in proc.stdout
 
-
-@pytest.mark.slow
-def test_resume_from_a_checkpoint_or_its_folder_goes_on_with_a_bigger_limit(awm_home, tmp_path):
-    out = tmp_path / "out"
-    first = run(tmp_path, str(DEMO), "--limit", "1", "--output-dir", str(out))
-    assert first.returncode == 0, first.stderr
-    assert len(journal(out)) == 1
     limit = 2
-    again = run(tmp_path, "--resume-from", str(out / "checkpoint.json"), "--limit", str(limit))
+    elsewhere = tmp_path / "elsewhere"  # another directory: the recorded --dataset mini.jsonl still resolves
+    elsewhere.mkdir()
+    again = run(elsewhere, "--resume-from", str(out / "checkpoint.json"), "--limit", str(limit))
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
     assert (f"resuming run out (scripted/learner), {limit} issues, {limit - 1} already done; folder {out.resolve()}"
@@ -159,3 +158,36 @@ def test_help_lists_the_seed_flags_and_the_exit_statuses():
         assert flag in proc.stdout, flag
     assert "0 the run completed, or was stopped safely (paused)" in proc.stdout
     assert "130 quit at once by a second Ctrl-C" in proc.stdout
+
+
+def test_a_resume_runs_with_the_flags_its_run_was_started_with_and_a_flag_given_now_wins(awm_home, tmp_path,
+                                                                                          monkeypatch):
+    from awm.run.launch import launch_spec, open_run
+
+    mini = instances_file(tmp_path)
+    spec_file = spec_without_the_demo_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    spec = launch_spec(str(spec_file), None, {
+        "dataset.name": "mini.jsonl", "dataset.repo_filter": "awm-bench/tallyho", "agent.max_iterations": 12,
+        "output_dir": str(tmp_path / "out"), "verbose": False})
+    # recorded absolute; where and how it is shown are not what the run is
+    assert spec.flags == {"dataset.name": str(mini.resolve()), "dataset.repo_filter": "awm-bench/tallyho",
+                          "agent.max_iterations": 12}
+    store = open_run(spec, output_dir=str(tmp_path / "out"))
+    assert json.loads((store.dir / "config.json").read_text())["flags"] == spec.flags
+    assert "flags" not in recorded(store.dir)  # not a spec field
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = launch_spec(None, str(store.dir), {"agent.max_iterations": 20})
+    assert again.dataset.name == str(mini.resolve()) and again.dataset.repo_filter == ["awm-bench/tallyho"]
+    assert again.agent.max_iterations == 20 and again.verbose is True
+    assert open_run(again, resume=str(store.dir)).dir == store.dir  # the same run: not refused
+
+    # without them (a run made before flags were recorded), the spec alone is another run: refused, as before
+    config = json.loads((store.dir / "config.json").read_text())
+    del config["flags"]
+    (store.dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="changes what the run means"):
+        open_run(launch_spec(None, str(store.dir), {}), resume=str(store.dir))

@@ -15,12 +15,19 @@ from awm.run.store import RunStore
 from awm.spec import RunSpec, load_spec
 
 
+# Flags that say how a run is shown or where it is written, not what it is: not carried over to its resumes.
+NOT_CARRIED = ("output_dir", "verbose")
+PATH_FLAGS = ("llm", "dataset.name")  # flags whose value may be a file: recorded absolute (a resume may run elsewhere)
+
+
 def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | None = None) -> RunSpec:
-    """The spec of a new run, or of the run being resumed: its recorded spec file unless one is given, and its
-    recorded issue limit (a run started with --limit 6 resumes with 6 issues; a new --limit N still wins)."""
-    overrides = dict(overrides or {})
+    """The spec of a new run, or of the run being resumed: its recorded spec file unless one is given, with the
+    flags the run was started with (`--dataset mini.jsonl --split dev` are not asked again; a flag given now wins),
+    and its recorded issue limit (a run started with --limit 6 resumes with 6 issues; a new --limit N still wins)."""
+    overrides = {key: _absolute(key, value) for key, value in (overrides or {}).items()}
     if resume:
         store = RunStore.open(resume)
+        overrides = {**{k: v for k, v in store.recorded_flags().items() if k not in NOT_CARRIED}, **overrides}
         limit = store.recorded_limit()
         if limit is not None and "dataset.limit" not in overrides:
             overrides["dataset.limit"] = limit
@@ -37,7 +44,18 @@ def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | Non
                 )
     if not spec_path:
         raise UserError("no run spec given. Usage: `awm-tui --no-ui specs/demo.yaml` (see `awm-tui --help`).")
-    return load_spec(spec_path, overrides)
+    spec = load_spec(spec_path, overrides)
+    spec.flags = {k: v for k, v in overrides.items() if k not in NOT_CARRIED and v is not None}
+    return spec
+
+
+def _absolute(key: str, value):
+    """A flag's value, a relative path to an existing file made absolute (recorded so, it resolves from anywhere)."""
+    if key in PATH_FLAGS and isinstance(value, str) and value and not Path(value).is_absolute():
+        path = Path(value).expanduser()
+        if path.is_file():
+            return str(path.resolve())
+    return value
 
 
 def preflight(spec: RunSpec) -> None:

@@ -116,6 +116,7 @@ class RunStore:
                 "spec_path": str(Path(spec.path).resolve()) if spec.path else None,
                 "fingerprint": spec.fingerprint(),
                 "spec": spec.public(),
+                "flags": spec.flags,  # a resume runs with them again (launch_spec)
             })
         except OSError as exc:
             import errno
@@ -202,6 +203,12 @@ class RunStore:
 
     def spec_path(self) -> str | None:
         return self.config().get("spec_path") or None
+
+    def recorded_flags(self) -> dict:
+        """The command-line flags (as spec fields) the run was started with (none for runs made before they were
+        recorded)."""
+        flags = self.config().get("flags")
+        return dict(flags) if isinstance(flags, dict) else {}
 
     def recorded_limit(self) -> int | None:
         """The run's issue limit as started (`dataset.limit`, --limit): part of what the run is."""
