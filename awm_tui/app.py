@@ -68,6 +68,10 @@ class AwmApp(App[None]):
     def __init__(self, launch: Launch | None = None, factory: EngineFactory = make_engine,
                  runs_root: Path | None = None) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # No animations unless asked for (TEXTUAL_ANIMATIONS=basic|full): a tab switch's sliding underline alone
+            # drew ~15 frames, and under an agent's flood of events those frames delayed what the keys asked for.
+            self.animation_level = "none"
         self.launch = launch
         self.factory = factory
         self.runs_root = runs_root
