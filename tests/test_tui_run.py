@@ -394,6 +394,37 @@ async def test_switching_panes_keeps_the_footer_and_p_still_pauses_from_the_memo
 
 
 @pytest.mark.asyncio
+async def test_the_queue_is_drawn_in_its_focused_colours_and_back_without_drawing_its_cells_again(home, fakes):
+    factory = fakes(hold_at=[f"issue:{IDS[1]}"])
+    app = fake_app(factory)
+    frozen(app)  # no clock ticking in the row in flight
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[1])
+        queue = screen.query_one("#queue", DataTable)
+
+        def cursor_style() -> Style:
+            strip = queue.render_line(queue.header_height + queue.cursor_row - int(queue.scroll_y))
+            return next(seg.style for seg in strip if seg.text.strip())
+
+        drawn: list[tuple] = []
+        render_cell = queue._render_cell
+        queue._render_cell = lambda *args, **kwargs: drawn.append(args) or render_cell(*args, **kwargs)
+        styles = []
+        for n, key in enumerate("1212"):
+            await pilot.press(key)
+            await pilot.pause()
+            styles.append(cursor_style())
+            if n == 1:
+                drawn.clear()  # both states drawn once: from here on, nothing new
+        focused, blurred = styles[0], styles[1]
+        assert focused != blurred  # the cursor's colours follow the focus ...
+        assert styles[2:] == [focused, blurred]
+        assert drawn == []  # ... and switching back draws no cell again (each state's cells are kept)
+        factory.release()
+
+
+@pytest.mark.asyncio
 async def test_a_read_only_run_shows_neither_pause_nor_resume(home, fakes):
     fake_engine.write_run(runs_root() / "beta", name="beta", processed=8, status="completed",
                           updated_at="2025-01-01T10:10:10")
