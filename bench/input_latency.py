@@ -104,7 +104,8 @@ async def measure(burst: int, keys: int, gap: float = 0.02, sustained: bool = Tr
             await pilot.pause()
     finally:
         factory.close()
-    return {"latencies": latencies, "drawn": drawn, "during": during, "sent": factory.engines[0].burst_sent, "log_lines": lines}
+    return {"latencies": latencies, "drawn": drawn, "during": during, "sent": factory.engines[0].burst_sent,
+            "log_lines": lines}
 
 
 def main() -> None:
