@@ -45,7 +45,7 @@ def summary_line(model: RunModel) -> str | None:
     if not model.run_dir:
         return None
     s = model.stats
-    line = (f"awm-tui: run {model.run_id or model.name} {model.state}: {s.processed}/{s.total or len(model.rows)}, "
+    line = (f"awm-tui: run {model.run_id or model.name} {model.state}: {s.processed}/{model.total}, "
             f"success {s.success_rate:.1%} ({s.passed}/{s.evaluated}), {money(s.cost)}; folder {model.run_dir}")
     if model.state != "completed":
         line += f"; resume with `awm-tui --resume {model.run_dir}`"
@@ -132,12 +132,19 @@ class AwmApp(App[None]):
     def action_help_quit(self) -> None:
         """Textual's Ctrl-C outside a run screen (it would only say how to quit): copy the selected text if there
         is any, else quit, safely."""
+        if not self.copy_selection():
+            self.action_quit_now()
+
+    def copy_selection(self) -> bool:
+        """Ctrl-C with text selected (the mouse selects in Textual 8): copy it, say so; whether there was any."""
         selected = self.screen.get_selected_text()
-        if selected:
-            self.copy_to_clipboard(selected)
-            self.notify(f"Copied {len(selected)} characters to the clipboard.", title="Copied")
-            return
-        self.action_quit_now()
+        if not selected:
+            return False
+        self.copy_to_clipboard(selected)
+        lines = selected.count("\n") + 1
+        self.notify(f"Copied {len(selected)} characters ({lines} line{'s' if lines > 1 else ''}) to the clipboard.",
+                    title="Copied")
+        return True
 
     def action_toggle_keys(self) -> None:
         """? or F1 outside the run screen: show or hide the panel of the screen's keys."""

@@ -188,9 +188,11 @@ def run_app(args: argparse.Namespace) -> int:
     launch = Launch(args.spec, resume, overrides(args)) if (args.spec or resume) else None
     app = AwmApp(launch)
     app.install_signal_handlers(pending=_pending)
-    app.run()
-    for line in app.exit_summary():  # where each run stands, its folder, how to resume it
-        print(line)
+    try:
+        app.run()
+    finally:
+        for line in app.exit_summary():  # where each run stands, its folder, how to resume it (whatever happened)
+            print(line)
     return app.return_code or 0
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 from awm.run import events as ev
 from awm.run.view import RunView
-from awm.run.stats import Stats, Usage, workflow_usage
+from awm.run.stats import Stats
 from awm.records import Experience, Status, Workflow
 
 WAITING, RUNNING = "waiting", "running"
@@ -111,13 +111,6 @@ class RunModel:
     @property
     def memory_round(self) -> int:
         return max(self.rounds)
-
-    def memory(self, round_number: int | None = None) -> list[Workflow]:
-        ids = self.rounds.get(self.memory_round if round_number is None else round_number, ())
-        return [self.workflows[i] for i in ids if i in self.workflows]
-
-    def usage(self) -> dict[str, Usage]:
-        return workflow_usage(r.experience for r in self.history if r.experience is not None)
 
     # ------------------------------------------------------------------ what ticks between events
     @property
@@ -271,10 +264,3 @@ class RunModel:
         if view.status == "aborted":
             model.error = view.message
         return model
-
-    def rate_by_memory(self) -> tuple[tuple[int, int], tuple[int, int]]:
-        """(passed, judged) for issues attempted with no workflows, and with some: is learning helping?"""
-        def tally(rows):
-            judged = [r for r in rows if r.state in (Status.PASS, Status.FAIL, Status.ERROR)]
-            return sum(r.state == Status.PASS for r in judged), len(judged)
-        return tally([r for r in self.history if not r.workflow_ids]), tally([r for r in self.history if r.workflow_ids])

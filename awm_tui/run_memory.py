@@ -134,14 +134,43 @@ class RoundChanges:
         return f"round {self.round} ({what}): " + ("; ".join(parts) or "no change")
 
 
+@dataclass
+class Baseline:
+    """The run's `memory.baseline_run`, as read (once, off the UI thread)."""
+
+    name: str = ""  # as the spec gives it; "" when the run names none
+    path: str = ""
+    statuses: dict[str, str] | None = None  # instance id -> status; None until read (or when unreadable)
+    problem: str = ""  # why it could not be read
+
+
+
+def read_baseline(run_dir: str) -> Baseline:
+    """The run's `memory.baseline_run` (config.json's spec) and that run's verdicts. Runs in a thread: a journal of
+    thousands of issues takes a while to parse."""
+    from awm.errors import UserError
+    from awm.run.store import RunStore, find_run
+
+    name = ((RunStore(Path(run_dir)).recorded_spec().get("memory") or {}).get("baseline_run") or "")
+    if not name:
+        return Baseline()
+    path = find_run(str(name))
+    if path is None:
+        return Baseline(str(name), problem="no such run (no folder with a config.json, nor a run of that name)")
+    try:
+        statuses = {e.instance_id: str(e.status) for e in RunStore(path).finished(repair=False)}
+    except UserError as exc:
+        return Baseline(str(name), str(path), problem=exc.message)
+    return Baseline(str(name), str(path), statuses)
+
+
 _BASELINES: dict[Path, tuple[tuple[int, int] | None, dict[str, str]]] = {}  # folder -> (journal's stamp, statuses)
 
 
 def baseline_statuses(run_dir: Path) -> tuple[dict[str, str] | None, str]:
-    """The baseline run's status by instance id and its folder, when the run's config.json links one
-    (memory.baseline_run) and it can be found; (None, "") otherwise. Never raises: a missing or damaged baseline
-    only leaves helped/hurt unknown. A baseline's journal can be large (thousands of issues, each with its steps):
-    it is read once per app while it does not change, not each time a browser or a detail opens."""
+    """read_baseline's statuses and folder, or (None, "") when there is none or it cannot be read (helped/hurt are
+    then unknown). A baseline's journal can be large (thousands of issues, each with its steps): it is read once per
+    app while it does not change, not each time a browser or a detail opens."""
     from awm.run.store import RunStore, find_run
 
     try:
@@ -149,13 +178,15 @@ def baseline_statuses(run_dir: Path) -> tuple[dict[str, str] | None, str]:
         found = find_run(name) if name else None
         if found is None:
             return None, ""
-        store = RunStore(found.resolve())
-        stamp = _stamp(store.journal)
-        cached = _BASELINES.get(store.dir)
+        stamp = _stamp(RunStore(found.resolve()).journal)
+        cached = _BASELINES.get(found.resolve())
         if cached is None or cached[0] != stamp:
-            cached = (stamp, {e.instance_id: str(e.status) for e in store.finished(repair=False)})
-            _BASELINES[store.dir] = cached
-        return cached[1], str(store.dir)
+            baseline = read_baseline(str(run_dir))
+            if baseline.statuses is None:
+                return None, ""
+            cached = (stamp, baseline.statuses)
+            _BASELINES[found.resolve()] = cached
+        return cached[1], str(found.resolve())
     except Exception:  # noqa: BLE001 - see the docstring
         return None, ""
 
@@ -233,17 +264,8 @@ class RunMemory:
                 operations = ops.read(self.run_dir)
             except Exception:  # noqa: BLE001 - a damaged ops log: the flags memory.json has
                 operations = []
-            for entry in self.memory.workflows:
-                self.flags[entry.id] = (entry.disabled, entry.pinned)
-            for op in operations:  # what `awm-tui memory RUN ...` would show: the log replayed over memory.json
-                if op["id"] not in self.flags:
-                    continue
-                disabled, pinned = self.flags[op["id"]]
-                if op["action"] in ("disable", "enable"):
-                    disabled = op["action"] == "disable"
-                else:
-                    pinned = op["action"] == "pin"
-                self.flags[op["id"]] = (disabled, pinned)
+            self.memory.apply_ops(operations)  # what `awm-tui memory RUN ...` shows: the log over memory.json
+            self.flags = {entry.id: (entry.disabled, entry.pinned) for entry in self.memory.workflows}
         return True
 
     def _gather(self, model: RunModel) -> bool:
@@ -394,6 +416,7 @@ class RunMemory:
             return str(path)
 
 
-def kind_label(entry: Workflow) -> str:
-    return "pf" if entry.kind == PITFALL else "wf"
+def kind_label(kind: str) -> str:
+    """A memory entry's kind, short: pf (pitfall) or wf (workflow)."""
+    return "pf" if kind == PITFALL else "wf"
 

@@ -35,6 +35,15 @@ def test_help_does_not_import_the_agent_stack():
     assert heavy == set()
 
 
+def test_the_app_imports_no_agent_stack_and_no_statistics():
+    """What the first frame needs (the app and its screens): the agent stack is started by the engine's worker, the
+    statistics (numpy, scipy, statsmodels, matplotlib) only for a comparison."""
+    mods = _modules_after("import awm_tui.app, awm_tui.screens.run, awm_tui.screens.picker")
+    heavy = {m.split(".")[0] for m in mods} & {"openhands", "litellm", "datasets", "swebench", "numpy", "scipy",
+                                                 "statsmodels", "matplotlib"}
+    assert heavy == set()
+
+
 def _imports(path: Path) -> set[str]:
     """Every awm/awm_tui module a file imports, at the top or inside functions (TYPE_CHECKING blocks excluded)."""
     import ast

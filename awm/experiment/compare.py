@@ -23,6 +23,7 @@ import numpy as np
 
 from awm.errors import UserError
 from awm.experiment import stats
+from awm.experiment.figures import p_phrase, p_value, percent, points  # noqa: F401 - shared with the report
 from awm.experiment.runs import Run, read_run
 from awm.records import Status
 
@@ -402,27 +403,6 @@ def _workflows(paired: list[tuple[Arm, list[list]]]) -> list[dict]:
                              "kind": known.get("kind", "pitfall" if entry.startswith("pf-") else "workflow"), **row,
                              "pass_rate": row["passed"] / row["given"]})
     return rows
-
-
-# ---- formatting shared with the report
-
-def percent(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
-
-
-def points(value: float) -> str:
-    """A difference of rates in percentage points, signed."""
-    return "n/a" if value is None or math.isnan(value) else f"{100 * value:+.1f} pp"
-
-
-def p_value(value: float) -> str:
-    """A p-value as a table cell: 0.021, or <0.001."""
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def p_phrase(value: float) -> str:
-    """A p-value in a sentence: p = 0.021, or p < 0.001."""
-    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
 def _run_record(run: Run) -> dict:

@@ -198,7 +198,7 @@ def _write_all_logs(logs: Path, store: RunStore, experiences: dict[str, Experien
         if experience is None or not experience.diff_patch.strip():
             lists["no_generation"].append(iid)
             continue
-        outcome = _write_logs(logs / iid, experience, store.eval / iid)
+        outcome = _write_logs(logs / iid, experience, store.eval_dir(iid))
         if outcome is not False:
             lists["no_logs" if outcome is None else "resolved"].append(iid)
     return {name: sorted(ids) for name, ids in lists.items()}

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from awm.run.stats import default_window  # noqa: F401 - the reports' rolling window, numpy-free for the app
+
 CONFIDENCE = 0.95
 _CHUNK = 2_000_000  # bootstrap cells (resamples x instances) drawn at once: bounded memory for big runs
 
@@ -82,11 +84,6 @@ def rolling_rate(outcomes: Sequence[float], window: int) -> np.ndarray:
         sums = np.cumsum(np.concatenate([[0.0], values]))
         result[window - 1:] = (sums[window:] - sums[:-window]) / window
     return result
-
-
-def default_window(issues: int) -> int:
-    """The rolling window when none is given: a tenth of the run, at least 5 issues (at most all of them)."""
-    return max(1, min(issues, max(5, issues // 10)))
 
 
 def round_positions(memory_rounds: Sequence[int], rounds: Sequence[int]) -> dict[int, int | None]:

@@ -330,7 +330,7 @@ class Engine:
                                                          and agent.status != AgentStatus.FINISHED):
                 return None
             if not _broke(agent):
-                evaluation = self.parts.evaluator.evaluate(issue, agent.patch, self.store.eval / issue.instance_id)
+                evaluation = self.parts.evaluator.evaluate(issue, agent.patch, self.store.eval_dir(issue.instance_id))
                 timings["tests"] = evaluation.test_s
                 timings["evaluation"] = max(0.0, evaluation.duration_s - evaluation.test_s)
         except UserError:
@@ -341,7 +341,7 @@ class Engine:
             if workspace is not None:
                 self._report_leftovers(issue, workspace.close())
             self.store.scrub_files([self.store.log_path(issue.instance_id),
-                                    self.store.trajectory_path(issue.instance_id), self.store.eval / issue.instance_id])
+                                    self.store.trajectory_path(issue.instance_id), self.store.eval_dir(issue.instance_id)])
         protocol = protocol_failure(agent)
         experience = self._experience(issue, agent, evaluation, selection.entries, started, timings, protocol)
         experience.memory_round, experience.position, experience.staleness = start["round"], index, start["staleness"]

@@ -121,19 +121,7 @@ class Tally:
         )
 
 
-@dataclass
-class Usage:
-    """How many issues had a workflow in their prompt, and how many of those passed."""
-
-    used: int = 0
-    passed: int = 0
-
-
-def workflow_usage(experiences: Iterable[Experience]) -> dict[str, Usage]:
-    usage: dict[str, Usage] = {}
-    for exp in experiences:
-        for wf_id in exp.workflow_ids:
-            u = usage.setdefault(wf_id, Usage())
-            u.used += 1
-            u.passed += exp.status == Status.PASS
-    return usage
+def default_window(issues: int) -> int:
+    """The rolling window of a success-rate curve when none is given: a tenth of the run, at least 5 issues (at most
+    all of them). The comparison report's and the app's history pane's."""
+    return max(1, min(issues, max(5, issues // 10)))

@@ -374,6 +374,10 @@ class RunStore:
     def trajectory_path(self, instance_id: str) -> Path:
         return self.logs / f"instance_{instance_id}.trajectory.json"
 
+    def eval_dir(self, instance_id: str) -> Path:
+        """The grader's files for the issue: patch.diff, test_output.txt, report.json."""
+        return self.eval / instance_id
+
 
 def design_statistics(stats: Stats, buffer_size: int, config: dict, start_time: str | None) -> dict:
     """The statistics under the design's names (its get_statistics and checkpoint), beside ours. Its success_rate is

@@ -25,14 +25,17 @@ from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 
 from awm.agent.trajectory import Described, action_text, shorten
 from awm.records import Experience
+from awm.run.store import RunStore
 from awm_tui.headless import money
 from awm_tui.model import IssueRow, RunModel
-from awm_tui.run_memory import RunMemory
+from awm_tui.run_memory import RunMemory, kind_label
 
 OBSERVATION_LINES = 30  # lines of one observation shown; the rest is in the run folder's log
 LOG_LINES = 500  # lines of an issue in flight's log shown: its last ones
+LOG_TAIL_BYTES = 400_000  # read of its end (the log is read again each second while the detail is open)
 TEST_LIST_SHOWN = 30  # passing tests listed per category; failing ones are all listed
 TABS = ("problem", "trajectory", "patch", "tests", "memory")
+LAYOUT = RunStore(Path())  # a run folder's layout, relative to the folder
 LIVE_EVERY = 1.0  # s between looks at an issue in flight (its row and its log file)
 # Theme colours, so that light themes stay readable. In content spans `$text-muted` ("auto 60%") means nothing: the
 # muted foreground is `$foreground-muted`.
@@ -57,25 +60,26 @@ class IssueFiles:
         path = self.run_dir / relative
         return path if path.is_file() else None
 
+    # the run folder's layout (RunStore's), as paths relative to the folder
     @property
     def trajectory(self) -> str:
-        return f"logs/instance_{self.instance_id}.trajectory.json"
+        return str(LAYOUT.trajectory_path(self.instance_id))
 
     @property
     def log(self) -> str:
-        return f"logs/instance_{self.instance_id}.log"
+        return str(LAYOUT.log_path(self.instance_id))
 
     @property
     def patch(self) -> str:
-        return f"eval/{self.instance_id}/patch.diff"
+        return str(LAYOUT.eval_dir(self.instance_id) / "patch.diff")
 
     @property
     def test_output(self) -> str:
-        return f"eval/{self.instance_id}/test_output.txt"
+        return str(LAYOUT.eval_dir(self.instance_id) / "test_output.txt")
 
     @property
     def report(self) -> str:
-        return f"eval/{self.instance_id}/report.json"
+        return str(LAYOUT.eval_dir(self.instance_id) / "report.json")
 
     def read(self, relative: str) -> str | None:
         path = self.path(relative)
@@ -140,16 +144,32 @@ def trajectory_items(files: IssueFiles, experience: Experience | None) -> tuple[
     return items, f"experiences.jsonl (condensed steps: no {files.trajectory})"
 
 
+def read_tail(path: Path, max_bytes: int) -> tuple[str, int] | None:
+    """The last `max_bytes` of a file (a log that may grow without bound) and how many bytes before them were left
+    out; None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            start = max(0, size - max_bytes)
+            f.seek(start)
+            return f.read().decode("utf-8", errors="replace"), start
+    except OSError:
+        return None
+
+
 def trajectory_view(files: IssueFiles, experience: Experience | None) -> tuple[Content, str]:
     """The trajectory tab's text and its source. An issue in flight has no trajectory file yet (it is written at
     the end): its readable log, as far as the agent has got, is shown instead."""
     items, source = trajectory_items(files, experience)
     if items:
         return trajectory_content(items, files.log), source
-    log = files.read(files.log)
-    if log is not None:
-        lines = log.rstrip("\n").splitlines()
-        cut = [f"… ({len(lines) - LOG_LINES} earlier lines in the file)"] if len(lines) > LOG_LINES else []
+    path = files.path(files.log)
+    tail = read_tail(path, LOG_TAIL_BYTES) if path is not None else None
+    if tail is not None:
+        log, skipped = tail
+        lines = log.rstrip("\n").splitlines()[1 if skipped else 0:]  # a cut first line is dropped
+        earlier = skipped or len(lines) > LOG_LINES
+        cut = ["… (earlier lines in the file)"] if earlier else []
         source = files.log + (" (being written)" if experience is None else "")
         return Content("\n".join(cut + lines[-LOG_LINES:])), source
     if experience is None:
@@ -431,7 +451,7 @@ class IssueDetail(ModalScreen[None]):
             table = DataTable(id="detail-memory-list", cursor_type="row")
             table.add_columns("name", "kind", "v", "round", "score")
             for entry in given_entries:
-                table.add_row(Text(self.memory.name(entry["id"], entry.get("round"))), kind_label_of(entry),
+                table.add_row(Text(self.memory.name(entry["id"], entry.get("round"))), kind_label(str(entry.get("kind", ""))),
                               _or_dash(entry.get("version")), _or_dash(entry.get("round")), _score(entry.get("score")),
                               key=entry["id"])
             table.display = bool(given_entries)
@@ -532,10 +552,6 @@ class IssueDetail(ModalScreen[None]):
         entry = next((e for e in given(self.row, self.memory) if e["id"] == entry_id), {})
         self.app.push_screen(MemoryEntryScreen(entry_id, self.memory, version=entry.get("version"),
                                                mark="← given to this issue"))
-
-
-def kind_label_of(entry: dict) -> str:
-    return "pf" if entry.get("kind") == "pitfall" else "wf"
 
 
 def _or_dash(value: Any) -> str:

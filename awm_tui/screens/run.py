@@ -26,11 +26,12 @@ from textual.worker import Worker, WorkerState
 from awm.errors import UserError
 from awm.run import events as ev
 from awm.run.loop import Controls
+from awm.run.store import RunStore
 from awm.paths import home
 from awm_tui.headless import duration, money
 from awm_tui.messages import EngineEvent, EngineFailed
 from awm_tui.model import ERROR_STREAK, RUNNING, IssueRow, RunModel
-from awm_tui.screens.detail import IssueDetail
+from awm_tui.screens.detail import IssueDetail, read_tail
 from awm_tui.screens.error import ErrorScreen
 from awm_tui.screens.help import HelpScreen
 from awm_tui.session import EngineFactory, EngineLike, Launch, StartupStep
@@ -413,14 +414,8 @@ class RunScreen(Screen[None]):
 
     def action_copy_or_quit(self) -> None:
         """Ctrl-C: with text selected (the mouse selects in Textual 8), copy it; else quit safely, as always."""
-        selected = self.get_selected_text()
-        if selected:
-            self.app.copy_to_clipboard(selected)
-            lines = selected.count("\n") + 1
-            self.notify(f"Copied {len(selected)} characters ({lines} line{'s' if lines > 1 else ''}) to the "
-                        "clipboard.", title="Copied")
-            return
-        self.action_quit_safely()
+        if not self.app.copy_selection():
+            self.action_quit_safely()
 
     def stop_for_quit(self) -> None:
         """Stop the engine at the next safe point (before the first issue if it is still starting); the app exits
@@ -574,17 +569,13 @@ class RunScreen(Screen[None]):
 
     def replay_log(self, iid: str, explicit: bool) -> bool:
         """Load logs/instance_<id>.log of the run folder into the log pane. Said when missing if asked for."""
-        path = Path(self.model.run_dir or ".") / "logs" / f"instance_{iid}.log"
-        try:
-            with open(path, "rb") as f:
-                size = f.seek(0, 2)
-                f.seek(max(0, size - REPLAY_BYTES))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
+        path = RunStore(Path(self.model.run_dir or ".")).log_path(iid)
+        tail = read_tail(path, REPLAY_BYTES)
+        if tail is None:
             if explicit:
                 self.notify(f"No log for {iid} yet ({path}).", severity="warning")
             return False
-        self.agent_log.replay(iid, parse_log(text, iid), f"logs/{path.name}")
+        self.agent_log.replay(iid, parse_log(tail[0], iid), f"logs/{path.name}")
         return True
 
     @on(DataTable.RowHighlighted, "#queue")

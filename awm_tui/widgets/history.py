@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from textual import events, work
@@ -24,8 +23,10 @@ from textual.markup import escape
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from awm.experiment.stats import default_window
+from awm.experiment.figures import p_phrase, percent, points
+from awm.run.stats import default_window
 from awm_tui.model import IssueRow, RunModel
+from awm_tui.run_memory import Baseline, read_baseline  # noqa: F401 - read_baseline: called by name (tests wrap it)
 
 LEVELS = " ▁▂▃▄▅▆▇█"  # a verdict cell's height: the pass share of its bin
 JUDGED = ("PASS", "FAIL", "ERROR")  # graded (ERROR counts as unresolved, as in `compare`); SKIPPED is not
@@ -45,16 +46,6 @@ ROUND = "bold $text-secondary"
 AXIS = "$foreground-muted"
 
 BRAILLE_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))  # [sub-column][dot row]
-
-
-@dataclass
-class Baseline:
-    """The run's `memory.baseline_run`, as read (once, off the UI thread)."""
-
-    name: str = ""  # as the spec gives it; "" when the run names none
-    path: str = ""
-    statuses: dict[str, str] | None = None  # instance id -> status; None until read (or when unreadable)
-    problem: str = ""  # why it could not be read
 
 
 @dataclass
@@ -277,10 +268,10 @@ def comparison(baseline: Baseline, tally: Tally, p: float | None = None) -> Cont
     ours, theirs, pairs = tally.ours / tally.pairs, tally.theirs / tally.pairs, tally.pairs
     difference = ours - theirs
     style = "$text-success" if difference > 0 else "$text-error" if difference < 0 else ""
-    p_text = "…" if p is None else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    p_text = "…" if p is None else p_phrase(p)
     return Content.assemble(
-        "vs baseline ", (baseline.name, "bold"), f" on the {pairs:,} issue(s) both graded: {100 * ours:.1f}% vs "
-        f"{100 * theirs:.1f}%, ", (f"{100 * difference:+.1f} pp", style),
+        "vs baseline ", (baseline.name, "bold"), f" on the {pairs:,} issue(s) both graded: {percent(ours)} vs "
+        f"{percent(theirs)}, ", (points(difference), style),
         f" (won {tally.won}, lost {tally.lost}, tie {pairs - tally.won - tally.lost}; McNemar {p_text})")
 
 
@@ -290,25 +281,6 @@ def rounds(model: RunModel) -> str:
         what = f"+{len(ind.names)}: {', '.join(ind.names)}" if ind.names else (ind.error or "nothing new")
         lines.append(f"[$text-secondary]round {ind.round}[/] after {ind.after} issues — {escape(what)}")
     return "\n".join(lines)
-
-
-def read_baseline(run_dir: str) -> Baseline:
-    """The run's `memory.baseline_run` (config.json's spec) and that run's verdicts. Runs in a thread: a journal of
-    thousands of issues takes a while to parse."""
-    from awm.errors import UserError
-    from awm.run.store import RunStore, find_run
-
-    name = ((RunStore(Path(run_dir)).recorded_spec().get("memory") or {}).get("baseline_run") or "")
-    if not name:
-        return Baseline()
-    path = find_run(str(name))
-    if path is None:
-        return Baseline(str(name), problem="no such run (no folder with a config.json, nor a run of that name)")
-    try:
-        statuses = {e.instance_id: str(e.status) for e in RunStore(path).finished(repair=False)}
-    except UserError as exc:
-        return Baseline(str(name), str(path), problem=exc.message)
-    return Baseline(str(name), str(path), statuses)
 
 
 class HistoryPane(VerticalScroll):

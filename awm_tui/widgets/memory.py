@@ -163,7 +163,7 @@ class MemoryBrowser(Vertical):
         for entry in entries:
             usage = self.source.usage.get(entry.id, shown)
             name = entry.name if len(entry.name) <= NAME_WIDTH else entry.name[:NAME_WIDTH - 1] + "…"
-            table.add_row(Text(name), kind_label(entry), str(entry.version), str(usage.uses), usage.rate_text(),
+            table.add_row(Text(name), kind_label(entry.kind), str(entry.version), str(usage.uses), usage.rate_text(),
                           f"+{usage.helped} −{usage.hurt}" if baseline else "–", self.source.state(entry.id),
                           key=entry.id)
         if selected is not None and selected in {e.id for e in entries}:
@@ -243,6 +243,4 @@ class MemoryBrowser(Vertical):
             return
         message, severity = self.source.edit(entry_id, self.source.toggle(entry_id, flag))
         self.notify(message, severity=severity, title="Memory")  # type: ignore[arg-type]
-        if self.model is not None:
-            self.source.sync(self.model.run_dir, self.model)
-        self._draw(force=True)
+        self._draw()  # redrawn if the edit changed the flags (RunMemory.edit reads them again)
