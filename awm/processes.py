@@ -190,13 +190,29 @@ def end_processes(tokens: Iterable[str], under: Path | None = None, spare: Itera
             time.sleep(CONFIRM)
             continue
         quiet = 0
-        for proc in fresh:
+        for proc in _deepest_first(fresh):
             tried.add((proc.pid, proc.start))
             description = proc.describe()
             if send(proc, signal.SIGKILL):
                 killed.append(description)
         time.sleep(0.005)
     return killed
+
+
+def _deepest_first(procs: list[Proc]) -> list[Proc]:
+    """`procs`, each after its descendants among them: killed in this order, what a process started is killed (and
+    said) before the process, which matters where killing the parent ends its children too (a sandbox's init ends
+    its pid namespace, awm.agent.sandbox)."""
+    by_pid = {p.pid: p for p in procs}
+
+    def depth(proc: Proc) -> int:
+        seen = {proc.pid}
+        while proc.ppid in by_pid and proc.ppid not in seen:
+            proc = by_pid[proc.ppid]
+            seen.add(proc.pid)
+        return len(seen)
+
+    return sorted(procs, key=depth, reverse=True)
 
 
 def interrupt_commands(tokens: Iterable[str], under: Path | None = None, hard: bool = False) -> int:

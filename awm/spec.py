@@ -55,6 +55,9 @@ class AgentSpec:
     workspace: str = "local"  # local: on this machine; docker: in the instance's image; remote: on agent servers;
     # remote-api: OpenHands' hosted runtime API
     terminal: str = "subprocess"  # subprocess | tmux (faster start, but may lose a first command's output under load)
+    # local workspace: auto (bubblewrap where it runs, else unconfined with a warning) | bwrap (refused where it
+    # cannot run) | none (unconfined); see awm.agent.sandbox. Other workspaces isolate the agent themselves.
+    sandbox: str = "auto"
     server_image: str | None = None  # docker workspace: an agent-server image (template with {instance_id}, {image})
     sdk_root: str | None = None  # docker workspace: a software-agent-sdk checkout to build agent-server images from
     servers: list[str] = field(default_factory=list)  # remote workspace: agent-server URLs, one issue each at a time
@@ -266,6 +269,7 @@ FIELDS: dict[str, _Field] = {
     "agent.include_hints": _BOOL,
     "agent.workspace": _Field("choice", choices=("local", "docker", "remote", "remote-api")),
     "agent.terminal": _Field("choice", choices=("subprocess", "tmux")),
+    "agent.sandbox": _Field("choice", choices=("auto", "bwrap", "none")),
     "agent.server_image": _opt(eg="my-registry/agent-server:{instance_id}"),
     "agent.sdk_root": _opt(eg="~/src/software-agent-sdk"),
     "agent.servers": _Field("list", eg=["http://10.0.0.5:8000", "http://10.0.0.6:8000"]),

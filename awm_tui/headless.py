@@ -87,6 +87,8 @@ class HeadlessPrinter:
             order = f" ({event.order})" if event.order else ""
             self.say(f"awm-tui: {verb} run {event.run_id} ({event.model}), {len(event.instance_ids)} issues{order}, "
                      f"{len(event.finished_ids)} already done; folder {event.run_dir}")
+            for notice in event.notices:
+                self.say(f"awm-tui: warning: {notice}")
         elif self.quiet and not isinstance(event, ev.RunFinished):
             return
         elif isinstance(event, ev.IssueFinished):

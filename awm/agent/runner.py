@@ -20,6 +20,7 @@ from awm.model.client import describe_fault, import_litellm, sdk_llm, setup_envi
 from awm.records import Issue, Step
 
 if TYPE_CHECKING:
+    from awm.agent.sandbox import Sandbox
     from awm.agent.workspace import OpenWorkspace
     from awm.spec import AgentSpec, BudgetSpec, LLMSpec
 
@@ -61,26 +62,39 @@ def quiet_agent_stack() -> None:
     warnings.filterwarnings("ignore", message="Cost calculation failed")
 
 
-def tools_for(kind: str, terminal: str, env: dict[str, str] | None = None) -> list:
+def tools_for(kind: str, terminal: str, env: dict[str, str] | None = None, sandbox: Sandbox | None = None) -> list:
     """The tool set of an agent kind (AGENT_KINDS), with the terminal the workspace runs, whose shell gets `env` on
-    top of this process's environment (the workspace's `shell_env`: the tag that lets it end the shell's processes)."""
+    top of this process's environment (the workspace's `shell_env`: the tag that lets it end the shell's processes).
+    With a `sandbox` (awm.agent.sandbox), the terminal's shell is its launcher (the shell runs inside bubblewrap) and
+    the file tools, which run in this process, are confined to its root (the checkout)."""
     from openhands.sdk import Tool
     from openhands.tools.task_tracker import TaskTrackerTool
     from openhands.tools.terminal import TerminalTool
 
-    shell = Tool(name=TerminalTool.name, params={"terminal_type": terminal, **({"env": env} if env else {})})
+    params: dict[str, Any] = {"terminal_type": terminal, **({"env": env} if env else {})}
+    if sandbox is not None:
+        if terminal != "subprocess":  # the tmux terminal starts /bin/bash itself: it would run unconfined
+            raise ValueError(f"the {terminal} terminal cannot run in the sandbox (agent.sandbox); use subprocess")
+        params["shell_path"] = sandbox.shell_path
+    shell = Tool(name=TerminalTool.name, params=params)
     if kind == "ApplyPatchAgent":
         from openhands.tools.apply_patch import ApplyPatchTool
 
-        return [shell, Tool(name=ApplyPatchTool.name), Tool(name=TaskTrackerTool.name)]
-    if kind == "GeminiAgent":
+        tools = [shell, Tool(name=ApplyPatchTool.name), Tool(name=TaskTrackerTool.name)]
+    elif kind == "GeminiAgent":
         from openhands.tools.gemini import EditTool, ListDirectoryTool, ReadFileTool, WriteFileTool
 
-        return [shell, *(Tool(name=t.name) for t in (ReadFileTool, WriteFileTool, EditTool, ListDirectoryTool)),
-                Tool(name=TaskTrackerTool.name)]
-    from openhands.tools.file_editor import FileEditorTool
+        tools = [shell, *(Tool(name=t.name) for t in (ReadFileTool, WriteFileTool, EditTool, ListDirectoryTool)),
+                 Tool(name=TaskTrackerTool.name)]
+    else:
+        from openhands.tools.file_editor import FileEditorTool
 
-    return [shell, Tool(name=FileEditorTool.name), Tool(name=TaskTrackerTool.name)]
+        tools = [shell, Tool(name=FileEditorTool.name), Tool(name=TaskTrackerTool.name)]
+    if sandbox is None:
+        return tools
+    from awm.agent.sandbox import confined
+
+    return confined(tools, sandbox.root)
 
 
 @dataclass
@@ -207,7 +221,7 @@ class AgentRunner:
         agent = Agent(
             # a remote conversation's model calls are made by its agent server: bounded there by `guard.run` only
             llm=sdk_llm(self.llm_spec, "agent", None if remote else guard),
-            tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env),
+            tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env, getattr(workspace, "sandbox", None)),
             agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
             system_prompt_kwargs={"cli_mode": True},
         )

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 from awm import atomic
+from awm.agent import sandbox
+from awm.agent.sandbox import Sandbox
 from awm.processes import end_processes, interrupt_commands, new_token, owner_token, run_token, shell_env
 from awm.records import Issue
 from awm.errors import UserError
@@ -104,15 +106,18 @@ def _run_held(run_dir: Path) -> bool:
 
 class LocalCheckout:
     """A throwaway checkout at the base commit on this machine; the agent's commands run here with the user's
-    rights. Every process started for it carries its token (awm.processes): its shell gets `shell_env`, and
+    rights, inside `sandbox` when it has one (awm.agent.sandbox: its own namespaces, the checkout and the toolchain
+    its whole view). Every process started for it carries its token (awm.processes): its shell gets `shell_env`, and
     closing it kills whatever carries the token or still works in the checkout, wherever it went (`cd /tmp && sleep
     300 &`, `setsid`, a double fork)."""
 
-    def __init__(self, path: Path, base_commit: str, terminal: str, run_token: str = "", hide_env: Iterable[str] = ()):
+    def __init__(self, path: Path, base_commit: str, terminal: str, run_token: str = "", hide_env: Iterable[str] = (),
+                 sandbox: Sandbox | None = None):
         self.path = path
         self.repo_path = str(path)
         self.base_commit = base_commit
         self.terminal = terminal
+        self.sandbox = sandbox  # the runner gives the terminal its shell, and confines the file tools to its root
         self.token = new_token("i")
         # the issue's, the run's (a resumed run ends what a killed one left), and this process's (its watchdog ends
         # them all if awm-tui dies)
@@ -144,11 +149,15 @@ class LocalCheckout:
 class LocalWorkspace:
     name = "local"
 
-    def __init__(self, cache: RepoCache, root: Path, terminal: str = "subprocess", hide_env: Iterable[str] = ()):
+    def __init__(self, cache: RepoCache, root: Path, terminal: str = "subprocess", hide_env: Iterable[str] = (),
+                 sandboxed: bool = False, secrets: Iterable[str] = (), notice: str = ""):
         self.cache = cache
         self.root = root
         self.terminal = terminal
         self.hide_env = tuple(hide_env)  # variables the agent's shell must not see (set empty there)
+        self.sandboxed = sandboxed  # each checkout in a bubblewrap sandbox (awm.agent.sandbox)
+        self.secrets = tuple(s for s in secrets if s)  # values no variable in the sandbox may hold (the model's keys)
+        self.notice = notice  # what the run's start line says about the agent's confinement ("": nothing)
         self.run_token = run_token(root)
         self.stale: list[str] | None = None  # what an earlier, killed process of this run left, ended on first open
 
@@ -163,6 +172,8 @@ class LocalWorkspace:
         checkout = LocalCheckout(path, issue.base_commit, self.terminal, self.run_token, self.hide_env)
         try:
             self.cache.checkout(issue.repo, issue.base_commit, path, isolated=True)
+            if self.sandboxed:  # its launcher beside the checkout, out of the agent's sight; removed with it
+                checkout.sandbox = Sandbox(path, path.parent / ".sandbox", self.secrets, self.hide_env)
         except MissingCommit:
             checkout.close()
             raise UserError(
@@ -226,6 +237,11 @@ def make_workspace(spec, cache: RepoCache, root: Path) -> Workspace:
         from awm.agent import remote
 
         return remote.make(spec, cache, root)
-    # The model's key is the run's, not the agent's: its variable is blanked in the agent's shell.
+    # The model's key is the run's, not the agent's: its variable is blanked in the agent's shell, and in the sandbox
+    # (agent.sandbox) no variable holds it and awm-tui's own /proc/<pid>/environ is out of sight.
     hide = [spec.llm.api_key_env] if spec.llm.api_key_env else []
-    return LocalWorkspace(cache, root, spec.agent.terminal, hide_env=hide)
+    choice = sandbox.choose(spec.agent.sandbox, "local", spec.agent.terminal)
+    secrets = [spec.llm.api_key, spec.induction.llm.api_key if spec.induction.llm else None,
+               *(os.environ.get(name) for name in hide)]
+    return LocalWorkspace(cache, root, spec.agent.terminal, hide_env=hide, sandboxed=choice.on,
+                          secrets=[s for s in secrets if s], notice=choice.notice)

@@ -1,21 +1,23 @@
 """What every grading backend shares: the result, the protocol, the steps around grading (timing, patch and report
 kept, an empty patch failed at once), patch application in the harness's order, test runs in their own process
-group, and grading FAIL_TO_PASS / PASS_TO_PASS with the swebench package's own rules."""
+group with a private temp dir, and grading FAIL_TO_PASS / PASS_TO_PASS with the swebench package's own rules."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 from awm import atomic
 from awm.processes import group_env, new_token, wait_ended
 from awm.grading.recipes import test_files
 from awm.records import Issue, Status
-from awm.repos import git
+from awm.repos import git, remove
 
 # The harness's markers, so a saved test log reads like one of its own.
 START, END = ">>>>> Start Test Output", ">>>>> End Test Output"
@@ -104,27 +106,49 @@ def apply_patch(workdir: Path, patch: str) -> tuple[bool, str]:
     return False, (first.stderr.strip().splitlines() or ["unknown error"])[-1][:300]
 
 
-def run_tests(argv: list[str], workdir: Path, timeout_s: float, env: dict[str, str]) -> tuple[str, bool]:
+TMP_VARIABLES = ("TMPDIR", "TMP", "TEMP")
+
+
+@contextmanager
+def private_tmp(root: Path) -> Iterator[dict[str, str]]:
+    """A temp folder of one grading command's own under `root` (the run's work root), removed afterwards; yields
+    the variables that point the command at it. Pytest keeps its `<temp dir>/pytest-of-<user>` there, so test runs
+    of other processes on this machine, which clean up old folders in theirs, never remove this run's (nor it
+    theirs)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="tmp-", dir=root))
+    try:
+        yield {name: str(path) for name in TMP_VARIABLES}
+    finally:
+        remove(path)
+
+
+def run_tests(argv: list[str], workdir: Path, timeout_s: float, env: dict[str, str],
+              tmp_root: Path | None = None) -> tuple[str, bool]:
     """The output (stdout, then stderr) and whether the time ran out. It runs in a session of its own, tagged: past
     the time, when this thread is interrupted or when awm-tui dies (its watchdog), everything it started is killed,
-    and so is what it leaves in the background (awm.processes)."""
+    and so is what it leaves in the background (awm.processes). Its temp dir is a private one under `tmp_root`
+    (default: the folder `workdir` is in), removed once it has ended."""
     token = new_token("g")
-    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", stdin=subprocess.DEVNULL, env={**os.environ, **env, **group_env(token)},
-                            start_new_session=True)
-    out, err, timed_out = wait_ended(proc, timeout_s, token)
+    with private_tmp(tmp_root or workdir.parent) as tmp:
+        proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace", stdin=subprocess.DEVNULL,
+                                env={**os.environ, **env, **tmp, **group_env(token)}, start_new_session=True)
+        out, err, timed_out = wait_ended(proc, timeout_s, token)
     return out + err, timed_out
 
 
-def run_step(command: str, workdir: Path, timeout_s: float, env: dict[str, str]) -> tuple[str, int]:
+def run_step(command: str, workdir: Path, timeout_s: float, env: dict[str, str],
+             tmp_root: Path | None = None) -> tuple[str, int]:
     """A recipe's shell step (pre_install, install), output interleaved; exit status -1 if it timed out. Its
-    processes end with it, as run_tests' do."""
+    processes end with it, and its temp dir is private, as run_tests' are."""
     env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", **env}
     token = new_token("g")
-    proc = subprocess.Popen(["bash", "-c", command], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace", stdin=subprocess.DEVNULL,
-                            env={**os.environ, **env, **group_env(token)}, start_new_session=True)
-    out, _, timed_out = wait_ended(proc, timeout_s, token)
+    with private_tmp(tmp_root or workdir.parent) as tmp:
+        proc = subprocess.Popen(["bash", "-c", command], cwd=workdir, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace", stdin=subprocess.DEVNULL,
+                                env={**os.environ, **env, **tmp, **group_env(token)}, start_new_session=True)
+        out, _, timed_out = wait_ended(proc, timeout_s, token)
     if timed_out:
         return out + f"\n(timed out after {timeout_s:.0f} s)\n", -1
     return out, proc.returncode

@@ -12,7 +12,8 @@ What the harness does for one instance, and what stands in for it here:
   reset, test patch, and the tests with stdout and stderr in one stream, as `docker exec` gives them;
 - its container: a clean environment (TZ=Etc/UTC, no locale unless the eval commands export one, none of this
   shell's PYTHON*, PYTEST_*, DISPLAY...), keeping only what this machine needs to reach the package index and
-  compile."""
+  compile, and a temp dir of each step's own under the run's work root (TMPDIR; awm.grading.base.private_tmp), as a
+  container's /tmp is its own."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ class LocalEvaluator(GradingEvaluator):
         log = ""
         setup = setup_script(recipe)
         if setup:
-            output, code = run_step(shlex.join(clean_argv(setup, environment)), workdir, self.timeout_s, environment)
+            output, code = run_step(shlex.join(clean_argv(setup, environment)), workdir, self.timeout_s, environment,
+                                    self.work_root)
             log += output
             if code:
                 atomic.write_text(out_dir / "test_output.txt", log)
@@ -112,7 +114,7 @@ class LocalEvaluator(GradingEvaluator):
         install_failed = ""
         if recipe.install:  # a failed install does not stop the harness's eval script either: the tests decide
             output, code = run_step(shlex.join(clean_argv(reinstall_script(recipe), environment)), workdir,
-                                    self.timeout_s, environment)
+                                    self.timeout_s, environment, self.work_root)
             log += f"+ {recipe.install}\n{output}"
             install_failed = f"; the install step `{recipe.install}` failed (exit {code})" if code else ""
         reset_test_files(workdir, issue.base_commit, issue.test_patch)
@@ -122,7 +124,7 @@ class LocalEvaluator(GradingEvaluator):
         command = " ".join([recipe.test_cmd, *map(shlex.quote, recipe.directives(issue.test_patch))])
         started = time.monotonic()
         output, timed_out = run_tests(clean_argv(testing_script(recipe, command), environment), workdir,
-                                      self.timeout_s, environment)
+                                      self.timeout_s, environment, self.work_root)
         test_s = time.monotonic() - started
         atomic.write_text(out_dir / "test_output.txt", f"{log}+ {command}\n{START}\n{output}\n{END}\n")
         if timed_out:

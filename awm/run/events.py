@@ -25,6 +25,7 @@ class RunStarted(Event):
     resumed: bool
     stats: Stats
     order: str = ""  # how the issues are ordered when not by id: "chronological", "shuffle (seed 2)"
+    notices: tuple[str, ...] = ()  # warnings the start line gives (an agent that runs unconfined: what it can reach)
 
 
 @dataclass(frozen=True)

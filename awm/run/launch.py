@@ -60,7 +60,11 @@ def _absolute(key: str, value):
 
 def preflight(spec: RunSpec) -> None:
     """What can be refused before anything is written: a Docker backend with no Docker engine is a message now,
-    not an ERROR at issue 1."""
+    not an ERROR at issue 1; so is `agent.sandbox: bwrap` where bubblewrap cannot run."""
+    if spec.agent.workspace == "local":
+        from awm.agent import sandbox
+
+        sandbox.choose(spec.agent.sandbox, "local", spec.agent.terminal)  # asked once per process; refuses `bwrap`
     if spec.agent.workspace == "docker":
         from awm.agent import docker
 

@@ -161,6 +161,7 @@ class Engine:
             stats=self.stats(),
             order={"id": "", "chronological": "chronological"}.get(
                 self.spec.dataset.order, f"shuffled (seed {self.spec.dataset.seed or 0})"),
+            notices=tuple(self.parts.notices),
         ))
 
     def _loop(self) -> tuple[RunState, str]:

@@ -52,6 +52,7 @@ class Parts:
     count: Callable[[str], int] | None = None  # tokens of a text for the agent's model; None: litellm's counter
     judge: Judge | None = None  # induction.success with a judge
     sources: MemorySources | None = None  # warm start and baseline run, read once
+    notices: list[str] = field(default_factory=list)  # warnings for the run's start line (an unconfined agent)
 
     def warm_up(self) -> None:
         self.agent.warm_up()
@@ -175,6 +176,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         count=model_counter(spec.llm),
         judge=judge,
         sources=sources,
+        notices=[notice] if (notice := getattr(workspace, "notice", "")) else [],
     )
 
 

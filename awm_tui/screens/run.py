@@ -283,6 +283,8 @@ class RunScreen(Screen[None]):
             log.say(f"── {verb} run {event.run_id} ({event.model}): {len(event.instance_ids)} issues{order}, "
                     f"{len(event.finished_ids)} already done; started in {self.model.starting_for():.0f} s ──")
             log.say(f"· folder {event.run_dir}", "system")
+            for notice in event.notices:
+                log.say(f"warning: {notice}", "error")
         elif isinstance(event, ev.IssueStarted):
             log.say(f"── {event.instance_id} ({event.index}/{event.total}), "
                     f"{len(event.workflow_ids)} workflows in the prompt ──")
