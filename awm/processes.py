@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -340,6 +341,26 @@ def _watch(token: str) -> None:
     except OSError:
         pass
     end_processes([token])
+    remove_containers(token)
+
+
+CONTAINER_LABEL = "awm-tui.owner"  # on every container an awm-tui process starts: its owner token
+
+
+def remove_containers(token: str) -> None:
+    """Remove the Docker containers labelled with `token` (an agent's, a grading's, a build's), with the docker CLI
+    (this file imports nothing but the standard library). Silent when there is no docker or no engine."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return
+    try:
+        listed = subprocess.run([docker, "ps", "-aq", "--filter", f"label={CONTAINER_LABEL}={token}"],
+                                capture_output=True, text=True, timeout=60)
+        ids = listed.stdout.split()
+        if ids:
+            subprocess.run([docker, "rm", "-f", *ids], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        pass
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--watchdog"]:

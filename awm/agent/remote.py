@@ -661,9 +661,9 @@ class RuntimeApiWorkspace:
         self._factory = workspace_factory
 
     def image_for(self, issue: Issue) -> str:
-        from awm.agent.docker import image_for
+        from awm.images.engine import swebench_image
 
-        base = image_for(issue)
+        base = swebench_image(issue.instance_id)
         return self.image.format(instance_id=issue.instance_id, image=base, tag=base.split("/")[-1].split(":")[0])
 
     def open(self, issue: Issue) -> RemoteCheckout:

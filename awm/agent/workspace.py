@@ -186,51 +186,12 @@ class LocalWorkspace:
         return checkout
 
 
-class DockerSandboxWorkspace:
-    """The agent inside the instance's SWE-bench image (repository at /testbed), through OpenHands' Docker
-    workspace: see awm.agent.docker."""
-
-    name = "docker"
-
-    def __init__(self, spec):
-        self.spec = spec
-
-    def open(self, issue: Issue) -> OpenWorkspace:
-        from awm.agent import docker
-
-        return _SandboxHandle(docker.open_for(self.spec, issue))
-
-
-class _SandboxHandle:
-    terminal = "tmux"  # the agent server's terminal in the image
-    shell_env: dict[str, str] = {}  # the container ends with the sandbox
-
-    def __init__(self, sandbox):
-        from awm.agent.docker import REPO_PATH
-
-        self.sandbox = sandbox
-        self.repo_path = REPO_PATH
-        self.closed = False
-
-    def conversation_workspace(self):
-        return self.sandbox.workspace
-
-    def interrupt(self, hard: bool) -> None:
-        """A remote conversation is bounded by its own run timeout; nothing to signal from here."""
-
-    def patch(self) -> str:
-        return self.sandbox.patch()
-
-    def close(self) -> list[str]:
-        if not self.closed:
-            self.closed = True
-            self.sandbox.close()
-        return []
-
-
 def make_workspace(spec, cache: RepoCache, root: Path) -> Workspace:
     if spec.agent.workspace == "docker":
-        return DockerSandboxWorkspace(spec)
+        # each issue in a container of its image, its agent server on a loopback port: see awm.agent.docker
+        from awm.agent.docker import DockerWorkspace
+
+        return DockerWorkspace(spec, cache, root)
     if spec.agent.workspace in ("remote", "remote-api"):
         # OpenHands agent servers (a pool of existing ones, or one per issue from the hosted runtime API): checked
         # here, before the first issue; see awm.agent.remote

@@ -53,6 +53,26 @@ def recipe_fields(repo: str) -> dict[str, Any] | None:
             "env": (("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"),)}
 
 
+HARNESS_PYTHON = "3.13"  # the Python of the images built here (awm.images.build: Debian trixie's)
+
+
+def harness_specs() -> dict[str, dict[str, dict[str, Any]]]:
+    """The demo repository's entry for swebench's MAP_REPO_VERSION_TO_SPECS, as swebench's own entries are written:
+    what its harness needs to build the demo's images and grade them (awm.grading.harness registers it). The same
+    test command and pytest as the local recipe; the stand-in conda's `conda create` makes the environment."""
+    from importlib.metadata import version
+
+    from awm.demo.minibench import load_instances
+
+    spec = {
+        "python": HARNESS_PYTHON,
+        "pip_packages": [f"pytest=={version('pytest')}"],
+        "test_cmd": "python -m pytest -rA -p no:cacheprovider",
+        "eval_commands": ["export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1"],
+    }
+    return {REPO: {v: dict(spec) for v in sorted({row["version"] for row in load_instances()})}}
+
+
 def start_model_server(record_path: Path | None = None, model: str = "scripted/demo", latency_s: float = 0.0):
     """The scripted model on 127.0.0.1, started; `.base_url` is its address, `.stop()` ends it. `model` (the run's
     `llm.model`) picks the mode: `scripted/learner` learns from the memory in its prompt, any other name replays.

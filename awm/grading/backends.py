@@ -28,6 +28,7 @@ def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path
     from awm.grading.harness import HarnessEvaluator
 
     harness = HarnessEvaluator(run_dir, run_tag, timeout_s, model_name, keep_images=evaluation.keep_images,
-                               min_free_gb=evaluation.min_free_gb)
+                               min_free_gb=evaluation.min_free_gb, cache=cache)
     harness.check_available()
+    harness.remove_leftovers()  # what a killed process of this run left mid-grading
     return harness

@@ -1,5 +1,12 @@
 """Official grading with the SWE-bench harness (swebench 4.1.0): each patch is run by `run_instance` in a fresh
-container from the instance's prebuilt image, with the harness's own eval script, log parser and report.
+container from the instance's image, with the harness's own eval script, log parser and report.
+
+Images: for SWE-bench's repositories, the prebuilt ones (`swebench/sweb.eval.x86_64.*`, pulled by the harness). For
+the demo's repository nothing can be pulled: its images are built here (awm.images.build: the harness's own
+setup scripts on a Debian base, named as the harness names local images), and its entry is added to swebench's
+tables (awm.demo.harness_specs) as swebench's own entries are written. The harness's containers get host
+networking and awm-tui's labels (awm.images.engine.ContainerDefaults): never Docker's default bridge, and a run
+killed mid-grading leaves nothing its resume or the dead process's watchdog does not remove.
 
 Traps of 4.1.0 handled here: `run_instance` returns a cached report.json when (run id, model, instance) already has
 one, so every attempt gets a fresh run id; it writes under `RUN_EVALUATION_LOG_DIR`, a path relative to the working
@@ -15,23 +22,22 @@ import logging
 import os
 import re
 import shutil
-import threading
 import time
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 from unittest import mock
 from uuid import uuid4
 
 from awm import atomic
 from awm.errors import UserError
+from awm.images import engine
+from awm.images.specs import PATCH_LOCK as _PATCH_LOCK, build_test_spec, builds_here, instance_image  # noqa: F401
 from awm.grading.base import EvalResult, GradingEvaluator, excerpt, failing_summary
 from awm.records import Issue, Status
 
 log = logging.getLogger("awm.grading.harness")
 
-# Module constants of swebench are patched process-wide; one evaluation at a time holds them.
-_PATCH_LOCK = threading.RLock()
 
 
 class HarnessEvaluator(GradingEvaluator):
@@ -48,6 +54,7 @@ class HarnessEvaluator(GradingEvaluator):
         min_free_gb: float = 50,
         client=None,
         run_instance: Callable[..., dict] | None = None,
+        cache=None,
     ):
         self.run_dir = Path(run_dir)
         self.run_tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_tag).strip("-.") or "run"  # part of a container name
@@ -58,7 +65,9 @@ class HarnessEvaluator(GradingEvaluator):
         self.min_free_gb = min_free_gb
         self._client = client
         self._run_instance = run_instance
+        self.cache = cache  # awm.repos.RepoCache: the repositories whose images are built here
         self.notes: list[str] = []
+        self.run_key = engine.run_key(self.run_dir)
 
     @property
     def client(self):
@@ -86,13 +95,24 @@ class HarnessEvaluator(GradingEvaluator):
 
     # ------------------------------------------------------------------ evaluation
 
+    def remove_leftovers(self) -> list[str]:
+        """The grading containers an earlier process of this run left (a kill -9 mid-grading): removed."""
+        return engine.remove_containers(self.client, run=self.run_key, kind="grading")
+
     def _grade(self, issue: Issue, patch: str, out_dir: Path, report: dict) -> EvalResult:
+        built_here = builds_here(issue.repo)
         try:
-            test_spec = build_test_spec(issue.to_row(), self.namespace)
+            test_spec = build_test_spec(issue.to_row(), None if built_here else self.namespace)
         except Exception as exc:  # noqa: BLE001
             return EvalResult(Status.ERROR, reason=f"the harness could not prepare the instance: {short_error(exc)}",
                               report=report)
         self._ensure_disk()
+        if built_here:
+            try:
+                instance_image(test_spec, self.cache, self.client)
+            except Exception as exc:  # noqa: BLE001 - the issue's ERROR, with the step that failed
+                return EvalResult(Status.ERROR, reason=f"building the instance image failed: {short_error(exc)}",
+                                  report=report)
         run_id = f"awm-{self.run_tag}-{uuid4().hex[:8]}"
         pred = {"instance_id": issue.instance_id, "model_name_or_path": self.model_name, "model_patch": patch}
         harness_dir = out_dir / "harness"
@@ -101,7 +121,8 @@ class HarnessEvaluator(GradingEvaluator):
         try:
             with harness_paths(harness_dir, self.run_dir / "harness_build"):
                 run_instance = self._run_instance or _real_run_instance()
-                run_instance(test_spec, pred, not self.keep_images, False, self.client, run_id,
+                client = engine.ContainerDefaults(self.client, engine.labels("grading", self.run_key))
+                run_instance(test_spec, pred, not self.keep_images, False, client, run_id,
                              max(1, int(self.timeout_s)))
         except Exception as exc:  # noqa: BLE001 - the real one swallows its errors; anything else is a crash too
             crashed = short_error(exc)
@@ -189,30 +210,6 @@ def harness_paths(log_root: Path, build_root: Path):
             mock.patch.object(docker_build, "INSTANCE_IMAGE_BUILD_DIR", build_root), \
             redirect_stdout(io.StringIO()):
         yield
-
-
-def build_test_spec(row: dict[str, Any], namespace: str | None):
-    """`make_test_spec`, which for requirements-based repositories (Django among them) fetches the requirements
-    from raw.githubusercontent.com. They only feed the environment-image build script; a pulled image
-    (namespace set) never runs it, so a failed fetch is retried without them."""
-    from swebench.harness.test_spec import python as py_spec
-    from swebench.harness.test_spec.test_spec import make_test_spec
-
-    try:
-        return make_test_spec(row, namespace=namespace)
-    except Exception as exc:
-        if namespace is None or not _is_fetch_error(exc):
-            raise
-        log.warning("requirements fetch failed (%s); building the test spec without them", short_error(exc))
-    with _PATCH_LOCK, mock.patch.multiple(py_spec, get_requirements=lambda instance: "",
-                                          get_environment_yml=lambda instance, env_name: ""):
-        return make_test_spec(row, namespace=namespace)
-
-
-def _is_fetch_error(exc: Exception) -> bool:
-    import requests
-
-    return isinstance(exc, requests.RequestException) or str(exc).startswith("Could not find")
 
 
 # ---------------------------------------------------------------------- reading the harness's files

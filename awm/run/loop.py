@@ -192,6 +192,8 @@ class Engine:
                     index, issue = pending.pop(0)
                     start = self._start(issue, index, staleness=len(in_flight))
                     in_flight[pool.submit(self._work, issue, index, start)] = (index, issue)
+                    if pending and (prepare := getattr(self.parts.workspace, "prepare", None)):
+                        prepare(pending[0][1])  # a container workspace starts the next issue's meanwhile
                 if not in_flight:
                     break
                 finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)

@@ -57,6 +57,9 @@ class Parts:
     def warm_up(self) -> None:
         self.agent.warm_up()
         self.evaluator.warm_up()
+        warm_workspace = getattr(self.workspace, "warm_up", None)  # the Docker agent server's volume, built once
+        if warm_workspace is not None:
+            warm_workspace()
 
     def close(self) -> None:
         while self.on_close:
