@@ -97,7 +97,7 @@ def test_a_model_probing_its_container_finds_no_key_no_later_commit_and_no_fix(d
         llm = LLMSpec(model="openai/scripted", base_url=server.base_url, api_key_env="AWM_PROBE_KEY", num_retries=0)
         spec = RunSpec(llm=llm, agent=AgentSpec(workspace="docker", max_iterations=20, timeout_minutes=10),
                        dataset=DatasetSpec(name=demo.BUILTIN, repo_filter=[demo.REPO]), path="probe.yaml")
-        workspace = DockerWorkspace(spec, cache, tmp_path / "work")
+        workspace = DockerWorkspace(spec, cache, tmp_path / "work", run_dir=tmp_path / "run")
         issue = Issue.from_row(row)
         checkout = workspace.open(issue)
         try:
@@ -175,7 +175,8 @@ def test_the_demo_in_docker_with_two_workers_killed_and_resumed(docker_ready, aw
             time.sleep(0.3)
         assert in_flight(), proc.stdout.read() if proc.poll() is not None else "nothing in flight in time"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 60  # the dead process's watchdog removes its containers
     while containers(**{engine.RUN_LABEL: run}) and time.monotonic() < deadline:

@@ -62,9 +62,10 @@ def test_conda_packages_then_pip_packages_in_the_harness_order(tmp_path, monkeyp
     assert commands == [
         ("creating the virtualenv",
          ["venv", "--quiet", "--seed", *cutoff, "--python", "/usr/bin/python3.6", str(tmp_path / "env")]),
-        ("installing its requirements", ["pip", "install", *cutoff, "--python", python, *conda_packages]),
+        ("installing its requirements", ["pip", "install", "--compile-bytecode", *cutoff, "--python", python,
+                                         *conda_packages]),
         ("installing its pip packages",
-         ["pip", "install", *cutoff, "--python", python, *shlex.split(pip)[4:]]),
+         ["pip", "install", "--compile-bytecode", *cutoff, "--python", python, *shlex.split(pip)[4:]]),
     ]
     assert conda_packages == ["numpy", "scipy", "cython", "pytest", "pandas", "matplotlib"]
     assert shlex.split(pip)[4:] == ["cython", "numpy==1.19.2", "setuptools", "scipy==1.5.2"]

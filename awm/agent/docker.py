@@ -238,11 +238,12 @@ class DockerWorkspace:
 
     name = "docker"
 
-    def __init__(self, spec, cache, root: Path, *, client=None, cancelled: Callable[[], bool] | None = None):
+    def __init__(self, spec, cache, root: Path, *, run_dir: Path | None = None, client=None,
+                 cancelled: Callable[[], bool] | None = None):
         self.spec = spec
         self.cache = cache
         self.client = client or engine.client(timeout=600)
-        self.run = engine.run_key(root)
+        self.run = engine.run_key(run_dir or root)  # the label of the run's containers (its grading's too)
         self.terminal = spec.agent.terminal
         self.hide_env = [spec.llm.api_key_env] if getattr(spec.llm, "api_key_env", None) else []
         self.cancelled = cancelled
@@ -252,6 +253,10 @@ class DockerWorkspace:
         self._prepared: dict[str, Future] = {}  # instance id -> its container starting (prepare)
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="awm-docker-prepare")
         self._closed_all = False
+        # per issue: seconds from `docker create` to the agent server answering, and how long `open` waited for it
+        # (less when the container was started ahead, `prepare`): what bench/overhead.py reports
+        self.start_s: dict[str, float] = {}
+        self.waited_s: dict[str, float] = {}
         self.stale = engine.remove_containers(self.client, run=self.run, kind="agent")
 
     def agent_server_volume(self) -> str:
@@ -287,6 +292,7 @@ class DockerWorkspace:
 
     def _start_box(self, issue: Issue) -> AgentContainer:
         for attempt in range(3):  # a free port taken meanwhile by another process: another port
+            started = time.monotonic()
             box = self._container_for(issue)
             with self._lock:
                 self.open_boxes.add(box)
@@ -295,6 +301,7 @@ class DockerWorkspace:
                 if closed:
                     raise ContainerError("the run's workspace is closed")
                 box.wait_ready(cancelled=self._stopping)
+                self.start_s[issue.instance_id] = round(time.monotonic() - started, 3)
                 return box
             except BaseException as exc:
                 box.remove()
@@ -316,6 +323,7 @@ class DockerWorkspace:
             self._prepared[issue.instance_id] = self._starter.submit(self._start_box, issue)
 
     def open(self, issue: Issue):
+        opened = time.monotonic()
         with self._lock:
             prepared = self._prepared.pop(issue.instance_id, None)
         box = None
@@ -326,6 +334,7 @@ class DockerWorkspace:
                 box = None
         if box is None:
             box = self._start_box(issue)
+        self.waited_s[issue.instance_id] = round(time.monotonic() - opened, 3)
         try:
             start = box.head()
             checkout = _checkout_class()(box, start, self.terminal, self.hide_env, lambda: self._closed(box))

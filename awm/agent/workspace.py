@@ -186,12 +186,12 @@ class LocalWorkspace:
         return checkout
 
 
-def make_workspace(spec, cache: RepoCache, root: Path) -> Workspace:
+def make_workspace(spec, cache: RepoCache, root: Path, run_dir: Path | None = None) -> Workspace:
     if spec.agent.workspace == "docker":
         # each issue in a container of its image, its agent server on a loopback port: see awm.agent.docker
         from awm.agent.docker import DockerWorkspace
 
-        return DockerWorkspace(spec, cache, root)
+        return DockerWorkspace(spec, cache, root, run_dir=run_dir)
     if spec.agent.workspace in ("remote", "remote-api"):
         # OpenHands agent servers (a pool of existing ones, or one per issue from the hosted runtime API): checked
         # here, before the first issue; see awm.agent.remote

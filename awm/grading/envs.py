@@ -62,7 +62,7 @@ def root() -> Path:
 
 def env_path(recipe: Recipe, requirements: str) -> Path:
     key = json.dumps([recipe.python, requirements, list(recipe.packages), list(recipe.pip_packages),
-                      recipe.exclude_newer])
+                      recipe.exclude_newer, "compiled"])  # environments made before bytecode was compiled: anew
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return root() / f"{recipe.repo.replace('/', '__')}-{recipe.version or 'any'}-py{recipe.python}-{digest}"
 
@@ -118,13 +118,16 @@ def build_commands(recipe: Recipe, interpreter: str, path: Path, requirements: b
     # The date holds for the seed packages too: pip and setuptools decide how the install step builds the checkout.
     cutoff = ["--exclude-newer", recipe.exclude_newer] if recipe.exclude_newer else []
     python = str(path / "bin" / "python")
+    # pip compiles every module it installs, uv does not unless asked: without it, a project whose pytest config
+    # turns warnings into errors fails at import where a dependency has an invalid escape sequence (a SyntaxError
+    # under `-W error` on its first compile), while the harness's pip-built environment passes
+    install = ["pip", "install", "--compile-bytecode", *cutoff, "--python", python]
     commands = [("creating the virtualenv", ["venv", "--quiet", "--seed", *cutoff, "--python", interpreter, str(path)])]
     listed = [*(["-r", str(path / "requirements.txt")] if requirements else []), *recipe.packages]
     if listed:  # the harness installs one or the other: a requirements file, or conda packages with the Python
-        commands.append(("installing its requirements", ["pip", "install", *cutoff, "--python", python, *listed]))
+        commands.append(("installing its requirements", [*install, *listed]))
     if recipe.pip_packages:
-        commands.append(("installing its pip packages",
-                         ["pip", "install", *cutoff, "--python", python, *recipe.pip_packages]))
+        commands.append(("installing its pip packages", [*install, *recipe.pip_packages]))
     return commands
 
 

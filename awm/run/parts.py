@@ -164,7 +164,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
     judge = None
     if spec.induction.success != "tests":
         judge = Judge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens, count=count)
-    workspace = make_workspace(spec, cache, root)
+    workspace = make_workspace(spec, cache, root, run_dir=store.dir)
     if hasattr(workspace, "close"):  # a pool of agent servers, a runtime API client
         on_close.append(workspace.close)
     return Parts(
