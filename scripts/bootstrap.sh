@@ -12,6 +12,24 @@ if ! uv --version >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check --target "$root/.tools" uv >&2
   fi
 fi
+# bubblewrap runs the local workspace's agent in a sandbox (agent.sandbox: auto). Installed here when it is missing
+# and this is root with apt-get; never a reason to fail: without it `auto` runs the agent unconfined and says so at
+# the run's start. A failed attempt is not repeated for a day (.tools/.no-bubblewrap).
+if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  marker="$root/.tools/.no-bubblewrap"
+  if [ ! -e "$marker" ] || [ -n "$(find "$marker" -mmin +1440 2>/dev/null)" ]; then
+    echo "awm-tui: installing bubblewrap (the sandbox of the local workspace's agent)" >&2
+    install_bwrap() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap \
+      >/dev/null 2>&1; }
+    if install_bwrap || { apt-get update -qq >/dev/null 2>&1 && install_bwrap; }; then
+      rm -f "$marker"
+    else
+      mkdir -p "$root/.tools" && touch "$marker"
+      echo "awm-tui: could not install bubblewrap; agent.sandbox: auto runs the agent unconfined (said at the run's" \
+        "start). Install it yourself: apt-get install bubblewrap" >&2
+    fi
+  fi
+fi
 export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
 # Optional extras, space-separated: AWM_TUI_EXTRAS=docker adds openhands-workspace (the Docker agent workspace).
 # --inexact keeps an extra installed earlier when a later call does not name it.

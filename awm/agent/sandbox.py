@@ -49,11 +49,12 @@ HOME = "/home/agent"  # the sandbox's private home (a tmpfs)
 SHELL = "/bin/bash"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")  # read-only, at their paths
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Passed into the sandbox from the terminal's environment, by name (the terminal's own variables, the locale, the tag
-# that ends the agent's processes): nothing else. PATH, HOME, TMPDIR and SHELL are the sandbox's own (ENV_FIXED).
+# Passed into the sandbox from the terminal's environment, by name (the terminal's own variables, the locale; and
+# awm.processes.TAG_VAR, the tag that ends the agent's processes): nothing else. PATH, HOME, TMPDIR and SHELL are the
+# sandbox's own (env_policy).
 ENV_PASSED = frozenset({
     "TERM", "COLORTERM", "NO_COLOR", "COLUMNS", "LINES", "PS1", "PS2", "PAGER", "GIT_PAGER", "AI_AGENT",
-    "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "AWM_PROCESS_TAG",
+    "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME",
 })
 ENV_PASSED_PREFIXES = ("LC_",)
 ENV_NEVER_PREFIXES = ("XDG_",)
@@ -120,9 +121,11 @@ def bwrap_args(checkout: str | Path, toolchain_dirs: Sequence[str] = (), hidden:
 def env_policy(path_first: str = "", hide: Iterable[str] = (), secrets: Iterable[str] = ()) -> dict[str, Any]:
     """What `sandbox_env` keeps: the allow-list, the sandbox's own PATH/HOME/TMPDIR/SHELL, the variables to drop
     by name (the key's), and the SHA-256 of each secret value (never the values themselves: this goes to a file)."""
+    from awm.processes import TAG_VAR
+
     path = f"{path_first}:{SYSTEM_PATH}" if path_first and path_first not in SYSTEM_PATH.split(":") else SYSTEM_PATH
     return {
-        "passed": sorted(ENV_PASSED), "prefixes": list(ENV_PASSED_PREFIXES),
+        "passed": sorted(ENV_PASSED | {TAG_VAR}), "prefixes": list(ENV_PASSED_PREFIXES),
         "fixed": {"PATH": path, "HOME": HOME, "TMPDIR": "/tmp", "SHELL": SHELL},
         "hide": sorted({h for h in hide if h}), "secrets": sorted({_digest(s) for s in secrets if s}),
     }
@@ -162,6 +165,8 @@ def bwrap_path() -> str | None:
 
 def probe() -> str:
     """"" when bwrap runs here with the sandbox's exact options, else why not; asked once per process."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux (this is {sys.platform}; use `agent.workspace: docker` to confine the agent)"
     path = bwrap_path()
     if path is None:
         return "bwrap is not installed"
