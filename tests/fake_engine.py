@@ -26,8 +26,9 @@ Options of `factory(...)`: hold_at=[points]; burst=N (a flood of N agent events,
 engine); fail_in_run=exc (run() raises it); state=FakeRun(...) (a run already under way, e.g. `run_state(store)`);
 instance_ids (any ids: `synthetic_ids(2294)` for a Django-size run; ids other than IDS get a module and a verdict
 by their position), outcomes={id: (Status, reason)} (verdicts in place of the scripted ones), model (the model's
-name RunStarted gives), run_dir (default: the launch's resume folder or output_dir); startup_steps=[texts] (the
-factory reports them as `StartupStep`s before "build", like the app's real factory).
+name RunStarted gives), notices (the warnings RunStarted gives), run_dir (default: the launch's resume folder or
+output_dir); startup_steps=[texts] (the factory reports them as `StartupStep`s before "build", like the app's real
+factory).
 
 Agent events carry the agent's progress so far (steps, cost, tokens), as the real engine's do.
 
@@ -180,7 +181,7 @@ class FakeEngine:
                  controls: Controls | None = None, holds: Holds | None = None, instance_ids: Iterable[str] = IDS,
                  burst: int = 0, burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run",
                  fail_in_run: Exception | None = None, outcomes: dict[str, tuple[Status, str]] | None = None,
-                 model: str = "scripted/fake"):
+                 model: str = "scripted/fake", notices: Iterable[str] = ()):
         self.subscriber = subscriber
         self.launch = launch
         self.state = state or FakeRun()
@@ -193,6 +194,7 @@ class FakeEngine:
         self.fail_in_run = fail_in_run
         self.outcomes = outcomes or {}
         self.model = model
+        self.notices = tuple(notices)
         self.calls: list[str] = []  # run, pause, stop: in the order they came
         self.burst_sent = 0
         self.finished: ev.RunFinished | None = None
@@ -241,7 +243,7 @@ class FakeEngine:
             run_id=self.run_dir.rstrip("/").rsplit("/", 1)[-1], run_dir=self.run_dir, name="fake-demo",
             model=self.model, instance_ids=self.instance_ids,
             finished_ids=tuple(e.instance_id for e in state.experiences), resumed=bool(done) or state.round > 0,
-            stats=state.stats(total)))
+            stats=state.stats(total), notices=self.notices))
         self._hold("started")
         for index, iid in enumerate(self.instance_ids, 1):
             if iid in done:

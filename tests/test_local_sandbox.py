@@ -8,6 +8,7 @@ nothing with the sandbox and finds all three without it."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import signal
@@ -148,6 +149,36 @@ def test_the_command_refuses_bwrap_with_one_paragraph_and_exit_2(tmp_path, fake_
     assert message.startswith("awm-tui: ") and "\n" not in message and "Traceback" not in message
     assert "spec.yaml, field `agent.sandbox`" in message and "apt-get install bubblewrap" in message
     assert not (tmp_path / "out").exists()  # refused before the run folder was made
+
+
+def test_the_start_line_gives_the_notice(capsys):
+    from awm.run import events as ev
+    from awm.run.stats import Stats
+    from awm_tui.headless import HeadlessPrinter
+
+    started = ev.RunStarted(run_id="r1", run_dir="/runs/r1", name="r", model="m", instance_ids=("a",),
+                            finished_ids=(), resumed=False, stats=Stats(), notices=(choose("none").notice,))
+    printer = HeadlessPrinter(quiet=True)  # even --quiet prints it: it belongs to the start
+    printer(started)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("awm-tui: starting run r1") and len(lines) == 2
+    assert lines[1].startswith("awm-tui: warning: agent.sandbox is none: ") and "/proc/<pid>/environ" in lines[1]
+    printer(dataclasses.replace(started, notices=()))
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+@pytest.mark.slow  # a whole run of one demo issue
+def test_a_run_where_bwrap_cannot_run_warns_once_at_its_start(tmp_path, fake_bwrap, awm_home):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((ROOT / "specs" / "demo.yaml").read_text())
+    env = {**os.environ, "PATH": f"{fake_bwrap.parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cli("--no-ui", str(spec), "--limit", "1", "--output-dir", str(tmp_path / "out")),
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("awm-tui: starting run")
+    assert lines[1].startswith("awm-tui: warning: agent.sandbox is auto and ") and "No permissions" in lines[1]
+    assert "apt-get install bubblewrap" in lines[1] and sum("warning" in line for line in lines) == 1
 
 
 # ---------------------------------------------------------------- the sandbox's view, on paper

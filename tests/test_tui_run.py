@@ -622,6 +622,21 @@ async def test_the_run_id_and_folder_are_shown(home, fakes):
 
 
 @pytest.mark.asyncio
+async def test_the_start_warns_of_an_unconfined_agent_in_the_log(home, fakes):
+    factory = fakes(hold_at=[f"issue:{IDS[0]}"], notices=["agent.sandbox is none: the agent runs unconfined"])
+    app = fake_app(factory)
+    async with drive(app, size=(120, 40)) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[0])
+        lines = screen.query_one("#log", Log).lines
+        warned = [i for i, line in enumerate(lines) if "warning: agent.sandbox is none" in line]
+        assert len(warned) == 1 and lines[warned[0]] == "warning: agent.sandbox is none: the agent runs unconfined"
+        assert warned[0] == next(i for i, line in enumerate(lines) if line.startswith("· folder")) + 1
+        factory.release()
+        await until(pilot, lambda: screen.model.state == "completed")
+
+
+@pytest.mark.asyncio
 async def test_the_exit_line_gives_the_state_the_figures_and_how_to_resume(home, fakes):
     factory = fakes(hold_at=[f"issue:{IDS[1]}"])
     app = fake_app(factory)
