@@ -156,28 +156,38 @@ def plans(out: Path) -> dict[str, str]:
     return found
 
 
-def test_the_demo_in_docker_with_two_workers_killed_and_resumed(docker_ready, awm_home, tmp_path):
-    """Two workers; SIGKILL once an issue is in flight; no container survives the kill (the watchdog); the resume
+def test_the_demo_in_docker_with_two_workers_stopped_killed_and_resumed(docker_ready, awm_home, tmp_path):
+    """Two workers. A safe stop (SIGTERM) with issues in flight: the process ends, and has removed its containers
+    itself. A resume, then SIGKILL with issues in flight: the dead process's watchdog removes them. The last resume
     finishes every issue once, graded by the harness in Docker with the verdicts the learner's plans call for, and
     leaves no container."""
     out = tmp_path / "run"
-    args = cli("--no-ui", str(DEMO_DOCKER), "--limit", str(LIMIT), "--workers", "2", "--output-dir", str(out))
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                            start_new_session=True)
     run = engine.run_key(out)
 
     def in_flight() -> bool:  # one issue finished, and agents in containers of this run
         return (out / "experiences.jsonl").exists() and bool(containers(**{engine.RUN_LABEL: run,
                                                                             engine.KIND_LABEL: "agent"}))
-    try:
+
+    def start(*args: str) -> subprocess.Popen:
+        proc = subprocess.Popen(cli("--no-ui", *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=ROOT, start_new_session=True)
         deadline = time.monotonic() + 300
         while not in_flight() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.3)
-        assert in_flight(), proc.stdout.read() if proc.poll() is not None else "nothing in flight in time"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        if not in_flight():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"nothing in flight in time: {proc.communicate()[0][-2000:]}")
+        return proc
+
+    proc = start(str(DEMO_DOCKER), "--limit", str(LIMIT), "--workers", "2", "--output-dir", str(out))
+    proc.send_signal(signal.SIGTERM)  # a safe stop: the issues in flight are interrupted, redone on resume
+    assert proc.wait(timeout=120) == 0, proc.communicate()[0][-2000:]
+    assert not containers(**{engine.RUN_LABEL: run})  # removed by the process itself, before it exited
+
+    proc = start("--resume", str(out), "--workers", "2")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     deadline = time.monotonic() + 60  # the dead process's watchdog removes its containers
     while containers(**{engine.RUN_LABEL: run}) and time.monotonic() < deadline:
         time.sleep(0.5)
