@@ -207,6 +207,22 @@ def test_the_bwrap_command_line(tmp_path):
         assert str(private) not in args
 
 
+def test_the_launchers_command_line_and_environment():
+    config = {"bwrap": "/usr/bin/bwrap", "args": ["--unshare-pid"], "shell": "/bin/bash", "lead": "/usr/bin/setsid",
+              "env": env_policy("", hide=["MY_KEY"], secrets=[SECRET])}
+    environ = {"TERM": "xterm", "MY_KEY": SECRET, "OTHER": SECRET, "HOME": "/root", processes.TAG_VAR: "i-1"}
+    argv, env = sandbox.command(config, environ, ["-i"], lead=True)
+    assert env == {"TERM": "xterm", processes.TAG_VAR: "i-1", "PATH": sandbox.SYSTEM_PATH, "HOME": HOME,
+                   "TMPDIR": "/tmp", "SHELL": "/bin/bash"}  # bwrap's own environment: /proc/1/environ inside
+    assert argv[:3] == ["/usr/bin/bwrap", "--unshare-pid", "--clearenv"]
+    assert argv[argv.index("--"):] == ["--", "/usr/bin/setsid", "--ctty", "/bin/bash", "-i"]
+    setenv = argv[argv.index("--clearenv") + 1:argv.index("--")]
+    assert dict(zip(setenv[1::3], setenv[2::3])) == env and setenv[::3] == ["--setenv"] * len(env)
+    assert SECRET not in argv and "/root" not in argv
+    argv, _ = sandbox.command(config, environ, ["-c", "true"], lead=False)  # no terminal to lead: not asked
+    assert argv[argv.index("--"):] == ["--", "/bin/bash", "-c", "true"]
+
+
 def test_the_toolchain_is_the_interpreter_and_its_environment_not_the_project():
     roots, hidden, first = sandbox.toolchain()
     assert os.path.realpath(sys.prefix) in roots or sandbox._under_system(os.path.realpath(sys.prefix))
@@ -275,7 +291,7 @@ def test_a_path_counts_as_inside_only_once_resolved(attack, tmp_path):
     for path in ["/etc/passwd", "/proc/self/environ", "/proc/1/environ", "/proc/self/cwd/x", str(attack.secret),
                  f"{root}/../secret.txt", f"{root}/pkg/../../..", "../../secret.txt", f"{root}/env", f"{root}/leak",
                  f"{root}/mirror", f"{root}/mirror/packed-refs", f"{root}/mirror/new/file", "mirror/packed-refs",
-                 f"{root}/../repo-evil/x", str(attack.mirror)]:
+                 f"{root}/../repo-evil/x", str(attack.mirror), f"{root}/a\0b"]:
         assert not inside(path, root), path
     # a root named through a symlink is resolved too
     (tmp_path / "alias").symlink_to(attack.checkout)

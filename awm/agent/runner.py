@@ -97,6 +97,14 @@ def tools_for(kind: str, terminal: str, env: dict[str, str] | None = None, sandb
     return confined(tools, sandbox.root)
 
 
+def local_sandbox(workspace: OpenWorkspace) -> Sandbox | None:
+    """The bubblewrap sandbox of a local checkout (awm.agent.sandbox), if it has one."""
+    from awm.agent.sandbox import Sandbox
+
+    found = getattr(workspace, "sandbox", None)
+    return found if isinstance(found, Sandbox) else None
+
+
 @dataclass
 class AgentResult:
     patch: str = ""
@@ -221,7 +229,7 @@ class AgentRunner:
         agent = Agent(
             # a remote conversation's model calls are made by its agent server: bounded there by `guard.run` only
             llm=sdk_llm(self.llm_spec, "agent", None if remote else guard),
-            tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env, getattr(workspace, "sandbox", None)),
+            tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env, local_sandbox(workspace)),
             agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
             system_prompt_kwargs={"cli_mode": True},
         )

@@ -29,6 +29,7 @@ The API:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -143,14 +144,14 @@ def sandbox_env(environ: Mapping[str, str], policy: Mapping[str, Any]) -> dict[s
 
 
 def command(config: Mapping[str, Any], environ: Mapping[str, str], argv: Sequence[str],
-            tty: bool = False) -> tuple[list[str], dict]:
+            lead: bool = False) -> tuple[list[str], dict]:
     """The bwrap command line and its environment for a launcher `config`, the terminal's `environ` and the shell's
     arguments: bwrap gets the allow-listed environment only, and `--clearenv` + `--setenv` give the shell the same.
-    On a terminal (`tty`), the shell leads a session of its own with it (see `leader`)."""
+    With `lead`, the shell leads a session of its own with the terminal (see `leader`)."""
     env = sandbox_env(environ, config["env"])
     setenv = [part for name, value in sorted(env.items()) for part in ("--setenv", name, value)]
-    lead = [config["lead"], "--ctty"] if config.get("lead") and tty else []
-    return [config["bwrap"], *config["args"], "--clearenv", *setenv, "--", *lead, config["shell"], *argv], env
+    leading = [config["lead"], "--ctty"] if lead and config.get("lead") else []
+    return [config["bwrap"], *config["args"], "--clearenv", *setenv, "--", *leading, config["shell"], *argv], env
 
 
 # ---------------------------------------------------------------- can it run here?
@@ -292,10 +293,11 @@ def launch(config_path: str, argv: Sequence[str]) -> int:
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     tty = os.isatty(0)
-    args, env = command(config, os.environ, argv, tty)
+    lead = tty and bool(config.get("lead")) and _terminal_free()
+    args, env = command(config, os.environ, argv, lead)
     for sig in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(sig, lambda *_: None)  # caught, not ignored: the child starts with the default again
-    if tty and not config.get("lead"):
+    if tty and not lead:
         _take_terminal()
     try:
         proc = subprocess.Popen(args, env=env)
@@ -311,10 +313,23 @@ def launch(config_path: str, argv: Sequence[str]) -> int:
     return 128 - code if code < 0 else code
 
 
+def _terminal_free() -> bool:
+    """Whether the terminal on stdin is no session's controlling terminal yet, so that the shell can take it (the
+    SDK's terminal gives the launcher a fresh one, in a session of its own)."""
+    try:
+        import fcntl
+
+        fcntl.ioctl(0, 0x5429, b"\0\0\0\0")  # TIOCGSID (Linux; not in the termios module): the session owning it
+        return False
+    except (ImportError, OSError) as exc:
+        return getattr(exc, "errno", None) == errno.ENOTTY
+
+
 def _take_terminal() -> None:
-    """Where `setsid` is missing: make the terminal on stdin the launcher's session's controlling terminal (the
-    shell inside, which does not lead that session, cannot), so that the shell still has job control and a Ctrl-C
-    reaches the command in front. (Then awm.processes sees the shell at its prompt as a command in front.)"""
+    """Where the shell cannot lead its own session with the terminal (no `setsid`): make the terminal the launcher's
+    session's controlling terminal if it is free (the shell inside, which does not lead that session, cannot), so
+    that the shell still has job control and a Ctrl-C reaches the command in front. (awm.processes then sees the
+    shell at its prompt as a command in front.)"""
     try:
         import fcntl
         import termios
@@ -337,9 +352,11 @@ _PATCH_PATHS = ("*** Update File: ", "*** Delete File: ", "*** Add File: ", "***
 def inside(path: str, root: str, cwd: str | None = None) -> bool:
     """Whether `path` (relative ones from `cwd`, default `root`) resolves inside `root`: every symlink followed, and
     for a path that does not exist yet, its nearest existing parent resolved and the rest taken as written."""
-    real_root = os.path.realpath(root)
-    full = path if os.path.isabs(path) else os.path.join(cwd or root, path)
-    real = os.path.realpath(full)
+    try:
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(path if os.path.isabs(path) else os.path.join(cwd or root, path))
+    except (OSError, ValueError):  # a NUL byte, a path too long: nothing the tool could open inside either
+        return False
     return real == real_root or real.startswith(real_root.rstrip("/") + "/")
 
 
