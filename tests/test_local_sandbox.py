@@ -374,6 +374,27 @@ def test_the_file_tools_refuse_what_resolves_outside_the_checkout(attack):
     assert "later-commit" in free["read_file"](ReadFileAction(file_path="mirror/packed-refs")).text
 
 
+@pytest.mark.parametrize("kind", ["CodeActAgent", "ApplyPatchAgent", "GeminiAgent"])
+def test_every_agent_kind_gets_the_sandboxed_shell_and_confined_file_tools(kind, tmp_path, monkeypatch):
+    from openhands.sdk.tool.registry import resolve_tool
+
+    from awm.agent.runner import tools_for
+
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: "/usr/bin/bwrap")
+    box = Sandbox(tmp_path / "repo", tmp_path / ".sandbox")
+    (tmp_path / "repo").mkdir()
+    specs = tools_for(kind, "subprocess", {"X": "1"}, box)
+    assert specs[0].name == "terminal" and specs[0].params["shell_path"] == box.shell_path
+    state = SimpleNamespace(workspace=SimpleNamespace(working_dir=box.root), env_observation_persistence_dir=None,
+                            agent=SimpleNamespace(llm=SimpleNamespace(vision_is_active=lambda: False)))
+    file_tools = [tool for spec in specs[1:] if spec.name != "task_tracker" for tool in resolve_tool(spec, state)]
+    unconfined = [spec.name for spec in tools_for(kind, "subprocess") if spec.name in sandbox.PATH_FIELDS]
+    assert sorted(t.name for t in file_tools) == sorted(unconfined) and file_tools  # the same tools, by their names
+    assert all(type(t.executor).__name__ == "PathGuard" and t.executor.root == box.root for t in file_tools)
+    with pytest.raises(ValueError, match="tmux terminal cannot run in the sandbox"):
+        tools_for(kind, "tmux", None, box)
+
+
 # ---------------------------------------------------------------- the real sandbox
 
 
