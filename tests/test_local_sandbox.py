@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -151,20 +152,21 @@ def test_the_command_refuses_bwrap_with_one_paragraph_and_exit_2(tmp_path, fake_
     assert not (tmp_path / "out").exists()  # refused before the run folder was made
 
 
-def test_the_start_line_gives_the_notice(capsys):
+def test_the_start_line_gives_the_notice():
     from awm.run import events as ev
     from awm.run.stats import Stats
     from awm_tui.headless import HeadlessPrinter
 
     started = ev.RunStarted(run_id="r1", run_dir="/runs/r1", name="r", model="m", instance_ids=("a",),
                             finished_ids=(), resumed=False, stats=Stats(), notices=(choose("none").notice,))
-    printer = HeadlessPrinter(quiet=True)  # even --quiet prints it: it belongs to the start
-    printer(started)
-    lines = capsys.readouterr().out.splitlines()
+    out = io.StringIO()
+    HeadlessPrinter(out, quiet=True)(started)  # even --quiet prints it: it belongs to the start
+    lines = out.getvalue().splitlines()
     assert lines[0].startswith("awm-tui: starting run r1") and len(lines) == 2
     assert lines[1].startswith("awm-tui: warning: agent.sandbox is none: ") and "/proc/<pid>/environ" in lines[1]
-    printer(dataclasses.replace(started, notices=()))
-    assert len(capsys.readouterr().out.splitlines()) == 1
+    out = io.StringIO()
+    HeadlessPrinter(out)(dataclasses.replace(started, notices=()))
+    assert len(out.getvalue().splitlines()) == 1
 
 
 @pytest.mark.slow  # a whole run of one demo issue

@@ -304,12 +304,7 @@ def launch(config_path: str, argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"awm-tui sandbox: cannot start {config['bwrap']}: {exc}", file=sys.stderr)
         return 127
-    while True:
-        try:
-            code = proc.wait()
-            break
-        except InterruptedError:
-            continue
+    code = proc.wait()  # a signal caught meanwhile is waited through (PEP 475)
     return 128 - code if code < 0 else code
 
 
