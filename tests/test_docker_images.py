@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,20 +135,29 @@ def graded(docker_ready, mirror, tmp_path_factory):
     cache = RepoCache(repo_cache_root(), {demo.REPO: demo.BUILTIN})
     results: dict[str, dict[tuple[str, str], object]] = {}
     seconds: dict[str, float] = {}
-    for backend in ("local", "swebench-docker"):
+
+    evaluators = {}
+    for backend in ("local", "swebench-docker"):  # made and warmed here: imports in two threads at once deadlock
         work = scratch / backend
         work.mkdir()
         # keep_images: each instance is graded several times here; the image is not rebuilt between them
-        evaluator = make_evaluator(EvaluationSpec(backend=backend, timeout_minutes=5, keep_images=True), cache,
-                                   work / ".work",
-                                   run_dir=work, run_tag=f"fidelity-{backend}", model_name="fidelity")
-        evaluator.warm_up()
+        evaluators[backend] = make_evaluator(EvaluationSpec(backend=backend, timeout_minutes=5, keep_images=True),
+                                             cache, work / ".work", run_dir=work, run_tag=f"fidelity-{backend}",
+                                             model_name="fidelity")
+        evaluators[backend].warm_up()
+
+    def grade_all(backend: str) -> None:
         started = time.monotonic()
         results[backend] = {}
         for iid, label, patch in patches:
-            issue = Issue.from_row(ROWS[iid])
-            results[backend][(iid, label)] = evaluator.evaluate(issue, patch, work / label / iid)
+            results[backend][(iid, label)] = evaluators[backend].evaluate(Issue.from_row(ROWS[iid]), patch,
+                                                                          scratch / backend / label / iid)
         seconds[backend] = time.monotonic() - started
+
+    # both at once: the tests run here in one, in Docker in the other
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(grade_all, backend) for backend in ("local", "swebench-docker")]:
+            done.result()
     return patches, results, seconds
 
 
