@@ -55,7 +55,7 @@ def script_patch(mirror: Path, base_commit: str, steps: list[dict], dest: Path) 
 
 def demo_patches(mirror: Path, scratch: Path) -> list[tuple[str, str, str]]:
     """(instance id, label, patch) for every instance: the gold patch, a patch that applies and fixes nothing, and
-    the scripted model's own fixes (its naive fix where that is wrong, and its distracted one)."""
+    the scripted model's own naive fix where that is wrong (12 of 24: it leaves a FAIL_TO_PASS test failing)."""
     found = []
     for row in load_instances():
         iid = row["instance_id"]
@@ -65,9 +65,9 @@ def demo_patches(mirror: Path, scratch: Path) -> list[tuple[str, str, str]]:
         noop = ("diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1,2 @@\n"
                 f" {first}\n+<!-- untouched -->\n")
         found.append((iid, "noop", noop))
-        for plan in ("naive", "distracted"):
-            if script.get(plan) and (plan != "naive" or script["naive_wrong"]):
-                found.append((iid, plan, script_patch(mirror, row["base_commit"], script[plan], scratch / iid / plan)))
+        if script["naive_wrong"]:
+            found.append((iid, "naive", script_patch(mirror, row["base_commit"], script["naive"],
+                                                     scratch / iid / "naive")))
     return found
 
 

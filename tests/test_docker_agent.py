@@ -137,7 +137,7 @@ def tool_outputs(requests: list[dict]) -> str:
 
 
 DEMO_DOCKER = ROOT / "specs" / "demo-docker.yaml"
-LIMIT = 4
+LIMIT = 3  # two in flight at once, and one more to resume
 
 
 def expected_status(iid: str, plan: str) -> str:

@@ -163,7 +163,7 @@ def graded(docker_ready, mirror, tmp_path_factory):
 
 def test_the_harness_in_docker_and_local_grading_give_the_same_verdicts(graded):
     patches, results, seconds = graded
-    assert len(patches) >= 24 * 2 + 12
+    assert len(patches) == 24 * 2 + 12
     local, harness = results["local"], results["swebench-docker"]
     for iid, label, _ in patches:
         a, b = local[(iid, label)], harness[(iid, label)]

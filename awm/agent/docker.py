@@ -216,17 +216,10 @@ def _checkout_class():
                 return []
             self.closed = True
             try:
-                for ws in (self._conversation_ws, self._control):
-                    try:
-                        if ws is not None and hasattr(ws, "reset_client"):
-                            ws.reset_client()
-                    except Exception:  # noqa: BLE001
-                        pass
+                self._reset_clients()
                 self.box.remove()
             finally:
-                if self._on_close is not None:
-                    on_close, self._on_close = self._on_close, None
-                    on_close()
+                self._hand_back()
             return []
 
     return ContainerCheckout

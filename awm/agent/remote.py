@@ -463,17 +463,24 @@ class RemoteCheckout:
                     self._control.execute_command(f"rm -rf {shlex.quote(self.folder)}", timeout=120)
                 except Exception:  # noqa: BLE001
                     pass
-            for ws in (self._conversation_ws, self._control):
-                try:
-                    if ws is not None and hasattr(ws, "reset_client"):
-                        ws.reset_client()
-                except Exception:  # noqa: BLE001
-                    pass
+            self._reset_clients()
         finally:
-            if self._on_close is not None:
-                on_close, self._on_close = self._on_close, None
-                on_close()
+            self._hand_back()
         return self.leftovers
+
+    def _reset_clients(self) -> None:
+        for ws in (self._conversation_ws, self._control):
+            try:
+                if ws is not None and hasattr(ws, "reset_client"):
+                    ws.reset_client()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _hand_back(self) -> None:
+        """The server (or runtime) back to whoever gave it, once."""
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
 
 
 # ------------------------------------------------------------------------------------------------ the workspaces

@@ -133,6 +133,16 @@ class Builder:
     def image_id(self, tag: str) -> str:
         return self.client.images.get(tag).id
 
+    def _current(self, tag: str, key: str, build: Callable[[], None]) -> str:
+        """`tag`, built by `build` unless an image of that content key exists (checked again under the lock: another
+        process may have built it meanwhile)."""
+        if self.image_key(tag) == key:
+            return tag
+        with build_lock(tag):
+            if self.image_key(tag) != key:
+                build()
+        return tag
+
     def debian(self) -> str:
         """awm-tui/debian:trixie, from debootstrap (as root, with the debootstrap package) when missing."""
         if self.image_key(DEBIAN_IMAGE) is not None:
@@ -167,11 +177,8 @@ class Builder:
         debian = self.debian()
         files = json.dumps(stand_in.FILES, sort_keys=True)
         key = key_of("base", self.image_id(debian), " ".join(BASE_PACKAGES), files)
-        if self.image_key(BASE_IMAGE) == key:
-            return BASE_IMAGE
-        with build_lock(BASE_IMAGE):
-            if self.image_key(BASE_IMAGE) == key:
-                return BASE_IMAGE
+
+        def build() -> None:
             script = "\n".join([
                 "set -euxo pipefail",
                 "export DEBIAN_FRONTEND=noninteractive",
@@ -189,18 +196,16 @@ class Builder:
             self._commit_run("base", debian, script, BASE_IMAGE, key, files=files, network=engine.HOST_NETWORK,
                              changes=["ENV TZ=Etc/UTC", f"ENV PATH={stand_in.ROOT}/bin:/usr/local/sbin:"
                                       "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "WORKDIR /"])
-            return BASE_IMAGE
+
+        return self._current(BASE_IMAGE, key, build)
 
     def env(self, test_spec) -> str:
         """The environment image: the harness's setup_env.sh, run as its Dockerfile runs it."""
         base = self.base()
         tag = test_spec.env_image_key
         key = key_of("env", self.image_id(base), test_spec.setup_env_script)
-        if self.image_key(tag) == key:
-            return tag
-        with build_lock(tag):
-            if self.image_key(tag) == key:
-                return tag
+
+        def build() -> None:
             script = "\n".join([
                 "set -euo pipefail",
                 *_pip_trust(),
@@ -214,7 +219,8 @@ class Builder:
             self._commit_run(f"env {tag}", base, script, tag, key,
                              files=_with_ca({"setup_env.sh": test_spec.setup_env_script.encode()}),
                              network=engine.HOST_NETWORK, changes=["WORKDIR /testbed/"])
-            return tag
+
+        return self._current(tag, key, build)
 
     def instance(self, test_spec, mirror: Path) -> str:
         """The instance image: the harness's setup_repo.sh, its clone answered by a bundle of the history up to the
@@ -223,11 +229,8 @@ class Builder:
         tag = test_spec.instance_image_key
         base_commit = _base_commit(test_spec)
         key = key_of("instance", self.image_id(env), test_spec.install_repo_script, base_commit)
-        if self.image_key(tag) == key:
-            return tag
-        with build_lock(tag):
-            if self.image_key(tag) == key:
-                return tag
+
+        def build() -> None:
             url = f"https://github.com/{test_spec.repo}"
             script = "\n".join([
                 "set -euo pipefail",
@@ -246,7 +249,8 @@ class Builder:
                 files = {"setup_repo.sh": test_spec.install_repo_script.encode(), "repo.bundle": bundle.read_bytes()}
                 self._commit_run(f"instance {tag}", env, script, tag, key, files=_with_ca(files),
                                  network=engine.HOST_NETWORK, changes=["WORKDIR /testbed/"])
-            return tag
+
+        return self._current(tag, key, build)
 
     def agent_server(self, version: str | None = None) -> str:
         """The Docker volume holding the agent server's virtual environment (built from the base image's Python,
