@@ -37,7 +37,12 @@ if ! command -v docker >/dev/null 2>&1 || ! engine_up; then
       exit 3
     fi
     mkdir -p "$state"
-    if [ -f "$state/dockerd.pid" ] && kill -0 "$(cat "$state/dockerd.pid")" 2>/dev/null; then
+    pid="$(cat "$state/dockerd.pid" 2>/dev/null || true)"
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
+      rm -f "$state/dockerd.pid"  # left by a dockerd that is gone (its pid may be another process's now)
+      pid=""
+    fi
+    if [ -n "$pid" ]; then
       say "dockerd (pid $(cat "$state/dockerd.pid")) is starting; waiting for it"
     else
       for driver in overlay2 vfs; do
