@@ -32,7 +32,7 @@ from uuid import uuid4
 from awm import atomic
 from awm.errors import UserError
 from awm.images import engine
-from awm.images.specs import PATCH_LOCK as _PATCH_LOCK, build_test_spec, builds_here, instance_image  # noqa: F401
+from awm.images.specs import PATCH_LOCK as _PATCH_LOCK, build_test_spec, builds_here, instance_image, short_error  # noqa: F401,E501
 from awm.grading.base import EvalResult, GradingEvaluator, excerpt, failing_summary
 from awm.records import Issue, Status
 
@@ -248,8 +248,3 @@ def _last_error(instance_log: str) -> str:
     found = re.findall(r"Error in evaluating model for \S+: (.*)", instance_log)
     lines = found or [_strip_stamp(x) for x in instance_log.splitlines() if re.search(r"error|exception", x, re.I)]
     return lines[-1].strip()[:300] if lines else "no report, and no error in its log"
-
-
-def short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:300]

@@ -227,7 +227,7 @@ class Builder:
         base commit (read from `mirror`, the repository cache's bare mirror)."""
         env = self.env(test_spec)
         tag = test_spec.instance_image_key
-        base_commit = _base_commit(test_spec)
+        base_commit = base_commit_of(test_spec)
         key = key_of("instance", self.image_id(env), test_spec.install_repo_script, base_commit)
 
         def build() -> None:
@@ -343,7 +343,8 @@ def _pip_trust() -> list[str]:
     return [f"if [ -f {CA_IN_BUILD} ]; then export PIP_CERT={CA_IN_BUILD} SSL_CERT_FILE={CA_IN_BUILD}; fi"]
 
 
-def _base_commit(test_spec) -> str:
+def base_commit_of(test_spec) -> str:
+    """The base commit the harness's setup_repo.sh resets to."""
     match = re.search(r"git reset --hard (\S+)", test_spec.install_repo_script)
     if not match:
         raise ImageError(f"no base commit in the harness's setup_repo.sh for {test_spec.instance_id}")

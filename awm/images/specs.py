@@ -8,7 +8,6 @@ repository's are pulled as SWE-bench publishes them."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Any, Callable
 from unittest import mock
@@ -50,17 +49,12 @@ def register_repo_specs() -> None:
 
 def instance_image(test_spec, cache, client, say: Callable[[str], None] | None = None) -> str:
     """The instance image of a repository built here, built (with what it derives from) unless current."""
-    from awm.images.build import Builder
+    from awm.images.build import Builder, base_commit_of
 
     if cache is None:
         raise RuntimeError("no repository cache to build the instance image from")
     builder = Builder(client, say=say or (lambda text: log.debug(text)))
-    return builder.instance(test_spec, cache.mirror(test_spec.repo, _commit(test_spec)))
-
-
-def _commit(test_spec) -> str | None:
-    match = re.search(r"git reset --hard (\S+)", test_spec.install_repo_script)
-    return match.group(1) if match else None
+    return builder.instance(test_spec, cache.mirror(test_spec.repo, base_commit_of(test_spec)))
 
 
 def build_test_spec(row: dict[str, Any], namespace: str | None):
