@@ -33,6 +33,10 @@ Requests the engine makes outside the agent are told apart by how their system m
 
 `/v1/embeddings` answers in OpenAI's format with deterministic vectors: a signed hashed bag of lower-cased words,
 256 dimensions, L2-normalised.
+
+Faults, for the tests of what the engine does when a model misbehaves: `faults` maps a request kind (`agent`,
+`induction`, `pitfall`, `judge`, `merge`, `embedding`) to the faults to answer that kind's next requests with, in
+order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS.
 """
 
 from __future__ import annotations
@@ -56,6 +60,22 @@ EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings")
 MODEL_PATHS = ("/v1/models", "/models")
 
 REPLAY, LEARNER = "replay", "learner"
+
+# What `ScriptedServer.faults` can answer a request with instead of its scripted reply.
+FAULTS = {
+    "http500": "HTTP 500 with an error body (a server-side failure)",
+    "garbage": "a chat reply in words that follow no format the engine asks for",
+    "unknown_tool": "an agent reply calling a tool the agent does not have (`run_shell`)",
+    "bad_arguments": "an agent reply calling the terminal with arguments that are not JSON",
+    "nan": "embedding vectors of NaN",
+    "wrong_size": "embedding vectors of a different size than the ones before",
+}
+
+
+class InjectedFault(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 LEARNER_MODEL = "scripted/learner"
 
 # How the engine's requests outside the agent begin (their system message); awm.memory writes these phrases.
@@ -323,6 +343,7 @@ class ScriptedServer:
         self.mode = mode
         self.latency_s = latency_s  # each chat reply waits this long (requests are served concurrently)
         self.requests: list[dict] = []
+        self.faults: dict[str, list[str]] = {}  # request kind -> faults to answer with (see FAULTS)
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -362,8 +383,19 @@ class ScriptedServer:
                     f.flush()
             return entry["seq"]
 
+    def fault(self, kind: str) -> str:
+        """The fault to answer this request of `kind` with ("" for none): the next of `faults[kind]`."""
+        with self._lock:
+            queue = self.faults.get(kind)
+            if not queue:
+                return ""
+            if queue[0].endswith("*"):
+                return queue[0][:-1]
+            return queue.pop(0)
+
     def reply(self, body: dict) -> tuple[int, dict, str]:
-        """(seq, the assistant message, finish_reason) for a chat request."""
+        """(seq, the assistant message, finish_reason) for a chat request; raises InjectedFault for an HTTP error
+        asked for by `faults`."""
         if self.latency_s:
             time.sleep(self.latency_s)
         messages = body.get("messages") or []
@@ -371,20 +403,42 @@ class ScriptedServer:
             instance_id = self.find_instance(_user_text(messages))
             decision = self.decision(instance_id, messages)
             extra = {"decision": decision.record()} if decision else {}
-            seq = self.record("agent", instance_id, body, **extra)
+            fault = self.fault("agent")
+            seq = self.record("agent", instance_id, body, **extra, **({"fault": fault} if fault else {}))
+            if fault:
+                return seq, self._agent_fault(fault, seq), "tool_calls"
             message = self.agent_message(instance_id, messages, seq, decision)
             return seq, message, "tool_calls" if message.get("tool_calls") else "stop"
         system = _system_text(messages).lstrip()
         if system.startswith(INDUCE_PITFALLS):
-            kind, text = "induction", self.pitfall_text(_user_text(messages))
+            kind, make = "pitfall", lambda: self.pitfall_text(_user_text(messages))
         elif system.startswith(JUDGE):
-            kind, text = "judge", self.judge_text(_user_text(messages))
+            kind, make = "judge", lambda: self.judge_text(_user_text(messages))
         elif system.startswith(MERGE):
-            kind, text = "merge", self.merge_text(_user_text(messages))
+            kind, make = "merge", lambda: self.merge_text(_user_text(messages))
         else:
-            kind, text = "induction", self.induction_text(_all_text(messages))
-        seq = self.record(kind, None, body)
+            kind, make = "induction", lambda: self.induction_text(_all_text(messages))
+        fault = self.fault(kind)
+        seq = self.record("induction" if kind == "pitfall" else kind, None, body,
+                          **({"fault": fault} if fault else {}))
+        if fault == "http500":
+            raise InjectedFault(500, f"injected fault: the {kind} model failed")
+        text = "I like turtles. Nothing here follows any format." if fault else make()
         return seq, {"role": "assistant", "content": text}, "stop"
+
+    def _agent_fault(self, fault: str, seq: int) -> dict:
+        if fault == "http500":
+            raise InjectedFault(500, "injected fault: the agent's model failed")
+        if fault == "garbage":
+            return {"role": "assistant", "content": "I like turtles."}
+        if fault == "unknown_tool":
+            call = {"name": "run_shell", "arguments": json.dumps({"command": "ls"})}
+        elif fault == "bad_arguments":
+            call = {"name": "terminal", "arguments": '{"command": "ls -la'}
+        else:
+            raise ValueError(f"no agent fault {fault!r}; the faults are {', '.join(FAULTS)}")
+        return {"role": "assistant", "content": None,
+                "tool_calls": [{"id": f"call_fault_{seq}", "type": "function", "function": call}]}
 
     def find_instance(self, text: str) -> str | None:
         return next((iid for iid, script in self.scripts.items() if script["match"] in text), None)
@@ -485,12 +539,19 @@ class ScriptedServer:
         texts = [text if isinstance(text, str) else " ".join(map(str, text)) for text in inputs]
         dims = body.get("dimensions")
         dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else EMBEDDING_DIMS
-        self.record("embedding", None, body)
+        fault = self.fault("embedding")
+        self.record("embedding", None, body, **({"fault": fault} if fault else {}))
+        if fault == "http500":
+            raise InjectedFault(500, "injected fault: the embedding model failed")
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(texts):
             vector = embed(text, dims)
-            value: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            if fault == "nan":
+                vector = [math.nan] * dims
+            elif fault == "wrong_size":
+                vector = vector[: dims // 2]
+            value: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if as_base64 else vector
             data.append({"object": "embedding", "index": index, "embedding": value})
         tokens = sum(max(1, len(re.findall(r"\w+", text))) for text in texts)
         return {"object": "list", "data": data, "model": body.get("model", "scripted"),
@@ -643,13 +704,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server_model.record("unknown", None, body)
                 self._error(400, "request body must be an object whose `input` is a string or a list of strings")
                 return
-            self._json(200, self.server_model.embeddings(body))
+            try:
+                self._json(200, self.server_model.embeddings(body))
+            except InjectedFault as fault:
+                self._error(fault.status, str(fault))
             return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self.server_model.record("unknown", None, body)
             self._error(400, "request body must be an object with a `messages` list")
             return
-        seq, message, finish_reason = self.server_model.reply(body)
+        try:
+            seq, message, finish_reason = self.server_model.reply(body)
+        except InjectedFault as fault:
+            self._error(fault.status, str(fault))
+            return
         response = {
             "id": f"chatcmpl-scripted-{seq}",
             "object": "chat.completion",
@@ -693,7 +761,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, message: str) -> None:
-        kind = "invalid_request_error" if status == 400 else "not_found_error"
+        kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "server_error")
         self._json(status, {"error": {"message": message, "type": kind, "code": status}})
 
 
