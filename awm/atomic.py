@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,21 +37,80 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+class Unreadable(ValueError):
+    """A whole-file JSON that cannot be read back; the message says what is wrong with it (for a sentence about
+    the file: "... is damaged (<message>)")."""
+
+
+def load_json(path: Path) -> Any:
+    """A file written by write_json, parsed: FileNotFoundError when there is none, Unreadable when it cannot be read
+    or is not JSON (cut short, overwritten), with what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Unreadable(f"it cannot be read: {exc.strerror}") from None
+    if not raw.strip():
+        raise Unreadable("it is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable("it is not text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # write_json's files end with their closing bracket: one that does not was cut short (a kill, a full disk)
+        cut = "" if text.rstrip().endswith(("}", "]")) else ", cut short"
+        raise Unreadable(f"not valid JSON{cut}: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
 def append_line(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line and make it durable before returning: the commit point of a journal."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:  # a full disk: the part that was written is cut off again, the file is as it was
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass  # the next read drops a torn last line
+            raise
+    finally:
+        os.close(fd)
 
 
 class DamagedLine(ValueError):
-    """A journal line that is not a record, with complete lines after it: not a torn append, so not dropped."""
+    """A journal line that is not a record, with complete lines after it: not a torn append, so not dropped.
+    `last`: the line is the file's last one (a readable record that is not what the journal holds)."""
 
-    def __init__(self, path: Path, line: int, problem: str):
+    def __init__(self, path: Path, line: int, problem: str, last: bool = False):
         super().__init__(f"{path}, line {line}: {problem}")
-        self.path, self.line, self.problem = path, line, problem
+        self.path, self.line, self.problem, self.last = path, line, problem, last
+
+
+@dataclass(frozen=True)
+class Torn:
+    """A journal's unreadable last line, which read_lines drops (what a kill mid-append leaves): its number, what is
+    wrong with it, and its start (to name the record it was, if it can be told)."""
+
+    line: int
+    problem: str
+    text: str
+
+    def instance_id(self) -> str | None:
+        """The instance id the line's start names, if it names one."""
+        import re
+
+        found = re.search(r'"instance_id"\s*:\s*"([^"\\]+)"', self.text)
+        return found.group(1) if found else None
 
 
 def read_lines(path: Path, repair: bool = False) -> Iterator[dict[str, Any]]:
@@ -67,10 +127,38 @@ def read_numbered(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[
         raw = path.read_bytes()
     except FileNotFoundError:
         return
+    records, good_end, _ = _scan(path, raw)
+    if repair and good_end < len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+            f.flush()
+            os.fsync(f.fileno())
+    yield from records
+
+
+def cut_torn(path: Path) -> None:
+    """Cut a torn last line off the journal (read_lines with `repair`, without yielding the records)."""
+    for _ in read_numbered(path, repair=True):
+        break
+
+
+def torn_line(path: Path) -> Torn | None:
+    """The journal's last line if read_lines drops it as torn (None: there is none, or the file is whole). Reads
+    only; raises DamagedLine as read_lines does."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return _scan(path, raw)[2]
+
+
+def _scan(path: Path, raw: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int, Torn | None]:
+    """The records with their line numbers, where the good part of the file ends, and the torn last line."""
     lines = raw.splitlines(keepends=True)
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)  # blank lines are no records
     good_end = 0
     records = []
+    torn = None
     for i, line in enumerate(lines):
         if i > last:
             break
@@ -91,15 +179,11 @@ def read_numbered(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[
         if problem:
             if i < last:
                 raise DamagedLine(path, i + 1, problem)
+            torn = Torn(i + 1, problem, line[:200].decode("utf-8", "replace"))
             break  # the torn last line of a kill mid-append
         records.append((i + 1, record))
         good_end += len(line)
-    if repair and good_end < len(raw):
-        with open(path, "r+b") as f:
-            f.truncate(good_end)
-            f.flush()
-            os.fsync(f.fileno())
-    yield from records
+    return records, good_end, torn
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -541,6 +541,17 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
         checked["dataset.name"] = _dataset_name(checked["dataset.name"], values["dataset.name"][1])
     if checked.get("output_dir"):
         checked["output_dir"] = str(_local(checked["output_dir"], values["output_dir"][1].base))
+    if checked.get("llm_config_file") and values.get("llm", (None,))[0] is _INLINE:  # a table reports it itself
+        config_at = values["llm_config_file"][1]
+        config_path = _local(checked["llm_config_file"], config_at.base or spec_dir)
+        if not config_path.is_file():
+            problem = "is not a file" if config_path.exists() else "does not exist"
+            raise config_at.fail(f"the config file {config_path} {problem}",
+                                 f"Fix the path (relative paths are read from {config_at.base or spec_dir}), or remove "
+                                 "`llm_config_file` (config.toml is then looked for in the usual places)")
+    for key in ("memory.from", "memory.baseline_run"):  # relative paths: from the spec's folder, as dataset.name
+        if checked.get(key):
+            checked[key] = _run_ref(checked[key], values[key][1])
     if "name" in checked:
         _run_name(checked["name"], values["name"][1])
     else:
@@ -573,6 +584,14 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
             "`retrieval: embedding` needs an embedding model, and `memory.embedding_model` is not given",
             "Add e.g. `embedding_model: openai/text-embedding-3-small` under `memory:` (a litellm embedding model "
             "served at the same address and key as `llm`), or use `retrieval: bm25`, which needs none")
+    embedding_model = memory.get("embedding_model")
+    if (memory.get("retrieval") == "embedding" and embedding_model and "/" not in embedding_model
+            and not llm.custom_llm_provider):
+        raise values["memory.embedding_model"][1].fail(
+            f"`{embedding_model}` names no provider, so litellm may send it somewhere else than `llm`'s server, or "
+            "nowhere (the run would fail at its first retrieval)",
+            f"Prefix it with its provider, e.g. `embedding_model: openai/{embedding_model}` for OpenAI or an "
+            "OpenAI-compatible server (embeddings are asked at the address and with the key of `llm`)")
     return RunSpec(
         llm=llm,
         name=checked.get("name", stem),
@@ -768,6 +787,19 @@ def _yaml(value: Any) -> str:
 
 def _local(path: str, base: Path | None) -> Path:
     return ((base or Path.cwd()) / Path(path).expanduser()).resolve()
+
+
+def _run_ref(value: str, at: _At) -> str:
+    """`memory.from` / `memory.baseline_run`: a run's name (looked up under the runs folder when the run starts) or
+    a path (a run's folder, or a memory.json), made absolute against the spec's folder like `dataset.name`. A bare
+    name is a path only if the spec's folder holds it (run names have no `/`)."""
+    looks_like_path = value.startswith(("./", "../", "/", "~")) or "/" in value or value.endswith(".json")
+    path = _local(value, at.base)
+    try:
+        there = path.exists()
+    except OSError:  # a name too long for the file system: the run lookup says it names nothing
+        there = False
+    return str(path) if looks_like_path or there else value
 
 
 NAME_MAX = 100  # the run folder is <name>-<time>[-n]: well under the file systems' 255 bytes

@@ -95,9 +95,14 @@ class AwmApp(App[None]):
             self.push_screen(RunPicker(self.runs_root))
 
     def open_run(self, summary: RunSummary) -> None:
+        from awm.errors import UserError
         from awm.run.view import load_run
 
-        model = RunModel.from_view(load_run(summary.run_dir))
+        try:
+            model = RunModel.from_view(load_run(summary.run_dir))
+        except UserError as exc:  # a damaged state file: its one paragraph, and the picker stays
+            self.notify(exc.message, title="cannot open this run", severity="error", timeout=20)
+            return
         if summary.finished:
             self.push_screen(RunScreen(model=model))
         else:

@@ -40,7 +40,9 @@ def number(text: str) -> int | str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(
         prog="awm-tui",
         description="Run the OpenHands coding agent on SWE-bench issues one at a time, learning reusable "
         "workflows from its successes (Agent Workflow Memory).",
@@ -120,7 +122,9 @@ def resume_target(args: argparse.Namespace) -> str | None:
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(
         prog="awm-tui evaluate",
         description="Grade a predictions file (awm-tui's or any tool's) against a dataset; writes the SWE-bench "
         "harness's report shapes.",
@@ -161,8 +165,17 @@ def main(argv: list[str] | None = None) -> int:
             from awm_tui import experiment_cmd
 
             hold_signals()
+            from awm_tui.headless import quick_exit
+
+            quick_exit()
             return guarded(lambda: experiment_cmd.main(argv[1:], _pending))
-        args = parser().parse_args(argv)
+        from awm.errors import UserError
+
+        try:
+            args = parser().parse_args(argv)
+        except UserError as exc:  # a mistake on the command line (awm_tui.parsing): one paragraph
+            print(f"awm-tui: {exc.message}", file=sys.stderr)
+            return exc.exit_code
         hold_signals()
         return guarded(lambda: run_headless(args) if args.no_ui else run_app(args))
     except KeyboardInterrupt:  # only where no handler of ours is on (evaluate): one line, never a traceback
@@ -188,6 +201,9 @@ def run_app(args: argparse.Namespace) -> int:
     launch = Launch(args.spec, resume, overrides(args)) if (args.spec or resume) else None
     app = AwmApp(launch)
     app.install_signal_handlers(pending=_pending)
+    from awm_tui.headless import quick_exit
+
+    quick_exit()  # the process ends within a second of the app's last frame
     try:
         app.run()
     finally:
@@ -197,9 +213,10 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from awm_tui.headless import HeadlessPrinter, Stopper
+    from awm_tui.headless import HeadlessPrinter, Stopper, quick_exit
 
     stopper = Stopper().install(pending=_pending)  # before anything slow: a stop from the first moment on
+    quick_exit()
     from awm.errors import located
     from awm.run.launch import launch_spec, prepare_engine
     from awm.run.loop import Controls
@@ -210,14 +227,13 @@ def run_headless(args: argparse.Namespace) -> int:
     if controls.stop_requested.is_set():
         print("awm-tui: stopped before the run started; nothing was run or written.", file=sys.stderr)
         return 0
-    engine = prepare_engine(spec, [HeadlessPrinter(quiet=not spec.verbose)], resume, args.output_dir, controls)
+    # an aborted run's stop message goes to stderr, once (the printer's), with exit status 2
+    printer = HeadlessPrinter(quiet=not spec.verbose, err=sys.stderr)
+    engine = prepare_engine(spec, [printer], resume, args.output_dir, controls)
     stopper.run_dir = str(engine.store.dir)  # a stop already asked for: run() records the run paused, at once
     with located(spec.path):
         finished = engine.run()
-    if finished.outcome == "aborted":
-        print(f"awm-tui: {finished.message}", file=sys.stderr)
-        return 2
-    return 0
+    return 2 if finished.outcome == "aborted" else 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -234,7 +250,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from awm.repos import RepoCache
 
     predictions_path = Path(args.predictions).expanduser()
+    if predictions_path.is_dir():
+        raise UserError(f"evaluate: {predictions_path} is a folder, not a predictions file. Give a predictions "
+                        ".jsonl or .json file (instance_id, model_name_or_path, model_patch per prediction).")
     predictions = read_predictions(predictions_path)
+    _check_predictions(predictions, predictions_path)
+    if args.timeout_minutes <= 0:
+        raise UserError(f"evaluate: --timeout-minutes {args.timeout_minutes:g} is not a time limit; give a "
+                        "number of minutes above 0, e.g. --timeout-minutes 30.")
+    run_id = args.run_id or time.strftime("eval-%Y%m%d-%H%M%S")
+    if not run_id.strip() or "/" in run_id or run_id.startswith(".") or len(run_id) > 100:
+        raise UserError(f"evaluate: --run-id {run_id!r} cannot name the report files (it needs no '/', no "
+                        "leading '.', at most 100 characters). Give e.g. --run-id eval-1.")
+    out_dir = (Path(args.output_dir).expanduser() if args.output_dir else
+               predictions_path.parent / f"evaluation-{run_id}")
+    from awm.paths import check_destination
+
+    check_destination(out_dir, "evaluate: --output-dir" if args.output_dir else
+                      "evaluate: the report folder", fix="Give --output-dir a folder you can write to (it is "
+                      "made if missing).")
     if args.spec:
         spec = load_spec(args.spec)
     elif args.dataset:
@@ -242,14 +276,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
         spec = RunSpec(llm=LLMSpec(model="none"), dataset=DatasetSpec(name=args.dataset, split=args.split,
                                                                       repo_filter=[]), repos=repos)
     else:
-        raise UserError("awm-tui evaluate: say which dataset the predictions are for: --spec SPEC or --dataset NAME.")
+        raise UserError("evaluate: say which dataset the predictions are for: --spec SPEC or --dataset NAME.")
     dataset = DatasetSpec(name=spec.dataset.name, split=spec.dataset.split, repo_filter=[],
                           instance_ids=sorted({p["instance_id"] for p in predictions}))
-    with located(spec.path):
+    try:
         issues = load_issues(dataset)
-    run_id = args.run_id or time.strftime("eval-%Y%m%d-%H%M%S")
-    out_dir = Path(args.output_dir).expanduser() if args.output_dir else predictions_path.parent / f"evaluation-{run_id}"
+    except UserError as exc:
+        if args.spec:
+            raise exc.at(spec.path) from None
+        # no spec file to name: the flag the dataset came from, and the predictions it was asked for
+        raise UserError(f"evaluate --dataset {args.dataset} (for {predictions_path}): {exc.text}") from None
     backend = args.backend or (spec.evaluation.backend if args.spec and spec.evaluation.backend != "none" else "local")
+    from awm.run.launch import check_harness_knows
+
+    try:
+        check_harness_knows(backend, issues)
+    except UserError as exc:
+        if args.backend:
+            fix = exc.text.replace("Set `evaluation.backend: local`", "Use --backend local")
+            raise UserError(f"evaluate --backend {backend}: {fix}") from None
+        raise exc.at(spec.path) from None
     work = out_dir / ".work"
     work.mkdir(parents=True, exist_ok=True)
     evaluation = dataclasses.replace(spec.evaluation, backend=backend, timeout_minutes=args.timeout_minutes)
@@ -267,6 +313,33 @@ def run_evaluate(args: argparse.Namespace) -> int:
           f"({report['completed_instances']} completed, {report['empty_patch_instances']} empty, "
           f"{report['error_instances']} errors); reports in {out_dir}")
     return 0
+
+
+def _check_predictions(predictions: list[dict], path) -> None:
+    """A predictions file grades each instance once: none, or one id twice (both verdicts would be counted), is
+    refused before anything is graded."""
+    from awm.errors import UserError
+
+    if not predictions:
+        raise UserError(f"evaluate: {path} holds no predictions, so there is nothing to grade. Give a "
+                        "predictions file with at least one {instance_id, model_name_or_path, model_patch} record "
+                        "(e.g. a run's predictions.jsonl).")
+    for n, pred in enumerate(predictions, 1):
+        if not isinstance(pred["instance_id"], str) or not pred["instance_id"].strip():
+            raise UserError(f"evaluate: {path}, record {n}: `instance_id` is {pred['instance_id']!r}, not an "
+                            "instance id. Give each prediction its instance's id as a string, e.g. "
+                            '"django__django-11099".')
+        if not isinstance(pred["model_patch"], (str, type(None))):
+            raise UserError(f"evaluate: {path}, record {n} ({pred['instance_id']}): `model_patch` is not "
+                            "text. Give the patch as a string (a unified diff; empty for no patch).")
+    seen: dict[str, int] = {}
+    for pred in predictions:
+        seen[pred["instance_id"]] = seen.get(pred["instance_id"], 0) + 1
+    repeated = [iid for iid, count in seen.items() if count > 1]
+    if repeated:
+        shown = ", ".join(f"{iid} ({seen[iid]} times)" for iid in repeated[:5]) + (" …" if len(repeated) > 5 else "")
+        raise UserError(f"evaluate: {path} has more than one prediction for {len(repeated)} instance(s): "
+                        f"{shown}; each instance is graded once. Keep one prediction per instance_id.")
 
 
 if __name__ == "__main__":

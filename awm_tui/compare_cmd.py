@@ -10,7 +10,9 @@ from pathlib import Path
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(
         prog="awm-tui compare",
         description="Compare runs issue by issue on the SWE-bench instances they all finished: each run's resolved "
         "rate (95% Wilson interval), the difference with the first run (paired bootstrap interval, McNemar's exact "
@@ -38,18 +40,19 @@ def main(argv: list[str]) -> int:
     from awm.errors import UserError
 
     if len(args.runs) < 2:
-        raise UserError(f"awm-tui compare {args.runs[0]}: one run given; a comparison needs at least two, the first "
+        raise UserError(f"compare {args.runs[0]}: one run given; a comparison needs at least two, the first "
                         "being the reference, e.g. `awm-tui compare RUN_A RUN_B`.")
     names = _names(args)
+    from awm.paths import check_destination
+
+    output = Path(args.output_dir or f"compare-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
+    check_destination(output, "compare: --output-dir" if args.output_dir else "compare: the report folder",
+                      fix="Choose a folder you can write to (it is made if missing), with --output-dir.")
     from awm.experiment.compare import compare, load_arm
     from awm.experiment.report import write_report
 
     arms = [load_arm(name, run) for name, run in zip(names, args.runs)]
     comparison = compare(arms, bootstrap=args.bootstrap, seed=args.seed, rolling=args.rolling)
-    output = Path(args.output_dir or f"compare-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
-    if output.exists() and not output.is_dir():
-        raise UserError(f"awm-tui compare: --output-dir {output} is a file, not a folder. Choose a folder (it is made "
-                        "if missing).")
     write_report(comparison, output)
     print(comparison.summary())
     return 0
@@ -61,10 +64,15 @@ def _names(args: argparse.Namespace) -> list[str]:
 
     if args.names is not None:
         names = [n.strip() for n in args.names.split(",")]
-        if len(names) != len(args.runs) or not all(names):
-            raise UserError(f"awm-tui compare: --names {args.names!r} gives {len(names)} label(s) for {len(args.runs)} "
+        example = ",".join(f"arm{i}" for i in range(1, len(args.runs) + 1))
+        if len(names) != len(args.runs):
+            raise UserError(f"compare: --names {args.names!r} gives {len(names)} label(s) for {len(args.runs)} "
                             "runs. Give one non-empty label per run, comma-separated, in the runs' order, e.g. "
-                            f"--names {','.join(f'arm{i}' for i in range(1, len(args.runs) + 1))}.")
+                            f"--names {example}.")
+        if not all(names):
+            empty = ", ".join(str(i) for i, n in enumerate(names, 1) if not n)
+            raise UserError(f"compare: --names {args.names!r}: label {empty} is empty. Give one non-empty label per "
+                            f"run, comma-separated, in the runs' order, e.g. --names {example}.")
         return names
     names = []
     for run in args.runs:

@@ -8,7 +8,9 @@ import sys
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(
         prog="awm-tui experiment",
         description="Run a spec under several arms (and seeds), each a normal resumable run in one experiment "
         "folder, then compare the arms (report.md, report.html and plots in the folder's report/). Ctrl-C stops at "
@@ -49,15 +51,20 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
                             "memory=off,on --seeds 2 --limit 8`, or --resume FOLDER.")
         from awm.spec import load_spec
 
-        spec = load_spec(args.spec)  # a bad spec is refused before the folder is made
-        arms = plan_mod.parse_arms(args.arms)
         overrides = {k: v for k, v in {"dataset.limit": args.limit, "dataset.order": args.order,
                                        "workers": args.workers}.items() if v is not None}
+        spec = load_spec(args.spec, overrides)  # a bad spec or flag is refused before the folder is made
+        arms = plan_mod.parse_arms(args.arms)
         for arm in arms:  # every arm's spec checked now, not when its first run comes
             try:
                 load_spec(args.spec, {**overrides, **arm.fields})
             except UserError as exc:
                 raise UserError(f"--arms: the arm {arm.name} is not a valid run: {exc.message}") from None
+        if args.output_dir:  # a file there or on the way, a folder that cannot be written: refused now
+            from awm.paths import check_destination
+
+            check_destination(args.output_dir, "experiment: --output-dir", empty=True,
+                              fix="Choose a new (or empty) folder you can write to for the experiment.")
         experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name)
     print(f"awm-tui: experiment {experiment.dir}: arms {', '.join(a.name for a in experiment.arms)} "
           f"(reference {experiment.arms[0].name}), {experiment.seeds} seed(s); resume with "

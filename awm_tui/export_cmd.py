@@ -10,7 +10,9 @@ import sys
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(
         prog="awm-tui export",
         description="Write a run as a submission to the SWE-bench experiments repository "
         "(github.com/SWE-bench/experiments): all_preds.jsonl, logs/<instance_id>/ (patch, test output, report), "

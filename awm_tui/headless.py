@@ -46,8 +46,9 @@ def summary(stats: Stats) -> str:
         f"{stats.processed}/{stats.total} processed: {stats.passed} passed, {stats.failed} failed, "
         f"{stats.errors} errors, {stats.skipped} skipped; success rate {stats.success_rate:.1%}; "
         f"{stats.workflows} workflows after {stats.induction_rounds} induction rounds"
-        f"{f' ({stats.induction_failures} failed induction attempts)' if stats.induction_failures else ''}; "
-        f"cost {money(stats.cost)}{memory_cost(stats)}; "
+        f"{f' ({stats.induction_failures} failed induction attempts)' if stats.induction_failures else ''}"
+        f"{model_faults(stats)}; "
+        f"cost {money(stats.cost)}{memory_cost(stats)}{discarded_cost(stats)}; "
         f"tokens {stats.prompt_tokens + stats.completion_tokens:,}; elapsed {duration(stats.elapsed_s)}"
         f"{judged(stats)}"
     )
@@ -59,6 +60,21 @@ def memory_cost(stats: Stats) -> str:
     return f" (of which memory {money(stats.induction_cost)}: induction, merging, judging)"
 
 
+def discarded_cost(stats: Stats) -> str:
+    if not stats.discarded_cost:
+        return ""
+    return (f" (with {money(stats.discarded_cost)} spent on {stats.discarded_attempts} attempt(s) interrupted or "
+            "forgotten, and redone)")
+
+
+def model_faults(stats: Stats) -> str:
+    """Memory's other model calls that failed: the judge's, the LLM merges', the embedding model's."""
+    faults = [f"{n} {what}" for n, what in ((stats.judge_failures, "failed judge calls"),
+                                            (stats.merge_failures, "failed merges"),
+                                            (stats.embedding_failures, "failed embedding calls")) if n]
+    return f" ({', '.join(faults)})" if faults else ""
+
+
 def judged(stats: Stats) -> str:
     if not stats.judged:
         return ""
@@ -66,29 +82,44 @@ def judged(stats: Stats) -> str:
 
 
 class HeadlessPrinter:
-    def __init__(self, out: TextIO = sys.stdout, quiet: bool = False):
+    """`err`: where an aborted run's stop message goes (the headless command's stderr, with its exit status 2), else
+    with the rest, in `out`; either way once."""
+
+    def __init__(self, out: TextIO = sys.stdout, quiet: bool = False, err: TextIO | None = None):
         self.out = out
         self.quiet = quiet
+        self.err = err
         self.width = 0
 
-    def say(self, text: str) -> None:
-        if self.out is None:
+    def say(self, text: str, stream: TextIO | None = None) -> None:
+        out = self.out if stream is None else stream
+        if out is None:
             return
         try:
-            self.out.write(text + "\n")
-            self.out.flush()
+            out.write(text + "\n")
+            out.flush()
         except (OSError, ValueError):  # the terminal or pipe is gone (SIGHUP, `| head`): go on, silently
-            self.out = None
+            if stream is None:
+                self.out = None
+            else:
+                self.err = None
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             self.width = max((len(i) for i in event.instance_ids), default=0)
-            verb = "resuming" if event.resumed else "starting"
             order = f" ({event.order})" if event.order else ""
-            self.say(f"awm-tui: {verb} run {event.run_id} ({event.model}), {len(event.instance_ids)} issues{order}, "
-                     f"{len(event.finished_ids)} already done; folder {event.run_dir}")
+            if event.resumed:
+                self.say(f"awm-tui: resuming run {event.run_id} ({event.model}), {len(event.instance_ids)} issues"
+                         f"{order}, {len(event.finished_ids)} already done; folder {event.run_dir}")
+            else:
+                warm = (f", memory warm-started from {event.warm_from} ({event.stats.workflows} entries)"
+                        if event.warm_from else "")
+                self.say(f"awm-tui: starting run {event.run_id} ({event.model}), {len(event.instance_ids)} issues"
+                         f"{order}{warm}; folder {event.run_dir}")
             for notice in event.notices:
                 self.say(f"awm-tui: warning: {notice}")
+        elif isinstance(event, ev.Notice):  # rare and needing attention: said even with --quiet
+            self.say(f"awm-tui: warning: {event.text}")
         elif self.quiet and not isinstance(event, ev.RunFinished):
             return
         elif isinstance(event, ev.IssueFinished):
@@ -111,11 +142,25 @@ class HeadlessPrinter:
                          f"{len(event.workflow_ids)} in memory")
         elif isinstance(event, ev.RunFinished):
             self.say(f"awm-tui: {event.outcome}: {summary(event.stats)}")
-            if event.outcome != "completed":
+            if event.outcome == "aborted" and self.err is not None:
+                self.say(f"awm-tui: {event.message}", self.err)
+            elif event.outcome != "completed":
                 self.say(f"awm-tui: {event.message}")
             self.say(f"awm-tui: outputs in {event.run_dir}")
             if event.outcome == "paused":
                 self.say(f"awm-tui: resume with `awm-tui --no-ui --resume {event.run_dir}`")
+
+
+def quick_exit() -> None:
+    """The process ends within a second of its last line: at exit, the interpreter's final garbage collections
+    (finalize_modules: full passes over every object, the agent stack's modules and all they hold) took from 3 s to
+    tens of seconds after a run on a loaded machine; objects frozen (gc.freeze) at exit are skipped by them, and are
+    freed with the process all the same. The exit handlers still run, and every file is closed. Once per process."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 def say_now(text: str) -> None:

@@ -15,7 +15,9 @@ ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(
         prog="awm-tui memory",
         description="Read or edit a run's workflow memory. disable/enable/pin/unpin are logged in the run folder "
         "(memory_ops.jsonl) and honoured from the run's next issue; export writes a memory.json another run can start "
@@ -42,6 +44,12 @@ def main(argv: list[str]) -> int:
         raise UserError(f"awm-tui memory {args.run}: no run found there (no config.json in that folder, nor a run of "
                         "that name under the runs folder). `awm-tui` lists the runs.")
     path = run / "memory.json"
+    if args.action == "export" and args.target:  # the file to write, checked before anything is read
+        from awm.paths import check_destination
+
+        check_destination(args.target, f"memory {args.run} export: FILE", kind="file",
+                          fix="Give the path of a .json file to write (a new file, or one to replace), in a folder "
+                          "you can write to, or no FILE to print the memory.")
     memory = WorkflowMemory.load(10**9, path)
     memory.path = None  # read only: memory.json is written by the run's engine alone
     memory.apply_ops(ops.read(run))
@@ -78,8 +86,8 @@ def main(argv: list[str]) -> int:
         print(_usefulness(use))
         return 0
     record = ops.append(run, args.action, entry.id, args.note)
-    print(f"{args.action}d {entry.id} ({record['time']}); the run honours it from its next issue." if
-          args.action != "unpin" else f"unpinned {entry.id} ({record['time']}); from the run's next issue.")
+    done = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}[args.action]
+    print(f"{done} {entry.id} ({record['time']}); the run honours it from its next issue.")
     return 0
 
 

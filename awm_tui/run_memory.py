@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from awm.errors import UserError
 from awm.memory import ops
 from awm.memory.store import WorkflowMemory, rates, tally
 from awm.records import PITFALL, Experience, Workflow
@@ -210,6 +211,7 @@ class RunMemory:
         self.usage = UsageCounter()
         self.baseline_label = ""
         self.version = 0
+        self.problem = ""  # why memory.json or the ops log was not read (damaged: UserError's paragraph), or ""
         self._stamps: tuple = ()
         self._seen: dict[str, Workflow] = {}  # "<id>@<round>" -> that version, gathered from the model
         self._model_rounds: dict[int, tuple[str, ...]] = {0: ()}
@@ -255,15 +257,19 @@ class RunMemory:
                 memory = WorkflowMemory.load(10**9, memory_path)
                 memory.path = None  # read only: memory.json is the engine's alone
                 self.memory = memory
-            except Exception:  # noqa: BLE001 - a damaged file: keep what was read before
-                pass
+                self.problem = ""
+            except UserError as exc:  # a damaged file: keep what was read before, and say why it is not new
+                self.problem = exc.message
+            except OSError as exc:  # removed or unreadable meanwhile
+                self.problem = f"{memory_path} cannot be read ({exc.strerror})"
         self._at = {}
         self.flags = {}
         if self.memory is not None:
             try:
                 operations = ops.read(self.run_dir)
-            except Exception:  # noqa: BLE001 - a damaged ops log: the flags memory.json has
+            except UserError as exc:  # a damaged ops log: the flags memory.json has
                 operations = []
+                self.problem = exc.message
             self.memory.apply_ops(operations)  # what `awm-tui memory RUN ...` shows: the log over memory.json
             self.flags = {entry.id: (entry.disabled, entry.pinned) for entry in self.memory.workflows}
         return True

@@ -400,7 +400,7 @@ def test_model_faults_are_named_in_words(fault, meaning):
 
 @pytest.mark.parametrize("reason, blamed", [
     ("error: the model could not be reached (APIConnectionError: Connection refused)", "field `llm`"),
-    ("error: OSError: [Errno 28] No space left on device", "the machine, a disk"),
+    ("error: OSError: [Errno 5] Input/output error", "the machine, a disk"),
     ("error: GitError: commit abc123 is not in /src/app", "field `repos`"),
 ])
 def test_the_streak_message_points_where_the_cause_is(tmp_path, reason, blamed):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -299,3 +300,29 @@ def test_metadata_is_the_yaml_a_third_party_ci_check_expects(tmp_path, monkeypat
     assert {"logs", "trajs"} <= set(meta["assets"]) and {"model", "checked"} <= set(meta["tags"])
     ids = [json.loads(line)["instance_id"] for line in io.StringIO((out / "all_preds.jsonl").read_text())]
     assert len(ids) == len(set(ids)) == 4
+
+
+UNWRITABLE = "/sys/awm-tui-no-such" if os.geteuid() == 0 else None  # root passes every permission check
+
+
+@pytest.mark.parametrize("where, problem", [
+    ("taken", "is a file, not a folder"),  # DIR is a regular file
+    ("taken/sub", "is under {tmp}/taken, which is a file"),  # DIR's parent is a regular file
+    ("locked/sub", "cannot be made or written"),  # a folder that cannot be written
+    ("x" * 300, "too long a name"),
+    ("x" * 250, "builds it beside as .DIR.partial"),  # fits, but its staging folder would not
+])
+def test_a_destination_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch, capsys, where,
+                                                                         problem):
+    run = make_run(tmp_path, monkeypatch)
+    (tmp_path / "taken").write_text("mine")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    out = (Path(UNWRITABLE) / "sub") if where == "locked/sub" and UNWRITABLE else tmp_path / where
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert export(run, out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("awm-tui: export: DIR ") and err.count("\n") == 1 and "Traceback" not in err
+    assert problem.replace("{tmp}", str(tmp_path)) in err and "nothing was written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging folder, nothing half-made
+    assert (tmp_path / "taken").read_text() == "mine" and not any(locked.iterdir())

@@ -61,3 +61,33 @@ def test_export_is_a_memory_another_run_starts_from(tmp_path, capsys):
     fresh = WorkflowMemory(10)
     fresh.seed(data, str(out))
     assert {w.id for w in fresh.active()} == {"wf-fix-a-date-boundary"}  # the disabled one stays disabled
+
+
+def test_edits_are_told_in_plain_words(tmp_path, capsys):
+    run = finished_run(tmp_path)
+    folder = str(run.store.dir)
+    said = {}
+    for action in ("pin", "unpin", "disable", "enable"):
+        assert main(["memory", folder, action, "wf-normalise-text-input"]) == 0
+        said[action] = capsys.readouterr().out
+    assert said["pin"].startswith("pinned wf-normalise-text-input (") and "pind" not in said["pin"]
+    assert said["unpin"].startswith("unpinned wf-normalise-text-input (")
+    assert said["disable"].startswith("disabled wf-normalise-text-input (")
+    assert said["enable"].startswith("enabled wf-normalise-text-input (") and "enabled d" not in said["enable"]
+    assert all("from its next issue" in line for line in said.values())
+
+
+def test_export_to_a_path_that_cannot_be_written_is_refused_before_reading(tmp_path, capsys):
+    run = finished_run(tmp_path)
+    folder = str(run.store.dir)
+    (tmp_path / "taken").write_text("mine")
+    for target, problem in ((tmp_path, "is a folder, not a file"),
+                            (tmp_path / "taken" / "memory.json", f"is under {tmp_path / 'taken'}, which is a file"),
+                            (tmp_path / ("m" * 300 + ".json"), "too long a name")):
+        assert main(["memory", folder, "export", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"awm-tui: memory {folder} export: FILE ") and err.count("\n") == 1, err
+        assert problem in err and "nothing was written" in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "mine"
+    assert main(["memory", folder, "export", str(tmp_path / "new" / "memory.json")]) == 0  # a new folder is made
+    assert json.loads((tmp_path / "new" / "memory.json").read_text())["workflows"]

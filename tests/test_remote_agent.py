@@ -1,14 +1,16 @@
 """Agents on remote runtimes (`agent.workspace: remote` and `remote-api`, awm.agent.remote).
 
-Fast, in-process: the server pool (one issue per server, waiting, order, close), the checks before issue 1 against
-small fake HTTP servers on 127.0.0.1, the move of the repository (a bundle of the base commit alone, unbundled by the
-same shell commands the server runs), the cleanup script, and the runtime API client against a fake runtime API.
+Fast, in-process: the server pool (one issue per server, waiting, order, close; a dead server taken out, none
+left), a dead server told from a live one (its health checks, the checkout's watch, the hand-back, a server found
+dead when an issue opens on it), the checks before issue 1 against small fake HTTP servers on 127.0.0.1, the move of
+the repository (a bundle of the base commit alone, unbundled by the same shell commands the server runs), the
+cleanup script, and the runtime API client against a fake runtime API.
 
 Slow: two real `openhands.agent_server` processes on free loopback ports, with a session API key, and the bundled
 scripted model: demo issues through the runner on both servers at once (each on its own server, patches equal to the
 local workspace's), a whole headless run with `workers: 2` to verdicts, a wrong key and an unreachable server
 refused, a stop and the time limit honoured, and the runtime-API path against a fake runtime API that hands out one
-of the real servers."""
+of the real servers. A server that dies mid-issue: tests/test_remote_dead_server.py."""
 
 from __future__ import annotations
 
@@ -222,6 +224,146 @@ def test_under_contention_no_server_ever_has_two_issues():
     assert pool.busy == []
 
 
+def test_a_server_taken_out_leaves_the_pool_and_once_none_is_left_acquire_says_so():
+    pool = ServerPool(["http://a", "http://b"])
+    a = pool.acquire()
+    pool.retire(a, "ConnectError: [Errno 111] Connection refused")
+    assert pool.servers == ["http://b"] and pool.busy == [] and list(pool.lost) == [a]
+    with pytest.raises(ValueError):
+        pool.release(a)  # not the pool's any more
+    b = pool.acquire()
+    assert b == "http://b"
+    got: list[BaseException] = []
+
+    def wait():
+        try:
+            pool.acquire()
+        except BaseException as exc:  # noqa: BLE001
+            got.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    assert got == []  # waits for b ...
+    pool.retire(b, "ReadTimeout: timed out")
+    waiter.join(5)
+    assert len(got) == 1 and isinstance(got[0], remote.NoServerLeft)  # ... which is gone too: none is left
+    assert got[0].lost == {a: "ConnectError: [Errno 111] Connection refused", b: "ReadTimeout: timed out"}
+    assert a in str(got[0]) and b in str(got[0])
+    with pytest.raises(remote.NoServerLeft):
+        pool.acquire(timeout=1)
+
+
+def test_a_server_counts_as_dead_only_when_its_health_check_fails_again_and_again():
+    answers = {"status": 200}
+    fake = FakeHTTP(lambda *a: (answers["status"], {"status": "ok"}))
+    try:
+        assert remote.probe(fake.url) == "" and remote.dead(fake.url, tries=2, pause=0.05) == ""
+        answers["status"] = 503
+        assert remote.dead(fake.url, tries=2, pause=0.05) == "/health answered HTTP 503"
+    finally:
+        fake.close()
+    gone = f"http://127.0.0.1:{free_port()}"
+    assert "ConnectError" in remote.dead(gone, tries=2, pause=0.05)
+
+
+class FakeServerWorkspace:
+    """What RemoteCheckout asks of the SDK's RemoteWorkspace, answered here (commands recorded) as long as `host`
+    answers /health; once it does not, every request fails as the SDK's would (httpx.ConnectError)."""
+
+    def __init__(self, commands: list[str], host: str = "", head: str = ""):
+        self.commands, self.host, self.head = commands, host, head
+
+    def _reach(self):
+        import httpx
+
+        if self.host and remote.probe(self.host, timeout=2):
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    def execute_command(self, command, timeout=None):
+        self._reach()
+        self.commands.append(command)
+        if command.startswith("mktemp"):
+            return types.SimpleNamespace(exit_code=0, stdout="/tmp/awm-remote-x\n", stderr="")
+        return types.SimpleNamespace(exit_code=0, stdout=f"{self.head}\n" if "unbundle" in command else "", stderr="")
+
+    def file_upload(self, data, path):
+        self._reach()
+        return types.SimpleNamespace(success=True, error=None)
+
+
+def test_a_watched_checkout_whose_server_stops_answering_is_lost_and_handed_to_on_lost(monkeypatch):
+    monkeypatch.setattr(remote, "HEALTH_EVERY_S", 0.05)
+    health = FakeHTTP(lambda *a: (200, {"status": "ok"}))
+    commands: list[str] = []
+    handed: list[tuple[str, str]] = []
+    checkout = remote.RemoteCheckout(health.url, None, "0" * 40, watch=True,
+                                     on_close=lambda: handed.append(("released", "")),
+                                     on_lost=lambda why: handed.append(("lost", why)),
+                                     workspace_factory=lambda **kw: FakeServerWorkspace(commands))
+    checkout.folder = "/tmp/awm-remote-x"
+    try:
+        checkout.conversation_workspace()  # the agent starts: the server is watched
+        time.sleep(0.4)
+        assert checkout.lost == ""  # it answers
+    finally:
+        health.close()  # ... and now it does not
+    deadline = time.monotonic() + 10
+    while not checkout.lost and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "ConnectError" in checkout.lost
+    sent = len(commands)
+    checkout.interrupt(True)
+    with pytest.raises(RemoteError, match="stopped answering"):
+        checkout.patch()
+    assert checkout.close() == [] and len(commands) == sent  # a dead server is sent nothing more
+    assert handed == [("lost", checkout.lost)]  # out of the pool, not back in it
+    # a server that answers: released at close, after one health check
+    health = FakeHTTP(lambda *a: (200, {"status": "ok"}))
+    try:
+        checkout = remote.RemoteCheckout(health.url, None, "0" * 40, watch=True,
+                                         on_close=lambda: handed.append(("released", "")),
+                                         on_lost=lambda why: handed.append(("lost", why)),
+                                         workspace_factory=lambda **kw: FakeServerWorkspace(commands))
+        checkout.folder = "/tmp/awm-remote-y"
+        checkout.close()
+    finally:
+        health.close()
+    assert checkout.lost == "" and handed[-1] == ("released", "")
+    assert any("rm -rf /tmp/awm-remote-y" in c for c in commands)
+
+
+def test_a_server_found_dead_when_an_issue_opens_on_it_is_taken_out_and_the_next_open_gets_another(monkeypatch,
+                                                                                                     tmp_path):
+    from awm.records import Issue
+
+    commit = "c" * 40
+    monkeypatch.setattr(remote, "make_bundle", lambda cache, issue, scratch: (b"bundle", commit))
+    live = FakeHTTP(lambda *a: (200, {"status": "ok"}))
+    gone = f"http://127.0.0.1:{free_port()}"
+    commands: list[str] = []
+    agent = AgentSpec(workspace="remote", servers=[gone, live.url])
+    workspace = remote.RemoteServersWorkspace(
+        spec_ns(agent), RepoCache(Path("/nonexistent")), tmp_path, check=False,
+        workspace_factory=lambda host, api_key, working_dir: FakeServerWorkspace(commands, host, commit))
+    issue = Issue(instance_id="awm-x", repo="awm/x", base_commit=commit, problem_statement="p")
+    try:
+        with pytest.raises(remote.ServerLost) as caught:
+            workspace.open(issue)  # the first server handed out is the dead one
+        assert caught.value.server == gone and "ConnectError" in caught.value.reason
+        assert workspace.pool.servers == [live.url] and list(workspace.pool.lost) == [gone]
+        checkout = workspace.open(issue)  # opened again: on the other
+        assert checkout.server == live.url and checkout.lost == ""
+        assert checkout.close() == [] and workspace.pool.busy == []
+    finally:
+        live.close()  # now the last one stops answering too
+    with pytest.raises(remote.ServerLost):
+        workspace.open(issue)
+    with pytest.raises(remote.NoServerLeft) as caught:
+        workspace.open(issue)
+    assert set(caught.value.lost) == {gone, live.url}
+
+
 # ------------------------------------------------------------------------------------------------ checks
 
 
@@ -380,9 +522,21 @@ def test_the_soft_cleanup_is_a_ctrl_c_to_the_running_command_and_the_shell_survi
                 seen += os.read(fd, 1024)
         return seen
 
+    def sleeping() -> bool:
+        for pid in tagged_pids(token):
+            try:
+                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", b"100"]:
+                    return True
+            except OSError:
+                pass
+        return False
+
     try:
         os.write(fd, b"sleep 100\n")
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while not sleeping() and time.monotonic() < deadline:  # the command runs (a loaded machine is slow)
+            time.sleep(0.05)
+        assert sleeping()
         out = subprocess.run(["sh", "-c", remote.reap_script(token, str(tmp_path / "none"), False)],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0
@@ -489,14 +643,17 @@ class AgentServer:
         return self.log.read_text(errors="replace").count("Created new conversation")
 
 
-def start_agent_server(folder: Path) -> AgentServer:
-    port = free_port()
+def start_agent_server(folder: Path, port: int | None = None) -> AgentServer:
+    """An agent server on 127.0.0.1 (`port`, or a free one), in a session of its own: killing its process group
+    ends it and what its agents started, as if its machine went down."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k != TAG_VAR}
     env.update(SESSION_API_KEY=KEY, OH_ENABLE_VSCODE="false", OPENHANDS_SUPPRESS_BANNER="1")
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "server.log"
     proc = subprocess.Popen([sys.executable, "-m", "openhands.agent_server", "--host", "127.0.0.1", "--port",
-                             str(port)], cwd=folder, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+                             str(port)], cwd=folder, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
     return AgentServer(f"http://127.0.0.1:{port}", proc, log)
 
 

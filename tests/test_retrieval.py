@@ -565,6 +565,36 @@ def test_embedding_retriever_ranks_by_cosine_and_embeds_each_version_once():
     assert len(calls[-1]) == 2  # a new version is
 
 
+def test_an_unusable_embedding_answer_is_a_named_fault_and_caches_nothing():
+    calls, answers = [], []
+    good = bag_of_words(calls)
+
+    def embed(texts):
+        vectors = good(texts)
+        return answers.pop(0)(vectors) if answers else vectors
+
+    retriever = EmbeddingRetriever("openai/emb", embed)
+    sort = Workflow(id="wf-sort", name="Sort versions", description="version order", steps=["sort key", "order"])
+    answers.append(lambda vectors: [[float("nan")] * len(v) for v in vectors])
+    with pytest.raises(retrieval.EmbeddingFault, match="openai/emb gave 2 of 2 vector.s. with NaN"):
+        retriever.rank("sort the versions", [sort])
+    assert retriever.rank("sort the versions", [sort])[0][1] > 0.5
+    assert len(calls[-1]) == 2  # the entry is embedded again: the faulty answer was not cached
+    answers.append(lambda vectors: [v[:-1] for v in vectors])  # one dimension short
+    with pytest.raises(retrieval.EmbeddingFault, match="wrongly sized"):
+        retriever.rank("another text", [sort])
+    answers.append(lambda vectors: [])  # no vector
+    with pytest.raises(retrieval.EmbeddingFault, match="0 vectors for 1 texts"):
+        retriever.rank("a third text", [sort])
+
+    def down(texts):
+        raise ConnectionError("Connection refused")
+
+    retriever.embed = down
+    with pytest.raises(retrieval.EmbeddingFault, match="openai/emb failed: the model could not be reached"):
+        retriever.rank("a fourth text", [sort])
+
+
 def test_litellm_embedder_reads_vectors_in_input_order(monkeypatch):
     seen = {}
 

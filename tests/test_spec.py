@@ -499,7 +499,7 @@ def test_memory_is_a_switch_or_a_section(tmp_path):
     assert load(tmp_path, base + "memory: off\n").memory.enabled == "off"
     spec = load(tmp_path, base + "memory:\n  retrieval: all\n  budget_tokens: 800\n  from: runs/train\n")
     assert (spec.memory.enabled, spec.memory.retrieval, spec.memory.budget_tokens, spec.memory.start_from) == (
-        "on", "all", 800, "runs/train")
+        "on", "all", 800, str((tmp_path / "runs" / "train").resolve()))  # a path: from the spec's folder
     assert load(tmp_path, base, overrides={"memory.enabled": "off"}).memory.enabled == "off"
     spec = load(tmp_path, base + "induction:\n  success: tests+judge\n  from_failures: true\n"
                 "  llm: {model: openai/gpt-4o-mini, temperature: 0.2}\n")

@@ -452,6 +452,22 @@ async def test_enter_opens_the_run_under_the_cursor(runs, opened):
             ("beta", runs["beta"], True), ("delta", runs["delta"], False)]
 
 
+@pytest.mark.asyncio
+async def test_a_run_with_a_damaged_memory_file_is_a_message_and_the_picker_stays(runs):
+    """Issue 19: a damaged state file is one paragraph wherever the run is opened, never a crash of the app."""
+    (runs["beta"] / "memory.json").write_text('{"workflows": [')  # cut short
+    app = AwmApp(factory=fake_engine.factory())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        picker = app.screen
+        await pilot.press("down", "enter")  # beta
+        await until(pilot, lambda: bool(app._notifications), what="the message")
+        await pilot.pause()
+        assert app.screen is picker and app.is_running
+        note = list(app._notifications)[-1]
+        assert "memory.json" in note.message and note.severity == "error"
+
+
 # ------------------------------------------------------------------ two runs compared
 
 PAIRED = [f"proj__proj-{i}" for i in range(1, 15)]

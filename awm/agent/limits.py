@@ -89,7 +89,7 @@ class Guard:
                 continue
             # pause() waits for the state lock, which a running step holds: ask from a thread of its own, and
             # again each tick in case run() had not started when first asked (pause() is idempotent)
-            threading.Thread(target=conversation.pause, daemon=True).start()
+            threading.Thread(target=_quietly, args=(conversation.pause,), daemon=True).start()
             stopped_at = stopped_at or time.monotonic()
             waited = time.monotonic() - stopped_at
             if waited > 3 * self.GRACE_S:
@@ -97,6 +97,13 @@ class Guard:
                 return
             if waited > self.GRACE_S:
                 self.interrupt(False)
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - an agent server gone cannot pause; `Guard.run` gives up on it in time
+        pass
 
 
 def issue_budget(max_cost_usd: float | None, max_tokens: int | None,

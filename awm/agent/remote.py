@@ -18,6 +18,12 @@ file (exact bytes). Every process the agent's shell starts carries the issue's t
 environment; closing the checkout kills whatever on the server carries it or still works in the checkout (a /proc
 scan in POSIX sh, run through the server's bash API), then removes the checkout.
 
+A server that stops answering (RemoteCheckout's health watch: /health asked every HEALTH_EVERY_S while the agent
+works and once at close, LOST_AFTER failures in a row) sets the checkout's `lost`: the engine interrupts the agent
+and opens the issue again (awm.run.loop), the pool takes the server out for the rest of the run (ServerLost when
+it is found dead while a checkout is made, NoServerLeft once none is left: the run stops, to be resumed once the
+servers answer again). Faults of the agent or the model leave /health answering: they stay the issue's ERROR.
+
 Only this module's own HTTP checks import httpx at call time; the SDK's RemoteWorkspace is imported when an issue's
 workspace opens."""
 
@@ -44,6 +50,13 @@ from awm.repos import JUNK, MissingCommit, RepoCache, _copy_commit, git, remove
 KEY_HEADER = "X-Session-API-Key"  # the agent server's session API key
 RUNTIME_KEY_HEADER = "X-API-Key"  # the runtime API's key
 CHECK_TIMEOUT_S = 10.0
+# A server that stops answering while an issue runs on it (killed, its machine down, its port closed): its /health
+# is asked every HEALTH_EVERY_S while the agent works, and once more when the issue's workspace closes; LOST_AFTER
+# failed answers in a row (connection refused, a timeout, not 2xx) and it counts as dead. An agent's or a model's
+# fault leaves /health answering: those stay the issue's ERROR.
+HEALTH_EVERY_S = 2.0
+HEALTH_TIMEOUT_S = 5.0
+LOST_AFTER = 3
 SETUP_TIMEOUT_S = 300.0  # unbundling a large repository's base commit on the server
 DEFAULT_SERVER_IMAGE = "ghcr.io/openhands/agent-server:latest-python"  # openhands-agent-server's own default
 LOCAL = "or set `agent.workspace: local` (the agent's commands then run on this machine, in a checkout)"
@@ -60,13 +73,33 @@ class PoolClosed(RuntimeError):
     """The pool was closed (the run ended) while waiting for a server."""
 
 
+class ServerLost(RemoteError):
+    """The agent server an issue's workspace was being made on stopped answering (its health check fails): it is out
+    of the pool, and the issue is to be opened again elsewhere, not recorded as an ERROR."""
+
+    def __init__(self, server: str, reason: str):
+        super().__init__(f"the agent server {server} stopped answering ({reason})")
+        self.server = server
+        self.reason = reason
+
+
+class NoServerLeft(RemoteError):
+    """Every server of the pool stopped answering and was taken out: nothing is left to run an issue on."""
+
+    def __init__(self, lost: dict[str, str]):
+        super().__init__("every agent server stopped answering: " + "; ".join(f"{s} ({r})" for s, r in lost.items()))
+        self.lost = dict(lost)
+
+
 # ------------------------------------------------------------------------------------------------------- the pool
 
 
 class ServerPool:
     """The spec's agent servers, one issue each at a time. `acquire` hands out a free server, the one idle longest,
     to the workspaces that ask in the order they asked, and blocks while every server is busy; `release` gives it
-    back. Thread-safe: the run's workers open workspaces concurrently."""
+    back; `retire` takes a server that stopped answering out for good (the run's rest; a resume starts with the
+    spec's whole list again), and once none is left `acquire` raises NoServerLeft. Thread-safe: the run's workers
+    open workspaces concurrently."""
 
     def __init__(self, servers: Iterable[str]):
         self.servers = list(dict.fromkeys(normalise(s) for s in servers))
@@ -77,10 +110,11 @@ class ServerPool:
         self._cond = threading.Condition()
         self._closed = False
         self.handed: list[str] = []  # every server handed out, in order
+        self.lost: dict[str, str] = {}  # the servers taken out, and why
 
     def acquire(self, timeout: float | None = None, cancelled: Callable[[], bool] | None = None) -> str:
-        """A free server, waited for (TimeoutError after `timeout` s; PoolClosed once the pool is closed; RemoteError
-        when `cancelled()` turns true)."""
+        """A free server, waited for (TimeoutError after `timeout` s; PoolClosed once the pool is closed; NoServerLeft
+        once every server is taken out; RemoteError when `cancelled()` turns true)."""
         ticket = object()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -89,6 +123,8 @@ class ServerPool:
                 while not (self._free and self._waiting[0] is ticket):
                     if self._closed:
                         raise PoolClosed("the agent-server pool is closed")
+                    if not self.servers:
+                        raise NoServerLeft(self.lost)
                     if cancelled is not None and cancelled():
                         raise RemoteError("stopped while waiting for a free agent server")
                     left = None if deadline is None else deadline - time.monotonic()
@@ -107,6 +143,16 @@ class ServerPool:
             if server not in self.servers or server in self._free:
                 raise ValueError(f"{server} is not handed out by this pool")
             self._free.append(server)
+            self._cond.notify_all()
+
+    def retire(self, server: str, reason: str) -> None:
+        """`server` stopped answering: out of the pool for good (handed out or free); whoever waits is woken."""
+        with self._cond:
+            if server in self.servers:
+                self.servers.remove(server)
+            if server in self._free:
+                self._free.remove(server)
+            self.lost[server] = reason
             self._cond.notify_all()
 
     @property
@@ -348,11 +394,17 @@ exit 0
 class RemoteCheckout:
     """One issue's repository in an agent server (an OpenWorkspace): the agent's conversation runs there, its patch is
     taken there, and closing it kills what the agent left running there, removes the checkout, and hands the server
-    back (`on_close`)."""
+    back (`on_close`).
+
+    With `watch`, the server's health is checked while the agent works and when the checkout closes: a server that
+    stopped answering (LOST_AFTER failed checks in a row) sets `lost` (why; "" while it answers), which the engine
+    reads as "interrupt the agent, redo the issue elsewhere"; the checkout then sends the server nothing more, and
+    hands it to `on_lost(why)` instead of `on_close`."""
 
     def __init__(self, server: str, key: str | None, base_commit: str, terminal: str = "subprocess",
                  hide_env: Iterable[str] = (), on_close: Callable[[], None] | None = None, *,
-                 workspace_factory: Callable[..., Any] | None = None):
+                 workspace_factory: Callable[..., Any] | None = None, watch: bool = False,
+                 on_lost: Callable[[str], None] | None = None):
         self.server = normalise(server)
         self._key = key  # memory only: never in a message, a log or a file
         self.base_commit = base_commit
@@ -364,7 +416,12 @@ class RemoteCheckout:
         self.repo_path = ""  # where the agent finds the repository there (the prompt names it)
         self.leftovers: list[str] = []
         self.closed = False
+        self.lost = ""  # why the server counts as dead ("" while it answers)
+        self.watch = watch
         self._on_close = on_close
+        self._on_lost = on_lost
+        self._unwatched = threading.Event()  # set when the checkout closes: the health watch ends
+        self._watcher: threading.Thread | None = None
         self._factory = workspace_factory
         self._control = self._workspace("/")  # setup, interrupts, the patch, cleanup: a client of its own
         self._conversation_ws: Any = None
@@ -418,13 +475,25 @@ class RemoteCheckout:
     def conversation_workspace(self):
         if self._conversation_ws is None:
             self._conversation_ws = self._workspace(self.repo_path)
+            if self.watch and self._watcher is None and not self.closed:  # the agent starts: its server is watched
+                self._watcher = threading.Thread(target=self._watch_health, daemon=True, name="awm-server-health")
+                self._watcher.start()
         return self._conversation_ws
+
+    def _watch_health(self) -> None:
+        failed = 0
+        while not self._unwatched.wait(HEALTH_EVERY_S):
+            reason = probe(self.server)
+            failed = failed + 1 if reason else 0
+            if failed >= LOST_AFTER:
+                self.lost = reason
+                return
 
     def interrupt(self, hard: bool) -> None:
         """Ctrl-C the agent's running command on the server (`hard`: kill everything it started there). A soft one is
         sent at most once a second (the guard asks every tick)."""
         now = time.monotonic()
-        if not hard and now - self._soft_at < 1.0:
+        if self.lost or (not hard and now - self._soft_at < 1.0):  # a dead server is sent nothing
             return
         self._soft_at = now
         try:
@@ -435,6 +504,8 @@ class RemoteCheckout:
     def patch(self) -> str:
         if not self.folder:
             raise RemoteError("the checkout was never made")
+        if self.lost:
+            raise RemoteError(f"the agent server {self.server} stopped answering ({self.lost})")
         out = f"{self.folder}/awm-patch.diff"
         self._run(diff_script(self.repo_path, self.base_commit, out), 300, "taking the patch")
         with tempfile.TemporaryDirectory(prefix="awm-patch-") as tmp:
@@ -451,8 +522,13 @@ class RemoteCheckout:
         if self.closed:
             return []
         self.closed = True
+        self._unwatched.set()
         try:
-            if self.folder:
+            if self._watcher is not None:
+                self._watcher.join(HEALTH_TIMEOUT_S + 1)
+            if self.watch and not self.lost:
+                self.lost = dead(self.server)  # one request when it answers
+            if self.folder and not self.lost:
                 try:
                     out = self._control.execute_command(reap_script(self.token, self.folder, True), timeout=60)
                     self.leftovers = [line.strip() for line in (out.stdout or "").splitlines()
@@ -477,9 +553,11 @@ class RemoteCheckout:
                 pass
 
     def _hand_back(self) -> None:
-        """The server (or runtime) back to whoever gave it, once."""
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
+        """The server (or runtime) back to whoever gave it, once: to `on_lost` when it stopped answering."""
+        on_close, on_lost, self._on_close, self._on_lost = self._on_close, self._on_lost, None, None
+        if self.lost and on_lost is not None:
+            on_lost(self.lost)
+        elif on_close is not None:
             on_close()
 
 
@@ -516,11 +594,14 @@ class RemoteServersWorkspace:
         self._factory = workspace_factory
 
     def open(self, issue: Issue) -> RemoteCheckout:
+        """A checkout of `issue` on a free server. ServerLost when the server handed out turns out dead (it is out of
+        the pool; open again to get another), NoServerLeft when none is left."""
         # packed before a server is taken: no server idles meanwhile
         bundle, commit = make_bundle(self.cache, issue, self.scratch)
         server = self.pool.acquire()
         return _open_checkout(server, self._key, commit, bundle, issue, lambda: self.pool.release(server),
-                              self.terminal, self.hide_env, self._factory)
+                              self.terminal, self.hide_env, self._factory,
+                              on_lost=lambda why: self.pool.retire(server, why))
 
     def close(self) -> None:
         self.pool.close()
@@ -644,6 +725,30 @@ def _healthy(http, url: str) -> bool:
         return False
 
 
+def probe(url: str, timeout: float = HEALTH_TIMEOUT_S) -> str:
+    """"" when the agent server at `url` answers /health (2xx); else what went wrong, in a few words."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{normalise(url)}/health", timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - refused, reset, timed out: all the same here
+        return _short(exc)
+    return "" if 200 <= answer.status_code < 300 else f"/health answered HTTP {answer.status_code}"
+
+
+def dead(url: str, tries: int = LOST_AFTER, pause: float = 1.0) -> str:
+    """Why the agent server at `url` counts as dead ("" when it answers): `tries` failed health checks in a row,
+    `pause` s apart."""
+    reason = ""
+    for n in range(tries):
+        reason = probe(url)
+        if not reason:
+            return ""
+        if n + 1 < tries:
+            time.sleep(pause)
+    return reason
+
+
 class RuntimeApiWorkspace:
     """`agent.workspace: remote-api`: an agent server started per issue by OpenHands' hosted runtime API
     (`agent.runtime_api_url`, key in the variable `agent.runtime_api_key_env`), image `agent.server_image` (slots
@@ -677,8 +782,11 @@ class RuntimeApiWorkspace:
         bundle, commit = make_bundle(self.cache, issue, self.scratch)
         session = f"awm-{re.sub(r'[^a-z0-9-]+', '-', issue.instance_id.lower())[:40]}-{uuid.uuid4().hex[:8]}"
         runtime = self.api.start(self.image_for(issue), session)
-        return _open_checkout(runtime.url, runtime.session_api_key, commit, bundle, issue,
-                              lambda: self.api.stop(runtime.runtime_id), self.terminal, self.hide_env, self._factory)
+        def stop(*why: str) -> None:  # at close; a runtime that stopped answering is stopped too
+            self.api.stop(runtime.runtime_id)
+
+        return _open_checkout(runtime.url, runtime.session_api_key, commit, bundle, issue, stop, self.terminal,
+                              self.hide_env, self._factory, on_lost=stop)
 
     def close(self) -> None:
         self.api.close()
@@ -697,17 +805,21 @@ def _short(exc: BaseException) -> str:
 
 
 def _open_checkout(url: str, key: str | None, commit: str, bundle, issue: Issue, release: Callable[[], object],
-                   terminal: str, hide_env, factory) -> RemoteCheckout:
-    """A checkout of `issue` on the agent server at `url`, set up from `bundle`; `release` gives the server (or the
-    runtime) back, at close or at once if the checkout cannot be made."""
+                   terminal: str, hide_env, factory, on_lost: Callable[[str], object]) -> RemoteCheckout:
+    """A checkout of `issue` on the agent server at `url`, set up from `bundle`, its server watched; `release` gives
+    the server (or the runtime) back, at close or at once if the checkout cannot be made, `on_lost` instead when the
+    server stopped answering (then ServerLost is raised here)."""
     try:
-        checkout = RemoteCheckout(url, key, commit, terminal, hide_env, on_close=release, workspace_factory=factory)
+        checkout = RemoteCheckout(url, key, commit, terminal, hide_env, on_close=release, workspace_factory=factory,
+                                  watch=True, on_lost=on_lost)
     except BaseException:
         release()
         raise
     try:
         checkout.setup(bundle, _repo_name(issue))
-    except BaseException:
-        checkout.close()
+    except BaseException as exc:
+        checkout.close()  # checks the server's health
+        if checkout.lost and isinstance(exc, Exception):
+            raise ServerLost(checkout.server, checkout.lost) from None
         raise
     return checkout

@@ -128,26 +128,51 @@ class AgentResult:
 NUDGES = 3
 NUDGE = ("Please continue working on the task on your own: use the tools to make and check the change, and call "
          "the finish tool when you are done.")
-_BAD_TOOL = ("not found", "unknown tool", "validat", "malformed", "invalid", "missing required", "could not parse",
-             "failed to parse")
+# after tool calls the agent could not run, until the SDK's stuck detection ended the conversation
+BAD_CALL_NUDGE = ("Your last tool calls could not be run: the errors above say why. Call only the tools you were "
+                  "given, by their exact names, with arguments that are one valid JSON object fitting the tool's "
+                  "parameters; use them to make and check the change, and call the finish tool when you are done.")
+
+
+def _execution_status(conversation) -> str:
+    return str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
 
 
 def _ended_on_text(conversation, seen: list[Described]) -> bool:
     """The conversation finished because the model answered in text, not with a tool call (no finish action)."""
-    status = str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
-    return (status == "finished" and bool(seen) and seen[-1].kind == "message" and seen[-1].tool == "assistant"
-            and not any(x.kind == "action" and x.tool == "finish" for x in seen))
+    return (_execution_status(conversation) == "finished" and bool(seen) and seen[-1].kind == "message"
+            and seen[-1].tool == "assistant" and not any(x.kind == "action" and x.tool == "finish" for x in seen))
+
+
+def _stuck_on_rejected_calls(conversation, seen: list[Described]) -> bool:
+    """The SDK's stuck detection ended the conversation on tool calls the agent could not run (the same unknown
+    tool or unparsable arguments, again and again): the last action was one."""
+    actions = [x for x in seen if x.kind == "action"]
+    return _execution_status(conversation) == "stuck" and bool(actions) and actions[-1].rejected
+
+
+def _ran_a_tool(seen: list[Described]) -> bool:
+    """Some tool call was run by a tool (an observation, not the SDK's error for a call it could not run); the
+    finish tool is no work."""
+    return any(x.kind == "observation" and x.tool != "finish" for x in seen)
+
+
+def _rejected_errors(seen: list[Described]) -> list[str]:
+    """The SDK's errors for the tool calls it could not run (unknown tool, arguments that do not parse or fit)."""
+    rejected = {x.call_id for x in seen if x.kind == "action" and x.rejected and x.call_id}
+    return [x.text for x in seen if x.kind == "error" and x.call_id in rejected]
 
 
 def _protocol(status: str, seen: list[Described]) -> tuple[str, str]:
-    """Whether the model failed the tool-calling protocol, and the last evidence: replies in text only (after the
-    nudges), or tool calls the agent could not run, with no valid tool action at all."""
-    if any(x.kind == "action" and x.tool != "finish" for x in seen):
+    """Whether the model failed the tool-calling protocol, and the last evidence: tool calls the agent could not
+    run, with no tool run at all; or replies in text only (after the nudges). A model that ran a tool is not a
+    protocol failure, whatever else it did (a few bad calls among good ones, a wrong fix)."""
+    if _ran_a_tool(seen):
         return "", ""
+    errors = _rejected_errors(seen)
+    if errors:
+        return "bad_tool_call", errors[-1][:300]
     replies = [x.text for x in seen if x.kind == "message" and x.tool == "assistant"]
-    tool_errors = [x.text for x in seen if x.kind == "error" and any(w in x.text.lower() for w in _BAD_TOOL)]
-    if tool_errors:
-        return "bad_tool_call", tool_errors[-1][:300]
     if status == AgentStatus.FINISHED and replies and not any(x.kind == "action" for x in seen):
         return "no_tool_call", replies[-1][:300]
     return "", ""
@@ -275,7 +300,7 @@ class AgentRunner:
             text = scrub(item.display)
             log.write(f"[{time.strftime('%H:%M:%S')}] {item.kind.upper()} {item.tool}\n{text}\n\n")
             log.flush()
-            if item.kind == "action":
+            if item.kind == "action" and not item.rejected:  # a call the agent could not run is no step
                 clock.steps += 1
             cost, tokens = _spent(holder.get("conversation"), agent)
             on_event(item.kind, item.tool, text, Progress(clock.steps, cost, tokens))
@@ -302,13 +327,18 @@ class AgentRunner:
                 guard.watch(conversation)
                 # a remote run waits an hour by default: the issue's limit instead, with a margin (the guard ends
                 # the run at the limit itself)
-                run = (lambda: running.run(timeout=spec.timeout_minutes * 60 + 300)) if remote else running.run
+                run = (lambda: _run_remote(running, spec.timeout_minutes * 60 + 300)) if remote else running.run
                 # in a thread of its own: given up ABANDON_S after the limit or stop if it will not end
                 if guard.run(run):
-                    # A reply with text and no tool call ends an SDK conversation: nudge the agent on, as OpenHands'
-                    # own runners do, a few times, before that counts as the model's answer.
-                    while (result.nudges < NUDGES and not guard.check() and _ended_on_text(running, seen)
-                           and guard.run(lambda: (running.send_message(NUDGE), run()))):
+                    # A reply with text and no tool call ends an SDK conversation, and so does the SDK's stuck
+                    # detection after the same call it could not run (an unknown tool, arguments that do not parse)
+                    # again and again: nudge the agent on, as OpenHands' own runners do, a few times, before that
+                    # counts as the model's answer.
+                    while result.nudges < NUDGES and not guard.check():
+                        nudge = (NUDGE if _ended_on_text(running, seen) else
+                                 BAD_CALL_NUDGE if _stuck_on_rejected_calls(running, seen) else "")
+                        if not nudge or not guard.run(lambda: (running.send_message(nudge), run())):
+                            break
                         result.nudges += 1
             result.status = _status(conversation, guard.reason, seen)
         except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
@@ -343,10 +373,11 @@ class AgentRunner:
                 errors = [x.text for x in seen if x.kind == "error"]
                 result.error = describe_fault(errors[-1]) if errors else "the agent stopped with an error"
             result.history = condense(seen)
-            result.steps = sum(1 for x in seen if x.kind == "action")
+            result.steps = sum(1 for x in seen if x.kind == "action" and not x.rejected)
             result.model_wait_s = round(clock.model, 3)
             result.tool_s = round(clock.tool, 3)
-            result.protocol, result.protocol_detail = _protocol(result.status, seen)
+            if not result.hung:  # a model that stopped answering is the run's error streak, not a protocol failure
+                result.protocol, result.protocol_detail = _protocol(result.status, seen)
             log.write(f"# agent status: {result.status} {scrub(result.error)}"
                       f"{f' (nudged {result.nudges} times)' if result.nudges else ''}\n")
             log.close()
@@ -378,8 +409,18 @@ def _spent(conversation, agent) -> tuple[float, int]:
         return 0.0, 0
 
 
+def _run_remote(conversation, timeout: float) -> None:
+    """A remote conversation's run, which raises when it ends in error or stuck: that end is read from its state
+    afterwards (`_status`), as a local one's is, so a stuck conversation can be nudged on."""
+    try:
+        conversation.run(timeout=timeout)
+    except Exception as exc:
+        if type(exc).__name__ != "ConversationRunError":
+            raise
+
+
 def _status(conversation, stopped: str, seen) -> str:
-    status = str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
+    status = _execution_status(conversation)
     if stopped and status != "finished":
         return stopped
     if status == "finished":

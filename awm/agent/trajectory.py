@@ -21,6 +21,10 @@ class Described:
     tool: str
     text: str  # for an action: the action alone
     thought: str = ""
+    call_id: str = ""  # the tool call an action, observation or error belongs to
+    # an action the agent could not run: a tool it does not have, or arguments that do not parse or fit the tool's
+    # parameters (the SDK logs it with no action, then an error that tells the model what went wrong)
+    rejected: bool = False
 
     @property
     def display(self) -> str:
@@ -32,13 +36,18 @@ def describe(event: Any) -> Described | None:
     if name == "ActionEvent":
         thought = " ".join(t.text for t in event.thought).strip()
         action = event.action
-        args = action.model_dump(mode="json", exclude={"kind", "security_risk", "summary"}) if action else {}
+        call_id = str(getattr(event, "tool_call_id", "") or "")
+        if action is None:  # a call the agent could not run: what the model sent, as it sent it
+            return Described("action", event.tool_name, rejected_call_text(event), thought, call_id, rejected=True)
+        args = action.model_dump(mode="json", exclude={"kind", "security_risk", "summary"})
         args = {k: v for k, v in args.items() if v not in (None, "", False, [])}
-        return Described("action", event.tool_name, action_text(event.tool_name, args), thought)
+        return Described("action", event.tool_name, action_text(event.tool_name, args), thought, call_id)
     if name == "ObservationEvent":
-        return Described("observation", event.tool_name, shorten(event.observation.text, OBSERVATION_KEEP))
+        return Described("observation", event.tool_name, shorten(event.observation.text, OBSERVATION_KEEP),
+                         call_id=str(getattr(event, "tool_call_id", "") or ""))
     if name == "AgentErrorEvent":
-        return Described("error", event.tool_name, shorten(event.error, OBSERVATION_KEEP))
+        return Described("error", event.tool_name, shorten(event.error, OBSERVATION_KEEP),
+                         call_id=str(getattr(event, "tool_call_id", "") or ""))
     if name == "ConversationErrorEvent":
         return Described("error", "", f"{event.code}: {shorten(event.detail, OBSERVATION_KEEP)}")
     if name == "MessageEvent":
@@ -48,6 +57,22 @@ def describe(event: Any) -> Described | None:
     if name == "SystemPromptEvent":
         return Described("system", "", "system prompt set")
     return None
+
+
+MALFORMED = "_openhands_malformed_tool_call"  # the SDK's stand-in for arguments that were not JSON
+
+
+def rejected_call_text(event: Any) -> str:
+    """A tool call the agent could not run, as the model made it: its arguments (the SDK keeps arguments that do not
+    parse only as its own error record: then said so)."""
+    raw = str(getattr(getattr(event, "tool_call", None), "arguments", "") or "")
+    try:
+        args = json.loads(raw)
+    except ValueError:
+        args = None
+    if not isinstance(args, dict) or args.get(MALFORMED):
+        return "(arguments that are not a JSON object)"
+    return shorten(json.dumps(args), 400)
 
 
 def action_text(tool: str, args: dict) -> str:

@@ -36,7 +36,8 @@ Requests the engine makes outside the agent are told apart by how their system m
 
 Faults, for the tests of what the engine does when a model misbehaves: `faults` maps a request kind (`agent`,
 `induction`, `pitfall`, `judge`, `merge`, `embedding`) to the faults to answer that kind's next requests with, in
-order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS.
+order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS. An agent
+reply that was a tool-call fault is no step of the script: the next good reply plays the step it replaced.
 """
 
 from __future__ import annotations
@@ -67,9 +68,20 @@ FAULTS = {
     "garbage": "a chat reply in words that follow no format the engine asks for",
     "unknown_tool": "an agent reply calling a tool the agent does not have (`run_shell`)",
     "bad_arguments": "an agent reply calling the terminal with arguments that are not JSON",
+    "hang": "no agent reply: the request waits until the server stops (at most HANG_S), then its connection drops",
     "nan": "embedding vectors of NaN",
     "wrong_size": "embedding vectors of a different size than the ones before",
 }
+
+
+HANG_S = 300.0  # the longest a `hang` fault keeps its request waiting
+FAULT_CALL_ID = "call_fault_"  # how the id of a tool call that answers with a fault begins
+
+
+def _faulted(message: dict) -> bool:
+    """An assistant message of the conversation that was a tool call fault (unknown_tool, bad_arguments)."""
+    calls = message.get("tool_calls") or []
+    return bool(calls) and all(str(call.get("id", "")).startswith(FAULT_CALL_ID) for call in calls)
 
 
 class InjectedFault(Exception):
@@ -344,6 +356,7 @@ class ScriptedServer:
         self.latency_s = latency_s  # each chat reply waits this long (requests are served concurrently)
         self.requests: list[dict] = []
         self.faults: dict[str, list[str]] = {}  # request kind -> faults to answer with (see FAULTS)
+        self._stopping = threading.Event()  # set by stop(): hung requests end
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -359,6 +372,7 @@ class ScriptedServer:
         return self.base_url
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -431,6 +445,9 @@ class ScriptedServer:
             raise InjectedFault(500, "injected fault: the agent's model failed")
         if fault == "garbage":
             return {"role": "assistant", "content": "I like turtles."}
+        if fault == "hang":
+            self._stopping.wait(HANG_S)
+            raise InjectedFault(0, "injected fault: the agent's model never answered")
         if fault == "unknown_tool":
             call = {"name": "run_shell", "arguments": json.dumps({"command": "ls"})}
         elif fault == "bad_arguments":
@@ -438,7 +455,7 @@ class ScriptedServer:
         else:
             raise ValueError(f"no agent fault {fault!r}; the faults are {', '.join(FAULTS)}")
         return {"role": "assistant", "content": None,
-                "tool_calls": [{"id": f"call_fault_{seq}", "type": "function", "function": call}]}
+                "tool_calls": [{"id": f"{FAULT_CALL_ID}{seq}", "type": "function", "function": call}]}
 
     def find_instance(self, text: str) -> str | None:
         return next((iid for iid, script in self.scripts.items() if script["match"] in text), None)
@@ -458,7 +475,9 @@ class ScriptedServer:
             steps = script["steps"]
         else:
             steps = plan_steps(script, decision.plan)
-        number = sum(1 for message in messages if message.get("role") == "assistant")
+        # a tool call answered with a fault (FAULTS) was no step of the script: the script goes on where it was, as a
+        # model that corrects its call after the agent's error does
+        number = sum(1 for message in messages if message.get("role") == "assistant" and not _faulted(message))
         if number < len(steps):
             step = steps[number]
         else:
@@ -716,7 +735,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             seq, message, finish_reason = self.server_model.reply(body)
         except InjectedFault as fault:
-            self._error(fault.status, str(fault))
+            if fault.status:
+                self._error(fault.status, str(fault))
+            else:  # no answer at all (`hang`): the connection is dropped
+                self.close_connection = True
             return
         response = {
             "id": f"chatcmpl-scripted-{seq}",
@@ -754,11 +776,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the caller went away (an agent server killed mid-call)
+            self.close_connection = True
 
     def _error(self, status: int, message: str) -> None:
         kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "server_error")

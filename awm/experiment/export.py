@@ -34,6 +34,7 @@ harness never runs one: no_generation), and one whose evaluation is missing gets
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -147,9 +148,15 @@ def _check_target(out_dir: Path, run_dir: Path, force: bool) -> None:
     if any(run_dir == out_dir / name or out_dir / name in run_dir.parents for name in WRITTEN):
         raise UserError(f"export: the run folder {run_dir} is inside {out_dir}, where the export writes "
                         f"{', '.join(WRITTEN)}. Give another folder.")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"export: {out_dir} is a file, not a folder. Give the path of the submission folder "
-                        "to make (a new or empty folder).")
+    from awm.paths import check_destination
+
+    # a file there or on the way, a name too long, a folder that cannot be written: refused before any work
+    check_destination(out_dir, "export: DIR", fix="Give the path of the submission folder to make (a new "
+                      "or empty folder you can write to, e.g. ./20250101_awm-openhands_gpt-4o).")
+    if len(os.fsencode(out_dir.name)) > 255 - len(".partial") - 1:  # it is built beside, as .DIR.partial
+        raise UserError(f"export: DIR {out_dir.name} is too long a name for the file system (the export "
+                        "builds it beside as .DIR.partial, so at most 245 bytes), so nothing was written. Give a "
+                        "shorter name, e.g. 20250101_awm-openhands_gpt-4o.")
     if out_dir.is_dir() and not force:
         present = sorted(p.name for p in out_dir.iterdir())
         if present:

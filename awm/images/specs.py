@@ -47,6 +47,23 @@ def register_repo_specs() -> None:
         MAP_REPO_VERSION_TO_SPECS.update(demo.harness_specs())
 
 
+def unknown_to_harness(pairs) -> dict[str, list[str]]:
+    """Of the (repo, version) pairs, those the official harness has no test spec for (swebench's
+    MAP_REPO_VERSION_TO_SPECS, with the demo's repository registered): repo -> its unknown versions (empty list:
+    the repository itself is unknown)."""
+    from swebench.harness.constants import MAP_REPO_VERSION_TO_SPECS
+
+    register_repo_specs()
+    unknown: dict[str, list[str]] = {}
+    for repo, version in sorted(set(pairs)):
+        known = MAP_REPO_VERSION_TO_SPECS.get(repo)
+        if known is None:
+            unknown[repo] = []
+        elif str(version) not in known:
+            unknown.setdefault(repo, []).append(str(version))
+    return unknown
+
+
 def instance_image(test_spec, cache, client, say: Callable[[str], None] | None = None) -> str:
     """The instance image of a repository built here, built (with what it derives from) unless current."""
     from awm.images.build import Builder, base_commit_of

@@ -2,7 +2,9 @@
 next induction round is due.
 
 buffer.json lists the successes by instance id (the experiences themselves are in the journal, from which a
-resumed run rebuilds the buffer): it is rewritten after every success, so it stays small."""
+resumed run rebuilds the buffer): it is rewritten after every success, so it stays small. It is never read back:
+the journal is the source of truth, and a resumed run writes the buffer anew from it; `problem` says what is wrong
+with a damaged one, for the line that says it was rebuilt."""
 
 from __future__ import annotations
 
@@ -47,3 +49,19 @@ class ExperienceBuffer:
                 "rounds_due": self.rounds_due(),
                 "instance_ids": [e.instance_id for e in self.experiences],
             })
+
+    @staticmethod
+    def problem(path: Path) -> str | None:
+        """What is wrong with the buffer file at `path` (None: it is whole, or there is none)."""
+        try:
+            data = atomic.load_json(path)
+        except FileNotFoundError:
+            return None
+        except atomic.Unreadable as exc:
+            return str(exc)
+        if not isinstance(data, dict):
+            return f"a JSON {type(data).__name__}, not an object"
+        ids = data.get("instance_ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return "no list of `instance_ids`"
+        return None

@@ -342,19 +342,22 @@ class Inducer:
     def merge(self, old: Workflow, new: dict) -> dict:
         """The LLM's merge of a re-induced item into the version in memory: {name, description, steps}. Prompt and
         reply saved as merge_<id>_vN.prompt.txt / .reply.txt (N: the version it makes); usage added to
-        `merge_usage` (also for an unusable reply). Raises ValueError on a reply with no usable item, and whatever
-        the call raises."""
+        `merge_usage` (also for an unusable reply). Raises ValueError on a reply with no usable item (naming where
+        the reply is kept), and whatever the call raises (after the model client's own retries of transient
+        faults, llm.num_retries). The engine counts failed merges in a row and stops the run after a few."""
         messages = build_merge_messages(old, new)
         stem = self.out_dir / f"merge_{old.id}_v{old.version + 1}"
         atomic.write_text(stem.with_name(stem.name + ".prompt.txt"), self.scrub(_transcript(messages)))
         reply = self.complete(messages)
-        atomic.write_text(stem.with_name(stem.name + ".reply.txt"), self.scrub(reply.text))
+        reply_path = stem.with_name(stem.name + ".reply.txt")
+        atomic.write_text(reply_path, self.scrub(reply.text))
         self.merge_usage["cost"] += reply.cost
         self.merge_usage["prompt_tokens"] += reply.prompt_tokens
         self.merge_usage["completion_tokens"] += reply.completion_tokens
         self.merge_usage["calls"] += 1
         items = _parse(reply.text, getattr(old, "kind", WORKFLOW))
         if not items:
-            raise ValueError(f"the merge reply for {old.id} held no usable item: "
-                             f"{' '.join(reply.text.split())[:200]!r}")
+            kept = Path(self.out_dir.name) / reply_path.name  # relative to the run folder
+            raise ValueError(f"the merge reply for {old.id} held no usable item (kept in {kept}): "
+                             f"{self.scrub(' '.join(reply.text.split()))[:120]!r}")
         return items[0]

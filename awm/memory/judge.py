@@ -6,6 +6,14 @@ The judge sees only what the agent saw and did: the issue (no hints, no gold pat
 trajectory and the agent's own patch. An empty patch is a FAIL without a call. The reply is read for its last
 `Verdict: success|failure` line (also "resolved"/"not resolved", "PASS"/"FAIL"); no verdict, or a call that
 raises, is an ERROR with the reason. Prompts and replies are kept as judge/<instance_id>.prompt.txt / .reply.txt.
+
+A judge fault (an ERROR verdict) is never a failure in disguise. The call itself is retried by the model client
+when the fault is transient (llm.num_retries of the inducing model); what is left is recorded by the engine
+(awm.run.loop): the verdict, with its reason and the reply's path, stays in the issue's record and a line goes to
+the run's memory_faults.jsonl (the statistics' judge_failures). Such an issue keeps its test verdict but is not
+learned from (no workflow, no pitfall) and counts neither as a success nor as a failure of the memory entries it was
+given (unless the tests already failed it, under `tests+judge`); it is not judged again on resume. JUDGE_ATTEMPTS (3) issues in a row with a judge fault stop the run
+(exit 2), naming the judge's model and `induction.success`; those issues are forgotten and redone on resume.
 """
 
 from __future__ import annotations

@@ -2,17 +2,22 @@
 ID`). memory_ops.jsonl in the run folder, one JSON line per operation, appended and made durable before the command
 returns; the engine replays the whole log before each issue (WorkflowMemory.apply_ops), so an edit takes effect
 from the next issue, in a running run too. A torn last line (a kill mid-append) is dropped on read and cut off on
-the next append."""
+the next append (the engine says so on its start line: `torn`); a damaged line before the last refuses, naming
+the line (the log is the record of the user's edits: it is never cut to below a damaged line). A deleted log
+loses nothing the run needs: memory.json keeps the flags the log set."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 from awm import atomic
+from awm.errors import UserError
 
 OPS_FILE = "memory_ops.jsonl"
 ACTIONS = ("disable", "enable", "pin", "unpin")
@@ -34,8 +39,9 @@ def append(run_dir: Path, action: str, workflow_id: str, note: str = "") -> dict
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # released when the file is closed
-        for _ in atomic.read_lines(log, repair=True):
-            pass
+        with _refused():
+            for _ in atomic.read_lines(log, repair=True):
+                pass
         f.seek(0, os.SEEK_END)
         f.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
         f.flush()
@@ -45,6 +51,35 @@ def append(run_dir: Path, action: str, workflow_id: str, note: str = "") -> dict
 
 def read(run_dir: Path) -> list[dict]:
     """The run's operations in the order they were made ([] when there is no log); lines that are not an
-    operation (unknown action, no id) are skipped. A damaged line before the last raises atomic.DamagedLine."""
-    return [record for record in atomic.read_lines(path(run_dir))
-            if record.get("action") in ACTIONS and isinstance(record.get("id"), str) and record["id"]]
+    operation (unknown action, no id) are skipped. A damaged line before the last is a UserError naming the log,
+    the line and the fix (the log holds the user's edits, which nothing else records, so it is never cut)."""
+    with _refused():
+        return [record for record in atomic.read_lines(path(run_dir))
+                if record.get("action") in ACTIONS and isinstance(record.get("id"), str) and record["id"]]
+
+
+def torn(run_dir: Path) -> str:
+    """A line for the run's start when the log's last line is torn (dropped on read, cut off on the next append):
+    the edit it was is not in effect. "" when the log is whole."""
+    try:
+        line = atomic.torn_line(path(run_dir))
+    except atomic.DamagedLine:
+        return ""  # read() refuses it
+    if line is None:
+        return ""
+    problem = "cut short" if line.problem == "a line without its end" else line.problem
+    return (f"{path(run_dir)}: its last line (line {line.line}) is {problem}, as a kill while an edit was being "
+            "written leaves it; that edit is ignored. If it mattered, make it again with `awm-tui memory "
+            f"{Path(run_dir)} disable|enable|pin|unpin ID`.")
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    try:
+        yield
+    except atomic.DamagedLine as bad:
+        raise UserError(
+            f"the run's memory operation log {bad.path} is damaged at line {bad.line}: {bad.problem}. Each line is one "
+            "`awm-tui memory` edit and the lines after it are edits too, so it is not read rather than lose them; "
+            f"nothing was changed. Fix line {bad.line} or delete it (`sed -i '{bad.line}d' {bad.path}`; then make "
+            "that edit again with `awm-tui memory RUN disable|enable|pin|unpin ID`), and try again.") from None

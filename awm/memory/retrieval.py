@@ -12,6 +12,9 @@ Rankers (`memory.retrieval`):
   meaning from the first workflow to the hundredth. On texts like the demo's, an issue's own category scores
   0.05-0.16 and other categories mostly under 0.05 (median 0.015), hence a default of 0.05.
 - embedding: cosine similarity of litellm embeddings (`memory.embedding_model`) of the issue and of each entry's text.
+  A call that fails, or vectors that are not finite (NaN, infinite), not all of one size, or of another size than
+  the ones before, raise EmbeddingFault: the engine records it, asks again and stops the run after a few in a row
+  (never an issue silently run without its memory).
 - all: every entry, score 1.0, in memory order (no budget, no top-k, no minimum: the behaviour before retrieval).
 
 `retrieve()` then picks, for one issue: never a disabled entry, never one whose sources include the issue itself;
@@ -25,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from awm.model.client import EmbeddingFault, check_vectors, describe_fault
 from awm.records import PITFALL, Workflow
 
 if TYPE_CHECKING:
@@ -146,11 +150,14 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 class EmbeddingRetriever:
     """Cosine similarity between the issue's embedding and each entry's; entry vectors are cached by (id, version,
-    round), so each version of an entry is embedded once, in the same call as the query."""
+    round), so each version of an entry is embedded once, in the same call as the query. Every answer is checked
+    (check_vectors; `dims` is the size of the first good answer, or of the start-up probe): a fault raises
+    EmbeddingFault and caches nothing."""
 
     def __init__(self, model: str, embed: Embed):
         self.model = model
         self.embed = embed
+        self.dims: int | None = None
         self._vectors: dict[tuple, list[float]] = {}
 
     def rank(self, query: str, entries: list[Workflow]) -> list[tuple[Workflow, float]]:
@@ -159,9 +166,14 @@ class EmbeddingRetriever:
         keys = [(w.id, w.version, w.round) for w in entries]
         missing = [(k, w) for k, w in zip(keys, entries) if k not in self._vectors]
         missing = list({k: (k, w) for k, w in missing}.values())
-        vectors = self.embed([entry_text(w) for _, w in missing] + [query])
-        if len(vectors) != len(missing) + 1:
-            raise ValueError(f"the embedding model gave {len(vectors)} vectors for {len(missing) + 1} texts")
+        try:
+            raw = self.embed([entry_text(w) for _, w in missing] + [query])
+        except EmbeddingFault:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the call failed (after the client's retries): a named fault
+            raise EmbeddingFault(f"the embedding model {self.model} failed: {describe_fault(exc)}") from exc
+        vectors = check_vectors(raw, len(missing) + 1, self.dims, self.model)
+        self.dims = len(vectors[0])
         for (k, _), vector in zip(missing, vectors):
             self._vectors[k] = list(vector)
         query_vector = vectors[-1]

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from awm import atomic
+from awm.errors import UserError
 from awm.records import PITFALL, WORKFLOW, Status, Workflow
 
 HEADER = """# Workflow memory
@@ -416,17 +417,26 @@ class WorkflowMemory:
     @classmethod
     def load(cls, max_workflows: int, path: Path, *, merge_threshold: float = 0.75, grace: int = 3) -> WorkflowMemory:
         """A memory.json as saved, also one from before kinds and versions (a round without a kind is a workflow
-        round; an entry without a version is version 1, first made in the earliest round that kept it)."""
+        round; an entry without a version is version 1, first made in the earliest round that kept it). No file is
+        an empty memory (whether that may be is the run's to say: RunStore.verify); a damaged one (not JSON, or not
+        the shape saved) is a UserError naming the file and the fix: it holds the induced workflows, which nothing
+        else can rebuild, so it is never replaced by an empty memory."""
         memory = cls(max_workflows, path, merge_threshold=merge_threshold, grace=grace)
-        data = atomic.read_json(path)
+        try:
+            data = read_memory(path)
+        except atomic.Unreadable as exc:
+            raise UserError(damaged_message(path, str(exc))) from None
         if data:
-            memory.versions = {k: Workflow.from_dict(v) for k, v in data.get("versions", {}).items()}
-            memory.rounds = [{**e, "kind": e.get("kind", WORKFLOW)} for e in data.get("rounds", [])]
-            memory.failed_rounds = [{**e, "kind": e.get("kind", WORKFLOW)} for e in data.get("failed_rounds", [])]
-            memory.workflows = [memory._upgraded(w) for w in data.get("workflows", [])]
-            memory.outcomes = {i: {name: int(counts.get(name, 0) or 0) for name in _COUNTS}
-                               for i, counts in (data.get("usefulness") or {}).items()}
-            memory.seeded_from = data.get("seeded_from")
+            try:
+                memory.versions = {k: Workflow.from_dict(v) for k, v in (data.get("versions") or {}).items()}
+                memory.rounds = [{**e, "kind": e.get("kind", WORKFLOW)} for e in data.get("rounds") or []]
+                memory.failed_rounds = [{**e, "kind": e.get("kind", WORKFLOW)} for e in data.get("failed_rounds") or []]
+                memory.workflows = [memory._upgraded(w) for w in data.get("workflows") or []]
+                memory.outcomes = {i: {name: int(counts.get(name, 0) or 0) for name in _COUNTS}
+                                   for i, counts in (data.get("usefulness") or {}).items()}
+                memory.seeded_from = data.get("seeded_from")
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:  # what shape_problem did not foresee
+                raise UserError(damaged_message(path, f"not the memory awm-tui writes: {exc}")) from None
         return memory
 
     def _upgraded(self, data: dict) -> Workflow:
@@ -435,6 +445,74 @@ class WorkflowMemory:
             rounds = [w.round for key, w in self.versions.items() if key.rsplit("@", 1)[0] == entry.id]
             entry.created_round = min(rounds, default=entry.round)
         return entry
+
+
+def read_memory(path: Path) -> dict | None:
+    """A memory.json (this run's, or another's for a warm start) parsed and checked: None when there is none;
+    atomic.Unreadable saying what is wrong when it is not JSON or not the shape WorkflowMemory saves."""
+    try:
+        data = atomic.load_json(path)
+    except FileNotFoundError:
+        return None
+    problem = shape_problem(data)
+    if problem:
+        raise atomic.Unreadable(f"not the memory awm-tui writes: {problem}")
+    return data
+
+
+def damaged_message(path: Path, problem: str) -> str:
+    """The one paragraph for a run's damaged memory.json: what is wrong, why it is not replaced, and the fix."""
+    return (f"the run's memory {path} is damaged ({problem}). It holds the workflows the run induced, which its "
+            "journal cannot rebuild, so it is not replaced by an empty memory; nothing was changed. Restore "
+            "memory.json from a backup; or, to start the memory over (a resumed run induces its rounds again from "
+            f"the journal's successes), replace it with an empty memory: `echo '{{}}' > {path}`.")
+
+
+_ENTRY_TYPES = {"id": str, "name": str, "description": str, "steps": list, "source_instances": list, "round": int,
+                "kind": str, "version": int, "created_round": int, "disabled": bool, "pinned": bool}
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return f"is {type(entry).__name__}, not an entry"
+    for key in ("id", "name", "steps"):
+        if key not in entry:
+            return f"has no `{key}`"
+    for key, kind in _ENTRY_TYPES.items():
+        value = entry.get(key)
+        if key in entry and not (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+            return f"has a `{key}` that is {type(value).__name__}, not {kind.__name__}"
+    return None
+
+
+def shape_problem(data: Any) -> str | None:
+    """What makes parsed JSON not a memory.json WorkflowMemory can load (None: it can). `{}` is an empty memory."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    containers = {"workflows": list, "rounds": list, "failed_rounds": list, "versions": dict, "usefulness": dict}
+    for key, kind in containers.items():
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            return f"`{key}` is {type(data[key]).__name__}, not {'a list' if kind is list else 'an object'}"
+    for i, entry in enumerate(data.get("workflows") or []):
+        problem = _entry_problem(entry)
+        if problem:
+            return f"`workflows[{i}]` {problem}"
+    for key, entry in (data.get("versions") or {}).items():
+        problem = _entry_problem(entry)
+        if problem:
+            return f"`versions.{key}` {problem}"
+    for key in ("rounds", "failed_rounds"):
+        for i, entry in enumerate(data.get(key) or []):
+            if not isinstance(entry, dict) or not isinstance(entry.get("round"), int):
+                return f"`{key}[{i}]` is not a round (no whole-number `round`)"
+            if key == "rounds" and not isinstance(entry.get("active", []), list):
+                return f"`rounds[{i}].active` is not a list"
+    for key, counts in (data.get("usefulness") or {}).items():
+        if not isinstance(counts, dict) or not all(isinstance(counts.get(n, 0) or 0, (int, float)) for n in _COUNTS):
+            return f"`usefulness.{key}` is not a set of counts"
+    if data.get("seeded_from") is not None and not isinstance(data["seeded_from"], str):
+        return "`seeded_from` is not text"
+    return None
 
 
 def _content(data: Any) -> dict:

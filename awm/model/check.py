@@ -58,3 +58,67 @@ def _key_refused(llm: LLMSpec, source: str) -> UserError:
     key = f"the variable {llm.api_key_env}" if llm.api_key_env else "the api_key of the config.toml table"
     return UserError(f"{source}the model {llm.model} refused the API key. Check that {key} holds a valid key for "
                      "this provider.", field="llm")
+
+
+EMBEDDING_FIELD = "memory.embedding_model"
+
+
+def check_embedding_model(model: str, llm: LLMSpec, embed=None) -> int | None:
+    """`memory.embedding_model` before the first issue, as check_model checks `llm`: litellm must tell its provider
+    (a provider-less name is refused without a call), then one short embedding request (`embed`: a function over a
+    list of texts, by default litellm's at `llm`'s address and key, no retries) must give a finite vector. A refused
+    key, an unknown model, an unreachable server or unusable vectors raise a UserError (field
+    `memory.embedding_model`); a server error is left to the run (its fault treatment, awm.run.loop). Returns the
+    vectors' size (the size later answers must have), or None when the probe could not tell."""
+    from awm.model.client import EmbeddingFault, api_key, check_vectors
+
+    litellm = import_litellm()
+    try:
+        litellm.get_llm_provider(model=model, custom_llm_provider=llm.custom_llm_provider)
+    except Exception:  # noqa: BLE001 - litellm says it in a BadRequestError; any failure here means the same
+        raise UserError(f"litellm cannot tell the provider of the embedding model `{model}`. Prefix it with its "
+                        f"provider, e.g. `embedding_model: openai/{model.split('/')[-1]}` for an OpenAI-compatible "
+                        "server (embeddings are asked at the address and with the key of `llm`).",
+                        field=EMBEDDING_FIELD) from None
+    if embed is None:
+        kwargs = {"api_key": api_key(llm), "api_base": llm.base_url, "api_version": llm.api_version,
+                  "custom_llm_provider": llm.custom_llm_provider, "timeout": 30, "num_retries": 0}
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+
+        def embed(texts: list[str]) -> list:
+            data = litellm.embedding(model=model, input=texts, **kwargs).data
+            return [item["embedding"] if isinstance(item, dict) else item.embedding for item in data]
+    where = llm.base_url or "its default address"
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            vectors = embed(["A short text to check the embedding model."])
+        except litellm.AuthenticationError:
+            raise _embedding_refused(model, llm, "refused the API key") from None
+        except litellm.NotFoundError:
+            raise UserError(f"the provider at {where} does not know the embedding model {model}. Check "
+                            "`embedding_model` (litellm naming, e.g. openai/text-embedding-3-small).",
+                            field=EMBEDDING_FIELD) from None
+        except (litellm.APIConnectionError, litellm.Timeout) as exc:
+            if attempt == ATTEMPTS:
+                raise UserError(f"the embedding model {model} is unreachable at {where} ({describe_fault(exc)}). "
+                                "Start the server or correct `llm.base_url`, then run again.",
+                                field=EMBEDDING_FIELD) from None
+            time.sleep(RETRY_WAIT_S)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a server error or odd parameters: left to the run, but not a 401
+            if describe_fault(exc).startswith("the model refused the API key"):
+                raise _embedding_refused(model, llm, "refused the API key") from None
+            return None
+        try:
+            return len(check_vectors(vectors, 1, None, model)[0])
+        except EmbeddingFault as fault:
+            raise UserError(f"{fault} when checked before the first issue: retrieval by embedding could not rank "
+                            "memory with it. Check the model and its server, or use `memory.retrieval: bm25`.",
+                            field=EMBEDDING_FIELD) from None
+    return None
+
+
+def _embedding_refused(model: str, llm: LLMSpec, what: str) -> UserError:
+    key = f"the variable {llm.api_key_env}" if llm.api_key_env else "the key of `llm`"
+    return UserError(f"the embedding model {model} {what}: embeddings are asked with the key of `llm`. Check that "
+                     f"{key} holds a valid key for the provider that serves {model}.", field=EMBEDDING_FIELD)

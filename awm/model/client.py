@@ -6,6 +6,7 @@ litellm and the SDK are imported only when a client is made: they take seconds t
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import threading
 import time
@@ -268,6 +269,37 @@ def completer(llm: LLMSpec) -> Complete:
         return Completion(text, cost, prompt_tokens, completion_tokens)
 
     return complete
+
+
+class EmbeddingFault(Exception):
+    """The embedding model failed: its call raised (after the client's own retries), or its vectors are unusable
+    (NaN or infinite values, sizes that differ, too few vectors). The message names the model and the fault."""
+
+
+def check_vectors(vectors: Any, texts: int, dims: int | None, model: str = "") -> list[list[float]]:
+    """`vectors` as lists of floats, or EmbeddingFault: one per text, all finite, all of one size (`dims` when
+    given: the size of the ones before)."""
+    name = f"the embedding model {model}" if model else "the embedding model"
+    try:
+        out = [[float(x) for x in vector] for vector in vectors]
+    except (TypeError, ValueError) as exc:
+        raise EmbeddingFault(f"{name} answered something that is not a list of vectors of numbers ({exc})") from None
+    if len(out) != texts:
+        raise EmbeddingFault(f"{name} gave {len(out)} vectors for {texts} texts")
+    if not out:
+        return out
+    sizes = sorted({len(v) for v in out})
+    if sizes == [0]:
+        raise EmbeddingFault(f"{name} gave empty vectors")
+    if len(sizes) > 1:
+        raise EmbeddingFault(f"{name} gave vectors of different sizes ({', '.join(map(str, sizes))}) in one answer")
+    if dims is not None and sizes[0] != dims:
+        raise EmbeddingFault(f"{name} gave vectors of size {sizes[0]}, and {dims} before: a wrongly sized vector "
+                             "cannot be compared")
+    bad = sum(1 for v in out if not all(math.isfinite(x) for x in v))
+    if bad:
+        raise EmbeddingFault(f"{name} gave {bad} of {len(out)} vector(s) with NaN or infinite values")
+    return out
 
 
 _FAULTS = (  # (what the provider's answer means, signs of it in the error's class name or text)

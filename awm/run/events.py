@@ -26,6 +26,7 @@ class RunStarted(Event):
     stats: Stats
     order: str = ""  # how the issues are ordered when not by id: "chronological", "shuffle (seed 2)"
     notices: tuple[str, ...] = ()  # warnings the start line gives (an agent that runs unconfined: what it can reach)
+    warm_from: str = ""  # memory.from: the run or memory.json this run's memory started from
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,16 @@ class InductionFinished(Event):
     duration_s: float = 0.0
     reply_path: str = ""  # a failed attempt's reply, relative to the run folder ("" when there was none)
     kind: str = "workflow"
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the run's user must hear about that is no issue's result, said once in the log (the headless
+    printer's `awm-tui: warning:` lines, the app's live log and a notification): an agent server that stopped
+    answering and was taken out of the run."""
+
+    text: str
+    instance_id: str = ""  # the issue it concerns, if one
 
 
 @dataclass(frozen=True)

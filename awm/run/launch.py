@@ -90,7 +90,7 @@ def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = 
         if resume:
             store = RunStore.open(resume)
             store.check_resumable(spec)
-            store.finished(repair=False)  # a damaged journal is refused now, before anything is started
+            store.verify(seeded=bool(spec.memory.start_from))  # damaged state refused now, before anything starts
             return store
         return RunStore.create(spec, output_dir)
 
@@ -104,6 +104,7 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
     with located(spec.path):
         preflight(spec)
         issues = load_issues(spec.dataset) if issues is None else issues
+        check_harness_knows(spec.evaluation.backend, issues)  # before the run folder is made or an agent runs
         check_base_commits(spec, issues)
         sources = memory_sources(spec)  # a warm start or baseline that names nothing is refused before the folder
         store = open_run(spec, resume, output_dir)
@@ -111,6 +112,29 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
         stopping = controls is not None and controls.stop_requested.is_set()
         parts = assemble(spec, store, issues, check_model=check_model and not stopping, sources=sources)
     return Engine(parts, store, subscribers, controls)
+
+
+def check_harness_knows(backend: str, issues: list[Issue]) -> None:
+    """The official harness (`swebench-docker`, `swebench-modal`) grades only the repositories and versions it has a
+    test spec for: any other is refused now, naming them, not an ERROR at every issue after its agent has run."""
+    if backend not in ("swebench-docker", "swebench-modal") or not issues:
+        return
+    from awm.images.specs import unknown_to_harness
+
+    unknown = unknown_to_harness((issue.repo, issue.version) for issue in issues)
+    if not unknown:
+        return
+    parts = [f"{repo} (version {', '.join(versions)})" if versions else f"{repo} (any version)"
+             for repo, versions in unknown.items()]
+    count = sum(1 for i in issues if i.repo in unknown and (not unknown[i.repo] or str(i.version) in unknown[i.repo]))
+    shown = "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+    raise UserError(
+        f"`{backend}` grades with the official SWE-bench harness, which has no test spec for {shown}, so "
+        f"{count} of the {len(issues)} issue(s) could not be graded. Set `evaluation.backend: local` (tests run "
+        "here, with a recipe from `evaluation.recipes` for repositories swebench does not know), or use a dataset "
+        "of repositories and versions SWE-bench knows (e.g. princeton-nlp/SWE-bench_Lite).",
+        field="evaluation.backend",
+    )
 
 
 def check_base_commits(spec: RunSpec, issues: list[Issue]) -> None:

@@ -5,30 +5,44 @@ The parts come assembled (awm.run.parts); this module only loops over them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 from awm import atomic
+from awm.agent.remote import NoServerLeft, ServerLost
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.errors import UserError, located
 from awm.grading.base import EvalResult
 from awm.memory import ops
 from awm.memory.buffer import ExperienceBuffer
 from awm.memory.induction import failure as induction_failure
-from awm.memory.retrieval import Selection, make_retriever, retrieve
+from awm.memory.retrieval import EmbeddingFault, Selection, make_retriever, retrieve
 from awm.memory.store import WorkflowMemory
 from awm.model.client import describe_fault, is_model_fault
 from awm.records import PITFALL, WORKFLOW, Experience, Issue, Status
 from awm.run import events as ev
+from awm.run import disk
 from awm.run.parts import MemorySources, Parts, success
 from awm.run.stats import Stats, Tally
 from awm.run.store import RunState, RunStore, design_statistics
 
 INDUCTION_ATTEMPTS = 3  # failed attempts in a row at one induction round (in one session) that stop the run
+LOST_LIMIT = 3  # agent servers lost under one issue (in one session) that stop the run
+# Memory's other model calls get the same treatment (transient HTTP faults are first retried by the model client,
+# llm.num_retries): each failure is recorded (memory_faults.jsonl, the reply kept) and counted in the statistics, and
+# this many in a row (in one session) stop the run, resumably, naming the model and the field.
+JUDGE_ATTEMPTS = 3  # issues in a row whose judge call failed (induction.success: judge | tests+judge)
+MERGE_ATTEMPTS = 3  # LLM merges in a row that failed (memory.merge: llm)
+EMBEDDING_ATTEMPTS = 3  # embedding calls in a row that failed (memory.retrieval: embedding)
+EMBEDDING_RETRY_WAIT_S = 2.0  # between two attempts at one issue's retrieval
+FAULTS_FILE = "memory_faults.jsonl"  # one line per failed judge or embedding call: kind, instance, reason, reply
 
 # Why an issue ended with no patch when the model never used the tools as the agent's protocol wants: a broken
 # model setup (no native tool calling, a wrong chat template or parser), not a weak model. AgentResult.protocol
@@ -38,6 +52,35 @@ PROTOCOL_CAUSES = {
     "bad_tool_call": "every tool call the model made was malformed or named an unknown tool",
     "no_valid_tool_call": "the model made no valid tool call",
 }
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """An issue a stop interrupted: nothing of it is recorded (it is redone) but what its agent spent."""
+
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Halt:
+    """The cancel flag of an issue's agent on a watched agent server (awm.agent.remote): the run's stop, or the
+    server lost (the workspace's `lost`)."""
+
+    def __init__(self, stop: threading.Event, workspace) -> None:
+        self.stop = stop
+        self.workspace = workspace
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or bool(getattr(self.workspace, "lost", ""))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self.stop.wait(0.1)
+        return True
 
 
 class Controls:
@@ -67,6 +110,11 @@ class Engine:
         self.subscribers = list(subscribers or [])
         self.controls = controls or Controls()
         self.issues: list[Issue] = parts.issues
+        # every file the run reads back, checked before anything is written (RunStore.verify): damage is refused
+        # here (a UserError, before the lock and the views are taken, so a refusal rewrites nothing), or repaired
+        # from the journal as the run restores, with a line on the run's start line (RunStarted.notices)
+        notices = store.verify(seeded=bool(self.spec.memory.start_from))
+        parts.notices.extend(n for n in notices if n not in parts.notices)
         self.memory = WorkflowMemory.load(self.spec.induction.max_workflows, store.memory_path,
                                           merge_threshold=self.spec.memory.merge_threshold,
                                           grace=self.spec.memory.grace)
@@ -77,10 +125,14 @@ class Engine:
         self.count = parts.count or (lambda text: len(text) // 4 + 1)
         self.experiences: list[Experience] = []
         self._tally = Tally()  # the experiences' counts and sums, kept up to date (stats() stays O(1))
+        self._redone: deque[tuple] = deque()  # attempts redone on another agent server: their spend, for _discard
         self._elapsed_base = 0.0
         self._started = time.monotonic()
         self._protocol: dict[str, str] = {}  # instance id -> its protocol failure's kind (PROTOCOL_CAUSES)
         self._induction_failed: dict[int, int] = {}  # round -> failed attempts in this session
+        self._merge_failed = 0  # LLM merges that failed in a row (this session)
+        self._embedding_failed = 0  # embedding calls that failed in a row (this session)
+        self._faults = {"judge": 0, "embedding": 0}  # failed calls over the whole run (memory_faults.jsonl)
         self._design_config: tuple[dict, str | None] | None = None  # the spec as run, the run's start: read once
         store.secrets = secret_values(self.spec)
         if hasattr(parts.inducer, "scrub"):
@@ -111,16 +163,24 @@ class Engine:
     def run(self) -> ev.RunFinished:
         with located(self.spec.path), self.store.lock():
             try:
+                disk.reserve(self.store.dir)  # the room to record a pause in if the disk fills up
                 self._restore()
                 if not self.pause_requested.is_set():  # a stop asked for during start-up: nothing will use them
                     self.parts.warm_up()
                 self._started = time.monotonic()  # elapsed counts the run's work, not this process's start-up
                 self._announce()
                 outcome, message = self._loop()
-            except UserError:
-                self._write_views(RunState.PAUSED, "stopped by a problem to fix; see the message", snapshot=True)
+            except disk.DiskFull as full:
+                self._paused_on_full(full)
+                raise
+            except UserError as problem:  # recorded with its message: the picker and `watch` show why it stopped
+                self._write_views(RunState.PAUSED, self.store.scrub(problem.message)[:2000], snapshot=True)
                 raise
             except BaseException as exc:
+                if disk.is_full(exc):  # anywhere in the engine: a safe stop
+                    full = disk.stopped(self.store.dir, exc)
+                    self._paused_on_full(full)
+                    raise full from None
                 self._write_views(RunState.CRASHED, f"the engine stopped: {type(exc).__name__}: {exc}"[:500],
                                   snapshot=True)
                 raise
@@ -131,13 +191,22 @@ class Engine:
         self.emit(finished)
         return finished
 
+    def _paused_on_full(self, full: disk.DiskFull) -> None:
+        """Record the pause on a full disk, in the room the reserve file gives back (result.json and the
+        predictions, which grow with the run, are written whole when it resumes)."""
+        disk.release(self.store.dir)
+        try:
+            self._write_views(RunState.PAUSED, full.text, snapshot=False)
+        except OSError:
+            pass  # checkpoint.json is as the last issue left it; the journal is whole either way
+
     def _restore(self) -> None:
         """What a resumed run already has: its finished issues, the buffer, the memory (written from the start, so
         a run folder always has one)."""
         self.store.clear_debris()
         wanted = {i.instance_id for i in self.issues}
         self.experiences = [e for e in self.store.finished() if e.instance_id in wanted]
-        self._tally = Tally(self.experiences)
+        self._retally()
         self.buffer.experiences = [e for e in self.experiences if e.learned]
         self.buffer.save()
         self.failures.experiences = [e for e in self.experiences if self._teaches_pitfall(e)]
@@ -148,6 +217,10 @@ class Engine:
         self.memory.save()
         self.store.write_predictions(self.experiences, self.spec.llm.model)  # whole: heals a torn last line
         self._elapsed_base = self.store.elapsed()
+        self._faults = {"judge": 0, "embedding": 0}
+        for record in _read_faults(self.store.dir / FAULTS_FILE):
+            if record.get("kind") in self._faults:
+                self._faults[record["kind"]] += 1
 
     def _announce(self) -> None:
         self.emit(ev.RunStarted(
@@ -157,19 +230,21 @@ class Engine:
             model=self.spec.llm.model,
             instance_ids=tuple(i.instance_id for i in self.issues),
             finished_ids=tuple(e.instance_id for e in self.experiences),
-            resumed=bool(self.experiences) or bool(self.memory.rounds),
+            # resumed: it has finished issues or rounds of its own (a warm start's seed round is not one)
+            resumed=bool(self.experiences) or any(r.get("kind") != "seed" for r in self.memory.rounds),
             stats=self.stats(),
             order={"id": "", "chronological": "chronological"}.get(
                 self.spec.dataset.order, f"shuffled (seed {self.spec.dataset.seed or 0})"),
             notices=tuple(self.parts.notices),
+            warm_from=str(getattr(self.memory, "seeded_from", "") or ""),
         ))
 
     def _loop(self) -> tuple[RunState, str]:
         """Up to `workers` issues in flight, started in dataset order; issue i starts only once every issue before
         position i - max_staleness is finished and the induction rounds it made due are done (induction runs here,
         between finishes, while the other issues' agents go on). Finished issues are committed in the order they
-        finish; error streaks count in that order. Pause: nothing new starts, the issues in flight finish. Stop: they
-        are interrupted (and redone on resume)."""
+        finish; error streaks (and judge faults in a row, JUDGE_ATTEMPTS) count in that order. Pause: nothing new
+        starts, the issues in flight finish. Stop: they are interrupted (and redone on resume)."""
         done = {e.instance_id for e in self.experiences}
         stopped = self._catch_up_induction()
         if stopped:
@@ -183,6 +258,7 @@ class Engine:
         in_flight: dict[Future, tuple[int, Issue]] = {}
         interrupted: list[tuple[int, str]] = []
         streak: list[Experience] = []
+        judge_streak: list[Experience] = []  # issues in a row whose judge call failed
         cause = ""
         outcome: tuple[RunState, str] | None = None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="issue") as pool:
@@ -191,12 +267,19 @@ class Engine:
                        and min((i for i, _ in in_flight.values()), default=pending[0][0]) >= pending[0][0] - staleness):
                     index, issue = pending.pop(0)
                     start = self._start(issue, index, staleness=len(in_flight))
+                    if isinstance(start, str):  # memory's embedding model failed (or a stop came meanwhile):
+                        pending.insert(0, (index, issue))  # the issue is not started
+                        if start:
+                            outcome = RunState.ABORTED, start
+                        break
                     in_flight[pool.submit(self._work, issue, index, start)] = (index, issue)
                     if pending and (prepare := getattr(self.parts.workspace, "prepare", None)):
                         prepare(pending[0][1])  # a container workspace starts the next issue's meanwhile
                 if not in_flight:
                     break
                 finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                while self._redone:  # what attempts lost with their agent server spent (their issues are redone)
+                    self._discard(*self._redone.popleft())
                 results = []
                 for future in finished:
                     place = in_flight.pop(future)
@@ -205,8 +288,11 @@ class Engine:
                     except BaseException:  # a problem to fix (UserError) or a crash: the others are stopped too
                         self.controls.stop()
                         raise
-                for (index, issue), result in sorted(results, key=lambda r: r[1][1] if r[1] else 0.0):
-                    if result is None:
+                for (index, issue), result in sorted(
+                        results, key=lambda r: 0.0 if isinstance(r[1], Interrupted) else r[1][1]):
+                    if isinstance(result, Interrupted):
+                        self._discard(issue.instance_id, "interrupted", result.cost, result.prompt_tokens,
+                                      result.completion_tokens)
                         interrupted.append((index, issue.instance_id))
                         continue
                     experience = self._commit(result[0], index)
@@ -217,6 +303,11 @@ class Engine:
                     cause = key
                     if len(streak) >= self.spec.max_consecutive_errors:
                         outcome = RunState.ABORTED, self._abort(streak)
+                    elif _judge_fault(experience) or (experience.judge or {}).get("reply_path"):
+                        # a judge call: a failed one lengthens the streak, a verdict ends it
+                        judge_streak = judge_streak + [experience] if _judge_fault(experience) else []
+                        if len(judge_streak) >= JUDGE_ATTEMPTS:
+                            outcome = RunState.ABORTED, self._abort_judge(judge_streak)
                 if outcome is None:
                     stopped = self._catch_up_induction()
                     if stopped:
@@ -250,15 +341,20 @@ class Engine:
         """The message to pause with when the run has spent its budget (budget.max_cost_usd, budget.max_tokens)."""
         budget, stats = self.spec.budget, self.stats()
         spent = []
+        over = ("the issues in flight when it was reached were finished, not cut: a cap is checked between issues")
         if budget.max_cost_usd is not None and stats.cost >= budget.max_cost_usd:
-            spent.append(f"its cost ${stats.cost:.2f} reached budget.max_cost_usd (${budget.max_cost_usd:g})")
+            spent.append(f"it stopped at ${stats.cost:.2f} of a ${budget.max_cost_usd:.2f} cap (budget.max_cost_usd"
+                         f"{f'; {over}' if stats.cost > budget.max_cost_usd else ''})")
         tokens = stats.prompt_tokens + stats.completion_tokens
         if budget.max_tokens is not None and tokens >= budget.max_tokens:
-            spent.append(f"its {tokens:,} tokens reached budget.max_tokens ({budget.max_tokens:,})")
+            spent.append(f"it stopped at {tokens:,} of a {budget.max_tokens:,}-token cap (budget.max_tokens"
+                         f"{f'; {over}' if tokens > budget.max_tokens else ''})")
         if not spent:
             return ""
         spec_file = self.store.spec_path() or "the spec"
-        return (f"stopped at the run's budget: {' and '.join(spent)}. Nothing is lost; to go on, raise the limit in "
+        discarded = (f" (${stats.discarded_cost:.2f} of it spent on {stats.discarded_attempts} interrupted or redone "
+                     "attempt(s))" if stats.discarded_cost else "")
+        return (f"stopped at the run's budget: {' and '.join(spent)}{discarded}. Nothing is lost; to go on, raise the limit in "
                 f"{spec_file} (section `budget`) and resume with `awm-tui --no-ui --resume {self.store.dir}`.")
 
     def _streak_key(self, experience: Experience) -> str:
@@ -269,9 +365,11 @@ class Engine:
             return "error:" + _cause(experience.reason)
         return ""
 
-    def _select(self, issue: Issue) -> Selection:
+    def _select(self, issue: Issue) -> Selection | str:
         """The memory entries for this issue: ranked against it, under the token budget (memory.retrieval), the
-        operation log (`awm-tui memory RUN disable|pin ...`) applied first; nothing when memory is off."""
+        operation log (`awm-tui memory RUN disable|pin ...`) applied first; nothing when memory is off. An embedding
+        fault (memory.retrieval: embedding) is recorded and the retrieval asked again; after EMBEDDING_ATTEMPTS in a
+        row, the message to stop the run with (the issue is not started: it never runs without its memory)."""
         if not self.spec.memory.on:
             return Selection([], {}, 0, "")
         try:
@@ -281,15 +379,36 @@ class Engine:
                             "Remove or fix that line (each line is one `awm-tui memory` edit), then resume.") from None
         m = self.spec.memory
         query = f"{issue.repo}\n{issue.problem_statement}"
-        return retrieve(self.memory, query, issue.instance_id, self.retriever, budget_tokens=m.budget_tokens,
-                        min_score=m.threshold, top_k=m.top_k, count=self.count, budget=m.retrieval != "all")
+        while True:
+            try:
+                selection = retrieve(self.memory, query, issue.instance_id, self.retriever,
+                                     budget_tokens=m.budget_tokens, min_score=m.threshold, top_k=m.top_k,
+                                     count=self.count, budget=m.retrieval != "all")
+            except EmbeddingFault as fault:
+                reason = self.store.scrub(str(fault))[:500]
+                self._record_fault("embedding", issue.instance_id, reason, None)
+                self._embedding_failed += 1
+                self.emit(ev.AgentEvent(issue.instance_id, "system", "",
+                                        f"retrieval attempt {self._embedding_failed} failed: {reason}"))
+                if self._embedding_failed >= EMBEDDING_ATTEMPTS:
+                    return self._abort_embedding(issue, reason)
+                if self.stop_requested.wait(EMBEDDING_RETRY_WAIT_S):
+                    return ""  # a stop asked for meanwhile: the issue is not started (and runs on resume)
+                continue
+            self._embedding_failed = 0
+            return selection
 
     def _outcome(self, experience: Experience) -> str:
-        """The attempt's verdict as memory's usefulness counts it: solved by induction.success's rule, an error, or
-        a failure."""
+        """The attempt's verdict as memory's usefulness counts it: solved by induction.success's rule, an error, a
+        failure, or SKIPPED (no verdict) when the judge the rule needs failed (awm.memory.judge)."""
         if experience.learned:
             return "PASS"
-        return "ERROR" if experience.status == Status.ERROR else "FAIL"
+        if experience.status == Status.ERROR:
+            return "ERROR"
+        if _judge_fault(experience) and not (self.spec.induction.success == "tests+judge"
+                                             and experience.status == Status.FAIL):
+            return "SKIPPED"  # the judge failed: no verdict, so neither a success nor a failure of the entries
+        return "FAIL"
 
     def _teaches_pitfall(self, experience: Experience) -> bool:
         """A failed attempt that pitfalls are induced from (induction.from_failures): graded or judged a failure;
@@ -297,48 +416,79 @@ class Engine:
         return (self.spec.induction.from_failures and not experience.learned
                 and experience.status != Status.ERROR and not (experience.judge or {}).get("verdict") == "ERROR")
 
-    def _start(self, issue: Issue, index: int, staleness: int) -> dict:
-        """An issue about to start (here, between finishes): what memory gives it, said in IssueStarted."""
+    def _start(self, issue: Issue, index: int, staleness: int) -> dict | str:
+        """An issue about to start (here, between finishes): what memory gives it, said in IssueStarted; or, when
+        its memory could not be retrieved, the message to stop the run with ("": a stop was asked for meanwhile)."""
         selection = self._select(issue)
+        if isinstance(selection, str):
+            return selection
         self.emit(ev.IssueStarted(issue.instance_id, index, len(self.issues), tuple(selection.ids),
                                   self.memory.round))
         return {"selection": selection, "round": self.memory.round, "staleness": staleness,
                 "started": time.monotonic()}
 
-    def _work(self, issue: Issue, index: int, start: dict) -> tuple[Experience, float] | None:
+    def _work(self, issue: Issue, index: int, start: dict) -> tuple[Experience, float] | Interrupted:
         """One issue's work, in a worker thread: workspace, agent, grading, the judge. The experience and when it
-        ended, or None when a stop interrupted it (nothing is recorded). Touches nothing the other issues share."""
+        ended, or Interrupted when a stop interrupted it (only its spend is recorded). An agent server that stops
+        answering under it (awm.agent.remote) is out of the run, and the issue starts again on another; with none
+        left, a UserError stops the run (the issue is redone on resume). Touches nothing the other issues share."""
         selection, started = start["selection"], start["started"]
         timings: dict[str, float] = {}
         agent: AgentResult | None = None
         evaluation: EvalResult | None = None
         workspace = None
         try:
-            t = time.monotonic()
-            workspace = self.parts.workspace.open(issue)
-            timings["workspace"] = time.monotonic() - t
-            agent = self.parts.agent.run(
-                issue, workspace, selection.block,
-                lambda kind, tool, text, progress=None: self.emit(ev.AgentEvent(
-                    issue.instance_id, kind, tool, self.store.scrub(text), *(
-                        (progress.steps, progress.cost, progress.tokens) if progress is not None else ()))),
-                self.store.log_path(issue.instance_id), self.store.trajectory_path(issue.instance_id),
-                self.stop_requested,
-            )
-            timings["agent_setup"], timings["model_wait"], timings["tool"] = agent.setup_s, agent.model_wait_s, agent.tool_s
-            t = time.monotonic()
-            self._report_leftovers(issue, workspace.close())
-            timings["workspace"] += time.monotonic() - t
+            losses: list[str] = []  # what became of the agent servers (awm.agent.remote) lost under this issue
+            while True:
+                t = time.monotonic()
+                try:
+                    workspace = self.parts.workspace.open(issue)
+                except ServerLost as gone:  # dead before the agent started: out of the pool; opened again elsewhere
+                    self._server_lost(issue, gone.server, gone.reason, losses, None)
+                    continue
+                timings["workspace"] = time.monotonic() - t
+                agent = self.parts.agent.run(
+                    issue, workspace, selection.block,
+                    lambda kind, tool, text, progress=None: self.emit(ev.AgentEvent(
+                        issue.instance_id, kind, tool, self.store.scrub(text), *(
+                            (progress.steps, progress.cost, progress.tokens) if progress is not None else ()))),
+                    self.store.log_path(issue.instance_id), self.store.trajectory_path(issue.instance_id),
+                    _Halt(self.stop_requested, workspace) if getattr(workspace, "watch", False)
+                    else self.stop_requested,  # a watched agent server: also ended when the server is lost
+                )
+                timings["agent_setup"], timings["model_wait"], timings["tool"] = agent.setup_s, agent.model_wait_s, agent.tool_s
+                if agent.status == AgentStatus.ERROR and disk.is_full(agent.error):
+                    raise disk.stopped(self.store.dir, agent.error)
+                t = time.monotonic()
+                self._report_leftovers(issue, workspace.close())
+                timings["workspace"] += time.monotonic() - t
+                if not getattr(workspace, "lost", ""):
+                    break
+                # its server stopped answering (and is out of the run): the attempt is redone unless it was complete
+                kept = agent.status == AgentStatus.FINISHED
+                self._server_lost(issue, workspace.server, workspace.lost, losses, agent, kept)
+                if kept:
+                    break
+                workspace = None
+                if self.stop_requested.is_set():
+                    return Interrupted()
+            self._note_losses(issue, losses)
             if agent.status == AgentStatus.CANCELLED or (self.stop_requested.is_set()
                                                          and agent.status != AgentStatus.FINISHED):
-                return None
+                return Interrupted(agent.cost, agent.prompt_tokens, agent.completion_tokens)
             if not _broke(agent):
                 evaluation = self.parts.evaluator.evaluate(issue, agent.patch, self.store.eval_dir(issue.instance_id))
                 timings["tests"] = evaluation.test_s
                 timings["evaluation"] = max(0.0, evaluation.duration_s - evaluation.test_s)
+                if evaluation.status == Status.ERROR and disk.is_full(evaluation.reason):
+                    raise disk.stopped(self.store.dir, evaluation.reason)
         except UserError:
             raise
+        except NoServerLeft as gone:  # the issue is not recorded: redone on resume, once servers answer again
+            raise self._no_server_left(gone) from None
         except Exception as exc:  # noqa: BLE001 - one issue's crash is that issue's ERROR, not the run's end
+            if disk.is_full(exc):  # a full disk is the run's pause, not this issue's ERROR
+                raise disk.stopped(self.store.dir, exc) from None
             evaluation = EvalResult(Status.ERROR, reason=f"{type(exc).__name__}: {exc}"[:500])
         finally:
             if workspace is not None:
@@ -368,6 +518,9 @@ class Engine:
         if self.store.secrets:
             experience = Experience.from_dict(self.store.scrub(experience.to_dict()))
         self.store.commit(experience)
+        if _judge_fault(experience):
+            self._record_fault("judge", experience.instance_id, str(experience.judge.get("reasoning", "")),
+                               experience.judge.get("reply_path") or None)
         self.store.write_predictions([experience], self.spec.llm.model, append=True)
         self.experiences.append(experience)
         self._tally.add(experience)
@@ -390,6 +543,49 @@ class Engine:
         ))
         return experience
 
+    def _server_lost(self, issue: Issue, server: str, reason: str, losses: list[str], agent: AgentResult | None,
+                     kept: bool = False) -> None:
+        """An agent server stopped answering while `issue` was on it (it is out of the pool already): said in the
+        log; what a redone attempt spent is counted (recorded by the main thread: `_redone`). In a worker thread.
+        After LOST_LIMIT losses under one issue the run stops (a UserError): its agent may be what kills them."""
+        iid = issue.instance_id
+        if agent is not None and not kept:
+            self._redone.append((iid, "redone: its agent server stopped answering", agent.cost, agent.prompt_tokens,
+                                 agent.completion_tokens))
+        pool = getattr(self.parts.workspace, "pool", None)  # `agent.workspace: remote`'s servers
+        left = None if pool is None else len(pool.servers)
+        text = f"the agent server {server} stopped answering ({reason}) while {iid} was on it: taken out of the run"
+        if left is not None:
+            text += f", {left} of `agent.servers` left" if left else ", none of `agent.servers` is left"
+        text += (f"; {iid}'s result was in before, and is kept" if kept else
+                 f"; {iid} is not recorded, and will be redone on resume" if left == 0 else f"; {iid} is started again")
+        text = self.store.scrub(text)
+        losses.append(text)
+        self.emit(ev.Notice(text, iid))
+        if len(losses) >= LOST_LIMIT and not kept and left != 0:
+            self._note_losses(issue, losses)
+            raise UserError(
+                f"{iid}: its agent server stopped answering {len(losses)} times (last: {server}, {reason}). The "
+                f"issue's agent may be what brings its server down: see its log {self.store.log_path(iid)}. Nothing "
+                f"of {iid} is recorded; check the servers, then resume with `awm-tui --no-ui --resume "
+                f"{self.store.dir}` (it will be redone).",
+                field="agent.servers" if pool is not None else "agent.runtime_api_url")
+
+    def _note_losses(self, issue: Issue, losses: list[str]) -> None:
+        """The servers lost under the issue, at the end of its log (the attempt there is the last one)."""
+        log = self.store.log_path(issue.instance_id)
+        if losses and log.exists():
+            with open(log, "a", encoding="utf-8") as f:
+                f.writelines(f"# {text}\n" for text in losses)
+
+    def _no_server_left(self, gone: NoServerLeft) -> UserError:
+        """The message to stop with when every agent server stopped answering."""
+        servers = "; ".join(f"{server} ({why})" for server, why in gone.lost.items())
+        return UserError(
+            f"every agent server stopped answering and is out of the run: {servers}. The issues in flight are not "
+            "recorded and will be redone. Start the servers again (or fix their addresses), then resume with "
+            f"`awm-tui --no-ui --resume {self.store.dir}`.", field="agent.servers")
+
     def _report_leftovers(self, issue: Issue, leftovers: list[str]) -> None:
         """Processes the agent left running (a server, `sleep 300 &`) were ended with its workspace: said in the live
         log and at the end of the issue's log."""
@@ -411,6 +607,8 @@ class Engine:
             status, reason = evaluation.status, evaluation.reason
             if agent is not None and agent.status not in (AgentStatus.FINISHED, "") and status != Status.PASS:
                 why = agent.error if agent.status == AgentStatus.BUDGET and agent.error else agent.status
+                if agent.status == AgentStatus.BUDGET:
+                    why = self._issue_overshoot(agent) or why
                 reason = f"{reason} (the agent stopped: {why})".strip()
         if protocol:
             detail = str(getattr(agent, "protocol_detail", "") or "")[:200]
@@ -490,12 +688,12 @@ class Engine:
                 duration_s=round(time.monotonic() - started, 4), reply_path=relative or "", kind=kind,
             ))
             if failures >= INDUCTION_ATTEMPTS:
-                return self._abort_induction(round_number, failures, reason, relative)
+                return self._abort_induction(round_number, failures, reason, relative, kind)
             return None
         merger = None
         before = dict(getattr(inducer, "merge_usage", {}) or {})
         if self.spec.memory.merge == "llm" and hasattr(inducer, "merge"):
-            merger = inducer.merge
+            merger = self._counted_merge(inducer.merge)
         new = self.memory.add_round(round_number, induced, ids, usage=usage, kind=kind, merger=merger)
         after = dict(getattr(inducer, "merge_usage", {}) or {})
         if after != before:  # what merging cost counts with the round
@@ -503,29 +701,116 @@ class Engine:
             for key in ("cost", "prompt_tokens", "completion_tokens"):
                 entry[key] = round(entry.get(key, 0) + after.get(key, 0) - before.get(key, 0), 6)
             self.memory.save()
+        merge_errors = self.memory.rounds[-1].get("merge_errors", []) if self.memory.rounds else []
         self.emit(ev.InductionFinished(
             round_number, tuple(new), tuple(self.memory.ids()),
             error="" if induced else f"the reply said no {kind} recurs; memory unchanged",
             duration_s=round(time.monotonic() - started, 4), kind=kind,
         ))
+        if merge_errors and self._merge_failed >= MERGE_ATTEMPTS:
+            return self._abort_merge(round_number, merge_errors[-1])
         return ""
 
-    def _abort_induction(self, round_number: int, failures: int, reason: str, reply_path: str | None) -> str:
+    def _counted_merge(self, merge):
+        """memory.merge: llm's merger, counting the merges that fail in a row (a failed merge keeps the newer item
+        as induced, recorded in the round's `merge_errors` with where the reply is kept)."""
+
+        def merged(old, new):
+            try:
+                result = merge(old, new)
+            except Exception:
+                self._merge_failed += 1
+                raise
+            self._merge_failed = 0
+            return result
+
+        return merged
+
+    def _inducing_model(self) -> tuple[str, str]:
+        """The model memory's own calls (induction, merging, the judge) go to, and the field that sets it."""
+        if self.spec.induction.llm is not None:
+            return self.spec.induction.llm.model, "induction.llm"
+        return self.spec.llm.model, "llm"
+
+    def _resume_hint(self) -> str:
+        return f"resume with `awm-tui --no-ui --resume {self.store.dir}`"
+
+    def _abort_induction(self, round_number: int, failures: int, reason: str, reply_path: str | None,
+                         kind: str = WORKFLOW) -> str:
         spec_file = self.store.spec_path() or "the spec"
+        model, field = self._inducing_model()
+        what = "pitfall induction, field `induction.from_failures`" if kind == PITFALL else "workflow induction"
+        prompt = (f"induction/pitfalls_{round_number:03d}.prompt.txt" if kind == PITFALL
+                  else f"induction/round_{round_number:03d}.prompt.txt")
         return (
-            f"stopped after {failures} failed attempts in a row at induction round {round_number}: {reason}"
-            f"{_kept(self.store, reply_path)}. Without induction the memory arm would silently run as the baseline. "
-            f"Check the model that induces (field `llm` of {spec_file}: does it answer, and in the format of "
-            f"induction/round_{round_number:03d}.prompt.txt?) and resume with "
-            f"`awm-tui --no-ui --resume {self.store.dir}`; the round will be tried again."
+            f"stopped after {failures} failed attempts in a row at induction round {round_number} ({what}): "
+            f"{reason}{_kept(self.store, reply_path)}. Without induction the memory arm would silently run as the "
+            f"baseline. Check the model that induces, {model} (field `{field}` of {spec_file}: does it answer, and "
+            f"in the format of {prompt}?) and {self._resume_hint()}; the round will be tried again."
         )
 
+    def _abort_merge(self, round_number: int, last: dict) -> str:
+        spec_file = self.store.spec_path() or "the spec"
+        model, field = self._inducing_model()
+        return (
+            f"stopped after {self._merge_failed} failed LLM merges in a row (field `memory.merge: llm`; last, in "
+            f"induction round {round_number}, of {last.get('id')}: {last.get('error')}). A failed merge keeps the "
+            f"newly induced version as it is, so memory no longer merges as the spec says. Check the model that "
+            f"merges, {model} (field `{field}` of {spec_file}: does it answer in the format of the "
+            f"induction/merge_*.prompt.txt files?), or set `memory.merge: similarity`, and {self._resume_hint()}; "
+            "the round is in memory (memory.json records its merge errors)."
+        )
+
+    def _abort_judge(self, streak: list[Experience]) -> str:
+        """JUDGE_ATTEMPTS issues in a row whose judge call failed: forget them (their agents' work is redone on
+        resume, with the judge) and stop."""
+        self._forget(streak)
+        spec_file = self.store.spec_path() or "the spec"
+        model, field = self._inducing_model()
+        last = streak[-1]
+        reason = str((last.judge or {}).get("reasoning", "")) or "no verdict"
+        rule = self.spec.induction.success
+        return (
+            f"stopped after {len(streak)} issues in a row whose judge call failed (field `induction.success: "
+            f"{rule}`; last: {last.instance_id}: {reason}{_kept(self.store, (last.judge or {}).get('reply_path'))})."
+            f" Without the judge's verdicts nothing is learned and the memory arm would silently run as the baseline."
+            f" Check the model that judges, {model} (field `{field}` of {spec_file}: does it answer, and end its "
+            f"reply with `Verdict: success` or `Verdict: failure`?) and {self._resume_hint()}; those "
+            f"{len(streak)} issues will be redone."
+        )
+
+    def _abort_embedding(self, issue: Issue, reason: str) -> str:
+        spec_file = self.store.spec_path() or "the spec"
+        where = self.spec.llm.base_url or "the provider's default address"
+        return (
+            f"stopped after {self._embedding_failed} failed embedding calls in a row (retrieval for "
+            f"{issue.instance_id}, field `memory.retrieval: embedding`): {reason}. An issue run without its memory "
+            f"would count as the baseline's. Check the embedding model, {self.spec.memory.embedding_model} (field "
+            f"`memory.embedding_model` of {spec_file}; it is asked at {where} with the key of `llm`), or use "
+            f"`memory.retrieval: bm25`, and {self._resume_hint()}; {issue.instance_id} has not started and will "
+            "run then."
+        )
+
+    def _record_fault(self, kind: str, instance_id: str, reason: str, reply_path: str | None) -> None:
+        """A failed call of memory's own models (the judge, the embedding model): a line in memory_faults.jsonl,
+        counted in the statistics (judge_failures, embedding_failures)."""
+        atomic.append_line(self.store.dir / FAULTS_FILE, {
+            "kind": kind, "instance_id": instance_id, "reason": self.store.scrub(reason)[:500],
+            "reply_path": reply_path, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        self._faults[kind] = self._faults.get(kind, 0) + 1
+
     def _forget(self, attempts: list[Experience]) -> None:
-        """Drop these finished attempts from the run (journal, buffer, totals): they are redone on resume."""
+        """Drop these finished attempts from the run (journal, buffer, memory's counts): they are redone on resume.
+        What they spent stays in the totals (discarded.jsonl)."""
         drop = {e.instance_id for e in attempts}
+        for e in attempts:
+            judge = e.judge or {}
+            self.store.record_discarded(e.instance_id, "forgotten", e.cost + float(judge.get("cost", 0) or 0),
+                                        e.prompt_tokens + int(judge.get("prompt_tokens", 0) or 0),
+                                        e.completion_tokens + int(judge.get("completion_tokens", 0) or 0))
         self.experiences = [e for e in self.experiences if e.instance_id not in drop]
-        self._tally = Tally(self.experiences)
         self.store.rewrite_journal(self.experiences)
+        self._retally()
         self.buffer.experiences = [e for e in self.buffer.experiences if e.instance_id not in drop]
         self.buffer.save()
         self.failures.experiences = [e for e in self.failures.experiences if e.instance_id not in drop]
@@ -563,10 +848,40 @@ class Engine:
             f"{resume}"
         )
 
+    def _retally(self) -> None:
+        """The totals from the kept experiences and the spend of the attempts not kept (discarded.jsonl)."""
+        self._tally = Tally(self.experiences)
+        for record in self.store.discarded():
+            self._tally.discard(record.get("cost", 0.0), record.get("prompt_tokens", 0),
+                                record.get("completion_tokens", 0))
+
+    def _discard(self, instance_id: str, why: str, cost: float, prompt_tokens: int, completion_tokens: int) -> None:
+        """An attempt not kept: its spend recorded (a line in discarded.jsonl) and counted in the totals."""
+        if not (cost or prompt_tokens or completion_tokens):
+            return
+        self.store.record_discarded(instance_id, why, cost, prompt_tokens, completion_tokens)
+        self._tally.discard(cost, prompt_tokens, completion_tokens)
+
+    def _issue_overshoot(self, agent: AgentResult) -> str:
+        """Why an issue stopped at its spending cap, with what it finally spent: the step in flight when the cap
+        was reached finished, so the figure may pass the cap."""
+        budget = self.spec.budget
+        tokens = agent.prompt_tokens + agent.completion_tokens
+        if budget.issue_max_cost_usd is not None and agent.cost >= budget.issue_max_cost_usd:
+            return (f"stopped at ${agent.cost:.2f} of a ${budget.issue_max_cost_usd:.2f} issue cap "
+                    f"(budget.issue_max_cost_usd){_step_finished(agent.cost > budget.issue_max_cost_usd)}")
+        if budget.issue_max_tokens is not None and tokens >= budget.issue_max_tokens:
+            return (f"stopped at {tokens:,} of a {budget.issue_max_tokens:,}-token issue cap "
+                    f"(budget.issue_max_tokens){_step_finished(tokens > budget.issue_max_tokens)}")
+        return ""
+
     # views
     def stats(self) -> Stats:
+        usage = self.memory.induction_usage()  # with the failures of memory's other model calls
+        usage["merge_failures"] = sum(len(r.get("merge_errors", ())) for r in self.memory.rounds)
+        usage["judge_failures"], usage["embedding_failures"] = self._faults["judge"], self._faults["embedding"]
         return self._tally.stats(len(self.issues), len(self.memory.workflows), self.memory.round,
-                                 self._elapsed_base + time.monotonic() - self._started, self.memory.induction_usage())
+                                 self._elapsed_base + time.monotonic() - self._started, usage)
 
     def _write_views(self, status: RunState, message: str, snapshot: bool) -> None:
         """checkpoint.json after every issue; with `snapshot` (the run's end, a pause, a stop, an abort) also
@@ -584,6 +899,32 @@ class Engine:
         if snapshot:
             self.store.write_result(self.experiences, self.memory.workflows, stats, design)
             self.emit(ev.CheckpointSaved(str(path), stats.processed))
+
+
+def _step_finished(over: bool) -> str:
+    return ": the step in flight when it was reached finished" if over else ""
+
+
+def _judge_fault(experience: Experience) -> bool:
+    """The judge was asked and gave no verdict (its call failed, or its reply held none): an ERROR verdict."""
+    return (experience.judge or {}).get("verdict") == "ERROR"
+
+
+def _read_faults(path: Path) -> list[dict]:
+    """memory_faults.jsonl's records; an unreadable line (a kill mid-append) is skipped: they only count."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def _it(ids: list[str]) -> str:

@@ -78,8 +78,10 @@ class MemorySources:
 
 def memory_sources(spec: RunSpec, this_run: Path | None = None) -> MemorySources:
     """`memory.from` (a run by name or folder, or a memory.json) and `memory.baseline_run` (a run), read; a name
-    that finds nothing is a UserError naming the field."""
+    that finds nothing, or a memory.json that is damaged (not JSON, not the shape a run writes), is a UserError
+    naming the field and the file (never rebuilt: it is another run's)."""
     from awm import atomic
+    from awm.memory.store import read_memory
     from awm.run.store import find_run
 
     sources = MemorySources()
@@ -89,7 +91,12 @@ def memory_sources(spec: RunSpec, this_run: Path | None = None) -> MemorySources
         if not (path.is_file() and path.suffix == ".json"):
             run = find_run(given)
             path = run / "memory.json" if run else path
-        data = atomic.read_json(path) if path.is_file() else None
+        try:
+            data = read_memory(path) if path.is_file() else None
+        except atomic.Unreadable as exc:
+            raise UserError(f"`memory.from: {given}`: its memory {path} is damaged ({exc}), so the run cannot start "
+                            "from it. Restore that file, or give another run (its folder or name) or memory.json.",
+                            field="memory.from") from None
         if not isinstance(data, dict) or not isinstance(data.get("workflows"), list):
             raise UserError(f"`memory.from: {given}` names no memory: neither a memory.json of a run nor a run (by "
                             "folder or name) with one. Give a run's folder or name, or the path of its memory.json.",
@@ -118,12 +125,14 @@ def model_counter(llm: LLMSpec) -> Callable[[str], int]:
 
 
 def make_parts_retriever(spec: RunSpec) -> Retriever:
-    """The ranker memory.retrieval names; `embedding` calls litellm's embedding API at the model's address, key."""
+    """The ranker memory.retrieval names; `embedding` calls litellm's embedding API at the model's address, key
+    (transient faults retried by litellm, `llm.num_retries`, as the model's completions are)."""
     embed = None
     if spec.memory.retrieval == "embedding":
         llm = spec.llm
         kwargs = {"api_key": completion_kwargs(llm)["api_key"], "api_base": llm.base_url,
-                  "api_version": llm.api_version, "timeout": llm.timeout, "custom_llm_provider": llm.custom_llm_provider}
+                  "api_version": llm.api_version, "timeout": llm.timeout, "custom_llm_provider": llm.custom_llm_provider,
+                  "num_retries": llm.num_retries}
         embed = litellm_embedder(spec.memory.embedding_model, **{k: v for k, v in kwargs.items() if v is not None})
     return make_retriever(spec.memory.retrieval, spec.memory.embedding_model, embed)
 
@@ -164,6 +173,13 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
     judge = None
     if spec.induction.success != "tests":
         judge = Judge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens, count=count)
+    retriever = make_parts_retriever(spec) if spec.memory.on else None
+    if check_model and spec.memory.on and spec.memory.retrieval == "embedding" and spec.memory.embedding_model:
+        from awm.model.check import check_embedding_model
+
+        dims = check_embedding_model(spec.memory.embedding_model, spec.llm)  # field memory.embedding_model
+        if dims is not None and hasattr(retriever, "dims"):
+            retriever.dims = dims  # later answers of another size are a fault
     workspace = make_workspace(spec, cache, root, run_dir=store.dir)
     if hasattr(workspace, "close"):  # a pool of agent servers, a runtime API client
         on_close.append(workspace.close)
@@ -175,7 +191,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         evaluator=evaluator,
         inducer=Inducer(completer(inducing), store.induction, budget_tokens=spec.induction.budget_tokens, count=count),
         on_close=on_close,
-        retriever=make_parts_retriever(spec) if spec.memory.on else None,
+        retriever=retriever,
         count=model_counter(spec.llm),
         judge=judge,
         sources=sources,

@@ -25,11 +25,21 @@ class Stats:
     induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judge): included in cost
     induction_tokens: int = 0  # included in prompt_tokens and completion_tokens
     induction_failures: int = 0  # induction attempts that failed (no reply, or a reply with no workflow in it)
+    # memory's other model calls that failed (each recorded: memory.json's merge_errors, memory_faults.jsonl)
+    judge_failures: int = 0  # judge calls with no verdict (the call failed, or the reply held none)
+    merge_failures: int = 0  # LLM merges that failed (memory.merge: llm; the newer item kept as induced)
+    embedding_failures: int = 0  # embedding calls that failed or gave unusable vectors
     learned: int = 0  # experiences that entered the buffer (induction.success's rule)
     judged: int = 0  # issues with both a test verdict (PASS/FAIL) and a judge verdict (PASS/FAIL)
     judge_agreed: int = 0  # of those, where the judge agreed with the tests
     memory_tokens: int = 0  # memory tokens injected, summed over the issues
     memory_issues: int = 0  # issues that were given any memory
+    # attempts whose record was not kept and that are redone (an issue interrupted by a stop, an attempt forgotten
+    # after a streak of errors): what they cost is counted in `cost` and the tokens (money is never dropped) but
+    # is in no experience, so the per-issue figures stay those of the kept attempts
+    discarded_attempts: int = 0
+    discarded_cost: float = 0.0
+    discarded_tokens: int = 0
 
     @property
     def judge_agreement(self) -> float | None:
@@ -48,7 +58,8 @@ class Stats:
     def compute(cls, experiences: Iterable[Experience], total: int, workflows: int, rounds: int, elapsed_s: float,
                 induction: dict | None = None) -> Stats:
         """`induction`: what the induction rounds cost (cost, prompt_tokens, completion_tokens), counted in, and
-        how many attempts failed (failures)."""
+        how many attempts failed (failures), and how many judge, merge and embedding calls failed
+        (judge_failures, merge_failures, embedding_failures)."""
         return Tally(experiences).stats(total, workflows, rounds, elapsed_s, induction)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,8 +83,16 @@ class Tally:
         self.judge_cost = 0.0
         self.judge_tokens = [0, 0]
         self.learned = self.judged = self.judge_agreed = self.memory_tokens = self.memory_issues = 0
+        self.discarded = [0, 0.0, 0, 0]  # attempts, cost, prompt tokens, completion tokens
         for e in experiences:
             self.add(e)
+
+    def discard(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None:
+        """An attempt not kept (interrupted, or forgotten to be redone): its spend still counts."""
+        self.discarded[0] += 1
+        self.discarded[1] += float(cost or 0.0)
+        self.discarded[2] += int(prompt_tokens or 0)
+        self.discarded[3] += int(completion_tokens or 0)
 
     def add(self, e: Experience) -> None:
         self.processed += 1
@@ -106,18 +125,24 @@ class Tally:
             skipped=self.by_status[Status.SKIPPED],
             workflows=workflows,
             induction_rounds=rounds,
-            cost=round(self.cost + i_cost, 6),
-            prompt_tokens=self.prompt_tokens + i_prompt,
-            completion_tokens=self.completion_tokens + i_completion,
+            cost=round(self.cost + i_cost + self.discarded[1], 6),
+            prompt_tokens=self.prompt_tokens + i_prompt + self.discarded[2],
+            completion_tokens=self.completion_tokens + i_completion + self.discarded[3],
             elapsed_s=round(elapsed_s, 3),
             induction_cost=round(i_cost, 6),
             induction_tokens=i_prompt + i_completion,
             induction_failures=int(induction.get("failures", 0)),
+            judge_failures=int(induction.get("judge_failures", 0)),
+            merge_failures=int(induction.get("merge_failures", 0)),
+            embedding_failures=int(induction.get("embedding_failures", 0)),
             learned=self.learned,
             judged=self.judged,
             judge_agreed=self.judge_agreed,
             memory_tokens=self.memory_tokens,
             memory_issues=self.memory_issues,
+            discarded_attempts=self.discarded[0],
+            discarded_cost=round(self.discarded[1], 6),
+            discarded_tokens=self.discarded[2] + self.discarded[3],
         )
 
 

@@ -1,9 +1,11 @@
 """A run's folder: the journal of finished issues (the source of truth), the workflow memory, and the files
 derived from them. Every file is replaced whole or appended line by line, so a kill at any moment leaves the
-last finished issue and everything before it intact.
+last finished issue and everything before it intact. Every file a resumed run reads back is validated first
+(RunStore.verify): damage is repaired from the journal with a line on the run's start, or refused with the fix.
 
     config.json         the spec without secrets, its fingerprint, and its provenance (awm.run.provenance)
     experiences.jsonl   one line per finished issue, appended and fsynced: the commit point
+    discarded.jsonl     one line per attempt not kept (interrupted by a stop, forgotten after a streak): its spend
     memory.json         workflow memory, every round kept
     buffer.json         the successful experiences induction learns from
     checkpoint.json     progress summary (what the run picker reads), with the design's statistics' names
@@ -142,6 +144,13 @@ class RunStore:
             store = cls(path.resolve())
             _check_config(store.dir / "config.json", run)
             return store
+        orphan = next((c for c in candidates if (c / "experiences.jsonl").is_file()), None)
+        if orphan is not None:
+            raise UserError(
+                f"--resume {run}: the run folder {orphan} has a journal (experiences.jsonl) but no config.json, so "
+                "what the run was started with is not known. Restore config.json from a backup, or start a new run "
+                "from the spec."
+            )
         raise UserError(
             f"--resume {run}: no run found there (looked for config.json in {candidates[0]} and {candidates[1]}). "
             "Give a run folder, or the name of a run under the runs folder (`awm-tui` lists them)."
@@ -162,19 +171,24 @@ class RunStore:
                                 "or stop it before resuming.") from None
             f.seek(0)
             f.truncate()
-            f.write(f"pid {os.getpid()}")
-            f.flush()
+            try:
+                os.write(f.fileno(), f"pid {os.getpid()}".encode())  # who holds it, for the message above
+            except OSError:
+                pass  # a full disk: the lock holds all the same, and the run says the disk is full next
             try:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def config(self) -> dict:
-        """config.json: format, run_id, created_at, spec_path, fingerprint, spec (without secrets)."""
-        return atomic.read_json(self.dir / "config.json", {}) or {}
+        """config.json: format, run_id, created_at, spec_path, fingerprint, spec (without secrets); {} when it is
+        missing or damaged (what readers such as the run picker see; a resume refuses it: verify, open)."""
+        return _mapping(self.dir / "config.json")
 
     def update_config(self, **fields) -> None:
-        """Add fields to config.json (written whole, atomically): what is known only once the issues are loaded."""
+        """Add fields to config.json (written whole, atomically): what is known only once the issues are loaded. A
+        damaged config.json is refused, never replaced by the new fields alone."""
+        _check_config(self.dir / "config.json", None)
         atomic.write_json(self.dir / "config.json", self.scrub({**self.config(), **fields}))
 
     def record_provenance(self, record: dict, resumed: bool) -> None:
@@ -195,8 +209,9 @@ class RunStore:
             self.update_config(resumes=resumes)
 
     def checkpoint(self) -> dict:
-        """checkpoint.json: status, message, instance_ids, finished_ids, next, stats, elapsed_s, updated_at."""
-        return atomic.read_json(self.dir / "checkpoint.json", {}) or {}
+        """checkpoint.json: status, message, instance_ids, finished_ids, next, stats, elapsed_s, updated_at; {} when
+        it is missing or damaged (it is a view of the journal: a resumed run rebuilds it, and says so: verify)."""
+        return _mapping(self.dir / "checkpoint.json")
 
     def recorded_spec(self) -> dict:
         return self.config().get("spec", {}) or {}
@@ -248,35 +263,173 @@ class RunStore:
                 "Resume with the spec the run was started with, or start a new run.", path=spec.path
             )
 
+    def verify(self, seeded: bool = False) -> list[str]:
+        """Every file a resumed run reads back, checked before the engine writes anything; reads only. Damage the
+        journal (the source of truth) can repair is a line for the run's start, returned (the engine repairs it as
+        it restores); damage it cannot repair is a UserError: one paragraph naming the file, what is wrong and the
+        fix. Per file:
+
+        config.json        damaged or missing: refused (what the run was started with; nothing else records it)
+        experiences.jsonl  a damaged line before the last, or a last line that is JSON but no finished issue:
+                           refused (finished); a torn last line (cut short, not JSON): dropped, with a line; fewer
+                           finished issues than checkpoint.json lists (emptied, deleted, cut short): refused, naming
+                           both files and the lost issues, never redone silently
+        checkpoint.json    damaged or missing: rebuilt from the journal, with a line (the recorded elapsed time is
+                           lost with a damaged one)
+        memory.json        damaged: refused (the induced workflows: the journal cannot rebuild them); missing
+                           when the run had memory (issues given workflows of a round, rounds counted in
+                           checkpoint.json, induction/ prompts): refused; missing with nothing to lose: made again
+                           (and seeded again from `memory.from`: `seeded`), with a line
+        buffer.json,       damaged or missing: rebuilt from the journal (they list its experiences), with a line
+        failures.json
+        memory_ops.jsonl   a damaged line before the last: refused (the user's edits); a torn last line: ignored,
+                           with a line (that edit is not in effect)"""
+        from awm.memory import ops
+        from awm.memory.buffer import ExperienceBuffer
+        from awm.memory.store import damaged_message, read_memory
+
+        if self.held():
+            return []  # an engine is running it: the lock refuses this one (RunStore.lock), with that message
+        notices: list[str] = []
+        _check_config(self.dir / "config.json", None)
+        # checkpoint.json before the journal: what it lists was in the journal before it was written
+        path = self.dir / "checkpoint.json"
+        checkpoint: dict | None = None
+        try:
+            data = atomic.load_json(path)
+            problem = _checkpoint_problem(data)
+            checkpoint = None if problem else data
+            missing = False
+        except FileNotFoundError:
+            problem, missing = None, True
+        except atomic.Unreadable as exc:
+            problem, missing = str(exc), False
+        experiences = self.finished(repair=False)  # a damaged line: refused
+        ids = {e.instance_id for e in experiences}
+        torn = atomic.torn_line(self.journal)
+        count = f"{len(experiences)} finished issue{'s' if len(experiences) != 1 else ''}"
+        if missing and experiences:
+            notices.append(f"{path} was missing; it is a summary of the journal, rebuilt from it ({count}).")
+        if problem:
+            notices.append(f"{path} was damaged ({problem}); it is a summary of the journal, rebuilt from it "
+                           f"({count}); the run's recorded elapsed time is lost.")
+        if checkpoint is not None:
+            forgotten = {str(r.get("instance_id")) for r in self.discarded() if r.get("why") == "forgotten"}
+            lost = [i for i in dict.fromkeys(checkpoint.get("finished_ids") or [])
+                    if i not in ids and i not in forgotten]
+            if lost:
+                names = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+                cut = (f" (its last line, line {torn.line}, is cut short)" if torn is not None else
+                       " (it is missing)" if not self.journal.exists() else
+                       " (it is empty)" if not self.journal.stat().st_size else "")
+                raise UserError(
+                    f"the run's journal {self.journal} holds {count}{cut}, but {path} lists "
+                    f"{len(checkpoint.get('finished_ids') or [])} as finished: the journal lost the records of "
+                    f"{names}. The journal is the run's record of its finished issues, so the run is not resumed "
+                    "rather than redo them silently; nothing was changed. Restore experiences.jsonl from a backup and "
+                    f"resume; or, to redo the {len(lost)} lost issue{'s' if len(lost) != 1 else ''}, delete {path} "
+                    "(a summary, rebuilt from the journal) and resume; or start a new run."
+                )
+        if torn is not None:
+            iid = torn.instance_id()
+            said = ("checkpoint.json does not list it as finished" if checkpoint is not None else
+                    "no whole checkpoint.json tells whether it had finished")
+            notices.append(f"{self.journal}: its last line (line {torn.line}) is {_torn_words(torn.problem)}, as a "
+                           f"kill while an issue was being recorded leaves it; it is dropped and "
+                           f"{f'its issue, {iid},' if iid else 'its issue'} is redone ({said}).")
+
+        try:
+            memory = read_memory(self.memory_path)
+        except atomic.Unreadable as exc:
+            raise UserError(damaged_message(self.memory_path, str(exc))) from None
+        if memory is None and (experiences or checkpoint):
+            evidence = _memory_evidence(experiences, checkpoint, self.induction, seeded)
+            if evidence:
+                raise UserError(
+                    f"the run's memory {self.memory_path} is missing, but the run had memory: {evidence}. The "
+                    "workflows it induced cannot be rebuilt from the journal, so the run is not resumed with an "
+                    "empty memory; nothing was changed. Restore memory.json from a backup; or, to start the memory "
+                    "over (the resumed run induces its rounds again from the journal's successes), create an empty "
+                    f"one: `echo '{{}}' > {self.memory_path}`, and resume."
+                )
+            if experiences:
+                notices.append(f"{self.memory_path} was missing; the run had induced nothing yet, so it is made "
+                               f"again{' from `memory.from`' if seeded else ' (empty)'}.")
+
+        for path in (self.buffer_path, self.dir / "failures.json"):
+            problem = ExperienceBuffer.problem(path)
+            if problem or (experiences and not path.exists()):
+                notices.append(f"{path} was {f'damaged ({problem})' if problem else 'missing'}; it lists experiences "
+                               f"of the journal, and is rebuilt from it ({count}).")
+
+        ops.read(self.dir)  # a damaged line: refused
+        if ops.torn(self.dir):
+            notices.append(ops.torn(self.dir))
+        return notices
+
     # the journal
     def finished(self, repair: bool = True) -> list[Experience]:
         """The finished issues; `repair` cuts a torn last line off the file (only the run's writer should)."""
         by_id: dict[str, Experience] = {}
         try:
-            for line, record in atomic.read_numbered(self.journal, repair=repair):
+            records = list(atomic.read_numbered(self.journal))
+            for line, record in records:
                 try:
                     by_id[record["instance_id"]] = Experience.from_dict(record)
-                except (KeyError, TypeError, ValueError) as exc:
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     detail = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
-                    raise atomic.DamagedLine(self.journal, line, f"not a finished issue ({detail})") from None
+                    last = line == records[-1][0] and atomic.torn_line(self.journal) is None
+                    raise atomic.DamagedLine(self.journal, line, f"not a finished issue ({detail})", last) from None
+            if repair:
+                atomic.cut_torn(self.journal)  # only once every record is known good: a refusal changes nothing
         except atomic.DamagedLine as bad:
+            why = ("It is the journal's last line, a whole JSON record but not one the engine writes (not a line cut "
+                   "short by a kill), so the run is not resumed rather than guess what it was" if bad.last else
+                   "The lines after it are finished issues too, so the run is not resumed rather than lose them")
             raise UserError(
-                f"the run's journal {bad.path} is damaged at line {bad.line}: {bad.problem}. The lines after it are "
-                f"finished issues too, so the run is not resumed rather than lose them; nothing was changed. Repair "
-                f"line {bad.line} or delete it (its issue is then redone), e.g. `sed -i '{bad.line}d' {bad.path}`, "
-                "and resume again."
+                f"the run's journal {bad.path} is damaged at line {bad.line}: {bad.problem}. {why}; nothing was "
+                f"changed. Repair line {bad.line} or delete it (its issue is then redone), e.g. `sed -i "
+                f"'{bad.line}d' {bad.path}`, and resume again."
             ) from None
         return list(by_id.values())
 
     def commit(self, experience: Experience) -> None:
         atomic.append_line(self.journal, self.scrub(experience.to_dict()))
 
+    def record_discarded(self, instance_id: str, why: str, cost: float, prompt_tokens: int,
+                         completion_tokens: int) -> None:
+        """An attempt whose record is not kept (it is redone): what it spent, so the run's totals never drop it."""
+        atomic.append_line(self.dir / "discarded.jsonl", {
+            "instance_id": instance_id, "why": why, "cost": round(float(cost or 0.0), 6),
+            "prompt_tokens": int(prompt_tokens or 0), "completion_tokens": int(completion_tokens or 0),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    def discarded(self) -> list[dict]:
+        """The attempts recorded by record_discarded. A torn last line (a kill mid-append) is dropped; a damaged
+        line elsewhere is skipped: these records only add to the totals."""
+        records = []
+        try:
+            lines = (self.dir / "discarded.jsonl").read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        for line in lines:
+            try:
+                record = json.loads(line)
+                records.append((float(record.get("cost", 0.0)), int(record.get("prompt_tokens", 0)),
+                                int(record.get("completion_tokens", 0)), record))
+            except (ValueError, TypeError, AttributeError):
+                continue
+        return [r for *_, r in records]
+
     def rewrite_journal(self, experiences: list[Experience]) -> None:
         atomic.write_text(self.journal, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
                                                 for e in experiences))
 
     def elapsed(self) -> float:
-        return float(self.checkpoint().get("elapsed_s", 0.0))
+        try:
+            return float(self.checkpoint().get("elapsed_s", 0.0) or 0.0)
+        except (TypeError, ValueError):
+            return 0.0
 
     # secrets: known values (the model's key) never reach a file the run writes
     secrets: tuple[str, ...] = ()
@@ -412,21 +565,77 @@ def _exists(path: Path, flag: str | None) -> bool:
                         field=None if flag else "output_dir") from None
 
 
-def _check_config(path: Path, run: str) -> None:
-    """A run's config.json must be what RunStore.create wrote: a damaged one is a message, not a traceback."""
+def _checkpoint_problem(data) -> str | None:
+    """What makes parsed JSON not a checkpoint.json write_checkpoint wrote (None: it is one)."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    ids = data.get("finished_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        return "no list of `finished_ids`"
+    if not isinstance(data.get("stats", {}), dict):
+        return "`stats` is not an object"
+    return None
+
+
+def _torn_words(problem: str) -> str:
+    return "cut short" if problem == "a line without its end" else problem
+
+
+def _memory_evidence(experiences: list[Experience], checkpoint: dict | None, induction: Path, seeded: bool) -> str:
+    """What shows that a run whose memory.json is missing had memory in it ("" when nothing does)."""
+    found = []
+    rounds = max((e.memory_round for e in experiences), default=0)
+    if rounds:
+        found.append(f"its journal's issues were given the memory of induction rounds up to {rounds}")
+    given = sum(1 for e in experiences if e.workflow_ids)
+    if given and not seeded:
+        found.append(f"{given} of its finished issues were given workflows")
+    stats = (checkpoint or {}).get("stats") or {}
+    counted = {name: stats.get(name) for name in ("induction_rounds", "induction_failures")}
+    if any(isinstance(v, int) and v > 0 for v in counted.values()):
+        found.append(f"checkpoint.json counts {counted['induction_rounds'] or 0} induction round(s) and "
+                     f"{counted['induction_failures'] or 0} failed attempt(s)")
+    prompts = sorted(induction.glob("*.prompt.txt")) if induction.is_dir() else []
+    if prompts:
+        found.append(f"{induction} holds the prompts of {len(prompts)} induction round(s)")
+    return "; ".join(found)
+
+
+def _number(value) -> float:
+    """A count from a file a person may have damaged: 0 for anything that is not a number."""
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _mapping(path: Path) -> dict:
+    """A JSON object file, or {} when it is missing, damaged or not an object: for readers that only show it."""
+    try:
+        data = atomic.load_json(path)
+    except (FileNotFoundError, atomic.Unreadable):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _check_config(path: Path, run: str | None) -> None:
+    """A run's config.json must be what RunStore.create wrote: a damaged or missing one is a message (naming `--resume
+    run` when given), not a traceback; it is never rebuilt (it records what the run was started with, which nothing
+    else does)."""
+    try:
+        config = atomic.load_json(path)
         problem = None if isinstance(config, dict) and isinstance(config.get("spec", {}), dict) \
             and isinstance(config.get("fingerprint", {}), dict) else "not the mapping awm-tui writes"
-    except OSError as exc:
-        problem = f"cannot be read ({exc.strerror})"
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problem = f"not valid JSON: {getattr(exc, 'msg', None) or exc}, line {getattr(exc, 'lineno', '?')}"
+        problem = problem and f"damaged ({problem})"
+    except FileNotFoundError:
+        problem = "missing"
+    except atomic.Unreadable as exc:
+        problem = f"damaged ({exc})"
     if problem:
         raise UserError(
-            f"--resume {run}: the run's {path} is damaged ({problem}), so what the run was started with is not "
-            "known. Restore config.json from a backup, or start a new run from the spec (the finished issues are in "
-            f"{path.parent / 'experiences.jsonl'})."
+            f"{f'--resume {run}: ' if run else ''}the run's {path} is {problem}, so what the run was started with is "
+            "not known. Restore config.json from a backup, or start a new run from the spec (the finished issues are "
+            f"in {path.parent / 'experiences.jsonl'})."
         )
 
 
@@ -474,20 +683,20 @@ def list_runs(root: Path | None = None) -> list[RunSummary]:
     for run_dir in dict.fromkeys(dirs):
         store = RunStore(run_dir)
         config, checkpoint = store.config(), store.checkpoint()
-        stats = checkpoint.get("stats", {})
-        spec = config.get("spec", {})
+        stats = checkpoint.get("stats") if isinstance(checkpoint.get("stats"), dict) else {}
+        spec = config.get("spec") if isinstance(config.get("spec"), dict) else {}
         runs.append(RunSummary(
             run_dir=run_dir,
             name=spec.get("name", run_dir.name),
             spec_path=config.get("spec_path") or "",
             model=spec.get("llm", {}).get("model", ""),
-            total=int(stats.get("total", 0)),
-            processed=int(stats.get("processed", 0)),
-            passed=int(stats.get("passed", 0)),
-            success_rate=float(stats.get("success_rate", 0.0)),
-            workflows=int(stats.get("workflows", 0)),
+            total=int(_number(stats.get("total"))),
+            processed=int(_number(stats.get("processed"))),
+            passed=int(_number(stats.get("passed"))),
+            success_rate=_number(stats.get("success_rate")),
+            workflows=int(_number(stats.get("workflows"))),
             status=str(store.state()),
-            updated_at=checkpoint.get("updated_at", config.get("created_at", "")),
+            updated_at=str(checkpoint.get("updated_at") or config.get("created_at") or ""),
         ))
     runs.sort(key=lambda r: r.updated_at, reverse=True)
     return runs

@@ -297,6 +297,8 @@ class RunScreen(Screen[None]):
         elif isinstance(event, ev.RunFinished):
             log.say(f"── run {event.outcome}: {event.message} ──",
                     "error" if event.outcome == "aborted" else "header")
+        elif isinstance(event, ev.Notice):
+            log.say(f"warning: {event.text}", "error")
 
     def notify_about(self, event: ev.Event) -> None:
         """Notifications for what a researcher would otherwise miss: an induction round, an error streak, the end."""
@@ -312,6 +314,8 @@ class RunScreen(Screen[None]):
             self.notify(f"{ERROR_STREAK} ERRORs in a row (the last: {event.reason or 'no reason given'}). Something "
                         "may be broken rather than the issues being hard: look at the log; p pauses.",
                         title="Error streak", severity="error", timeout=15)
+        elif isinstance(event, ev.Notice):
+            self.notify(event.text, title="Warning", severity="warning", timeout=15)
         elif isinstance(event, ev.RunFinished) and not self.stopping:
             s = event.stats
             self.notify(f"{s.processed}/{s.total} issues, success {s.success_rate:.1%}, {money(s.cost)}. "
