@@ -111,6 +111,10 @@ class Experience:
     # what retrieval chose: [{"id", "kind", "version", "round", "score"}] in prompt order (the injected ones)
     retrieved: list[dict] = field(default_factory=list)
     memory_tokens: int = 0  # tokens of the memory block in the agent's system prompt (the model's tokenizer)
+    # what retrieval left out, best first: [{"id", "kind", "version", "round", "score", "why"}], and why nothing was
+    # injected ("" when something was; both empty in a journal from before they were kept)
+    passed_over: list[dict] = field(default_factory=list)
+    why_none: str = ""
     # the judge's verdict when induction.success uses one: {"verdict": "PASS" | "FAIL" | "ERROR", "reasoning", "cost",
     # "prompt_tokens", "completion_tokens", "reply_path"}
     judge: dict = field(default_factory=dict)

@@ -3,15 +3,21 @@
 Every way out is the safe stop: q, Ctrl-C, Ctrl+Q (Textual's quit), the palette's one Quit, and the signals
 SIGINT, SIGTERM and SIGHUP (a closed terminal) all ask the engine to stop at the next safe point, even while it is
 still starting, and the app exits only once the engine's worker has finished (the screen says "stopping…"). The app
-never force-quits: a Python thread cannot be killed, so leaving early would leave the run going on with nothing to
-show it. The process exits 0 after a safe stop. Only the safe quit is advertised: Textual's own Quit is replaced in
-the palette, and Ctrl+Q is bound to the safe quit under that name (the palette's Keys panel lists it).
+never force-quits a running engine: a Python thread cannot be killed, so leaving early would leave the run going on
+with nothing to show it. The start-up is the exception: it has not begun the run, so a stop during it waits at most
+a couple of seconds (session.build), and the command then ends without waiting for it (cli.run_app). The process
+exits 0 after a safe stop. Only the safe quit is advertised: Textual's own Quit is replaced in the palette, and
+Ctrl+Q is bound to the safe quit under that name (the palette's Keys panel lists it).
 
 Clocks: the app has one timer, every second (`tick`), which redraws what ticks on the run screen (the run's and the
 issues' clocks, the ETA, the cost so far). Times are read from `clock`, replaceable (tests freeze it).
 
-When the app exits, `exit_summary()` gives one line per run it showed (state, n/N, rate, cost, folder, how to
-resume): `awm-tui`'s run_app prints them."""
+When the app exits, `exit_summary()` gives one line per run it showed, however often it was opened, as the run's
+folder has it at exit (state, n/N, rate, cost, folder, how to resume): `awm-tui`'s run_app prints them.
+
+`--resume RUN` shows the run from its folder (finished issues, history, memory) from the first frame; the engine's
+events take over once it is up. The app is sized from the terminal it draws on (stderr), not from stdout, which
+may be redirected to a file."""
 
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ from textual.screen import Screen
 from awm.paths import home
 from awm.run.store import RunSummary
 from awm_tui.headless import isatty as _isatty
-from awm_tui.headless import money
+from awm_tui.fmt import money
 from awm_tui.model import RunModel
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen
@@ -50,6 +56,73 @@ def summary_line(model: RunModel) -> str | None:
     if model.state != "completed":
         line += f"; resume with `awm-tui --resume {model.run_dir}`"
     return line
+
+
+def current_model(model: RunModel) -> RunModel:
+    """The run as its folder has it now (read at exit), keeping the screen's id and folder; the screen's own
+    model when the folder cannot be read (a run that never got one, or one removed meanwhile)."""
+    if not model.run_dir or not (Path(model.run_dir) / "config.json").is_file():
+        return model
+    from awm.run.view import load_run
+
+    try:
+        fresh = RunModel.from_view(load_run(Path(model.run_dir)))
+    except Exception:  # noqa: BLE001 - gone or damaged: what the screen last knew
+        return model
+    if fresh.state == "new" and model.state in ("paused", "completed", "aborted", "failed"):
+        fresh.state = model.state  # the engine's final word, when the folder was not rewritten (a stop at start-up)
+    fresh.run_id = model.run_id or fresh.run_id
+    return fresh
+
+
+def terminal_size(fds: Iterable[int]) -> tuple[int, int] | None:
+    """The size of the first of `fds` that is a terminal with a size; None if none is."""
+    for fd in fds:
+        try:
+            size = os.get_terminal_size(fd)
+        except (OSError, ValueError):
+            continue
+        if size.columns > 0 and size.lines > 0:
+            return size.columns, size.lines
+    return None
+
+
+def _terminal_sized_driver():
+    from textual.drivers.linux_driver import LinuxDriver
+
+    class TerminalSizedDriver(LinuxDriver):
+        """LinuxDriver, sized from the terminal it writes to (stderr) or reads from (stdin) before stdout."""
+
+        def _get_terminal_size(self) -> tuple[int, int]:
+            if os.environ.get("COLUMNS") or os.environ.get("LINES"):
+                return super()._get_terminal_size()
+            try:
+                drawn_on = self._file.fileno()
+            except (AttributeError, ValueError, OSError):
+                drawn_on = 2
+            return terminal_size((drawn_on, self.fileno, 1)) or super()._get_terminal_size()
+
+    return TerminalSizedDriver
+
+
+def picker_commands(picker: RunPicker) -> Iterable[SystemCommand]:
+    """The run picker's keys, in the palette (as the footer: what would do something now)."""
+    run = picker.current()
+    if run is not None:
+        yield SystemCommand("Open the run" if run.summary.finished else "Resume the run",
+                            f"{run.summary.name} ({run.summary.run_dir.name}): "
+                            + ("read-only" if run.summary.finished else "resume it where it stopped"),
+                            lambda: picker.app.open_run(run.summary))
+        marked = run.key in picker.marked
+        yield SystemCommand("Unmark the run" if marked else "Mark the run for a comparison",
+                            "The first run marked is the reference", picker.action_mark)
+    yield SystemCommand("New run", "Start a run from a spec file (e.g. specs/demo.yaml)", picker.action_new_run)
+    if len(picker.marked) == 2:
+        yield SystemCommand("Compare the marked runs", "Issue by issue, with the `compare` command's figures",
+                            picker.action_compare)
+    yield SystemCommand("Sort the runs", "The next order: date, name, status, rate, cost, progress",
+                        picker.action_sort)
+    yield SystemCommand("Reload the runs", "Read the runs folder again", picker.action_reload)
 
 
 class AwmApp(App[None]):
@@ -89,10 +162,29 @@ class AwmApp(App[None]):
             self.quitting = True
             self.exit(return_code=self.exit_code_on_quit)
             return
+        self.push_screen(self.first_screen())
+
+    def first_screen(self) -> Screen:
+        """The screen the app opens on: the run of `launch`, else the run picker (`awm-tui watch`: a watcher)."""
         if self.launch is not None:
-            self.push_screen(RunScreen(self.launch, factory=self.factory))
-        else:
-            self.push_screen(RunPicker(self.runs_root))
+            return RunScreen(self.launch, model=self.resumed_model(self.launch), factory=self.factory)
+        return RunPicker(self.runs_root)
+
+    @staticmethod
+    def resumed_model(launch: Launch) -> RunModel | None:
+        """`--resume RUN`: the run as its folder has it (finished issues, history, memory), shown from the first
+        frame while the engine starts (15-80 s); the engine's events take over from there. None for a new run, or
+        a folder that cannot be read now (the engine's start-up then says why)."""
+        if not launch.resume:
+            return None
+        from awm.run.store import find_run
+        from awm.run.view import load_run
+
+        try:
+            folder = find_run(launch.resume)
+            return RunModel.from_view(load_run(folder)) if folder is not None else None
+        except Exception:  # noqa: BLE001 - a damaged folder: the engine's own checks give the message
+            return None
 
     def open_run(self, summary: RunSummary) -> None:
         from awm.errors import UserError
@@ -166,8 +258,26 @@ class AwmApp(App[None]):
                 tick()
 
     def exit_summary(self) -> list[str]:
-        """One line per run shown (printed by the command once the app has exited)."""
-        return [line for line in (summary_line(model) for model in self.runs) if line]
+        """One line per run shown, however often it was opened (printed by the command once the app has exited),
+        as its folder has it now: the state, n/N, rate and cost read at exit, not as the run screen last saw them."""
+        latest: dict[str, RunModel] = {}
+        for model in self.runs:
+            key = model.run_dir or f"<unsaved {id(model)}>"
+            latest.pop(key, None)
+            latest[key] = model
+        order = list(dict.fromkeys(model.run_dir or f"<unsaved {id(model)}>" for model in self.runs))
+        return [line for line in (summary_line(current_model(latest[key])) for key in order) if line]
+
+    def get_driver_class(self):
+        """Textual's driver, sized from the terminal it draws on: Textual reads the size from stdout, which is a
+        file when the output is redirected (`awm-tui > out.txt`), and then lays the app out at 80x24 on a bigger
+        terminal."""
+        driver = super().get_driver_class()
+        from textual.drivers.linux_driver import LinuxDriver
+
+        if driver is LinuxDriver:
+            return _terminal_sized_driver()
+        return driver
 
     # screenshots: into the run folder (Textual's default, ~/Downloads, may not exist)
     def screenshot_folder(self) -> Path:
@@ -198,15 +308,20 @@ class AwmApp(App[None]):
                                     lambda: self.set_timer(0.1, self.action_screenshot))
             else:
                 yield command
+        if isinstance(screen, RunPicker):
+            yield from picker_commands(screen)
         if run is not None:
             yield SystemCommand("Help: the keys", "Every key of the run screen, and the run's folder",
                                 run.action_help)
             # as the footer: only what would do something now (check_action), so a read-only, paused or finished
             # run lists no pause, and only a paused, stopped or failed one lists resume
-            if run.check_action("pause", ()):
+            if run.can_cancel_pause():  # pausing: p or r takes the pause back
+                yield SystemCommand("Cancel the pause", "Go on to the next issue after the one in flight",
+                                    run.cancel_pause)
+            elif run.check_action("pause", ()):
                 yield SystemCommand("Pause after this issue", "Finish the issue in flight, then stop",
                                     run.action_pause)
-            if run.check_action("resume", ()):
+            if run.check_action("resume", ()) and not run.can_cancel_pause():
                 yield SystemCommand("Resume the run", "Start again after a pause", run.action_resume)
             if run.check_action("show_error", ()):
                 yield SystemCommand("The last error", "Show the run's last error again", run.action_show_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -50,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens. "
-                   "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `export`")
+                   "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `export`, "
+                   "`serve` (the app in a browser), `watch` (follow a run another process runs)")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
     p.add_argument("--resume-from", metavar="CHECKPOINT", help="resume the run whose checkpoint.json this is (or "
@@ -144,6 +146,27 @@ def evaluate_parser() -> argparse.ArgumentParser:
     return p
 
 
+def watch_parser() -> argparse.ArgumentParser:
+    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+
+    p = Parser(prog="awm-tui watch", description="Follow a run another process runs (a headless run, another "
+               "terminal's app): the run screen, read-only, updated within a second or two as the run's folder grows. "
+               "p asks that process to pause after the issue in flight, S to stop at the next safe point (both are "
+               "the run's own safe stops); q quits the watcher and leaves the run going. Any number of watchers may "
+               "follow one run.")
+    p.add_argument("run", nargs="?", metavar="RUN", help="the run: its folder, or its name under the runs folder "
+                   "(default: the most recent run a process runs now)")
+    return p
+
+
+def run_watch(argv: list[str]) -> int:
+    args = watch_parser().parse_args(argv)
+    hold_signals()
+    from awm_tui import watch
+
+    return watch.main(args.run, _pending)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -161,6 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             from awm_tui import export_cmd
 
             return guarded(lambda: export_cmd.main(argv[1:]))
+        if argv[:1] == ["serve"]:  # the app in a browser (textual-serve)
+            from awm_tui import serve
+
+            return guarded(lambda: serve.main(argv[1:], parse_app_args))
+        if os.environ.get("AWM_TUI_SERVED"):  # a browser tab's app (awm-tui serve): closing the tab quits safely
+            from awm_tui.serve import serve_safely
+
+            serve_safely()
+        if argv[:1] == ["watch"]:  # follow a run another process runs
+            return guarded(lambda: run_watch(argv[1:]))
         if argv[:1] == ["experiment"]:
             from awm_tui import experiment_cmd
 
@@ -183,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def parse_app_args(args: list[str]) -> argparse.Namespace:
+    """The arguments of the app (`awm-tui ...` or `awm-tui watch ...`), parsed: what `awm-tui serve` checks once."""
+    if args[:1] == ["watch"]:
+        return watch_parser().parse_args(args[1:])
+    return parser().parse_args(args)
+
+
 def guarded(command) -> int:
     from awm.errors import UserError
 
@@ -200,6 +240,7 @@ def run_app(args: argparse.Namespace) -> int:
     resume = resume_target(args)
     launch = Launch(args.spec, resume, overrides(args)) if (args.spec or resume) else None
     app = AwmApp(launch)
+    served = bool(os.environ.get("AWM_TUI_SERVED"))  # a browser tab's app (awm-tui serve): stdout is its page's
     app.install_signal_handlers(pending=_pending)
     from awm_tui.headless import quick_exit
 
@@ -208,7 +249,13 @@ def run_app(args: argparse.Namespace) -> int:
         app.run()
     finally:
         for line in app.exit_summary():  # where each run stands, its folder, how to resume it (whatever happened)
-            print(line)
+            print(line, file=sys.stderr if served else sys.stdout)
+    from awm_tui.session import lingering
+
+    if lingering():  # a start-up a stop left behind (still importing, checking...): not waited for
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)
     return app.return_code or 0
 
 

@@ -26,15 +26,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FORCED_EXIT = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 
 
-def money(x: float) -> str:
-    return f"${x:.4f}" if x < 1 else f"${x:.2f}"
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+from awm_tui.fmt import count, duration, money  # noqa: E402,F401 - one way to write them (awm_tui/fmt.py)
 
 
 def rate(stats: Stats) -> str:
@@ -44,9 +36,9 @@ def rate(stats: Stats) -> str:
 def summary(stats: Stats) -> str:
     return (
         f"{stats.processed}/{stats.total} processed: {stats.passed} passed, {stats.failed} failed, "
-        f"{stats.errors} errors, {stats.skipped} skipped; success rate {stats.success_rate:.1%}; "
-        f"{stats.workflows} workflows after {stats.induction_rounds} induction rounds"
-        f"{f' ({stats.induction_failures} failed induction attempts)' if stats.induction_failures else ''}"
+        f"{count(stats.errors, 'error')}, {stats.skipped} skipped; success rate {stats.success_rate:.1%}; "
+        f"{count(stats.workflows, 'workflow')} after {count(stats.induction_rounds, 'induction round')}"
+        f"{f' ({count(stats.induction_failures, 'failed induction attempt')})' if stats.induction_failures else ''}"
         f"{model_faults(stats)}; "
         f"cost {money(stats.cost)}{memory_cost(stats)}{discarded_cost(stats)}; "
         f"tokens {stats.prompt_tokens + stats.completion_tokens:,}; elapsed {duration(stats.elapsed_s)}"
@@ -63,22 +55,22 @@ def memory_cost(stats: Stats) -> str:
 def discarded_cost(stats: Stats) -> str:
     if not stats.discarded_cost:
         return ""
-    return (f" (with {money(stats.discarded_cost)} spent on {stats.discarded_attempts} attempt(s) interrupted or "
-            "forgotten, and redone)")
+    return (f" (with {money(stats.discarded_cost)} spent on {count(stats.discarded_attempts, 'attempt')} "
+            "interrupted or forgotten, and redone)")
 
 
 def model_faults(stats: Stats) -> str:
     """Memory's other model calls that failed: the judge's, the LLM merges', the embedding model's."""
-    faults = [f"{n} {what}" for n, what in ((stats.judge_failures, "failed judge calls"),
-                                            (stats.merge_failures, "failed merges"),
-                                            (stats.embedding_failures, "failed embedding calls")) if n]
+    faults = [count(n, what) for n, what in ((stats.judge_failures, "failed judge call"),
+                                             (stats.merge_failures, "failed merge"),
+                                             (stats.embedding_failures, "failed embedding call")) if n]
     return f" ({', '.join(faults)})" if faults else ""
 
 
 def judged(stats: Stats) -> str:
     if not stats.judged:
         return ""
-    return f"; the judge agreed with the tests on {stats.judge_agreed}/{stats.judged} issues"
+    return f"; the judge agreed with the tests on {stats.judge_agreed}/{count(stats.judged, 'issue')}"
 
 
 class HeadlessPrinter:
@@ -109,12 +101,14 @@ class HeadlessPrinter:
             self.width = max((len(i) for i in event.instance_ids), default=0)
             order = f" ({event.order})" if event.order else ""
             if event.resumed:
-                self.say(f"awm-tui: resuming run {event.run_id} ({event.model}), {len(event.instance_ids)} issues"
+                issues = count(len(event.instance_ids), "issue")
+                self.say(f"awm-tui: resuming run {event.run_id} ({event.model}), {issues}"
                          f"{order}, {len(event.finished_ids)} already done; folder {event.run_dir}")
             else:
-                warm = (f", memory warm-started from {event.warm_from} ({event.stats.workflows} entries)"
+                warm = (f", memory warm-started from {event.warm_from} ({count(event.stats.workflows, 'entry')})"
                         if event.warm_from else "")
-                self.say(f"awm-tui: starting run {event.run_id} ({event.model}), {len(event.instance_ids)} issues"
+                issues = count(len(event.instance_ids), "issue")
+                self.say(f"awm-tui: starting run {event.run_id} ({event.model}), {issues}"
                          f"{order}{warm}; folder {event.run_dir}")
             for notice in event.notices:
                 self.say(f"awm-tui: warning: {notice}")
@@ -128,7 +122,7 @@ class HeadlessPrinter:
             given = len(event.experience.workflow_ids) if event.experience is not None else 0
             self.say(f"[{event.index:>{len(str(event.total))}}/{event.total}] {event.instance_id:<{self.width}}  "
                      f"{event.status.value:<7} rate {rate(s)}  memory {given}/{s.workflows}  cost {money(s.cost)}  "
-                     f"{event.duration_s:.1f}s{reason[:160]}")
+                     f"{duration(event.duration_s)}{reason[:160]}")
         elif isinstance(event, ev.InductionFinished):
             what = "pitfall induction" if event.kind == "pitfall" else "induction"
             if event.error and not event.new_workflows:

@@ -67,8 +67,25 @@ class IssueRow:
 class Induction:
     round: int
     after: int  # issues processed when it happened
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # the entries it added
     error: str = ""
+    updated: tuple[str, ...] = ()  # the entries it re-learned ("name vN": merged into an existing entry)
+    evicted: tuple[str, ...] = ()  # the entries it evicted (memory's capacity)
+
+    def what(self) -> str:
+        """What the round did, honestly: "+1: A; 2 updated: B v2, C v3; −1 evicted: D" (a round that only
+        re-learned entries adds none); else its error, or "nothing new"."""
+        parts = ([f"+{len(self.names)}: {', '.join(self.names)}"] if self.names else []) + (
+            [f"{len(self.updated)} updated: {', '.join(self.updated)}"] if self.updated else []) + (
+            [f"−{len(self.evicted)} evicted: {', '.join(self.evicted)}"] if self.evicted else [])
+        return "; ".join(parts) or self.error or "nothing new"
+
+
+def induction_of(event: ev.InductionFinished, after: int, known: dict[str, Workflow]) -> Induction:
+    """An induction round's event as what it did: added (a first version), updated (a later one), evicted."""
+    return Induction(event.round, after, tuple(w.name for w in event.new_workflows if w.version <= 1), event.error,
+                     tuple(f"{w.name} v{w.version}" for w in event.new_workflows if w.version > 1),
+                     tuple(known[i].name if i in known else i for i in event.evicted))
 
 
 def read_budget(run_dir: str) -> float | None:
@@ -107,10 +124,18 @@ class RunModel:
     stats_at: float | None = None  # the clock when `stats` (and its elapsed time) last came from the engine
     starting_at: float | None = None  # the clock when the engine was asked to start
     progressed: set[str] = field(default_factory=set)  # issues whose steps/cost/tokens changed, not yet redrawn
+    # the memory entries known to be disabled (never given to an issue): from the versions the events carry, and
+    # the ops log as the memory browser reads it
+    disabled: set[str] = field(default_factory=set)
 
     @property
     def memory_round(self) -> int:
         return max(self.rounds)
+
+    def disabled_in_memory(self) -> int:
+        """How many of the entries in memory now are disabled: in memory's count, but never given."""
+        current = self.rounds.get(max(self.rounds), ()) if self.rounds else ()
+        return len(self.disabled.intersection(current)) if current else 0
 
     # ------------------------------------------------------------------ what ticks between events
     @property
@@ -208,12 +233,12 @@ class RunModel:
                 self.current = self.running[-1] if self.running else None
                 self.pinned = False
         elif isinstance(event, ev.InductionFinished):
+            self.inductions.append(induction_of(event, len(self.history), self.workflows))
             for wf in event.new_workflows:
                 self.workflows[wf.id] = wf
+                (self.disabled.add if wf.disabled else self.disabled.discard)(wf.id)
             if event.new_workflows or not event.error or event.round not in self.rounds:
                 self.rounds[event.round] = event.workflow_ids
-            self.inductions.append(Induction(event.round, len(self.history), tuple(w.name for w in
-                                                                                 event.new_workflows), event.error))
             self.stats = Stats(**{**self.stats.__dict__, "workflows": len(event.workflow_ids),
                                   "induction_rounds": event.round})
         elif isinstance(event, ev.RunFinished):
@@ -255,12 +280,21 @@ class RunModel:
             model.workflows.setdefault(version.id, version)
         for wf in view.memory.workflows:
             model.workflows[wf.id] = wf
+            if wf.disabled:
+                model.disabled.add(wf.id)
         for entry in view.memory.round_entries():
             model.rounds[entry["round"]] = tuple(entry["active"])
             after = sum(1 for r in model.history if r.memory_round < entry["round"])
-            versions = [view.memory.version(i, entry["round"]) for i in entry["induced"]]
-            names = tuple(v.name for v in versions if v is not None)
-            model.inductions.append(Induction(entry["round"], after, names))
+            merged = set(entry.get("merged", ()))
+
+            def names(ids, versions: bool = False) -> tuple[str, ...]:
+                found = [view.memory.version(i, entry["round"]) or model.workflows.get(i) for i in ids]
+                return tuple(f"{v.name} v{v.version}" if versions else v.name for v in found if v is not None)
+
+            model.inductions.append(Induction(
+                entry["round"], after, names(i for i in entry["induced"] if i not in merged), "",
+                names((i for i in entry["induced"] if i in merged), versions=True),
+                tuple(model.workflows[i].name if i in model.workflows else i for i in entry.get("evicted", ()))))
         if view.status == "aborted":
             model.error = view.message
         return model

@@ -128,7 +128,7 @@ class RoundChanges:
         if self.added:
             parts.append(f"+{len(self.added)} added ({names(self.added)})")
         if self.merged:
-            parts.append(f"{len(self.merged)} replaced ({names(self.merged, True)})")
+            parts.append(f"{len(self.merged)} updated ({names(self.merged, True)})")
         if self.evicted:
             parts.append(f"−{len(self.evicted)} evicted ({names(self.evicted)})")
         what = "seeded" if self.kind == "seed" else f"{self.kind} round"
@@ -208,6 +208,7 @@ class RunMemory:
         self.run_dir: Path | None = None
         self.memory: WorkflowMemory | None = None  # memory.json, when the run folder has one
         self.flags: dict[str, tuple[bool, bool]] = {}  # id -> (disabled, pinned), the ops log replayed
+        self.operations: list[dict] = []  # the ops log as read (for the flags as they stood after a past round)
         self.usage = UsageCounter()
         self.baseline_label = ""
         self.version = 0
@@ -264,6 +265,7 @@ class RunMemory:
                 self.problem = f"{memory_path} cannot be read ({exc.strerror})"
         self._at = {}
         self.flags = {}
+        self.operations = []
         if self.memory is not None:
             try:
                 operations = ops.read(self.run_dir)
@@ -271,6 +273,7 @@ class RunMemory:
                 operations = []
                 self.problem = exc.message
             self.memory.apply_ops(operations)  # what `awm-tui memory RUN ...` shows: the log over memory.json
+            self.operations = operations
             self.flags = {entry.id: (entry.disabled, entry.pinned) for entry in self.memory.workflows}
         return True
 
@@ -342,12 +345,35 @@ class RunMemory:
             return entry_id in self.flags
         return entry_id in self._model_rounds.get(max(self._model_rounds), ())
 
-    def state(self, entry_id: str) -> str:
-        """on | pinned | off (disabled) | off, pinned | evicted (not in memory any more)."""
-        if not self.in_memory(entry_id):
-            return "evicted"
-        disabled, pinned = self.flags.get(entry_id, (False, False))
+    def state(self, entry_id: str, round_number: int | None = None) -> str:
+        """on | pinned | off (disabled) | off, pinned | evicted (not in memory any more). With a past round: as the
+        entry stood while that round's memory was in use (see `flags_at`), never today's flags."""
+        if round_number is None or round_number >= self.latest:
+            if not self.in_memory(entry_id):
+                return "evicted"
+            disabled, pinned = self.flags.get(entry_id, (False, False))
+        else:
+            disabled, pinned = self.flags_at(entry_id, round_number)
         return ("off, pinned" if pinned else "off") if disabled else "pinned" if pinned else "on"
+
+    def flags_at(self, entry_id: str, round_number: int) -> tuple[bool, bool]:
+        """(disabled, pinned) of an entry as they stood when the memory after `round_number` gave way to the next
+        round's: its first version's flags (a seed keeps its pins), then the ops log replayed up to the next
+        round's time (a past round's entry was in memory then, whatever became of it since)."""
+        first = (self.history(entry_id) or [None])[0]
+        disabled, pinned = (first.disabled, first.pinned) if first is not None else (False, False)
+        rounds = self.memory.rounds if self.memory is not None else []
+        cutoff = min((str(e["time"]) for e in rounds if int(e.get("round", 0)) > round_number and e.get("time")),
+                     default=None)
+        for op in self.operations:
+            if op.get("id") != entry_id or (cutoff is not None and str(op.get("time", "")) > cutoff):
+                continue
+            action = op.get("action")
+            if action in ("disable", "enable"):
+                disabled = action == "disable"
+            elif action in ("pin", "unpin"):
+                pinned = action == "pin"
+        return disabled, pinned
 
     def changes(self, round_number: int) -> RoundChanges:
         """What a round added, replaced (a new version of an entry already in memory) and evicted."""

@@ -2,8 +2,11 @@
 reads the spec; running it imports the agent stack), then run, pause, stop.
 
 A run's `Controls` exist before its engine: the app (and the headless command) make them first and hand them to
-the factory, so that a stop asked for during the 15-20 s of start-up is honoured: the engine is built with those
-controls, and its run() pauses before the first issue, recording the run as paused.
+the factory, so that a stop asked for during the start-up (15-80 s) is honoured: the engine is built with those
+controls, and its run() pauses before the first issue, recording the run as paused. The app builds the engine
+through `build`, which runs the factory in a thread of its own and gives it STOP_GRACE seconds to notice a stop: a
+start-up busy with something it cannot break off (a model check, the agent stack's import) is left behind, the run
+folder as it was (or not made yet), and the quit goes on: a service manager's stop is never held for a minute.
 
 The start-up says what it is doing (`StartupStep`, through the subscriber, before the engine's own events), so that
 the app can show progress instead of what looked like a hang."""
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -43,6 +47,52 @@ class StartupStep(Event):
     text: str
 
 
+STOP_GRACE = 2.0  # a stop during start-up: how long the start-up may take to notice it before the app leaves it
+
+
+class StartupAbandoned(Exception):
+    """A stop came during the start-up and the start-up did not finish within STOP_GRACE: the app leaves it."""
+
+
+_startups: list[threading.Thread] = []  # start-ups left behind by a stop (daemon threads), for the command's exit
+
+
+def lingering() -> list[threading.Thread]:
+    """The start-ups a stop left behind that are still going (the process may end without waiting for them)."""
+    return [t for t in _startups if t.is_alive()]
+
+
+def build(factory: EngineFactory, launch: Launch, subscriber: Subscriber, controls: Controls,
+          grace: float = STOP_GRACE) -> EngineLike:
+    """`factory(launch, subscriber, controls)` in a thread of its own, waited for until it returns, or until a stop
+    is asked for and `grace` seconds more have passed: the start-up (the dataset, the repositories, the model's
+    check, the agent stack's import: 15-80 s) never holds a quit up. A start-up that notices the stop in time
+    returns its engine, whose run() records the run as paused; one that does not is left behind (a daemon thread:
+    the process does not wait for it) and StartupAbandoned is raised. Whatever it raises is raised here."""
+    outcome: dict[str, object] = {}
+    done = threading.Event()
+
+    def start() -> None:
+        try:
+            outcome["engine"] = factory(launch, subscriber, controls)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=start, name="awm-startup", daemon=True)
+    thread.start()
+    while not done.wait(0.05):
+        if controls.stop_requested.is_set():
+            if done.wait(grace):
+                break
+            _startups.append(thread)
+            raise StartupAbandoned("stopped during the start-up")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["engine"]  # type: ignore[return-value]
+
+
 # factory(launch, subscriber, controls): the engine of `launch`, reporting to `subscriber`, obeying `controls`
 # (made before the factory is called; a stop may already be requested when it returns).
 EngineFactory = Callable[[Launch, Subscriber, "Controls"], EngineLike]
@@ -54,6 +104,8 @@ def make_engine(launch: Launch, subscriber: Callable[[Event], None], controls: C
 
     subscriber(StartupStep("reading the run spec"))
     spec = launch_spec(launch.spec_path, launch.resume, launch.overrides)
+    if controls.stop_requested.is_set() and not launch.resume:  # a new run stopped before it has a folder
+        raise StartupAbandoned("stopped before the run folder was made")
     subscriber(StartupStep(f"loading the dataset ({spec.dataset.name}), checking the repositories and the model, "
                            "opening the run folder"))
     engine = prepare_engine(spec, [subscriber], launch.resume, launch.overrides.get("output_dir"), controls)

@@ -38,6 +38,7 @@ The factory keeps the run's state (finished issues, memory) across the engines i
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -89,8 +90,9 @@ WORKFLOWS = {
         steps=["Find the tokenizer in {file}", "Add the missing case for {case}", "Test with `pytest -q {test_file}`"],
         source_instances=[IDS[4], IDS[6]], round=2),
 }
-# The induction round made due by the Nth success (trigger 2), and the workflows it induces.
-INDUCTIONS: dict[int, tuple[int, tuple[str, ...]]] = {
+# The induction round made due by the Nth success (trigger 2), and the workflows it induces (one already in memory
+# is updated: its next version), optionally with the ids it evicts (the `inductions` option replaces these).
+INDUCTIONS: dict[int, tuple] = {
     2: (1, ("wf-fix-an-off-by-one-boundary", "wf-reproduce-then-patch")),
     4: (2, ("wf-parse-a-config-value",)),
 }
@@ -181,7 +183,7 @@ class FakeEngine:
                  controls: Controls | None = None, holds: Holds | None = None, instance_ids: Iterable[str] = IDS,
                  burst: int = 0, burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run",
                  fail_in_run: Exception | None = None, outcomes: dict[str, tuple[Status, str]] | None = None,
-                 model: str = "scripted/fake", notices: Iterable[str] = ()):
+                 model: str = "scripted/fake", notices: Iterable[str] = (), inductions: dict[int, tuple] | None = None):
         self.subscriber = subscriber
         self.launch = launch
         self.state = state or FakeRun()
@@ -195,6 +197,8 @@ class FakeEngine:
         self.outcomes = outcomes or {}
         self.model = model
         self.notices = tuple(notices)
+        self.inductions = INDUCTIONS if inductions is None else inductions
+        self.versions = {i: 1 for i in self.state.memory}  # each workflow's latest version
         self.calls: list[str] = []  # run, pause, stop: in the order they came
         self.burst_sent = 0
         self.finished: ev.RunFinished | None = None
@@ -288,14 +292,21 @@ class FakeEngine:
                 experience=exp))
             self.subscriber(ev.CheckpointSaved(f"{self.run_dir}/checkpoint.json", len(state.experiences)))
             passed = sum(e.status == Status.PASS for e in state.experiences)
-            if status == Status.PASS and passed in INDUCTIONS:
-                round_number, new_ids = INDUCTIONS[passed]
+            if status == Status.PASS and passed in self.inductions:
+                round_number, new_ids, *rest = self.inductions[passed]
+                evicted = tuple(rest[0]) if rest else ()
                 sources = tuple(e.instance_id for e in state.experiences if e.status == Status.PASS)[-2:]
                 self.subscriber(ev.InductionStarted(round_number, sources))
                 state.round = round_number
-                state.memory = [*state.memory, *(i for i in new_ids if i not in state.memory)]
-                self.subscriber(ev.InductionFinished(round_number, tuple(WORKFLOWS[i] for i in new_ids),
-                                                     tuple(state.memory), duration_s=3.0))
+                induced = []
+                for i in new_ids:
+                    self.versions[i] = self.versions.get(i, 0) + 1
+                    induced.append(WORKFLOWS[i] if self.versions[i] == 1 else
+                                   dataclasses.replace(WORKFLOWS[i], version=self.versions[i], round=round_number))
+                state.memory = [i for i in [*state.memory, *(i for i in new_ids if i not in state.memory)]
+                                if i not in evicted]
+                self.subscriber(ev.InductionFinished(round_number, tuple(induced), tuple(state.memory),
+                                                     duration_s=3.0, evicted=evicted))
             self._hold(f"finished:{iid}")
         return "completed", "all issues processed"
 

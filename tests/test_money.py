@@ -52,7 +52,7 @@ def test_an_interrupted_issues_spend_stays_in_the_totals_and_survives_resume(tmp
     assert stats["prompt_tokens"] == 2 * 100 + 700 and stats["completion_tokens"] == 2 * 10 + 70
     record = json.loads((run.store.dir / "discarded.jsonl").read_text())
     assert record["instance_id"] == "acme__app-3" and record["why"] == "interrupted"
-    assert "$0.3000 spent on 1 attempt(s) interrupted" in summary(result.stats)
+    assert "$0.3000 spent on 1 attempt interrupted" in summary(result.stats)
     # per-issue figures stay those of the kept attempts
     assert all(e["cost"] == 0.5 for e in run.journal())
 

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Log, OptionList, Static, TabbedCon
 import fake_engine
 from awm.errors import UserError
 from awm.paths import runs_root
+from awm.run.store import RunStore
 from awm_tui.app import AwmApp
 from awm_tui.screens.detail import IssueDetail
 from awm_tui.screens.error import ErrorScreen
@@ -186,7 +187,7 @@ async def test_selecting_a_finished_issue_shows_its_verdict_reason_patch_and_wor
         await until(pilot, lambda: isinstance(app.screen, IssueDetail))
         text = plain(app.screen.query_one("#detail-text", Static))  # its tabs: tests/test_tui_detail_memory.py
         assert text.startswith(f"{IDS[5]} — FAIL: the patch does not apply: tallyho/text.py hunk #1 failed\n")
-        assert "cost $0.0123 · 7 steps · 4,321 tokens · 12.5 s · agent finished · memory round 1" in text
+        assert "cost $0.0123 · 7 steps · 4,321 tokens · 0m12s · agent finished · memory round 1" in text
 
         await pilot.press("escape")
         assert app.screen is screen
@@ -233,7 +234,8 @@ async def test_the_command_palette_has_the_run_commands(home, fakes):
         await until(pilot, lambda: screen.model.state == "pausing")
         assert factory.engine.calls == ["run", "pause"]
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Pause after this issue" not in titles and "Resume the run" not in titles  # pausing: neither
+        assert "Pause after this issue" not in titles and "Resume the run" not in titles  # pausing: neither...
+        assert "Cancel the pause" in titles  # ...but the pause can be taken back
         factory.release()
         await until(pilot, lambda: screen.model.state == "paused" and not screen.busy)
         titles = [c.title for c in app.get_system_commands(app.screen)]
@@ -437,6 +439,76 @@ async def test_n_and_a_spec_path_starts_a_new_run(runs, fakes, tmp_path, monkeyp
         await until(pilot, lambda: isinstance(app.screen, RunScreen))
         await until(pilot, lambda: app.screen.model.state == "completed")
         assert [(launch.spec_path, launch.resume) for launch in factory.launches] == [("new.yaml", None)]
+
+
+async def test_the_new_run_box_completes_spec_paths(runs, fakes, tmp_path, monkeypatch):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in ("demo.yaml", "demo-docker.yaml", "django.yaml", "notes.txt"):
+        (specs / name).write_text("name: x\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.yml").write_text("name: mine\n")
+    monkeypatch.chdir(tmp_path)
+    factory = fakes()
+    app = AwmApp(factory=factory)
+    async with drive(app) as pilot:
+        await pilot.press("n")
+        box = app.screen.query_one("#new-spec", Input)
+
+        async def typed(text: str) -> str:
+            box.value = ""
+            await pilot.press(*text)
+            await until(pilot, lambda: box._suggestion or False, timeout=3, what=f"a completion of {text!r}")
+            return box._suggestion
+
+        assert await typed("sp") == "specs/"  # the folder of the specs
+        assert await typed("specs/d") == "specs/demo.yaml"  # a spec file, the shortest first
+        assert await typed("specs/dj") == "specs/django.yaml"
+        assert await typed("oth") == "other/"
+        assert await typed(f"{tmp_path}/other/m") == f"{tmp_path}/other/mine.yml"  # an absolute path's folder
+        box.value = ""
+        await pilot.press(*"specs/n")
+        await pilot.pause(0.2)
+        assert not box._suggestion  # notes.txt is not a spec
+        # Tab takes the completion, folder by folder, and Enter starts the run
+        box.value = ""
+        await pilot.press("s", "p")
+        await until(pilot, lambda: box._suggestion == "specs/")
+        await pilot.press("tab")
+        assert box.value == "specs/" and app.focused is box
+        await pilot.press("d", "j")
+        await until(pilot, lambda: box._suggestion == "specs/django.yaml")
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        assert [launch.spec_path for launch in factory.launches] == ["specs/django.yaml"]
+
+
+async def test_the_command_palette_has_the_pickers_commands(runs, fakes):
+    factory = fakes(hold_at=[f"issue:{IDS[3]}"], state=fake_engine.run_state(RunStore(runs["alpha"])))
+    app = AwmApp(factory=factory)
+    async with drive(app) as pilot:
+        await pilot.pause()
+        picker = app.screen
+        titles = [c.title for c in app.get_system_commands(picker)]
+        for title in ("Resume the run", "Mark the run for a comparison", "New run", "Sort the runs",
+                      "Reload the runs", "Quit safely"):
+            assert title in titles, titles
+        assert "Compare the marked runs" not in titles  # two marked runs first
+        await pilot.press("space", "down", "space")
+        titles = [c.title for c in app.get_system_commands(picker)]
+        assert "Compare the marked runs" in titles and "Unmark the run" in titles
+        assert "Open the run" in titles  # the cursor is on the finished run
+
+        # from the palette itself: a new run's box
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await pilot.press(*"new run")
+        palette = app.screen
+        await until(pilot, lambda: any("New run" in label for label in labels(palette.query_one("CommandList"))),
+                    what="the match")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is picker and picker.query_one("#new-spec", Input).display)
+        assert app.focused is picker.query_one("#new-spec", Input)
 
 
 async def test_the_picker_with_no_runs_says_how_to_start_one(home, fakes):

@@ -290,7 +290,7 @@ async def test_a_live_run_without_a_folder_keeps_each_version_as_its_round_made_
         assert "round 1 (workflow round): +1 added (Fix A)" in plain(app.query_one("#memory-round-info", Static))
         app.query_one("#memory-round", Select).value = 3
         await pilot.pause()
-        assert "round 3 (workflow round): 1 replaced (Fix A v2)" in plain(app.query_one("#memory-round-info", Static))
+        assert "round 3 (workflow round): 1 updated (Fix A v2)" in plain(app.query_one("#memory-round-info", Static))
 
 
 async def test_the_table_has_uses_pass_rate_and_helped_hurt_against_the_baseline(run, tmp_path):
@@ -333,7 +333,7 @@ async def test_each_round_says_what_it_added_replaced_and_evicted(run):
         assert [value for _, value in select._options] == [-1, 4, 3, 2, 1]
         select.value = 3
         await pilot.pause()
-        assert plain(info).startswith("round 3 (workflow round): +1 added (Invalidate a stale cache); 1 replaced "
+        assert plain(info).startswith("round 3 (workflow round): +1 added (Invalidate a stale cache); 1 updated "
                                       "(Fix an off-by-one boundary v2); −1 evicted (Reproduce then patch)")
         select.value = 1
         await pilot.pause()
@@ -342,6 +342,40 @@ async def test_each_round_says_what_it_added_replaced_and_evicted(run):
         select.value = -1
         await pilot.pause()
         assert plain(info).startswith("round 4 (pitfall round): +1 added (Do not shadow the builtin)")
+
+
+async def test_a_past_round_shows_the_entries_flags_as_they_stood_then_not_todays(run):
+    data = json.loads((run / "memory.json").read_text())
+    times = {1: "2025-01-02T03:00:00", 2: "2025-01-02T03:10:00", 3: "2025-01-02T03:20:00", 4: "2025-01-02T03:30:00"}
+    for entry in data["rounds"]:
+        entry["time"] = times[entry["round"]]
+    (run / "memory.json").write_text(json.dumps(data, indent=2))
+    # the boundary workflow disabled during round 1's memory and enabled again during round 2's; the parse
+    # workflow disabled after round 3 (today: off)
+    log = [("2025-01-02T03:05:00", "disable", "wf-fix-an-off-by-one-boundary"),
+           ("2025-01-02T03:15:00", "enable", "wf-fix-an-off-by-one-boundary"),
+           ("2025-01-02T03:25:00", "disable", "wf-parse-a-config-value")]
+    ops.path(run).write_text("".join(json.dumps({"time": t, "action": a, "id": i, "note": ""}) + "\n"
+                                     for t, a, i in log))
+    app = MemoryHost(model_of(run))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one("#memory-list", DataTable)
+        select = app.query_one("#memory-round", Select)
+
+        def states() -> dict[str, str]:
+            return {r[0]: r[-1] for r in rows(table)}
+
+        assert states()["Parse a config value"] == "off" and states()["Fix an off-by-one boundary"] == "on"
+        select.value = 1
+        await pilot.pause()
+        # round 1's memory: boundary was disabled then; "Reproduce" was in memory then (evicted only in round 3)
+        assert states() == {"Fix an off-by-one boundary": "off", "Reproduce then patch": "on"}
+        assert "· off" in plain(app.query_one("#memory-detail", Static))
+        select.value = 2
+        await pilot.pause()
+        assert states() == {"Fix an off-by-one boundary": "on", "Reproduce then patch": "on",
+                            "Parse a config value": "on"}  # not today's "off"
 
 
 async def test_i_shows_the_rounds_induction_prompt_and_reply(run):
@@ -475,7 +509,7 @@ async def test_the_detail_has_a_tab_per_part_and_names_the_files_it_shows(run):
         assert [p.id for p in detail.query(TabPane)] == list(TABS)
         header = plain(detail.query_one("#detail-text", Static))
         assert header.startswith(f"{IDS[3]} — FAIL: 1 FAIL_TO_PASS test(s) still fail\n")
-        assert "cost $0.0123 · 3 steps · 4,321 tokens · 12.5 s · agent finished · memory round 1" in header
+        assert "cost $0.0123 · 3 steps · 4,321 tokens · 0m12s · agent finished · memory round 1" in header
         assert f"run folder {run}" in header
         assert plain(detail.query_one("#detail-problem", Static)) == (
             "calc.edge(4) is wrong at the boundary.\nSteps: run edge(4).")
@@ -568,6 +602,75 @@ async def test_the_memory_tab_lists_the_entries_given_with_scores_and_links_to_t
         assert "v1 · round 1 · Fix an off-by-one boundary\n" in text
         await pilot.press("escape")
         assert app.screen is detail
+
+
+class Scored:
+    """A retriever giving fixed scores, by entry name."""
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def rank(self, query: str, entries: list[Workflow]) -> list[tuple[Workflow, float]]:
+        return sorted(((w, self.scores.get(w.name, 0.0)) for w in entries), key=lambda p: -p[1])
+
+
+async def test_retrieval_records_why_nothing_was_given_and_the_best_left_out(tmp_path):
+    from awm.memory.retrieval import retrieve
+
+    memory = WorkflowMemory(5, tmp_path / "memory.json")
+
+    def pick(**options):
+        settings = {"budget_tokens": 10_000, "min_score": 0.3, "top_k": 3, **options}
+        return retrieve(memory, "calc edge", "acme__calc-9", Scored({"Fix an off-by-one boundary": 0.21,
+                                                                     "Parse a config value": 0.12}),
+                        count=len, **settings)
+
+    assert pick().reason == "memory held no entries yet"
+    memory.add_round(1, [BOUNDARY, PARSE], IDS[:2])
+    below = pick()
+    assert below.entries == [] and below.reason == "every entry scored below memory.threshold 0.3 (the best: 0.21)"
+    assert [(r["id"], r["score"], r["why"]) for r in below.passed_over] == [
+        ("wf-fix-an-off-by-one-boundary", 0.21, "below memory.threshold 0.3"),
+        ("wf-parse-a-config-value", 0.12, "below memory.threshold 0.3")]
+    assert pick(min_score=0.1, budget_tokens=5).reason == "none fits the token budget (memory.budget_tokens 5)"
+    given = pick(min_score=0.2)
+    assert given.ids == ["wf-fix-an-off-by-one-boundary"] and given.reason == ""
+    assert [r["id"] for r in given.passed_over] == ["wf-parse-a-config-value"]
+    for entry in memory.workflows:
+        entry.disabled = True
+    assert pick().reason == "every entry in memory (2) is disabled"
+
+
+async def test_the_memory_tab_says_why_nothing_was_given_and_the_best_candidates(run):
+    model = model_of(run)
+    exp = model.rows[IDS[4]].experience
+    exp.workflow_ids, exp.retrieved, exp.memory_tokens = [], [], 0
+    exp.why_none = "every entry scored below memory.threshold 0.3 (the best: 0.21)"
+    exp.passed_over = [{"id": "wf-fix-an-off-by-one-boundary", "kind": "workflow", "version": 1, "round": 1,
+                        "score": 0.21, "why": "below memory.threshold 0.3"},
+                       {"id": "wf-parse-a-config-value", "kind": "workflow", "version": 1, "round": 2,
+                        "score": 0.12, "why": "below memory.threshold 0.3"}]
+    app = DetailHost(model, IDS[4])
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "memory")
+        text = plain(app.screen.query_one("#detail-memory", Static))
+        assert "Nothing was injected: every entry scored below memory.threshold 0.3 (the best: 0.21)." in text
+        assert "Fix an off-by-one boundary score 0.21 — below memory.threshold 0.3" in text
+        assert "Parse a config value score 0.12 — below memory.threshold 0.3" in text
+
+    # an issue of a journal from before the reasons were kept, given nothing at round 0: memory was empty
+    app = DetailHost(model_of(run), IDS[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "memory")
+        text = plain(app.screen.query_one("#detail-memory", Static))
+        assert "Nothing was injected: memory held no entries yet (no induction round before this issue)." in text
+
+
+async def test_an_old_journal_record_loads_without_the_new_fields():
+    record = Experience(instance_id="x", problem_statement="", status=Status.PASS).to_dict()
+    del record["passed_over"], record["why_none"]
+    exp = Experience.from_dict(record)
+    assert exp.passed_over == [] and exp.why_none == ""
 
 
 async def test_without_the_run_folder_the_detail_shows_the_journal_record(run, tmp_path):

@@ -315,12 +315,15 @@ def rows(table: DataTable) -> list[list[str]]:
     return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
+NAME = 8  # the name's column
+
+
 def names(table: DataTable) -> list[str]:
-    return [row[-1] for row in rows(table)]
+    return [row[NAME] for row in rows(table)]
 
 
 def cursor_name(table: DataTable) -> str:
-    return rows(table)[table.cursor_row][-1]
+    return rows(table)[table.cursor_row][NAME]
 
 
 @pytest.mark.asyncio
@@ -329,15 +332,50 @@ async def test_the_picker_is_a_table_of_runs_newest_first(runs):
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause()
         table = app.screen.query_one("#runs", DataTable)
-        assert [str(c.label) for c in table.columns.values()] == ["cmp", "status", "n/N", "rate", "cost", "date",
-                                                                  "name"]
+        assert [str(c.label) for c in table.columns.values()] == ["cmp", "status", "n/N", "rate", "cost", "memory",
+                                                                  "workers", "date", "name", "id", "started"]
         assert rows(table) == [
-            ["", "paused", "3/8", "67%", "$0.0369", "2025-01-02 03:04", "alpha"],
-            ["", "completed", "8/8", "57%", "$0.0984", "2025-01-01 10:10", "beta"],
-            ["", "aborted", "5/8", "60%", "$0.0615", "2024-12-31 23:59", "delta"],
+            ["", "paused", "3/8", "67%", "$0.0369", "bm25", "1", "2025-01-02 03:04", "alpha", "alpha-20250102-030405",
+             "2025-01-02 03:04"],
+            ["", "completed", "8/8", "57%", "$0.0984", "bm25", "1", "2025-01-01 10:10", "beta", "beta-20250101-101010",
+             "2025-01-01 10:10"],
+            ["", "aborted", "5/8", "60%", "$0.0615", "bm25", "1", "2024-12-31 23:59", "delta", "delta-20241231-235959",
+             "2024-12-31 23:59"],
         ]
         assert table.cursor_row == 0 and app.focused is table
         assert "sorted newest first" in str(table.border_title)
+
+
+@pytest.mark.asyncio
+async def test_runs_of_one_spec_are_told_apart_by_id_memory_workers_and_start(home):
+    """Three runs of the same spec ("demo"): the baseline without memory, one with memory, one with 4 workers."""
+    root = runs_root()
+    made = []
+    for folder, memory, workers, started in (("demo-20250101-090000", {"enabled": "off"}, 1, "2025-01-01T09:00:00"),
+                                             ("demo-20250101-100000", {"enabled": "on", "retrieval": "embedding"}, 1,
+                                              "2025-01-01T10:00:00"),
+                                             ("demo-20250101-110000", {"enabled": "on", "retrieval": "bm25"}, 4,
+                                              "2025-01-01T11:00:00")):
+        store = fake_engine.write_run(root / folder, name="demo", processed=2, status="paused",
+                                      updated_at="2025-01-02T00:00:00")
+        config_path = store.dir / "config.json"
+        config = json.loads(config_path.read_text())
+        config["spec"]["memory"].update(memory)
+        config["spec"]["workers"] = workers
+        config["created_at"] = started
+        config_path.write_text(json.dumps(config))
+        made.append(store.dir)
+    app = AwmApp(factory=fake_engine.factory())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs", DataTable)
+        shown = sorted([row[NAME], row[NAME + 1], row[5], row[6], row[NAME + 2]] for row in rows(table))
+        assert shown == [
+            ["demo", "demo-20250101-090000", "off", "1", "2025-01-01 09:00"],
+            ["demo", "demo-20250101-100000", "embedding", "1", "2025-01-01 10:00"],
+            ["demo", "demo-20250101-110000", "bm25", "4", "2025-01-01 11:00"],
+        ]
+        assert len({tuple(row) for row in rows(table)}) == 3  # no two rows alike
 
 
 @pytest.mark.asyncio
@@ -430,7 +468,8 @@ async def test_back_from_a_run_the_picker_shows_what_is_on_disk_now(runs, opened
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is picker, what="back in the picker")
         await pilot.pause()
-        assert rows(table)[0] == ["", "completed", "8/8", "57%", "$0.0369", "2025-01-03 00:00", "alpha"]
+        assert [rows(table)[0][i] for i in (0, 1, 2, 3, 4, 7, NAME)] == [
+            "", "completed", "8/8", "57%", "$0.0369", "2025-01-03 00:00", "alpha"]
         assert cursor_name(table) == "beta" and app.focused is table
         assert plain(picker.query_one("#preview", Static)).startswith("beta · completed\n")
 
@@ -499,7 +538,7 @@ async def test_two_marked_runs_are_compared_with_the_compare_commands_figures(ho
         assert any("Mark two runs with space" in n.message for n in app._notifications)
         await mark(pilot, table, "base")
         await mark(pilot, table, "mem")
-        assert {row[-1]: row[0] for row in rows(table)} == {"base": "ref", "mem": "vs"}
+        assert {row[NAME]: row[0] for row in rows(table)} == {"base": "ref", "mem": "vs"}
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen
@@ -507,21 +546,21 @@ async def test_two_marked_runs_are_compared_with_the_compare_commands_figures(ho
         await pilot.pause()
         assert screen.problem is None
         text = plain(screen.query_one("#compare-text", Static)).splitlines()
-        assert text[0] == "mem against base (the reference), on the 14 issue(s) both finished and graded"
+        assert text[0] == "mem against base (the reference), on the 14 issues both finished and graded"
         assert text[2:5] == [
             "run         resolved   rate  95% CI (Wilson)  errors",
             "base (ref)      7/14  50.0%  [26.8%, 73.2%]        0",
             "mem             9/14  64.3%  [38.8%, 83.7%]        0"]
         assert text[6:9] == [
             "difference  +14.3 pp  95% CI [-21.4 pp, +50.0 pp] (paired bootstrap)",
-            "McNemar     p = 0.688 (exact, on the 6 issue(s) the runs disagree on)",
+            "McNemar     p = 0.688 (exact, on the 6 issues the runs disagree on)",
             "issues      won 4 · lost 2 · tie 8 (both resolved 5, neither 3)"]
         assert text[12:14] == ["base  $0.0750     10   1,100  1m00s       $1.05    $0.0000",
                                "mem   $0.0750     10   1,100  1m00s       $1.05    $0.0000"]
         assert f"base  {base} (completed)" in text and f"mem   {memory} (completed)" in text
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is picker)
-        assert {row[-1]: row[0] for row in rows(table)} == {"base": "ref", "mem": "vs"}  # still marked
+        assert {row[NAME]: row[0] for row in rows(table)} == {"base": "ref", "mem": "vs"}  # still marked
 
         # the first marked is the reference: unmark both, mark mem first
         await mark(pilot, table, "base")
@@ -543,7 +582,7 @@ async def test_a_third_mark_is_refused(home):
         table = app.screen.query_one("#runs", DataTable)
         for name in ("base", "mem", "third"):
             await mark(pilot, table, name)
-        assert {row[-1]: row[0] for row in rows(table)} == {"base": "ref", "mem": "vs", "third": ""}
+        assert {row[NAME]: row[0] for row in rows(table)} == {"base": "ref", "mem": "vs", "third": ""}
         assert any("Two runs are marked already" in n.message for n in app._notifications)
 
 
@@ -568,3 +607,62 @@ async def test_runs_compare_refuses_are_a_message_never_a_traceback(home):
         assert any(n.title == "Cannot compare" for n in app._notifications)
         await pilot.press("escape")
         assert isinstance(app.screen, RunPicker)
+
+
+async def compared(pilot, app) -> CompareScreen:
+    table = app.screen.query_one("#runs", DataTable)
+    await mark(pilot, table, "base")
+    await mark(pilot, table, "mem")
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+    screen = app.screen
+    await until(pilot, lambda: screen.comparison is not None, timeout=30, what="the figures")
+    await pilot.pause()
+    return screen
+
+
+@pytest.mark.asyncio
+async def test_w_writes_the_compare_commands_report_and_o_opens_it(home, tmp_path, monkeypatch):
+    write_compared_runs(runs_root())
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "fake-browser"
+    browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(browser))
+    app = AwmApp(factory=fake_engine.factory())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        screen = await compared(pilot, app)
+        text = plain(screen.query_one("#compare-text", Static))
+        assert "awm-tui compare /" not in text and "w writes it, o opens it" in text  # no command with paths
+        await pilot.press("w")
+        await until(pilot, lambda: screen.report is not None, timeout=60, what="the report written")
+        folder = screen.report.parent
+        assert folder.parent == home / "reports" and folder.name.startswith("compare-mem-vs-base-")
+        assert {p.name for p in folder.iterdir()} >= {"report.md", "report.html", "comparison.json"}
+        assert (folder / "report.md").read_text().strip() and (folder / "report.html").stat().st_size > 1000
+        said = [n for n in app._notifications if n.title == "Report written"]
+        assert said and str(folder) in said[-1].message and "o opens it" in said[-1].message
+        await pilot.press("o")
+        deadline = time.monotonic() + 10
+        while not opened.exists() and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert opened.read_text().strip() == str(folder / "report.html")
+
+
+@pytest.mark.asyncio
+async def test_o_without_a_browser_says_where_the_report_is(home, tmp_path, monkeypatch):
+    write_compared_runs(runs_root())
+    monkeypatch.delenv("BROWSER", raising=False)
+    app = AwmApp(factory=fake_engine.factory())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        screen = await compared(pilot, app)
+        await pilot.press("o")  # not written yet: written first
+        await until(pilot, lambda: screen.report is not None, timeout=60, what="the report written")
+        empty = tmp_path / "empty-bin"
+        empty.mkdir()
+        monkeypatch.setenv("PATH", str(empty))  # no xdg-open, no open
+        await pilot.press("o")
+        note = [n for n in app._notifications if n.title == "Report"][-1]
+        assert note.message == f"No browser found ($BROWSER, xdg-open): the report is {screen.report}"

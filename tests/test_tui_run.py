@@ -156,11 +156,11 @@ async def test_clocks_steps_and_cost_tick_during_an_issue(home, fakes):
                                                "steps": "2", "wf": "0", "round": "0"}
         text = "\n".join(rendered(app))
         assert f"▶ {IDS[1]} 1m04s 2 steps $0.0098" in text  # the progress line
-        assert f"▶ run   {IDS[1]}   1m04s  $0.0098      2" in text  # the queue's row, drawn again
+        assert f"▶ run   {IDS[1]}      2  $0.0098      0   0   1m04s" in text  # the queue's row, drawn again
         now[0] += 1.5
         app.tick()
         await pilot.pause()
-        assert f"▶ run   {IDS[1]}   1m06s" in "\n".join(rendered(app))
+        assert f"▶ run   {IDS[1]}      2  $0.0098      0   0   1m06s" in "\n".join(rendered(app))
 
 
 @pytest.mark.asyncio
@@ -256,11 +256,52 @@ async def test_the_queue_widens_for_long_ids_and_shrinks_at_80_columns(home, fak
         await mid_issue(pilot, factory, screen, ids[1])
         queue = screen.query_one("#queue")
         text = "\n".join(rendered(app))
-        assert all(iid in text for iid in ids)  # whole, on one line each
+        assert all(iid.split("__")[1] in text for iid in ids)  # the repository's owner dropped to keep the round
         assert queue.size.width >= 60
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert queue.size.width <= 36 and screen.query_one("#log").size.width >= 40
+
+
+def queue_lines(app) -> list[str]:
+    """The queue's rows as drawn: the text inside its border, one string per screen row."""
+    queue = app.screen.query_one("#queue")
+    left, top, width, height = queue.region
+    return [line[left + 1:left + width - 1] for line in rendered(app)[top + 1:top + height - 1]]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("columns", [80, 100])
+async def test_at_80_and_100_columns_the_queue_tells_every_id_apart_and_shows_the_steps(home, fakes, columns):
+    ids = tuple(f"awm-bench__tallyho-{n}" for n in range(1, 20))
+    factory = fakes(hold_at=[f"issue:{ids[12]}"], instance_ids=ids)
+    app = fake_app(factory)
+    async with drive(app, size=(columns, 24)) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, ids[12])
+        queue = screen.query_one("#queue", DataTable)
+        lines = queue_lines(app)
+        header = lines[0]
+        assert "issue" in header and "steps" in header
+        if columns == 100:
+            assert "cost" in header
+        # every row's id as drawn (the rows scrolled into view: the first 12 finished, the 13th in flight)
+        queue.scroll_to(y=0, animate=False, immediate=True)
+        seen: dict[str, str] = {}
+        for y in range(0, len(ids), 5):
+            queue.scroll_to(y=y, animate=False, immediate=True)
+            await pilot.pause()
+            for line in queue_lines(app)[1:]:
+                words = line.split()
+                if len(words) >= 3 and "tallyho-" in line:
+                    label = next(w for w in words if "tallyho-" in w)
+                    seen[label] = line
+        assert len(seen) == len(ids), sorted(seen)  # 19 labels, all different
+        assert {label.split("tallyho-")[1] for label in seen} == {str(n) for n in range(1, 20)}
+        # the finished ones show their steps beside them
+        finished = next(line for label, line in seen.items() if label.endswith("tallyho-1"))
+        assert "✓" in finished or "✗" in finished or "!" in finished or "–" in finished
+        assert any(ch.isdigit() for ch in finished.split("tallyho-1", 1)[1])
 
 
 # ------------------------------------------------------------------ 6. Ctrl-C copies a selection
@@ -363,7 +404,8 @@ async def test_the_footer_shows_pause_and_resume_only_when_they_do_something(hom
         await mid_issue(pilot, factory, screen, IDS[1])
         assert "p" in footer_keys(app) and "r" not in footer_keys(app)
         await pilot.press("p")
-        assert not {"p", "r"} & footer_keys(app)  # pausing
+        assert "p" in footer_keys(app) and "r" not in footer_keys(app)  # pausing: p (or r) cancels the pause
+        assert any(key.description == "Cancel the pause" for key in app.screen.query("FooterKey"))
         factory.release()
         await until(pilot, lambda: screen.model.state == "paused" and not screen.busy)
         await pilot.pause()
@@ -505,12 +547,12 @@ async def test_the_start_says_how_long_and_what_it_is_doing(home, fakes):
         app.tick()
         await pilot.pause()
         text = "\n".join(rendered(app))
-        assert "starting… 7 s" in text and "loading the dataset…" in text
+        assert "starting… 0m07s" in text and "loading the dataset…" in text
         lines = screen.query_one("#log", Log).lines
-        assert "· reading the run spec… (0 s)" in lines and "· loading the dataset… (0 s)" in lines
+        assert "· reading the run spec… (0m00s)" in lines and "· loading the dataset… (0m00s)" in lines
         factory.release("build")
         await until(pilot, lambda: screen.model.state == "completed")
-        assert any("started in 7 s" in line for line in screen.query_one("#log", Log).lines)
+        assert any("started in 0m07s" in line for line in screen.query_one("#log", Log).lines)
 
 
 # ------------------------------------------------------------------ 11. errors stay; themes; screenshot; log; exit
@@ -686,7 +728,7 @@ async def test_notifications_for_induction_an_error_streak_and_the_end(home, fak
         screen = run_screen(app)
         await until(pilot, lambda: screen.model.state == "completed")
         await pilot.pause()
-        assert any(n.startswith("Round 1: +2 (Fix an off-by-one boundary, Reproduce then patch)") for n in said)
+        assert any(n.startswith("Round 1: +2: Fix an off-by-one boundary, Reproduce then patch;") for n in said)
         assert sum("3 ERRORs in a row" in n for n in said) == 1
         assert any(n.startswith("8/8 issues, success") for n in said)
 
@@ -751,3 +793,121 @@ async def test_a_read_only_run_shows_the_highlighted_issues_log(home, fakes):
         await pilot.press("1", "down")
         await until(pilot, lambda: screen.query_one("#log", Log).lines[:1] == [
             f"── log of {IDS[1]} (logs/instance_{IDS[1]}.log) ──"], what="the replay")
+
+
+# ------------------------------------------------------------------ issue 20: what a round did, honestly
+
+@pytest.mark.asyncio
+async def test_a_round_that_only_updates_workflows_says_so_in_the_history_toast_and_log(home, fakes):
+    a, b, c = fake_engine.WORKFLOWS  # round 2 re-learns a and b (their second versions); round 3 adds c, evicts a
+    factory = fakes(inductions={2: (1, (a, b)), 3: (2, (a, b)), 4: (3, (c,), (a,))})
+    app = fake_app(factory)
+    said = recorded(app)
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await until(pilot, lambda: screen.model.state == "completed")
+        await pilot.pause()
+        summary = plain(screen.query_one("#summary"))
+        assert "round 2 after 5 issues — 2 updated: Fix an off-by-one boundary v2, Reproduce then patch v2" in summary
+        assert "round 3 after 7 issues — +1: Parse a config value; −1 evicted: Fix an off-by-one boundary" in summary
+        assert "round 2 after 5 issues — +2" not in summary
+        assert any(n.startswith("Round 2: 2 updated: Fix an off-by-one boundary v2, Reproduce then patch v2; "
+                                "2 workflows in memory") for n in said), said
+        assert any(n.startswith("Round 3: +1: Parse a config value; −1 evicted: Fix an off-by-one boundary; "
+                                "2 workflows in memory") for n in said), said
+        lines = screen.query_one("#log", Log).lines
+        assert "── induction round 2: 2 updated: Fix an off-by-one boundary v2, Reproduce then patch v2 ──" in lines
+
+
+@pytest.mark.asyncio
+async def test_the_status_bar_counts_a_disabled_workflow_apart_from_the_usable_ones(home, fakes, tmp_path):
+    from awm.memory import ops
+
+    run_dir = fake_engine.write_run(tmp_path / "run", name="fake-run", processed=8, status="running",
+                                    updated_at="2025-01-02T03:04:05").dir
+    factory = fakes(hold_at=[f"issue:{IDS[4]}"], run_dir=str(run_dir))
+    app = fake_app(factory)
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[4])
+        assert "2 workflows" in rendered(app)[0]  # round 1's two, both usable
+        ops.append(run_dir, "disable", "wf-fix-an-off-by-one-boundary")
+        await pilot.press("4")  # the memory browser reads the ops log
+        await pilot.pause()
+        top = rendered(app)[0]
+        assert "1 workflow usable (1 disabled)" in top, top
+        assert "2 workflows" not in top
+
+
+@pytest.mark.asyncio
+async def test_a_600_character_line_is_shown_whole_and_scrolls_sideways(home, fakes):
+    from collections import deque
+
+    factory = fakes(hold_at=[f"issue:{IDS[0]}"])
+    app = fake_app(factory)
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[0])
+        log = screen.query_one("#log", Log)
+        command = "python -c '" + "x = 1; " * 84 + "print(x)' # END-OF-LINE"  # 600 characters and more
+        assert len(command) > 600
+        log.drain(deque([(0, AgentEvent(IDS[0], "action", "terminal", command))]))
+        await pilot.pause()
+        assert f"▶ terminal: {command}" in log.lines  # not cut at 220 characters
+        assert log.virtual_size.width >= len(command)
+        log.scroll_to(x=log.max_scroll_x, animate=False, immediate=True)
+        await pilot.pause()
+        assert any(line.rstrip(" │").endswith("# END-OF-LINE") for line in rendered(app)), "the line's end in view"
+
+
+def contrast(a, b) -> float:
+    """WCAG's contrast ratio of two colours (rich triplets)."""
+    def luminance(c) -> float:
+        channels = [x / 255 for x in (c.red, c.green, c.blue)]
+        r, g, b_ = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light", "solarized-light"])
+async def test_every_kind_of_log_line_and_queue_state_reads_on_dark_and_light_themes(home, fakes, theme):
+    factory = fakes(hold_at=[f"issue:{IDS[4]}"])
+    app = fake_app(factory)
+    async with drive(app) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[4])
+        app.theme = theme
+        await pilot.pause()
+        await pilot.pause()
+        log = screen.query_one("#log", Log)
+        background = log.background_colors[1].rich_color.triplet
+        for prefix, kind in (("▶ ", "action"), ("  F.", "observation"), ("» ", "message"), ("── ", "header"),
+                             ("Starting", "system")):
+            y = next(i for i, line in enumerate(log.lines) if line.startswith(prefix))
+            colour = next(s.style.color for s in log._render_line_strip(y, Style()) if s.text.strip()).triplet
+            assert colour != (255, 255, 255) or theme == "textual-dark", (kind, "pure white")
+            assert contrast(colour, background) >= 3.0, (theme, kind, colour, background)
+        queue = screen.query_one("#queue", DataTable)
+        queue_background = queue.background_colors[1].rich_color.triplet
+        for iid in (IDS[0], IDS[1], IDS[3], IDS[4], IDS[6]):  # pass, fail, error, running, waiting
+            colour = queue.get_row(iid)[0].style.color.triplet
+            assert contrast(colour, queue_background) >= 3.0, (theme, iid, colour, queue_background)
+
+
+def test_ids_too_long_for_the_queue_are_cut_from_the_left_and_stay_distinct():
+    from awm_tui.widgets.queue import labelled, layout
+
+    ids = [f"scikit-learn__scikit-learn-{n}" for n in (13142, 13241, 13143, 9999)] + ["django__django-13142"]
+    assert layout(ids, 200) == ("full", len(ids[0]))
+    mode, width = layout(ids, 28)  # no room for the repository's name: the ends, which tell the issues apart
+    assert mode == "tail"
+    labels = labelled(ids, mode, width)
+    assert len(set(labels.values())) == len(ids)
+    assert all(len(label) <= width for label in labels.values())
+    assert labels["scikit-learn__scikit-learn-13142"].startswith("…")
+    assert labels["scikit-learn__scikit-learn-13142"].endswith("-13142")
+    # two repositories' issues with the same number stay apart however narrow the queue
+    mode, width = layout(["a__x-1", "b__x-1"], 12)
+    assert len(set(labelled(["a__x-1", "b__x-1"], mode, width).values())) == 2

@@ -25,6 +25,20 @@ def test_run_screen_mid_run(snap_compare, size):
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x45"])
+def test_run_screen_mid_run_light(snap_compare, size):
+    """The same on a light theme: every kind of log line and every state in the queue readable (issue 20)."""
+    app, factory = mid_run_app()
+
+    async def run_before(pilot):
+        await until(pilot, lambda: factory.reached(f"issue:{IDS[4]}") and app.screen.model.current == IDS[4])
+        app.theme = "textual-light"
+        await settled(pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
 def test_help_screen(snap_compare):
     app, factory = mid_run_app()
 

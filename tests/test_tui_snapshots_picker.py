@@ -50,7 +50,7 @@ def test_comparison_screen(snap_compare, home, size):
     async def compare(pilot):
         await pilot.pause()
         table = pilot.app.screen.query_one("#runs")
-        names = [table.get_row_at(i)[-1].plain for i in range(table.row_count)]
+        names = [table.get_row_at(i)[8].plain for i in range(table.row_count)]  # the name column
         for name in ("base", "mem"):
             table.move_cursor(row=names.index(name))
             await pilot.press("space")

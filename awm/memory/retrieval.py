@@ -19,7 +19,9 @@ Rankers (`memory.retrieval`):
 
 `retrieve()` then picks, for one issue: never a disabled entry, never one whose sources include the issue itself;
 pinned entries first, then the others by score, those under `min_score` dropped; at most `top_k`; added one at a
-time while the rendered block stays within `budget_tokens` (an entry that does not fit is skipped for the next)."""
+time while the rendered block stays within `budget_tokens` (an entry that does not fit is skipped for the next).
+What it leaves out is kept too (Selection.passed_over, the best few with their score and why) and, when nothing is
+injected, why (Selection.reason): the issue's record says it (Experience.passed_over, Experience.why_none)."""
 
 from __future__ import annotations
 
@@ -210,6 +212,9 @@ class Selection:
     tokens: int  # tokens of `block`
     block: str  # the memory block of the system prompt ("" when nothing is injected)
     excluded: list[str] = field(default_factory=list)  # ids left out because their sources include this issue
+    reason: str = ""  # why nothing was injected ("" when something was)
+    # the best entries left out, best first: {"id", "kind", "version", "round", "score", "why"}
+    passed_over: list[dict] = field(default_factory=list)
 
     def records(self) -> list[dict]:
         """What Experience.retrieved keeps: {"id", "kind", "version", "round", "score"} in prompt order."""
@@ -231,17 +236,47 @@ def retrieve(memory: WorkflowMemory, query: str, instance_id: str, retriever: Re
     ranked = [(w, s) for w, s in retriever.rank(query, active) if w.id not in excluded]
     pinned = [(w, s) for w, s in ranked if w.pinned]
     others = [(w, s) for w, s in ranked if not w.pinned]
+    why: dict[str, str] = {}  # id -> why it was left out
     if not budget:
         chosen = pinned + others
     else:
         chosen = []
-        for entry, score in pinned + [(w, s) for w, s in others if s >= min_score]:
-            if len(chosen) >= top_k:
-                break
-            if count(memory.render([w for w, _ in chosen] + [entry])) <= budget_tokens:
+        for entry, score in pinned + others:
+            if not entry.pinned and score < min_score:
+                why[entry.id] = f"below memory.threshold {min_score:g}"
+            elif len(chosen) >= top_k:
+                why[entry.id] = f"past memory.top_k {top_k}"
+            elif count(memory.render([w for w, _ in chosen] + [entry])) <= budget_tokens:
                 chosen.append((entry, score))
+            else:
+                why[entry.id] = f"over the token budget (memory.budget_tokens {budget_tokens})"
     entries = [w for w, _ in chosen]
     entries = [w for w in entries if w.kind != PITFALL] + [w for w in entries if w.kind == PITFALL]
     block = memory.render(entries) if entries else ""
+    passed_over = [{"id": w.id, "kind": w.kind, "version": w.version, "round": w.round, "score": round(s, 4),
+                    "why": why[w.id]} for w, s in ranked if w.id in why][:PASSED_OVER]
+    reason = "" if entries else _why_none(memory, active, ranked, why, min_score, top_k, budget_tokens)
     return Selection(entries=entries, scores={w.id: s for w, s in chosen}, tokens=count(block) if block else 0,
-                     block=block, excluded=excluded)
+                     block=block, excluded=excluded, reason=reason, passed_over=passed_over)
+
+
+PASSED_OVER = 5  # the best entries left out that an issue's record keeps
+
+
+def _why_none(memory: WorkflowMemory, active: list[Workflow], ranked: list[tuple[Workflow, float]],
+              why: dict[str, str], min_score: float, top_k: int, budget_tokens: int) -> str:
+    """Why an issue was given no entry at all."""
+    if not memory.workflows:
+        return "memory held no entries yet"
+    if not active:
+        return f"every entry in memory ({len(memory.workflows)}) is disabled"
+    if not ranked:
+        return "every usable entry was learned from this issue itself"
+    if top_k <= 0:
+        return "memory.top_k is 0"
+    best = max(s for _, s in ranked)
+    if all(w.startswith("below") for w in why.values()):
+        return f"every entry scored below memory.threshold {min_score:g} (the best: {best:.2f})"
+    below = sum(w.startswith("below") for w in why.values())
+    return (f"none fits the token budget (memory.budget_tokens {budget_tokens})"
+            + (f"; {below} more scored below memory.threshold {min_score:g}" if below else ""))

@@ -81,6 +81,9 @@ class InductionFinished(Event):
     duration_s: float = 0.0
     reply_path: str = ""  # a failed attempt's reply, relative to the run folder ("" when there was none)
     kind: str = "workflow"
+    # the ids the round evicted from memory (its capacity); in new_workflows, an entry of version > 1 was updated
+    # (re-learned and merged into an existing entry), one of version 1 added
+    evicted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

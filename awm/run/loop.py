@@ -98,6 +98,62 @@ class Controls:
         self.pause_requested.set()
         self.stop_requested.set()
 
+    def cancel_pause(self) -> bool:
+        """Take back a pause that has not happened yet (the issues in flight are still finishing): the run goes on
+        to the next issue. A stop cannot be taken back. Whether the pause was cancelled."""
+        if self.stop_requested.is_set() or not self.pause_requested.is_set():
+            return False
+        self.pause_requested.clear()
+        return True
+
+
+class RequestPoller:
+    """A watcher's pause or stop (`awm-tui watch`, from another process) reaching this engine: control.json in the
+    run folder (RunStore.request_control) is read every POLL_S seconds by a thread of its own while the engine holds
+    the run's lock, and turned into the same safe pause or stop the app's keys and the signals ask for (Controls),
+    said once in the log (a Notice). A request meant for an earlier owner is removed unheeded (RunStore.take_request),
+    so a stale file never stops a resumed run. Nothing is ever killed."""
+
+    POLL_S = 0.5
+
+    def __init__(self, store: RunStore, controls: Controls, emit, since: float) -> None:
+        self.store, self.controls, self.emit, self.since = store, controls, emit, since
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> RequestPoller:
+        self._thread = threading.Thread(target=self._run, name="control-requests", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._done.wait(self.POLL_S):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - a watcher's file must never stop the run
+                pass
+
+    def poll(self) -> str | None:
+        """Honour a pending request; the request honoured ("pause" | "stop"), or None."""
+        record = self.store.take_request(os.getpid(), self.since)
+        if record is None:
+            return None
+        by = f" ({record['by']})" if record.get("by") else ""
+        if record["request"] == "stop":
+            self.controls.stop()
+            text = (f"stop asked for by a watcher{by}: stopping at the next safe point; the issue in flight is "
+                    "redone on resume")
+        else:
+            self.controls.pause()
+            text = f"pause asked for by a watcher{by}: pausing after the issue in flight"
+        self.emit(ev.Notice(text))
+        return record["request"]
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
 
 class Engine:
     """Runs assembled parts in one run folder."""
@@ -161,7 +217,9 @@ class Engine:
 
     # the run
     def run(self) -> ev.RunFinished:
+        since = time.time()  # before the lock: a watcher's request to this session comes after it (take_request)
         with located(self.spec.path), self.store.lock():
+            requests = RequestPoller(self.store, self.controls, self.emit, since).start()
             try:
                 disk.reserve(self.store.dir)  # the room to record a pause in if the disk fills up
                 self._restore()
@@ -185,6 +243,7 @@ class Engine:
                                   snapshot=True)
                 raise
             finally:
+                requests.close()
                 self.parts.close()
             self._write_views(outcome, message, snapshot=True)
         finished = ev.RunFinished(outcome=outcome, message=message, stats=self.stats(), run_dir=str(self.store.dir))
@@ -371,7 +430,7 @@ class Engine:
         fault (memory.retrieval: embedding) is recorded and the retrieval asked again; after EMBEDDING_ATTEMPTS in a
         row, the message to stop the run with (the issue is not started: it never runs without its memory)."""
         if not self.spec.memory.on:
-            return Selection([], {}, 0, "")
+            return Selection([], {}, 0, "", reason="memory is off for this run (memory.enabled: off)")
         try:
             self.memory.apply_ops(ops.read(self.store.dir))
         except atomic.DamagedLine as bad:
@@ -500,6 +559,7 @@ class Engine:
         experience.memory_round, experience.position, experience.staleness = start["round"], index, start["staleness"]
         experience.retrieved = selection.records()
         experience.memory_tokens = selection.tokens
+        experience.passed_over, experience.why_none = list(selection.passed_over), selection.reason
         if self.parts.judge is not None and experience.status != Status.ERROR:
             t = time.monotonic()
             experience.judge = self.parts.judge.judge(issue, experience)
@@ -706,6 +766,7 @@ class Engine:
             round_number, tuple(new), tuple(self.memory.ids()),
             error="" if induced else f"the reply said no {kind} recurs; memory unchanged",
             duration_s=round(time.monotonic() - started, 4), kind=kind,
+            evicted=tuple(self.memory.rounds[-1].get("evicted", ())) if self.memory.rounds else (),
         ))
         if merge_errors and self._merge_failed >= MERGE_ATTEMPTS:
             return self._abort_merge(round_number, merge_errors[-1])

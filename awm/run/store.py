@@ -163,7 +163,7 @@ class RunStore:
         path = self.dir / ".lock"
         with open(path, "a+") as f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock_exclusive(f)
             except BlockingIOError:
                 f.seek(0)
                 holder = f.read().strip() or "another process"
@@ -233,6 +233,57 @@ class RunStore:
         """Whether an engine (in any process) holds this run's lock now."""
         return atomic.held(self.dir / ".lock")
 
+    # ownership: who runs this run now, and what a watcher (`awm-tui watch`) may ask of it
+    def owner(self) -> int | None:
+        """The pid of the live process whose engine holds this run's lock now (0: held, by a pid not recorded), or
+        None when no engine holds it. The pid recorded in .lock is checked first: a process that is gone holds
+        nothing, so no lock is probed then (a probe takes a shared lock for an instant: see _lock_exclusive)."""
+        try:
+            text = (self.dir / ".lock").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return None
+        pid = _recorded_pid(text)
+        if pid and not _alive(pid):
+            return None
+        return (pid or 0) if self.held() else None
+
+    def request_control(self, request: str, by: str = "") -> int:
+        """Ask the engine that runs this run now to pause (after the issues in flight) or stop (at the next safe
+        point): control.json, written atomically, naming the owner's pid and the time; the owner's engine polls it
+        (awm.run.loop.RequestPoller), honours it and removes it. A request for an earlier owner (another pid, or an
+        earlier time than the owner's start) is removed unheeded, so a stale file never stops a resumed run. The
+        owner's pid; a UserError when no live process runs the run."""
+        if request not in ("pause", "stop"):
+            raise ValueError(f"unknown request {request!r}")
+        pid = self.owner()
+        if pid is None:
+            state = self.state()
+            raise UserError(f"the run {self.dir} is not being run by any process now ({state}), so there is "
+                            f"nothing to {request}. Resume it with `awm-tui --no-ui --resume {self.dir}`.")
+        atomic.write_json(self.dir / CONTROL, {"request": request, "pid": pid, "at": time.time(), "by": by})
+        return pid
+
+    def take_request(self, pid: int, since: float) -> dict | None:
+        """The request control.json holds for the engine of process `pid` that took the lock at `since` (time.time()),
+        removed once read; None when there is none. A file for another owner (another pid, or written before
+        `since`) or unreadable is removed and ignored."""
+        path = self.dir / CONTROL
+        try:
+            record = atomic.load_json(path)
+        except FileNotFoundError:
+            return None
+        except atomic.Unreadable:
+            record = None
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if not isinstance(record, dict) or record.get("request") not in ("pause", "stop"):
+            return None
+        try:
+            mine = int(record.get("pid") or 0) == pid and float(record.get("at") or 0) >= since
+        except (TypeError, ValueError):
+            return None
+        return record if mine else None
+
     def state(self) -> RunState:
         """The recorded state, with a run recorded as running that no engine holds shown as interrupted."""
         try:
@@ -241,6 +292,8 @@ class RunStore:
             state = RunState.NEW
         if state == RunState.RUNNING and not self.held():
             return RunState.INTERRUPTED
+        if state != RunState.RUNNING and self.owner() is not None:
+            return RunState.RUNNING  # resumed: checkpoint.json says "running" once its first issue has finished
         return state
 
     def clear_debris(self) -> list[Path]:
@@ -545,6 +598,44 @@ def design_statistics(stats: Stats, buffer_size: int, config: dict, start_time: 
         "start_time": start_time,
         "config": config,
     }
+
+
+CONTROL = "control.json"  # a watcher's pause or stop request to the run's owner (RunStore.request_control)
+LOCK_TRIES = 5  # see _lock_exclusive
+
+
+def _lock_exclusive(f) -> None:
+    """Take the run's lock, or BlockingIOError when an engine holds it. A reader that probes the lock (RunStore.held:
+    the picker, a watcher, every half second) holds a shared lock for an instant: a few tries 20 ms apart keep such
+    a probe from being taken for an engine."""
+    for attempt in range(LOCK_TRIES):
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == LOCK_TRIES - 1:
+                raise
+            time.sleep(0.02)
+
+
+def _recorded_pid(text: str) -> int | None:
+    """The pid in a lock file's text (`pid N`, as RunStore.lock writes it), None when there is none."""
+    parts = text.split()
+    if len(parts) >= 2 and parts[0] == "pid" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    except OSError:
+        return False
+    return True
 
 
 def find_run(run: str) -> Path | None:

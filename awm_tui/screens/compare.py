@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
 from awm.experiment.compare import Comparison, p_phrase, percent, points
-from awm_tui.headless import duration, money
+from awm_tui.fmt import count, duration, money, plural
 from awm_tui.widgets.footer import KeyFooter
 
 NAME_WIDTH = 28  # names longer than this are cut in the tables
@@ -50,7 +50,8 @@ def figures(comparison: Comparison) -> str:
     results = comparison.results
     width = min(NAME_WIDTH, max(len(r.arm) for r in results) + 6)
     lines = [f"[b]{escape(results[1].arm)}[/b] against [b]{escape(reference)}[/b] (the reference), on the "
-             f"[b]{len(comparison.instances):,}[/b] issue(s) both finished and graded", ""]
+             f"[b]{len(comparison.instances):,}[/b] {plural(len(comparison.instances), 'issue')} both finished and "
+             "graded", ""]
     rows = []
     for result in results:
         name = cut(result.arm, width - 6) + (" (ref)" if result.arm == reference else "")
@@ -64,7 +65,7 @@ def figures(comparison: Comparison) -> str:
             "",
             f"difference  [b {colour}]{points(diff.difference)}[/]  95% CI [{points(diff.ci[0])}, "
             f"{points(diff.ci[1])}] (paired bootstrap)",
-            f"McNemar     {p_phrase(diff.p_value)} (exact, on the {diff.wins + diff.losses} issue(s) the runs "
+            f"McNemar     {p_phrase(diff.p_value)} (exact, on the {count(diff.wins + diff.losses, 'issue')} the runs "
             "disagree on)",
             f"issues      won [$text-success]{diff.wins}[/] · lost [$text-error]{diff.losses}[/] · tie {ties} "
             f"(both resolved {diff.both_resolved}, neither {diff.neither})",
@@ -84,14 +85,15 @@ def figures(comparison: Comparison) -> str:
     lines += [f"{escape(cut(arm.name, width).ljust(width))}  [$foreground-muted]{escape(str(run.path))} "
               f"({escape(run.status)})[/]" for arm in comparison.arms for run in arm.runs]
     lines += ["", "[$foreground-muted]The full report (curves, per-workflow help and harm, per-issue table): "
-              f"awm-tui compare {' '.join(escape(str(run.path)) for arm in comparison.arms for run in arm.runs)}[/]"]
+              "[b]w[/b] writes it, [b]o[/b] opens it[/]"]
     return "\n".join(lines)
 
 
 class CompareScreen(Screen[None]):
     """`reference` and `other`: (name, run folder); the reference is the first run marked in the picker."""
 
-    BINDINGS = [Binding("escape", "back", "Back to the runs"), Binding("q", "back", "Back", show=False)]
+    BINDINGS = [Binding("escape", "back", "Back to the runs"), Binding("q", "back", "Back", show=False),
+                Binding("w", "write_report", "Write the report"), Binding("o", "open_report", "Open the report")]
     DEFAULT_CSS = """
     CompareScreen #compare-title { height: 1; background: $panel; padding: 0 1; }
     CompareScreen #compare-box { height: 1fr; border: round $primary; padding: 0 1; }
@@ -103,6 +105,8 @@ class CompareScreen(Screen[None]):
         self.other = other
         self.comparison: Comparison | None = None
         self.problem: str | None = None  # why there is no comparison (a refusal, or a failure)
+        self.report: Path | None = None  # report.html, once written
+        self.writing = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]awm-tui[/b] · compare {escape(self.other[0])} with {escape(self.reference[0])}",
@@ -124,12 +128,16 @@ class CompareScreen(Screen[None]):
         return compare([load_arm(name, path) for name, path in (self.reference, self.other)])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "report":
+            self.report_written(event)
+            return
         if event.worker.group != "compare":
             return
         text = self.query_one("#compare-text", Static)
         if event.state == WorkerState.SUCCESS:
             self.comparison = event.worker.result
             text.update(figures(self.comparison))
+            self.refresh_bindings()  # w and o now do something: shown in the footer
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             if isinstance(error, UserError):
@@ -142,3 +150,95 @@ class CompareScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    # the full report: the `awm-tui compare` command's (report.md, report.html, figures, comparison.json)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "write_report":
+            return self.comparison is not None and not self.writing
+        if action == "open_report":
+            return self.comparison is not None
+        return True
+
+    def report_folder(self) -> Path:
+        """Where `w` writes: reports/compare-<other>-vs-<reference>-<time> in the data dir (made if missing)."""
+        import re
+        import time
+
+        from awm.paths import home
+
+        def safe(name: str) -> str:
+            return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:40] or "run"
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return home() / "reports" / f"compare-{safe(self.other[0])}-vs-{safe(self.reference[0])}-{stamp}"
+
+    def action_write_report(self) -> None:
+        """w: the report written (in a thread: the figures take a few seconds), and where it is said."""
+        if self.comparison is None or self.writing:
+            return
+        self.writing = True
+        self.refresh_bindings()
+        self.notify("Writing the report (figures, report.md, report.html, comparison.json)…", timeout=3)
+        self.write_report(self.comparison, self.report_folder())
+
+    @work(thread=True, exclusive=True, group="report", exit_on_error=False)
+    def write_report(self, comparison: Comparison, folder: Path) -> Path:
+        from awm.experiment.report import write_report
+
+        return Path(write_report(comparison, folder)["html"])
+
+    def report_written(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS:
+            self.writing = False
+            self.report = event.worker.result
+            self.refresh_bindings()
+            self.notify(f"{self.report.parent}\n(report.html, report.md, the figures, comparison.json) · o opens "
+                        "it", title="Report written", timeout=20)
+        elif event.state == WorkerState.ERROR:
+            self.writing = False
+            self.refresh_bindings()
+            error = event.worker.error
+            text = error.message if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            self.notify(text, title="The report could not be written", severity="error", timeout=20)
+
+    def action_open_report(self) -> None:
+        """o: report.html in the browser ($BROWSER, else xdg-open or open); without one, where it is. Written first
+        if it is not yet."""
+        if self.report is None:
+            if not self.writing:
+                self.action_write_report()
+            self.notify("The report is being written: press o again once it is.", timeout=5)
+            return
+        command = browser_command(str(self.report))
+        if command is None:
+            self.notify(f"No browser found ($BROWSER, xdg-open): the report is {self.report}", title="Report",
+                        timeout=30)
+            return
+        import subprocess
+
+        try:
+            subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            self.notify(f"{command[0]} could not be started ({exc.strerror or exc}): the report is {self.report}",
+                        title="Report", severity="warning", timeout=30)
+            return
+        self.notify(f"Opening {self.report} with {Path(command[0]).name}.", title="Report")
+
+
+def browser_command(path: str) -> list[str] | None:
+    """How to open `path`: $BROWSER (a list separated by ':', each a command, with %s for the path or after it),
+    else xdg-open (or macOS's open); None when there is none."""
+    import os
+    import shlex
+    import shutil
+
+    for entry in filter(None, os.environ.get("BROWSER", "").split(os.pathsep)):
+        words = shlex.split(entry)
+        if words and shutil.which(words[0]):
+            return [w.replace("%s", path) for w in words] if "%s" in entry else [*words, path]
+    for opener in ("xdg-open", "open"):
+        found = shutil.which(opener)
+        if found:
+            return [found, path]
+    return None

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 from awm.agent.trajectory import Described, action_text, shorten
 from awm.records import Experience
 from awm.run.store import RunStore
-from awm_tui.headless import money
+from awm_tui.fmt import count, duration, money
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import RunMemory, kind_label
 
@@ -295,8 +295,9 @@ def header_content(row: IssueRow, run_dir: str) -> Content:
     return Content("\n").join([
         Content.assemble((exp.instance_id, "bold"), " — ", (exp.status.value, f"bold {verdict_style}"),
                          f": {exp.reason}" if exp.reason else ""),
-        Content(f"cost {money(exp.cost)} · {exp.steps} steps · {exp.prompt_tokens + exp.completion_tokens:,} tokens"
-                f" · {exp.duration_s:.1f} s · agent {exp.agent_status or '–'} · memory round {exp.memory_round}"),
+        Content(f"cost {money(exp.cost)} · {count(exp.steps, 'step')} · "
+                f"{count(exp.prompt_tokens + exp.completion_tokens, 'token')} · {duration(exp.duration_s)} · "
+                f"agent {exp.agent_status or '–'} · memory round {exp.memory_round}"),
         folder])
 
 
@@ -317,11 +318,33 @@ def given(row: IssueRow, memory: RunMemory) -> list[dict]:
     return found
 
 
-def memory_info(row: IssueRow, given_entries: list[dict]) -> Content:
+def why_none(row: IssueRow, memory: RunMemory | None = None) -> str:
+    """Why an issue was given no memory entry: as its record says, else what can be told (a journal from before the
+    reason was recorded)."""
+    exp = row.experience
+    if exp is None:
+        return ""
+    if exp.why_none:
+        return exp.why_none
+    if exp.memory_round == 0 and (memory is None or not memory.at(0)):
+        return "memory held no entries yet (no induction round before this issue)"
+    return "not recorded (this run's journal predates the reasons)"
+
+
+def memory_info(row: IssueRow, given_entries: list[dict], memory: RunMemory | None = None) -> Content:
     exp = row.experience
     round_number = exp.memory_round if exp is not None else row.memory_round
     lines = [Content(f"memory round {round_number} · {entries(len(given_entries))} in the prompt"
                      + (f" · {exp.memory_tokens:,} memory tokens" if exp is not None and exp.memory_tokens else ""))]
+    if exp is not None and not given_entries:
+        lines.append(Content.assemble(("Nothing was injected: ", "bold $text-warning"), why_none(row, memory) + "."))
+    if exp is not None and exp.passed_over:
+        lines.append(Content.styled("Best candidates not given:" if not given_entries else
+                                    "Best candidates left out:", "bold"))
+        for entry in exp.passed_over:
+            name = memory.name(str(entry.get("id", "")), entry.get("round")) if memory is not None else entry.get("id")
+            lines.append(Content.assemble(f"  {name} ", (f"score {_score(entry.get('score'))}", "bold"),
+                                          (f" — {entry.get('why', '')}", MUTED)))
     if exp is not None and exp.learned:
         lines.append(Content("in the experience buffer: induction learns from this issue"))
     if given_entries:
@@ -447,7 +470,7 @@ class IssueDetail(ModalScreen[None]):
         given_entries = given(self.row, self.memory)
         yield self._path("memory.json" if self.memory.memory is not None else "")
         with VerticalScroll(classes="detail-scroll"):
-            yield Static(memory_info(self.row, given_entries), id="detail-memory")
+            yield Static(memory_info(self.row, given_entries, self.memory), id="detail-memory")
             table = DataTable(id="detail-memory-list", cursor_type="row")
             table.add_columns("name", "kind", "v", "round", "score")
             for entry in given_entries:
@@ -540,7 +563,7 @@ class IssueDetail(ModalScreen[None]):
             return
         self.app.copy_to_clipboard(self.patch)
         lines = len(self.patch.rstrip("\n").splitlines())
-        self.notify(f"Copied the patch ({lines} lines) to the clipboard.", title="Copied")
+        self.notify(f"Copied the patch ({count(lines, 'line')}) to the clipboard.", title="Copied")
 
     @on(DataTable.RowSelected, "#detail-memory-list")
     def _open_entry(self, event: DataTable.RowSelected) -> None:

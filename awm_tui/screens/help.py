@@ -17,8 +17,9 @@ from awm_tui.model import RunModel
 # (group, [(keys, what they do)]): keys as Binding names them, several separated by ", "
 KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     ("The run", [
-        ("p", "pause after the issue in flight (it finishes; the run stays resumable)"),
-        ("r", "resume a paused, stopped or failed run"),
+        ("p", "pause after the issue in flight (it finishes; the run stays resumable); p again while pausing: "
+              "the pause is cancelled"),
+        ("r", "resume a paused, stopped or failed run; while pausing: cancel the pause"),
         ("q, ctrl+q", "quit safely: the engine stops at a safe point (the issue in flight is redone on resume), "
                       "then the app closes"),
         ("ctrl+c", "copy the selected text (select with the mouse); with nothing selected: quit safely, like q"),
@@ -30,7 +31,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("3", "the history (success over time, induction rounds)"),
         ("4", "the workflow memory"),
         ("n", "with several issues in flight: the log follows the next one"),
-        ("escape", "close the filter or search box; leave a replayed log; back to the run picker"),
+        ("escape", "close the filter or search box; leave a replayed log (a read-only run: back to the run picker "
+                   "at once); back to the run picker"),
     ]),
     ("Issue queue", [
         ("enter", "the issue's detail (in flight: its clock, steps, cost and last actions so far; Enter there: "

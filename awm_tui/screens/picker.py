@@ -1,6 +1,7 @@
-"""The run picker: the runs in the user data dir as a table (status, progress, rate, cost, date, name), sortable,
-with a preview that says why a run stopped; resume one, open a finished one read-only, start a new run from a spec
-file, or mark two runs and compare them (the `compare` command's figures, in a screen).
+"""The run picker: the runs in the user data dir as a table (status, progress, rate, cost, memory, workers, date,
+name, id, started), sortable, with a preview that says why a run stopped; resume one, open a finished one read-only,
+start a new run from a spec file (its path completed: Tab or →), or mark two runs and compare them (the `compare`
+command's figures, in a screen). The palette (Ctrl+P) has the same commands (app.picker_commands).
 
 The table is read again whenever the picker comes back on screen (from a run, a comparison): a run resumed from here
 and finished must not still show "paused" (the cursor stays on the run it was on)."""
@@ -8,6 +9,7 @@ and finished must not still show "paused" (the cursor stays on the run it was on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,10 +20,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
+from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Static
 
 from awm.run.store import RunStore, RunSummary, list_runs
-from awm_tui.headless import money
+from awm_tui.fmt import money, plural
 from awm_tui.widgets.footer import KeyFooter
 
 NARROW = 120  # below this many columns the preview goes under the table instead of beside it
@@ -42,10 +45,25 @@ class PickerRun:
     message: str
     cost: float
     created_at: str
+    memory: str = ""  # "off", or the retrieval of a run with memory (bm25, embedding, all)
+    workers: int | None = None
 
     @property
     def key(self) -> str:
         return str(self.summary.run_dir)
+
+    @cached_property
+    def owner(self) -> int | None:
+        """The pid of the live process that runs it now (0: one whose pid is not recorded), None when none does:
+        Enter then watches it (awm_tui.watch) instead of resuming it."""
+        return RunStore(self.summary.run_dir).owner()
+
+    @property
+    def status_text(self) -> str:
+        """The status column: a run another process runs says which."""
+        if self.owner is None:
+            return self.summary.status
+        return f"running (pid {self.owner})" if self.owner else "running (another process)"
 
     @property
     def progress(self) -> float:
@@ -60,9 +78,18 @@ class PickerRun:
             cost = float(stats.get("cost") or 0.0)
         except (TypeError, ValueError):
             cost = 0.0
+        spec = config.get("spec") if isinstance(config.get("spec"), dict) else {}
+        memory = spec.get("memory") if isinstance(spec.get("memory"), dict) else {}
+        enabled = str(memory.get("enabled", "on")).lower()
+        try:
+            workers = int(spec.get("workers", 1))
+        except (TypeError, ValueError):
+            workers = None
         return cls(summary=summary, run_id=str(config.get("run_id") or summary.run_dir.name),
                    message=str(checkpoint.get("message") or ""), cost=cost,
-                   created_at=str(config.get("created_at") or ""))
+                   created_at=str(config.get("created_at") or ""),
+                   memory="off" if enabled in ("off", "false", "no") else str(memory.get("retrieval") or "on"),
+                   workers=workers)
 
 
 @dataclass(frozen=True)
@@ -82,8 +109,11 @@ SORTS = [
     Sort("cost", "costliest first", lambda r: r.cost, True),
     Sort("progress", "most done first", lambda r: (r.progress, r.summary.processed), True),
 ]
+# memory and workers before the wide columns: runs of one spec told apart even at 80 columns (the table scrolls
+# sideways to the run's id, its folder's name, and when it was started)
 COLUMNS = [("mark", "cmp"), ("status", "status"), ("progress", "n/N"), ("rate", "rate"), ("cost", "cost"),
-           ("date", "date"), ("name", "name")]
+           ("memory", "memory"), ("workers", "workers"), ("date", "date"), ("name", "name"), ("id", "id"),
+           ("started", "started")]
 
 
 def when(stamp: str) -> str:
@@ -103,18 +133,78 @@ def preview(run: PickerRun, marked: int | None) -> str:
     lines += [
         f"id         {escape(run.run_id)}",
         f"folder     {escape(str(s.run_dir))}",
-        f"progress   {s.processed}/{s.total} issues, {s.passed} passed ({s.success_rate:.1%})",
+        f"progress   {s.processed}/{s.total} {plural(s.total, 'issue')}, {s.passed} passed ({s.success_rate:.1%})",
         f"cost       {money(run.cost)}",
         f"workflows  {s.workflows}",
         f"model      {escape(s.model) or '–'}",
         f"spec       {escape(s.spec_path) or '–'}",
         f"last       {escape(s.updated_at.replace('T', ' ')) or '–'}",
         "",
-        ("Enter opens it read-only" if s.finished else "Enter resumes it")
+        ("Enter watches it (p or S there ask that process to pause or stop it; q leaves it going)"
+         if run.owner is not None else "Enter opens it read-only" if s.finished else "Enter resumes it")
         + (" · marked for a comparison (the reference)" if marked == 0 else
            " · marked for a comparison" if marked == 1 else " · space marks it for a comparison"),
     ]
     return "\n".join(lines)
+
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def spec_completion(value: str, cwd: Path | None = None) -> str | None:
+    """The completion of a typed spec path: a folder or a spec file (.yaml, .yml) in the typed path's folder whose
+    name starts with what was typed (spec files before folders, then the shortest), else a spec under specs/ whose path
+    starts with it. The typed text is kept as typed (~ included); a folder is completed with its "/"."""
+    if not value or "\n" in value:
+        return None
+    cwd = cwd or Path.cwd()
+    head, _, prefix = value.rpartition("/")
+    folder_text = head + "/" if "/" in value else ""
+    folder = Path(folder_text or ".").expanduser()
+    if not folder.is_absolute():
+        folder = cwd / folder
+    candidates: list[tuple[int, str]] = []
+    try:
+        for entry in folder.iterdir():
+            name = entry.name
+            if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
+                continue
+            if entry.is_dir():
+                candidates.append((1, name + "/"))
+            elif entry.suffix in SPEC_SUFFIXES:
+                candidates.append((0, name))
+    except OSError:
+        pass
+    candidates = [c for c in candidates if folder_text + c[1] != value]
+    if candidates:
+        return folder_text + min(candidates, key=lambda c: (c[0], len(c[1]), c[1]))[1]
+    specs = sorted(f"specs/{p.name}" for p in (cwd / "specs").glob("*.y*ml") if p.suffix in SPEC_SUFFIXES)
+    return next((spec for spec in specs if spec.startswith(value) and spec != value), None)
+
+
+class SpecSuggester(Suggester):
+    """The new-run box's completion (spec_completion), read from the disk at each keystroke (no cache)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return spec_completion(value)
+
+
+class SpecInput(Input):
+    """The new-run box: Tab takes the completion shown (as → does at the end of the text); without one, Tab moves
+    the focus on as usual."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+
+    def action_complete(self) -> None:
+        suggestion = self._suggestion
+        if suggestion and len(suggestion) > len(self.value) and suggestion.startswith(self.value):
+            self.value = suggestion
+            self.cursor_position = len(suggestion)
+        else:
+            self.screen.focus_next()
 
 
 class RunTable(DataTable):
@@ -164,7 +254,8 @@ class RunPicker(Screen[None]):
             yield RunTable(id="runs", cursor_type="row")
             with Vertical(id="picker-right"):
                 yield VerticalScroll(Static(id="preview"), id="preview-box")
-                yield Input(placeholder="path of a run spec, e.g. specs/demo.yaml — Enter to start", id="new-spec")
+                yield SpecInput(placeholder="path of a run spec, e.g. specs/demo.yaml — Tab or → completes, Enter "
+                                "starts", id="new-spec", suggester=SpecSuggester())
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -217,12 +308,16 @@ class RunPicker(Screen[None]):
         mark = self.marked.index(run.key) if run.key in self.marked else None
         return (
             Text("ref" if mark == 0 else "vs" if mark == 1 else "", style=f"bold {colours.get('accent', '')}"),
-            Text(s.status, style=colour or "dim"),
+            Text(run.status_text, style=colour or "dim"),
             Text(f"{s.processed}/{s.total}", justify="right"),
             Text(f"{s.success_rate:.0%}" if s.processed else "–", justify="right"),
             Text(money(run.cost) if run.cost else "–", justify="right"),
+            Text(run.memory or "–", style="dim" if run.memory == "off" else ""),
+            Text(str(run.workers) if run.workers is not None else "–", justify="right"),
             Text(when(s.updated_at)),
             Text(s.name, style="bold"),
+            Text(s.run_dir.name, style="dim"),  # the folder's name: what --resume takes
+            Text(when(run.created_at) or "–"),
         )
 
     def current(self) -> PickerRun | None:
@@ -253,7 +348,11 @@ class RunPicker(Screen[None]):
     @on(DataTable.RowSelected, "#runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
         run = self.find(event.row_key.value)
-        if run is not None:
+        if run is not None and RunStore(run.summary.run_dir).owner() is not None:  # another process runs it: watch
+            from awm_tui.screens.watch import WatchScreen
+
+            self.app.push_screen(WatchScreen(run.summary.run_dir, from_picker=True))
+        elif run is not None:
             self.app.open_run(run.summary)
 
     @on(DataTable.HeaderSelected, "#runs")

@@ -28,13 +28,13 @@ from awm.run import events as ev
 from awm.run.loop import Controls
 from awm.run.store import RunStore
 from awm.paths import home
-from awm_tui.headless import duration, money
+from awm_tui.fmt import count, duration, money, plural
 from awm_tui.messages import EngineEvent, EngineFailed
 from awm_tui.model import ERROR_STREAK, RUNNING, IssueRow, RunModel
 from awm_tui.screens.detail import IssueDetail, read_tail
 from awm_tui.screens.error import ErrorScreen
 from awm_tui.screens.help import HelpScreen
-from awm_tui.session import EngineFactory, EngineLike, Launch, StartupStep
+from awm_tui.session import EngineFactory, EngineLike, Launch, StartupAbandoned, StartupStep, build
 from awm_tui.widgets.agentlog import AgentLog, parse_log
 from awm_tui.widgets.history import HistoryPane
 from awm_tui.widgets.memory import MemoryBrowser
@@ -74,10 +74,10 @@ def in_flight_text(row: IssueRow, model: RunModel) -> str:
                 "queue for its detail.")
     elapsed = row.elapsed(model.clock())
     figures = [duration(elapsed) if elapsed is not None else "–",
-               f"{row.steps} steps" if row.steps is not None else "steps not reported yet",
+               count(row.steps, "step") if row.steps is not None else "steps not reported yet",
                money(row.cost) if row.cost is not None else "cost not reported yet"]
     if row.tokens is not None:
-        figures.append(f"{row.tokens:,} tokens")
+        figures.append(count(row.tokens, "token"))
     workflows = ", ".join(escape(w) for w in row.workflow_ids) or "none"
     actions = "\n".join(f"  ▶ {escape(a)}" for a in row.last_actions) or "  [$foreground-muted](none yet)[/]"
     return (f"[b]{iid}[/b] — [$warning]in flight[/] (the full detail comes when it finishes)\n\n"
@@ -119,6 +119,9 @@ class RunScreen(Screen[None]):
     BINDINGS = [
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause after the issue in flight"),
         Binding("r", "resume", "Resume", id="resume"),
+        # while pausing (the issue in flight finishing), p or r takes the pause back
+        Binding("p", "cancel_pause", "Cancel the pause", id="cancel-pause", tooltip="Go on after the issue in flight"),
+        Binding("r", "cancel_pause", "Cancel the pause", show=False),
         Binding("q", "quit_safely", "Quit safely", id="quit"),
         Binding("ctrl+c", "copy_or_quit", "Copy, or quit safely", show=False, priority=True),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
@@ -221,10 +224,13 @@ class RunScreen(Screen[None]):
                 self.post_message(EngineEvent(event))
 
         try:
-            self.engine = self.factory(self.launch, subscriber, controls)
+            # the start-up in a thread of its own (session.build): a quit does not wait for it (beyond a grace)
+            self.engine = build(self.factory, self.launch, subscriber, controls)
             # A stop asked for while the engine was being built: run() pauses before the first issue and records
             # the run as paused (the factory skipped the rest of the start-up).
             return self.engine.run()
+        except StartupAbandoned:  # a stop during the start-up: the run is left as its folder has it
+            return None
         except UserError as exc:
             self.post_message(EngineFailed(exc.message, exc.exit_code))
         except Exception as exc:  # noqa: BLE001 - shown as a message, never as a traceback on screen
@@ -237,7 +243,7 @@ class RunScreen(Screen[None]):
         self.flush_log(before=self.barriers.popleft() if self.barriers else None, limit=None, summary=False)
         if isinstance(event, StartupStep):
             self.model.startup.append(event.text)
-            self.agent_log.say(f"· {event.text}… ({self.model.starting_for():.0f} s)", "system")
+            self.agent_log.say(f"· {event.text}… ({duration(self.model.starting_for())})", "system")
             self.refresh_summary()
             return
         touched = self.touched_by(event)
@@ -280,20 +286,20 @@ class RunScreen(Screen[None]):
         if isinstance(event, ev.RunStarted):
             verb = "resuming" if event.resumed else "starting"
             order = f" ({event.order})" if event.order else ""
-            log.say(f"── {verb} run {event.run_id} ({event.model}): {len(event.instance_ids)} issues{order}, "
-                    f"{len(event.finished_ids)} already done; started in {self.model.starting_for():.0f} s ──")
+            issues = count(len(event.instance_ids), "issue")
+            log.say(f"── {verb} run {event.run_id} ({event.model}): {issues}{order}, "
+                    f"{len(event.finished_ids)} already done; started in {duration(self.model.starting_for())} ──")
             log.say(f"· folder {event.run_dir}", "system")
             for notice in event.notices:
                 log.say(f"warning: {notice}", "error")
         elif isinstance(event, ev.IssueStarted):
             log.say(f"── {event.instance_id} ({event.index}/{event.total}), "
-                    f"{len(event.workflow_ids)} workflows in the prompt ──")
+                    f"{count(len(event.workflow_ids), 'workflow')} in the prompt ──")
         elif isinstance(event, ev.IssueFinished):
             log.say(f"── {event.instance_id}: {' '.join(filter(None, [event.status.value, event.reason]))} ──",
                     "error" if event.status.value == "ERROR" else "header")
         elif isinstance(event, ev.InductionFinished):
-            log.say(f"── induction round {event.round}: "
-                    f"{', '.join(w.name for w in event.new_workflows) or event.error} ──")
+            log.say(f"── induction round {event.round}: {self.model.inductions[-1].what()} ──")
         elif isinstance(event, ev.RunFinished):
             log.say(f"── run {event.outcome}: {event.message} ──",
                     "error" if event.outcome == "aborted" else "header")
@@ -307,9 +313,8 @@ class RunScreen(Screen[None]):
                 self.notify(f"Induction round {event.round} failed: {event.error}", title="Memory",
                             severity="warning")
             else:
-                names = ", ".join(w.name for w in event.new_workflows) or "nothing new"
-                self.notify(f"Round {event.round}: +{len(event.new_workflows)} ({names}); "
-                            f"{len(event.workflow_ids)} workflows in memory.", title="Induction")
+                self.notify(f"Round {event.round}: {self.model.inductions[-1].what()}; "
+                            f"{count(len(event.workflow_ids), 'workflow')} in memory.", title="Induction")
         elif isinstance(event, ev.IssueFinished) and self.model.streak == ERROR_STREAK:
             self.notify(f"{ERROR_STREAK} ERRORs in a row (the last: {event.reason or 'no reason given'}). Something "
                         "may be broken rather than the issues being hard: look at the log; p pauses.",
@@ -318,7 +323,8 @@ class RunScreen(Screen[None]):
             self.notify(event.text, title="Warning", severity="warning", timeout=15)
         elif isinstance(event, ev.RunFinished) and not self.stopping:
             s = event.stats
-            self.notify(f"{s.processed}/{s.total} issues, success {s.success_rate:.1%}, {money(s.cost)}. "
+            self.notify(f"{s.processed}/{s.total} {plural(s.total, 'issue')}, success {s.success_rate:.1%}, "
+                        f"{money(s.cost)}. "
                         f"{event.message}", title=f"Run {event.outcome}",
                         severity={"completed": "information", "paused": "warning"}.get(event.outcome, "error"))
 
@@ -393,6 +399,8 @@ class RunScreen(Screen[None]):
             return not self.read_only and self.engine is not None and self.model.state == "running"
         if action == "resume":
             return self.can_resume()
+        if action == "cancel_pause":
+            return self.can_cancel_pause()
         if action == "follow_next":
             return len(self.model.running) > 1
         if action == "show_error":
@@ -401,6 +409,11 @@ class RunScreen(Screen[None]):
 
     def can_resume(self) -> bool:
         return not self.read_only and not self.busy and self.model.state in RESUMABLE
+
+    def can_cancel_pause(self) -> bool:
+        """A pause asked for and not happened yet (the issue in flight is finishing), with no stop asked for."""
+        return (not self.read_only and self.engine is not None and self.model.state == "pausing"
+                and not self.stopping)
 
     # ------------------------------------------------------------------ actions: the run
     def action_pause(self) -> None:
@@ -413,6 +426,17 @@ class RunScreen(Screen[None]):
     def action_resume(self) -> None:
         if self.can_resume():
             self.start_engine()
+
+    def action_cancel_pause(self) -> None:
+        """p or r while pausing: the pause is taken back, the run goes on to the next issue."""
+        self.cancel_pause()
+
+    def cancel_pause(self) -> None:
+        controls = getattr(self.engine, "controls", None) or self.controls
+        if controls is not None and controls.cancel_pause():
+            self.model.state = "running"
+            self.refresh_summary()
+            self.notify("Pause cancelled: the run goes on.")
 
     def action_quit_safely(self) -> None:
         """q, Ctrl-C: the app's one way out (Ctrl+Q and the palette's Quit come here too)."""
@@ -545,7 +569,9 @@ class RunScreen(Screen[None]):
         was opened from it and no engine is running."""
         if self.close_boxes():
             return
-        if self.agent_log.replaying is not None:
+        if self.agent_log.replaying is not None and not self.read_only:
+            # a live run: Esc leaves the replayed log for the live one; a read-only run's log pane replays the
+            # highlighted issue by itself (there is no live log to go back to): Esc leaves the run, in one press
             self.agent_log.live_again()
             return
         if not self.busy and len(self.app.screen_stack) > 2:

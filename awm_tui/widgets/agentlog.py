@@ -1,5 +1,6 @@
 """The live agent log: actions and trimmed observations of the running issue, bounded, fed in batches; each kind
-in its own colour (theme variables), paths under the issue's checkout shown relative to it.
+in its own colour (theme variables readable on light and dark themes), paths under the issue's checkout shown
+relative to it; long lines whole (the log scrolls sideways).
 
 Following: the log keeps the newest line in view while `follow` is on, whatever happens to its size (it used to
 follow only while it happened to be scrolled to the end, so shrinking the terminal stopped it for good). Scrolling
@@ -20,14 +21,18 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.markup import escape
+from textual.color import Color
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Log
 
 from awm.run.events import AgentEvent
 
 MAX_LINES = 3000
 OBSERVATION_LINES = 6
-WIDTH = 220
+# a line is shown whole (the log scrolls sideways: shift+wheel, ←/→); only a line longer than this (a minified file,
+# a dump) is cut, saying by how much, so that drawing one line stays cheap
+WIDTH = 10_000
 PREFIX = {"action": "▶ ", "observation": "  ", "error": "! ", "message": "» ", "system": "· "}
 KINDS = ("action", "observation", "error", "message", "system", "header")
 ENTRY = re.compile(r"^\[(\d\d:\d\d:\d\d)\] ([A-Z]+) ?(.*)$")  # an entry of an instance log (awm.agent.runner)
@@ -57,9 +62,43 @@ def relative(text: str, instance_id: str = "", checkout: str = "") -> str:
     return text
 
 
+MIN_CONTRAST = 5.0  # on the background under the widget (WCAG asks 4.5 for text; the widget's own panel is a shade off)
+
+
+def luminance(color: Color) -> float:
+    channels = [c / 255 for c in (color.r, color.g, color.b)]
+    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: Color, b: Color) -> float:
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def legible(widget: Widget, name: str) -> Style:
+    """A component class's style (colour, bold), its colour made legible on the widget's background whatever the
+    theme: a muted colour (alpha) blended over the background (Rich drops the alpha; `$text-muted` is "auto" and came
+    out pure white, on light themes too), then moved toward the foreground until it reaches MIN_CONTRAST (a theme's
+    orange or green on a light panel is too pale otherwise). The background is the one under the widget: a focus
+    tint does not change it, so focusing the queue draws none of its cells again."""
+    style = widget.get_component_rich_style(name, partial=True)
+    color = widget.get_component_styles(name).color
+    background = widget.background_colors[0]  # what is under the widget: the same focused or not (no restyle)
+    foreground = widget.styles.color if widget.styles.color.a == 1 else background.get_contrast_text()
+    base = background + color if color.a < 1 else color
+    color = next((c for c in (base.blend(foreground, k / 10) for k in range(11))
+                  if contrast(c, background) >= MIN_CONTRAST), foreground)
+    return style + Style(color=color.rich_color)
+
+
+def cut(line: str) -> str:
+    return line if len(line) <= WIDTH else f"{line[:WIDTH]}… ({len(line) - WIDTH:,} more characters)"
+
+
 def render(event: AgentEvent, checkout: str = "") -> list[str]:
     text = relative(event.text, event.instance_id, checkout)
-    lines = [line[:WIDTH] for line in text.splitlines() if line.strip()] or [""]
+    lines = [cut(line) for line in text.splitlines() if line.strip()] or [""]
     if event.kind == "observation" and len(lines) > OBSERVATION_LINES:
         lines = lines[: OBSERVATION_LINES - 1] + [f"… ({len(lines) - OBSERVATION_LINES + 1} more lines)"]
     if event.kind in ("message", "system"):
@@ -111,12 +150,12 @@ class AgentLog(Log):
     BORDER_TITLE = "Agent log"
     COMPONENT_CLASSES = {*(f"agent-log--{kind}" for kind in KINDS), "agent-log--match"}
     DEFAULT_CSS = """
-    AgentLog > .agent-log--action { color: $accent; }
-    AgentLog > .agent-log--observation { color: $text-muted; }
-    AgentLog > .agent-log--error { color: $error; text-style: bold; }
-    AgentLog > .agent-log--message { color: $success; }
-    AgentLog > .agent-log--system { color: $warning; }
-    AgentLog > .agent-log--header { color: $primary; text-style: bold; }
+    AgentLog > .agent-log--action { color: $text-accent; }
+    AgentLog > .agent-log--observation { color: $foreground-muted; }
+    AgentLog > .agent-log--error { color: $text-error; text-style: bold; }
+    AgentLog > .agent-log--message { color: $text-success; }
+    AgentLog > .agent-log--system { color: $text-secondary; }
+    AgentLog > .agent-log--header { color: $text-primary; text-style: bold; }
     AgentLog > .agent-log--match { background: $warning 50%; text-style: bold; }
     """
 
@@ -305,7 +344,7 @@ class AgentLog(Log):
 
     def _style(self, name: str) -> Style:
         if name not in self._styles:
-            self._styles[name] = self.get_component_rich_style(f"agent-log--{name}", partial=True)
+            self._styles[name] = legible(self, f"agent-log--{name}")
         return self._styles[name]
 
     def _render_line_strip(self, y: int, rich_style: Style) -> Strip:

@@ -278,7 +278,7 @@ def comparison(baseline: Baseline, tally: Tally, p: float | None = None) -> Cont
 def rounds(model: RunModel) -> str:
     lines = []
     for ind in model.inductions:
-        what = f"+{len(ind.names)}: {', '.join(ind.names)}" if ind.names else (ind.error or "nothing new")
+        what = ind.what()  # added, updated, evicted: a round that only re-learned adds nothing
         lines.append(f"[$text-secondary]round {ind.round}[/] after {ind.after} issues — {escape(what)}")
     return "\n".join(lines)
 

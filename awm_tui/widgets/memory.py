@@ -129,8 +129,21 @@ class MemoryBrowser(Vertical):
         if self.model is None:
             return
         self.source.sync(self.model.run_dir, self.model)
+        self._note_flags()
         self._sync_rounds()
         self._draw()
+
+    def _note_flags(self) -> None:
+        """The entries disabled by the ops log, into the model (the status bar counts them apart), and the summary
+        drawn again when that changed."""
+        if self.model is None or self.source.memory is None:
+            return
+        disabled = {entry_id for entry_id, (off, _) in self.source.flags.items() if off}
+        if disabled != self.model.disabled:
+            self.model.disabled = disabled
+            refresh = getattr(self.screen, "refresh_summary", None)
+            if callable(refresh):
+                refresh()
 
     def _sync_rounds(self) -> None:
         rounds = self.source.rounds()
@@ -164,7 +177,8 @@ class MemoryBrowser(Vertical):
             usage = self.source.usage.get(entry.id, shown)
             name = entry.name if len(entry.name) <= NAME_WIDTH else entry.name[:NAME_WIDTH - 1] + "…"
             table.add_row(Text(name), kind_label(entry.kind), str(entry.version), str(usage.uses), usage.rate_text(),
-                          f"+{usage.helped} −{usage.hurt}" if baseline else "–", self.source.state(entry.id),
+                          f"+{usage.helped} −{usage.hurt}" if baseline else "–",
+                          self.source.state(entry.id, self.round),  # a past round: the flags as they stood then
                           key=entry.id)
         if selected is not None and selected in {e.id for e in entries}:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
@@ -185,7 +199,8 @@ class MemoryBrowser(Vertical):
                                          else "no workflows yet", "$foreground-muted"))
             return
         usage = self.source.usage.get(entry.id, self.shown_round)
-        detail.update(describe(entry, usage, self.source.state(entry.id), self.source.usage.baseline is not None))
+        detail.update(describe(entry, usage, self.source.state(entry.id, self.round),
+                               self.source.usage.baseline is not None))
 
     def selected_id(self) -> str | None:
         table = self.query_one("#memory-list", DataTable)
@@ -211,7 +226,7 @@ class MemoryBrowser(Vertical):
 
         if event.row_key.value:
             self.app.push_screen(MemoryEntryScreen(event.row_key.value, self.source, round_number=self.shown_round),
-                                 callback=lambda _: self._draw())  # d or k there changed the entry's state
+                                 callback=lambda _: (self._note_flags(), self._draw()))  # d or k there: its state
 
     def action_step_round(self, step: int) -> None:
         """[ and ]: the memory one round earlier or later."""
@@ -243,4 +258,5 @@ class MemoryBrowser(Vertical):
             return
         message, severity = self.source.edit(entry_id, self.source.toggle(entry_id, flag))
         self.notify(message, severity=severity, title="Memory")  # type: ignore[arg-type]
+        self._note_flags()
         self._draw()  # redrawn if the edit changed the flags (RunMemory.edit reads them again)

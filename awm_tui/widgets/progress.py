@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import ProgressBar
 
-from awm_tui.headless import duration, money
+from awm_tui.fmt import count, duration, money
 from awm_tui.model import RunModel
 from awm_tui.widgets.statusbar import WIDE, Field, Line, fit
 
@@ -41,7 +41,7 @@ def in_flight_fields(model: RunModel) -> list[Field]:
     """The line under the bar: what is happening now."""
     if model.state == "starting":
         step = model.startup[-1] if model.startup else "starting the engine"
-        return [Field(0, (f"[$warning]starting… {model.starting_for():.0f} s[/]",), keep=True),
+        return [Field(0, (f"[$warning]starting… {duration(model.starting_for())}[/]",), keep=True),
                 Field(1, (escape(step) + "…",))]
     now = model.clock()
     fields = []
@@ -52,7 +52,7 @@ def in_flight_fields(model: RunModel) -> list[Field]:
         elapsed = row.elapsed(now)
         parts = [f"[$warning]▶[/] {escape(iid)}", duration(elapsed) if elapsed is not None else ""]
         if row.steps is not None:
-            parts.append(f"{row.steps} steps")
+            parts.append(count(row.steps, "step"))
         if row.cost is not None:
             parts.append(money(row.cost))
         full = " ".join(p for p in parts if p)

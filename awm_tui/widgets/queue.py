@@ -6,6 +6,11 @@ second (`tick`). Nothing is cleared and
 rebuilt on an event: a rebuild cost ~100 ms per event at 850 issues (and snapped the user's scrolling back); the
 table is rebuilt only when the user filters (`/`, `x`) or the run (re)starts with other issues.
 
+Narrow terminals (80-100 columns give the queue ~30-40 cells): the columns come in the order that matters (state,
+id, steps, cost, round, then the rest, reachable by scrolling sideways), and the id is shown whole when it fits with
+steps, cost and round, else without its repository owner (`django__django-11099` as `django-11099`), else cut from
+the left (`…go-11099`) but never so far that two issues read alike (`layout`).
+
 The cursor follows the issue the live log follows, until the user moves it or scrolls that issue out of sight;
 `jump` brings it back and resumes following."""
 
@@ -21,17 +26,20 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 from awm_tui.headless import money
+from awm_tui.widgets.agentlog import legible
 from awm_tui.model import RUNNING, WAITING, IssueRow
 
 # state: (mark, word, component class for its colour)
 MARKS = {WAITING: ("·", "wait", "waiting"), RUNNING: ("▶", "run", "running"), "PASS": ("✓", "PASS", "pass"),
          "FAIL": ("✗", "FAIL", "fail"), "ERROR": ("!", "ERR", "error"), "SKIPPED": ("–", "SKIP", "skipped")}
 FAILURES = ("FAIL", "ERROR")
-# columns: key, header, width (None: the longest id), right-aligned
-COLUMNS = (("state", "", 6, False), ("id", "issue", None, False), ("time", "time", 6, True),
-           ("cost", "cost", 7, True), ("steps", "steps", 5, True), ("wf", "wf", 2, True),
-           ("round", "round", 5, True))
+# columns, most telling first (a narrow queue shows the first few): key, header, width (None: the id's), right-aligned
+COLUMNS = (("state", "", 6, False), ("id", "issue", None, False), ("steps", "steps", 5, True),
+           ("cost", "cost", 7, True), ("round", "round", 5, True), ("wf", "wf", 2, True),
+           ("time", "time", 6, True))
 ID_WIDTH = (8, 48)  # the id column's width: the longest id, within these bounds
+PADDING = 2  # DataTable's cell padding, both sides of every column
+WANTED = 3  # the columns after the id that the id gives way to: steps, cost, round
 # DataTable's caches of what it drew, by row (see IssueQueue._write): cells, rows, row renderables, lines
 ROW_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
 STATE_ORDER = {RUNNING: 0, "ERROR": 1, "FAIL": 2, "PASS": 3, "SKIPPED": 4, WAITING: 5}
@@ -66,21 +74,65 @@ def cells(row: IssueRow, now: float) -> tuple[str, ...]:
     mark, word, _ = MARKS.get(row.state, ("?", row.state[:4], "waiting"))
     started = row.state != WAITING
     spent, taken = row.spent, row.taken
-    return (f"{mark} {word}", row.instance_id, clock_text(row.elapsed(now)),
-            money(spent) if spent is not None else "", str(taken) if taken is not None else "",
-            str(len(row.workflow_ids)) if started else "", str(row.memory_round) if started else "")
+    return (f"{mark} {word}", row.instance_id, str(taken) if taken is not None else "",
+            money(spent) if spent is not None else "", str(row.memory_round) if started else "",
+            str(len(row.workflow_ids)) if started else "", clock_text(row.elapsed(now)))
+
+
+def unique_tail(labels: list[str]) -> int:
+    """The fewest last characters that still tell every label apart."""
+    longest = max(map(len, labels), default=0)
+    for k in range(1, longest + 1):
+        if len({label[-k:] for label in labels}) == len(labels):
+            return k
+    return longest
+
+
+def layout(ids: list[str], room: int | None) -> tuple[str, int]:
+    """How ids are shown in `room` cells (the table's width, None: unknown): ("full" | "short" | "tail", id width).
+    Whole when they fit beside the state, steps, cost and round; else the part after `__` (the repository owner
+    dropped) if that tells them apart; else that cut from the left to what leaves the steps in view, but never
+    shorter than what keeps them distinct."""
+    full = min(ID_WIDTH[1], max([ID_WIDTH[0], *map(len, ids)]))
+    rest = None if room is None else room - COLUMNS[0][2] - 2 * PADDING  # after the state and the id's padding
+    if rest is None or rest - sum(w + PADDING for _, _, w, _ in COLUMNS[2:2 + WANTED]) >= full:
+        return "full", full
+    labels = short_labels(ids)
+    short = max([ID_WIDTH[0], *map(len, labels)])
+    if rest - sum(w + PADDING for _, _, w, _ in COLUMNS[2:2 + WANTED]) >= short or not ids:
+        return "short", short
+    fits = rest - COLUMNS[2][2] - PADDING  # the steps kept in view
+    if fits >= short:
+        return "short", short
+    return "tail", max(unique_tail(labels) + 1, min(short, max(fits, ID_WIDTH[0])))
+
+
+def short_labels(ids: list[str]) -> list[str]:
+    """Ids without their repository owner (`owner__repo-123` → `repo-123`), or whole if that makes two alike."""
+    labels = [iid.split("__", 1)[-1] for iid in ids]
+    return labels if len(set(labels)) == len(labels) else list(ids)
+
+
+def labelled(ids: list[str], mode: str, width: int) -> dict[str, str]:
+    """Each id's label under a layout (see `layout`)."""
+    if mode == "full":
+        return {iid: iid for iid in ids}
+    labels = short_labels(ids)
+    if mode == "tail":
+        labels = [label if len(label) <= width else "…" + label[-(width - 1):] for label in labels]
+    return dict(zip(ids, labels))
 
 
 class IssueQueue(DataTable):
     BORDER_TITLE = "Issues"
     COMPONENT_CLASSES = {f"issue-queue--{css}" for _, _, css in MARKS.values()}
     DEFAULT_CSS = """
-    IssueQueue > .issue-queue--waiting { color: $text-muted; }
-    IssueQueue > .issue-queue--running { color: $warning; text-style: bold; }
-    IssueQueue > .issue-queue--pass { color: $success; }
-    IssueQueue > .issue-queue--fail { color: $error; }
-    IssueQueue > .issue-queue--error { color: $error; text-style: bold; }
-    IssueQueue > .issue-queue--skipped { color: $accent; }
+    IssueQueue > .issue-queue--waiting { color: $foreground-muted; }
+    IssueQueue > .issue-queue--running { color: $text-warning; text-style: bold; }
+    IssueQueue > .issue-queue--pass { color: $text-success; }
+    IssueQueue > .issue-queue--fail { color: $text-error; }
+    IssueQueue > .issue-queue--error { color: $text-error; text-style: bold; }
+    IssueQueue > .issue-queue--skipped { color: $text-secondary; }
     """
     BINDINGS = [
         Binding("home", "first", "First", show=False),
@@ -98,6 +150,9 @@ class IssueQueue(DataTable):
         self.followed: str | None = None  # the row it was last moved to, following
         self.now = 0.0
         self._styles: dict[str, Style] = {}
+        self.id_layout: tuple[str, int] = ("full", ID_WIDTH[0])  # how ids are shown (see `layout`), for this width
+        self.labels: dict[str, str] = {}  # each id's label on screen (when not the id itself)
+        self.id_of: dict[str, str] = {}  # and back
 
     # ------------------------------------------------------------------ building
     def on_mount(self) -> None:
@@ -120,11 +175,24 @@ class IssueQueue(DataTable):
             return
         self._rebuild(wanted)
 
+    def _room(self) -> int | None:
+        """The cells the columns have (a vertical scrollbar's always counted out), None before the first layout."""
+        width = self.size.width
+        return width - self.styles.scrollbar_size_vertical if width > 0 else None
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Another width may show the ids otherwise (whole, short, cut): then the table is built again."""
+        if layout(list(self.source), self._room()) != self.id_layout:
+            self._rebuild([r for r in self.source.values() if self.matches(r)])
+
     def _rebuild(self, wanted: list[IssueRow]) -> None:
         keep = self._cursor_key()
         self.clear()
         self.shown = {}
-        id_width = min(ID_WIDTH[1], max([ID_WIDTH[0], *(len(r.instance_id) for r in self.source.values())]))
+        ids = list(self.source)
+        self.id_layout = mode, id_width = layout(ids, self._room())
+        self.labels = {iid: label for iid, label in labelled(ids, mode, id_width).items() if label != iid}
+        self.id_of = {label: iid for iid, label in self.labels.items()}
         self.columns[ColumnKey("id")].width = id_width
         for row in sorted(wanted, key=SORTS[self.sort_by]):
             self._add(row)
@@ -150,13 +218,14 @@ class IssueQueue(DataTable):
     def _styled(self, values: tuple[str, ...], row: IssueRow) -> list[Text]:
         css = MARKS.get(row.state, ("", "", "waiting"))[2]
         state = Text(values[0], style=self._style(css), no_wrap=True)
+        label = Text(self.labels.get(values[1], values[1]), no_wrap=True)
         rest = [Text(v, justify="right" if right else "left", no_wrap=True)
-                for v, (_, _, _, right) in zip(values[1:], COLUMNS[1:])]
-        return [state, *rest]
+                for v, (_, _, _, right) in zip(values[2:], COLUMNS[2:])]
+        return [state, label, *rest]
 
     def _style(self, css: str) -> Style:
         if css not in self._styles:
-            self._styles[css] = self.get_component_rich_style(f"issue-queue--{css}", partial=True)
+            self._styles[css] = legible(self, f"issue-queue--{css}")  # readable on this theme's background
         return self._styles[css]
 
     def notify_style_update(self) -> None:
@@ -261,7 +330,7 @@ class IssueQueue(DataTable):
             return
         keep = self._cursor_key()
         order = {iid: SORTS[self.sort_by](self.source[iid]) for iid in self.shown if iid in self.source}
-        self.sort("id", key=lambda cell: order.get(cell.plain, (9,)))
+        self.sort("id", key=lambda cell: order.get(self.id_of.get(cell.plain, cell.plain), (9,)))
         if keep in self.shown:
             self.move_cursor(row=self.get_row_index(keep), scroll=False)
 
@@ -357,7 +426,11 @@ class IssueQueue(DataTable):
         self.sort_by = order[(order.index(self.sort_by) + 1) % len(order)]
         keep = self._cursor_key()
         if self.sort_by == "position":
-            self.sort("id", key=lambda cell: self.source[cell.plain].position if cell.plain in self.source else 0)
+            def position(cell: Text) -> int:
+                row = self.source.get(self.id_of.get(cell.plain, cell.plain))
+                return row.position if row is not None else 0
+
+            self.sort("id", key=position)
         else:
             self.resort()
         if keep in self.shown:

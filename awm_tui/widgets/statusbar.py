@@ -73,6 +73,15 @@ def short_model(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+def workflow_forms(in_memory: int, disabled: int) -> tuple[str, ...]:
+    """Memory's size, widest form first; a disabled entry is in memory but never given, so it is not counted usable."""
+    if not disabled:
+        return f"{in_memory} workflows", f"{in_memory} wf"
+    usable = max(0, in_memory - disabled)
+    return (f"{usable} workflow{'' if usable == 1 else 's'} usable ({disabled} disabled)",
+            f"{usable} wf usable ({disabled} off)")
+
+
 def status_fields(model: RunModel) -> list[Field]:
     s = model.stats
     state = SHOWN.get(model.state, model.state)
@@ -89,7 +98,7 @@ def status_fields(model: RunModel) -> list[Field]:
         Field(1, (f"{s.processed}/{model.total} done", f"{s.processed}/{model.total}"), keep=True),
         Field(2, (f"success {s.success_rate:.1%} ({s.passed}/{s.evaluated})", f"{s.success_rate:.1%} "
                   f"({s.passed}/{s.evaluated})", f"{s.success_rate:.0%}"), keep=True),
-        Field(7, (f"{s.workflows} workflows", f"{s.workflows} wf")),
+        Field(7, workflow_forms(s.workflows, model.disabled_in_memory())),
         *([Field(5, (f"{in_flight} in flight (n: next)", f"{in_flight} in flight"))] if in_flight > 1 else []),
         Field(3, (money(model.cost_so_far()),), keep=True),
         Field(4, (duration(model.elapsed()),), keep=True),
