@@ -132,8 +132,8 @@ def test_a_stop_mid_issue_keeps_the_interrupted_agents_spend_in_checkpoint_json(
 
     spec = tmp_path / "demo.yaml"
     spec.write_text((ROOT / "specs" / "demo.yaml").read_text().replace(
-        "  output_cost_per_token: 0.000002", "  output_cost_per_token: 0.000002\n  scripted_latency_s: 0.4", 1))
-    assert "scripted_latency_s: 0.4" in spec.read_text()
+        "  output_cost_per_token: 0.000002", "  output_cost_per_token: 0.000002\n  scripted_latency_s: 1.0", 1))
+    assert "scripted_latency_s: 1.0" in spec.read_text()
     out = tmp_path / "run"
     proc = subprocess.Popen(cli("--no-ui", str(spec), "--output-dir", str(out), "--limit", "3"), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -143,9 +143,10 @@ def test_a_stop_mid_issue_keeps_the_interrupted_agents_spend_in_checkpoint_json(
         def in_flight() -> list:
             done = {json.loads(x)["instance_id"] for x in journal(out)}
             return [log for log in (out / "logs").glob("instance_*.log")
-                    if log.name[len("instance_"):-len(".log")] not in done and log.read_text().count("] ACTION") >= 2]
+                    if log.name[len("instance_"):-len(".log")] not in done and log.read_text().count("] ACTION") >= 1]
 
-        while not (journal(out) and in_flight()):  # one issue finished, the next has had two model calls answered
+        # one issue finished, the next has had a model call answered (and, a second apart, has more to make)
+        while not (journal(out) and in_flight()):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)

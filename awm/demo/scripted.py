@@ -356,6 +356,7 @@ class ScriptedServer:
         self.latency_s = latency_s  # each chat reply waits this long (requests are served concurrently)
         self.requests: list[dict] = []
         self.faults: dict[str, list[str]] = {}  # request kind -> faults to answer with (see FAULTS)
+        self.record_failed = False  # the request record could not be written (a full disk): no more tries
         self._stopping = threading.Event()  # set by stop(): hung requests end
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -391,10 +392,13 @@ class ScriptedServer:
             entry = {"seq": len(self.requests) + 1, "time": time.time(), "kind": kind, "instance_id": instance_id,
                      "body": body, **extra}
             self.requests.append(entry)
-            if self.record_path is not None:
-                with self.record_path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry) + "\n")
-                    f.flush()
+            if self.record_path is not None and not self.record_failed:
+                try:
+                    with self.record_path.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps(entry) + "\n")
+                        f.flush()
+                except OSError:  # a full disk: the record is a debugging aid, the model still answers
+                    self.record_failed = True
             return entry["seq"]
 
     def fault(self, kind: str) -> str:

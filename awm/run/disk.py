@@ -76,11 +76,13 @@ def stopped(run_dir: Path, error: BaseException | str, logs: Path | None = None)
     where = Path(getattr(error, "filename", None) or (named.group(1) if named else run_dir))
     folder = _existing(where)
     free = _free(folder)
-    needed = max(MIN_NEEDED, 4 * _largest_issue(logs or run_dir))
+    largest = _largest_issue(logs or run_dir)
+    needed = max(MIN_NEEDED, 4 * largest)
+    per_issue = (f"an issue of this run writes up to {_size(largest)} to its folder, and more" if largest
+                 else "an issue writes its logs to the run folder, and more")
     text = (f"the disk is full: writing {where} failed (No space left on device); {_size(free)} free on the disk "
             f"holding {folder}. The run is paused and nothing finished is lost (the issue in flight is redone). "
-            f"Free at least {_size(needed)} there (an issue of this run writes about "
-            f"{_size(max(1, needed // 4))} to its folder, more for its checkout and grading under "
+            f"Free at least {_size(needed)} there ({per_issue} for its checkout and grading under "
             f"{_tmp_hint()}), then resume with `awm-tui --no-ui --resume {run_dir}`.")
     return DiskFull(text, str(where))
 
