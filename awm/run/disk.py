@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from awm.errors import UserError
@@ -83,7 +84,7 @@ def stopped(run_dir: Path, error: BaseException | str, logs: Path | None = None)
     text = (f"the disk is full: writing {where} failed (No space left on device); {_size(free)} free on the disk "
             f"holding {folder}. The run is paused and nothing finished is lost (the issue in flight is redone). "
             f"Free at least {_size(needed)} there ({per_issue} for its checkout and grading under "
-            f"{_tmp_hint()}), then resume with `awm-tui --no-ui --resume {run_dir}`.")
+            f"{tempfile.gettempdir()}), then resume with `awm-tui --no-ui --resume {run_dir}`.")
     return DiskFull(text, str(where))
 
 
@@ -116,12 +117,6 @@ def _largest_issue(run_dir: Path) -> int:
             except OSError:
                 continue
     return max(sizes.values(), default=0)
-
-
-def _tmp_hint() -> str:
-    import tempfile
-
-    return tempfile.gettempdir()
 
 
 def _size(n: int) -> str:

@@ -460,19 +460,20 @@ class RunStore:
     def discarded(self) -> list[dict]:
         """The attempts recorded by record_discarded. A torn last line (a kill mid-append) is dropped; a damaged
         line elsewhere is skipped: these records only add to the totals."""
-        records = []
         try:
             lines = (self.dir / "discarded.jsonl").read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
+        records = []
         for line in lines:
             try:
                 record = json.loads(line)
-                records.append((float(record.get("cost", 0.0)), int(record.get("prompt_tokens", 0)),
-                                int(record.get("completion_tokens", 0)), record))
+                records.append({**record, "cost": float(record.get("cost", 0.0)),
+                                "prompt_tokens": int(record.get("prompt_tokens", 0)),
+                                "completion_tokens": int(record.get("completion_tokens", 0))})
             except (ValueError, TypeError, AttributeError):
-                continue
-        return [r for *_, r in records]
+                continue  # a torn or damaged line: skipped
+        return records
 
     def rewrite_journal(self, experiences: list[Experience]) -> None:
         atomic.write_text(self.journal, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
