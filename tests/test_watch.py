@@ -226,8 +226,58 @@ def test_a_stale_request_never_stops_a_resumed_run(tmp_path):
     assert run2.engine().run().outcome == "completed"
 
 
-@pytest.mark.xfail(strict=False, reason="a known defect, not yet explained: under load a follower once in a few "
-                   "runs misses one issue's IssueFinished (the issue-20 note); it must be found, not hidden")
+def kinds(events: list[ev.Event]) -> list[str]:
+    return [type(e).__name__ + (f" {e.instance_id}" if isinstance(e, ev.IssueFinished) else "")
+            for e in events if not isinstance(e, (ev.AgentEvent, ev.IssueStarted, ev.InductionFinished))]
+
+
+def test_an_issue_that_finished_between_the_snapshot_and_the_first_look_is_reported(tmp_path):
+    """The cause of a follower that missed an issue under load: its first look read the journal before its RunStarted
+    and dropped what it found, so an issue that finished between the snapshot and that look never reached the screen."""
+    run = gated_run(tmp_path, 2)
+    engine = Running(run)
+    follower = Follower(run.store.dir, interval=FAST)
+    view = follower.snapshot()
+    assert view.status == "running" and view.experiences == []
+    run.agent.gate.release()
+    deadline = time.monotonic() + 10
+    while not run.store.journal.exists() or not run.store.journal.read_text().strip():
+        assert time.monotonic() < deadline, "the first issue never finished"
+        time.sleep(0.01)
+    assert kinds(follower.poll()) == ["RunStarted", "IssueFinished acme__app-1"]
+    run.agent.gate.release()
+    assert engine.end().outcome == "completed"
+    assert kinds(follower.poll()) == ["IssueFinished acme__app-2", "RunFinished"]
+    assert follower.poll() == []
+
+
+def test_a_run_that_ended_between_the_snapshot_and_the_first_look_is_reported_whole(tmp_path):
+    """The snapshot saw the run owned; by the first look its owner had finished it: the screen is told it ran, what
+    it finished, and how it ended (before, nothing: the follower had never noted the owner, so saw no change)."""
+    run = gated_run(tmp_path, 2)
+    engine = Running(run)
+    follower = Follower(run.store.dir, interval=FAST)
+    assert follower.snapshot().status == "running"
+    run.agent.gate.release()
+    run.agent.gate.release()
+    assert engine.end().outcome == "completed"
+    events = follower.poll()
+    assert kinds(events) == ["RunStarted", "IssueFinished acme__app-1", "IssueFinished acme__app-2", "RunFinished"]
+    assert events[-1].outcome == "completed" and events[-1].stats.processed == 2
+
+
+def test_a_journal_rewritten_by_its_owner_reports_no_issue_twice(tmp_path):
+    run = make_run(tmp_path, 3)
+    run.engine().run()
+    follower = Follower(run.store.dir, interval=FAST)
+    assert len(follower.snapshot().experiences) == 3
+    experiences = list(follower.experiences)
+    run.store.rewrite_journal(experiences[:2])  # a new file (another inode): read again from its start
+    assert follower.poll() == [] and len(follower.experiences) == 2 and follower.stats().processed == 2
+    run.store.rewrite_journal(experiences)
+    assert kinds(follower.poll()) == ["IssueFinished acme__app-3"]
+
+
 def test_several_followers_at_once_take_no_lock_and_write_nothing(tmp_path, monkeypatch):
     import builtins
 

@@ -140,6 +140,7 @@ class Follower:
         self.candidates: dict[str, tuple | None] = {}  # unfinished issues' log files, not (yet) in flight
         self.flights: dict[str, Flight] = {}
         self.last_state = ""
+        self.announce = False  # the snapshot saw an owner: the first poll says so (a RunStarted)
 
     # ------------------------------------------------------------------ what the outside asks
     def stop(self) -> None:
@@ -167,7 +168,10 @@ class Follower:
         if not self.instance_ids:
             self._read_config_ids()
         self.ids_changed = False
-        owned = self.store.owner() is not None
+        self.session = self._session()
+        if self.session is not None:
+            self.since, self.announce = self.session[1] / 1e9, True
+        owned = self.session is not None
         status = "running" if owned else str(self.store.state())
         self.last_state = status
         return RunView(run_dir=self.store.dir, name=self.name, model=self.model,
@@ -188,11 +192,11 @@ class Follower:
     def poll(self) -> list[ev.Event]:
         """One look at the folder: the events for what changed (also sent to the subscriber), in the engine's order."""
         events: list[ev.Event] = []
-        pid = self.store.owner()
-        session = None
-        if pid is not None:
-            lock = signature(self.store.dir / ".lock")
-            session = (pid, lock[2] if lock else 0)
+        session = self._session()
+        if self.announce:  # the owner the snapshot saw: the run screen is told it runs (its issues come next)
+            self.announce = False
+            if self.session is not None:
+                events.append(self._started())
         if session != self.session:
             if self.session is not None:  # the owner is gone (or replaced): what it left, then how it ended
                 events += self._changes(final=True)
@@ -201,7 +205,8 @@ class Follower:
             if session is not None:
                 self.since = session[1] / 1e9
                 self.logs_sig = None  # list the logs again: the new owner may redo an interrupted issue
-                self._read_journal()
+                # the journal is not read here: what it gained since the last look comes after the RunStarted, as
+                # IssueFinished events (_changes), or the run screen would never list those issues
                 self._read_checkpoint()
                 if not self.instance_ids:
                     self._read_config_ids()
@@ -243,6 +248,14 @@ class Follower:
             self.flights.clear()
         return events
 
+    def _session(self) -> tuple[int, int] | None:
+        """The owner now: its pid and its lock file's mtime (a resume by the same pid is a new session), or None."""
+        pid = self.store.owner()
+        if pid is None:
+            return None
+        lock = signature(self.store.dir / ".lock")
+        return pid, lock[2] if lock else 0
+
     def _started(self) -> ev.RunStarted:
         self.ids_changed = False
         return ev.RunStarted(
@@ -280,7 +293,8 @@ class Follower:
 
     def _read_journal(self) -> list[Experience]:
         lines, again = self.journal.lines()
-        if again:  # rewritten (issues forgotten): counted again from the start
+        reported = self.done if again else set()  # a rewritten journal's issues already reported are not again
+        if again:  # rewritten (issues forgotten, a torn line cut): counted again from the start, reported once
             self.experiences, self.done, old = [], set(), self.tally.discarded
             self.tally = Tally()
             self.tally.discarded = old
@@ -290,12 +304,13 @@ class Follower:
                 experience = Experience.from_dict(json.loads(line))
             except (ValueError, TypeError, KeyError, AttributeError):
                 continue  # a damaged line: the run's own checks say so on resume
-            if experience.instance_id in self.done and not again:
+            if experience.instance_id in self.done:
                 continue
             self.done.add(experience.instance_id)
             self.experiences.append(experience)
             self.tally.add(experience)
-            new.append(experience)
+            if experience.instance_id not in reported:
+                new.append(experience)
         if new and not self.positions:
             self._positions([e.instance_id for e in self.experiences])
         return new
