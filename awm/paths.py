@@ -15,6 +15,16 @@ def home() -> Path:
     return user_data_path("awm-tui", appauthor=False)
 
 
+def config_root() -> Path:
+    """The user config dir (preferences); under AWM_TUI_HOME when it is set."""
+    override = os.environ.get("AWM_TUI_HOME")
+    if override:
+        return Path(override).expanduser() / "config"
+    from platformdirs import user_config_path
+
+    return user_config_path("awm-tui", appauthor=False)
+
+
 def runs_root() -> Path:
     return home() / "runs"
 

@@ -154,15 +154,32 @@ class AwmApp(App[None]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tty_fds: list[int] = []
         self.runs: list[RunModel] = []  # every run shown, for the lines printed on exit
+        from awm_tui import prefs
+
+        self.prefs = prefs.load()  # remembered preferences (theme, follow, sorts, filter): awm_tui/prefs.py
 
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.prefs.get("theme") in self.available_themes:
+            self.theme = self.prefs["theme"]
+        self.theme_changed_signal.subscribe(self, lambda theme: self.remember(theme=theme.name))
         self.set_interval(TICK_SECONDS, self.tick)
         if self.signalled is not None:  # a signal before the app was up: nothing has started, nothing to stop
             self.quitting = True
             self.exit(return_code=self.exit_code_on_quit)
             return
         self.push_screen(self.first_screen())
+
+    def remember(self, **values) -> None:
+        """A preference changed: the file of preferences is written again (when something differs)."""
+        from awm_tui import prefs
+
+        if all(self.prefs.get(key) == value for key, value in values.items()):
+            return
+        self.prefs.update(values)
+        problem = prefs.save(self.prefs)
+        if problem is not None:
+            self.notify(f"The preferences could not be saved: {problem}", severity="warning")
 
     def first_screen(self) -> Screen:
         """The screen the app opens on: the run of `launch`, else the run picker (`awm-tui watch`: a watcher)."""
@@ -332,6 +349,10 @@ class AwmApp(App[None]):
                                 lambda: run.action_tab("history"))
             yield SystemCommand("Show the workflow memory", "Browse workflows, now and at any round",
                                 lambda: run.action_tab("memory"))
+            if run.zoomed is not None:
+                yield SystemCommand("Restore the panes", "Undo the zoom (z or Esc)", run.action_zoom)
+            elif run.focused_pane() is not None:
+                yield SystemCommand("Zoom the pane", "The focused pane takes the whole screen (z)", run.action_zoom)
 
     # signals (installed by the command, not in tests: they are the process's)
     def install_signal_handlers(self, pending: Iterable[int] = ()) -> None:

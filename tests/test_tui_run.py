@@ -504,6 +504,44 @@ async def test_question_mark_opens_a_help_with_every_key_of_the_run_screen(home,
 
 
 @pytest.mark.asyncio
+async def test_z_zooms_the_focused_pane_and_z_or_escape_restores(home, fakes):
+    factory = fakes(hold_at=[f"issue:{IDS[1]}"])
+    app = fake_app(factory)
+    async with drive(app, size=(120, 40)) as pilot:
+        screen = run_screen(app)
+        await mid_issue(pilot, factory, screen, IDS[1])
+        panes = {"queue": "#queue", "log": "#log", "tabs": "#tabs"}
+        body = screen.query_one("#main").region
+
+        def shown() -> set[str]:
+            return {name for name, sel in panes.items() if screen.query_one(sel).region.area > 0}
+
+        assert shown() == set(panes)
+        palette = lambda: {c.title for c in app.get_system_commands(screen)}  # noqa: E731
+        for key, pane, undo in (("1", "queue", "z"), ("2", "log", "escape"), ("4", "tabs", "z"),
+                                ("3", "tabs", "escape")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert "Zoom the pane" in palette()
+            await pilot.press("z")
+            await pilot.pause()
+            assert shown() == {pane}, (key, shown())
+            region = screen.query_one(panes[pane]).region
+            assert region.width == body.width, (key, region, body)  # the whole body's width
+            assert "Restore the panes" in palette() and "Zoom the pane" not in palette()
+            await pilot.press(undo)
+            await pilot.pause()
+            assert shown() == set(panes), (key, undo)
+            assert app.screen is screen  # Esc undid the zoom, it did not leave the screen
+        # the log zoomed also takes the tabs' height
+        await pilot.press("2", "z")
+        await pilot.pause()
+        assert screen.query_one("#log-box").region.height == body.height
+        await pilot.press("z")
+        factory.release()
+
+
+@pytest.mark.asyncio
 async def test_question_mark_elsewhere_toggles_the_keys_panel(home, fakes):
     app = AwmApp(factory=fakes())  # the run picker
     async with drive(app) as pilot:

@@ -375,6 +375,7 @@ class IssueDetail(ModalScreen[None]):
         Binding("escape", "dismiss", "Close"),
         Binding("q", "dismiss", "Close"),
         Binding("c", "copy_patch", "Copy the patch"),
+        Binding("o", "open_file", "Open in the pager"),
         *[Binding(str(n), f"tab('{tab}')", tab.capitalize(), show=False) for n, tab in enumerate(TABS, 1)],
     ]
     DEFAULT_CSS = """
@@ -564,6 +565,30 @@ class IssueDetail(ModalScreen[None]):
         self.app.copy_to_clipboard(self.patch)
         lines = len(self.patch.rstrip("\n").splitlines())
         self.notify(f"Copied the patch ({count(lines, 'line')}) to the clipboard.", title="Copied")
+
+    def file_shown(self) -> tuple[Path | None, str]:
+        """The run-folder file of the tab shown (what `o` opens), and what it is: the trajectory (its log while
+        the issue is in flight), the patch, the test output (else the report), the memory."""
+        run_dir, _ = self._run_context()
+        files = IssueFiles(run_dir, self.row.instance_id)
+        tab = self.query_one(TabbedContent).active
+        choices = {"trajectory": [(files.trajectory, "trajectory"), (files.log, "log")],
+                   "patch": [(files.patch, "patch")],
+                   "tests": [(files.test_output, "test output"), (files.report, "test report")],
+                   "memory": [("memory.json", "memory")]}.get(tab, [])
+        if files.run_dir is None or not choices:
+            return None, choices[0][1] if choices else "file for this tab"
+        for relative, what in choices:
+            if files.path(relative) is not None:
+                return files.run_dir / relative, what
+        return files.run_dir / choices[0][0], choices[0][1]
+
+    def action_open_file(self) -> None:
+        """o: the tab's file in $PAGER (else $EDITOR, else less), the app suspended until it exits."""
+        from awm_tui.pager import open_in_pager
+
+        path, what = self.file_shown()
+        open_in_pager(self.app, path, what)
 
     @on(DataTable.RowSelected, "#detail-memory-list")
     def _open_entry(self, event: DataTable.RowSelected) -> None:

@@ -31,8 +31,9 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("3", "the history (success over time, induction rounds)"),
         ("4", "the workflow memory"),
         ("n", "with several issues in flight: the log follows the next one"),
-        ("escape", "close the filter or search box; leave a replayed log (a read-only run: back to the run picker "
-                   "at once); back to the run picker"),
+        ("z", "zoom: the focused pane (queue, log, or history/memory) takes the whole screen; z or Esc restores"),
+        ("escape", "close the filter or search box; undo a zoom; leave a replayed log (a read-only run: back to "
+                   "the run picker at once); back to the run picker"),
     ]),
     ("Issue queue", [
         ("enter", "the issue's detail (in flight: its clock, steps, cost and last actions so far; Enter there: "
@@ -42,18 +43,22 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("s", "sort: by position, state, cost (highest first), time (longest first)"),
         ("j", "jump back to the issue in flight, and follow it again"),
         ("l", "replay the issue's log file in the log pane (l again: back to the live log)"),
+        ("o", "the issue's log file in $PAGER (else $EDITOR, else less); in its detail: the file of the tab shown"),
         ("home, end", "first, last issue"),
     ]),
     ("Agent log", [
         ("f", "follow the newest line on/off (scrolling up turns it off; the log's title says which)"),
         ("/", "search the log: Enter goes to the next match, Esc closes"),
+        ("n", "the log focused, with a search: its next match"),
     ]),
     ("Workflow memory (its table focused: 4)", [
-        ("enter", "the entry in full: every version, its state and usefulness (d and k work there too)"),
+        ("enter", "the entry in full: every version, its state and usefulness (d and k work there too; D: the "
+                  "newest version's diff against the one before, D again: the next older pair)"),
         ("[, ]", "the memory one round earlier, later"),
         ("i", "the round's induction prompt and the model's reply"),
         ("d", "disable the entry, or enable it again (applied before the run's next issue)"),
         ("k", "keep the entry: pin it (never evicted or replaced), or unpin it"),
+        ("/", "filter the entries by name, id, kind or text (Enter keeps it, Esc clears it)"),
     ]),
     ("Anywhere", [
         ("?, f1", "this help"),

@@ -222,6 +222,7 @@ class RunPicker(Screen[None]):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("f5", "reload", "Reload", id="reload"),
         Binding("q", "app.quit_now", "Quit", id="quit"),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/", show=False),
         Binding("escape", "cancel_new", "Cancel", show=False),
     ]
     DEFAULT_CSS = """
@@ -229,6 +230,7 @@ class RunPicker(Screen[None]):
     RunPicker #picker-main { height: 1fr; }
     RunPicker #preview-box { height: 1fr; border: round $primary; padding: 0 1; }
     RunPicker #new-spec { dock: bottom; }
+    RunPicker #runs-filter { dock: bottom; }
     RunPicker.narrow #picker-main { layout: vertical; }
     """
     # app.tcss gives #runs a fixed width (and user CSS always beats DEFAULT_CSS): the responsive layout is set here,
@@ -247,6 +249,7 @@ class RunPicker(Screen[None]):
         self.sort_index = 0
         self.marked: list[str] = []  # run folders marked for a comparison, in the order marked (first: reference)
         self.ready = False
+        self.filter_text = ""  # /: only the runs whose name, id or status has it (any case)
 
     def compose(self) -> ComposeResult:
         yield Static("[b]awm-tui[/b] · runs", id="picker-title")
@@ -256,6 +259,7 @@ class RunPicker(Screen[None]):
                 yield VerticalScroll(Static(id="preview"), id="preview-box")
                 yield SpecInput(placeholder="path of a run spec, e.g. specs/demo.yaml — Tab or → completes, Enter "
                                 "starts", id="new-spec", suggester=SpecSuggester())
+        yield Input(placeholder="filter the runs by name, id or status (Enter: keep, Esc: clear)", id="runs-filter")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -263,7 +267,10 @@ class RunPicker(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self.query_one("#new-spec").display = False
+        self.query_one("#runs-filter").display = False
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.fill())
+        remembered = getattr(self.app, "prefs", {}).get("picker_sort")  # awm_tui/prefs.py
+        self.sort_index = next((i for i, sort in enumerate(SORTS) if sort.column == remembered), self.sort_index)
         self.ready = True
         self.action_reload()
 
@@ -291,13 +298,25 @@ class RunPicker(Screen[None]):
         sort = SORTS[self.sort_index]
         self.runs.sort(key=sort.key, reverse=sort.reverse)
         table.clear()
-        for run in self.runs:
+        shown = [run for run in self.runs if self.matches(run)]
+        for run in shown:
             table.add_row(*self.cells(run), key=run.key)
-        table.border_title = f"Runs ({len(self.runs)}) · sorted {sort.words}"
-        keys = [run.key for run in self.runs]
+        counted = f"{len(shown)}/{len(self.runs)}" if self.filter_text.strip() else str(len(self.runs))
+        table.border_title = f"Runs ({counted}) · sorted {sort.words}" + (
+            f" · /{escape(self.filter_text.strip())}" if self.filter_text.strip() else "")
+        keys = [run.key for run in shown]
         if current is not None and current.key in keys:
             table.move_cursor(row=keys.index(current.key), animate=False)
         self.update_preview()
+
+    def matches(self, run: PickerRun) -> bool:
+        """The filter (/) keeps the run: its name, id (folder) or status has the text, in any case."""
+        text = self.filter_text.strip().lower()
+        if not text:
+            return True
+        s = run.summary
+        return any(text in str(field).lower() for field in (s.name, s.run_dir.name, run.run_id, run.status_text,
+                                                            s.status))
 
     def cells(self, run: PickerRun) -> tuple[Text, ...]:
         """A run's row. DataTable draws Rich text, which knows no $variables: the theme's colours are looked up here
@@ -336,7 +355,9 @@ class RunPicker(Screen[None]):
     def update_preview(self) -> None:
         run = self.current()
         box = self.query_one("#preview", Static)
-        if run is None:
+        if run is None and self.runs and self.filter_text.strip():
+            box.update(f"No run matches “{escape(self.filter_text.strip())}” (Esc clears the filter).")
+        elif run is None:
             box.update("No runs yet.\n\nPress [b]n[/b] and give a run spec (e.g. specs/demo.yaml) to start one.")
         else:
             box.update(preview(run, self.marked.index(run.key) if run.key in self.marked else None))
@@ -363,12 +384,19 @@ class RunPicker(Screen[None]):
         if index is not None:
             self.sort_index = index
             self.fill()
+            self.remember_sort()
 
     def action_sort(self) -> None:
         """s: the next sort order (date, name, status, rate, cost, progress)."""
         self.sort_index = (self.sort_index + 1) % len(SORTS)
         self.fill()
         self.notify(f"Runs sorted {SORTS[self.sort_index].words}.", timeout=2)
+        self.remember_sort()
+
+    def remember_sort(self) -> None:
+        remember = getattr(self.app, "remember", None)
+        if remember is not None:
+            remember(picker_sort=SORTS[self.sort_index].column)
 
     # comparing two runs
     def action_mark(self) -> None:
@@ -407,8 +435,31 @@ class RunPicker(Screen[None]):
         box.focus()
 
     def action_cancel_new(self) -> None:
-        box = self.query_one("#new-spec", Input)
-        box.display = False
+        """Esc: close the filter (cleared) or the new run's box."""
+        runs_filter = self.query_one("#runs-filter", Input)
+        if runs_filter.display:
+            runs_filter.display = False
+            runs_filter.value = ""
+            self.filter_text = ""
+            self.fill()
+        else:
+            self.query_one("#new-spec", Input).display = False
+        self.query_one("#runs").focus()
+
+    # the filter
+    def action_filter(self) -> None:
+        """/: filter the runs by name, id or status as one types; Enter keeps it, Esc clears it."""
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.fill()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
         self.query_one("#runs").focus()
 
     @on(Input.Submitted, "#new-spec")

@@ -134,10 +134,12 @@ class RunScreen(Screen[None]):
         Binding("s", "sort", "Sort", id="sort", show=False),
         Binding("j", "jump", "Jump to the issue in flight", id="jump", show=False),
         Binding("l", "replay", "The issue's log", id="replay", show=False),
+        Binding("o", "open_log", "The issue's log in the pager", id="open-log", show=False),
         Binding("1", "focus('queue')", "Queue", id="focus-queue", show=False),
         Binding("2", "focus('log')", "Log", id="focus-log", show=False),
         Binding("3", "tab('history')", "History", id="focus-history", show=False),
         Binding("4", "tab('memory')", "Memory", id="focus-memory", show=False),
+        Binding("z", "zoom", "Zoom the pane", id="zoom", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -192,6 +194,7 @@ class RunScreen(Screen[None]):
         self.queue, self.agent_log = self.query_one(IssueQueue), self.query_one(AgentLog)
         for box in ("#queue-filter", "#log-search"):
             self.query_one(box).display = False
+        self.apply_prefs(getattr(self.app, "prefs", {}))
         self.queue.load(self.model.rows, self.model.clock())
         self.refresh_panes()
         self.set_interval(FLUSH_SECONDS, self.flush_log)
@@ -200,6 +203,22 @@ class RunScreen(Screen[None]):
         else:
             self.agent_log.say("Starting the engine…", "system")
             self.start_engine()
+
+    def apply_prefs(self, prefs: dict) -> None:
+        """The remembered queue sort, failures-only filter and log following (awm_tui/prefs.py)."""
+        from awm_tui.widgets.queue import SORTS as QUEUE_SORTS
+
+        if prefs.get("queue_sort") in QUEUE_SORTS:
+            self.queue.sort_by = prefs["queue_sort"]
+        if isinstance(prefs.get("failures_only"), bool):
+            self.queue.failures_only = prefs["failures_only"]
+        if prefs.get("follow") is False:
+            self.agent_log.set_follow(False)
+
+    def remember(self, **values) -> None:
+        remember = getattr(self.app, "remember", None)
+        if remember is not None:
+            remember(**values)
 
     # ------------------------------------------------------------------ the engine, in a worker thread
     def start_engine(self) -> None:
@@ -514,12 +533,41 @@ class RunScreen(Screen[None]):
         if focusable is not None:
             focusable.focus()
 
+    ZOOMS = {"queue": "#left", "log": "#log-box", "tabs": "#tabs"}  # a pane, and what holds it
+
+    @property
+    def zoomed(self) -> str | None:
+        """The pane that takes the whole body (z), or None."""
+        return next((pane for pane in self.ZOOMS if self.has_class(f"-zoom-{pane}")), None)
+
+    def focused_pane(self) -> str | None:
+        """The pane the focus is in: queue, log or tabs (the history and memory tabs)."""
+        widget = self.focused
+        for pane, holder in self.ZOOMS.items():
+            box = self.query_one(holder)
+            if widget is not None and (widget is box or box in widget.ancestors):
+                return pane
+        return None
+
+    def action_zoom(self) -> None:
+        """z: the focused pane (the queue, the log, or the history/memory tabs) takes the whole body; z again (or
+        Esc) restores the layout."""
+        zoomed = self.zoomed
+        if zoomed is not None:
+            self.remove_class(f"-zoom-{zoomed}")
+            return
+        pane = self.focused_pane()
+        if pane is None:
+            self.notify("Focus a pane first (1, 2, 3 or 4), then z.", severity="warning")
+            return
+        self.add_class(f"-zoom-{pane}")
+
     def action_follow(self) -> None:
         """f: the log follows the newest line again, or stops (a replayed log goes back to the live one)."""
         if self.agent_log.replaying is not None:
             self.agent_log.live_again()
         else:
-            self.agent_log.toggle_follow()
+            self.remember(follow=self.agent_log.toggle_follow())
 
     def action_search(self) -> None:
         """/: search the log when it has the focus, else filter the queue by id."""
@@ -569,6 +617,9 @@ class RunScreen(Screen[None]):
         was opened from it and no engine is running."""
         if self.close_boxes():
             return
+        if self.zoomed is not None:
+            self.action_zoom()
+            return
         if self.agent_log.replaying is not None and not self.read_only:
             # a live run: Esc leaves the replayed log for the live one; a read-only run's log pane replays the
             # highlighted issue by itself (there is no live log to go back to): Esc leaves the run, in one press
@@ -580,10 +631,12 @@ class RunScreen(Screen[None]):
     # ------------------------------------------------------------------ actions: the queue
     def action_failures(self) -> None:
         only = self.queue.toggle_failures()
+        self.remember(failures_only=only)
         self.notify("Failures only (FAIL and ERROR)." if only else "All issues.")
 
     def action_sort(self) -> None:
         self.notify(f"Sorted by {self.queue.cycle_sort()}.")
+        self.remember(queue_sort=self.queue.sort_by)
 
     def action_jump(self) -> None:
         if not self.queue.jump(self.model.current):
@@ -598,6 +651,16 @@ class RunScreen(Screen[None]):
         iid = self.queue.highlighted_id()
         if iid is not None:
             self.replay_log(iid, explicit=True)
+
+    def action_open_log(self) -> None:
+        """o: the highlighted issue's log file in $PAGER (else $EDITOR, else less), the app suspended meanwhile."""
+        from awm_tui.pager import open_in_pager
+
+        iid = self.queue.highlighted_id()
+        if iid is None:
+            self.notify("No issue highlighted.", severity="warning")
+            return
+        open_in_pager(self.app, RunStore(Path(self.model.run_dir or ".")).log_path(iid), f"log for {iid}")
 
     def replay_log(self, iid: str, explicit: bool) -> bool:
         """Load logs/instance_<id>.log of the run folder into the log pane. Said when missing if asked for."""

@@ -312,6 +312,14 @@ class AgentLog(Log):
         self.update_title()
         return self.match_line, self.matches
 
+    def on_key(self, event: events.Key) -> None:
+        """n, with a search: its next match (wrapping). Taken here rather than bound, so that without a search n is
+        the run screen's (the next issue in flight) and the footer keeps the screen's keys."""
+        if event.key == "n" and self.term:
+            event.stop()
+            event.prevent_default()
+            self.search(self.term)
+
     def end_search(self) -> None:
         if self.term:
             self.term, self.match_line, self.matches = "", None, 0

@@ -12,9 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.events import Resize, Show
+from textual.events import Key, Resize, Show
 from textual.widget import Widget
-from textual.widgets import DataTable, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from awm.records import Workflow
 from awm_tui.model import RunModel
@@ -57,6 +57,8 @@ class MemoryBrowser(Vertical):
         Binding("left_square_bracket", "step_round(-1)", "Earlier round", show=False),
         Binding("right_square_bracket", "step_round(1)", "Later round", show=False),
     ]
+    # / (filter) and Esc (clear it) are keys of the run screen too: they are taken in on_key, not bound here, so
+    # that the screen's keys stay the footer's (a binding here would shadow them and rebuild the footer)
     # Wide: the table beside the selected entry's text. Narrow: the text under the table; narrow and short (the
     # run screen's tab on a small terminal): the table alone, the text one Enter away (its modal).
     DEFAULT_CSS = """
@@ -74,6 +76,7 @@ class MemoryBrowser(Vertical):
     MemoryBrowser.-narrow.-short #memory-list { height: 1fr; max-height: 100%; }
     MemoryBrowser.-narrow.-short #memory-side { display: none; }
     MemoryBrowser.-short #memory-round-info { max-height: 1; }
+    MemoryBrowser #memory-filter { dock: bottom; margin-bottom: 1; }
     MemoryBrowser #memory-keys { dock: bottom; height: 1; color: $text-muted; text-wrap: nowrap;
                                  text-overflow: ellipsis; padding: 0 1; }
     """
@@ -86,6 +89,7 @@ class MemoryBrowser(Vertical):
         self._drawn: tuple | None = None  # what the table shows: (source version, round), to redraw only on change
         self._options: list[int] = []
         self._dirty = False  # shown while hidden: redrawn when the tab is opened
+        self.filter_text = ""  # /: only the entries whose name, id, kind, description or steps have it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="memory-bar"):
@@ -100,6 +104,10 @@ class MemoryBrowser(Vertical):
             table.add_column("state", key="state", width=7)
             yield table
             yield VerticalScroll(Static("", id="memory-detail"), id="memory-side")
+        box = Input(placeholder="filter the entries by name, id, kind or text (Enter: keep, Esc: clear)",
+                    id="memory-filter")
+        box.display = False
+        yield box
         yield Static(KEYS, id="memory-keys", markup=False)
 
     # ---- feeding
@@ -173,6 +181,8 @@ class MemoryBrowser(Vertical):
         table = self.query_one("#memory-list", DataTable)
         selected = self.selected_id()
         table.clear()
+        every = len(entries)
+        entries = [entry for entry in entries if self.matches(entry)]
         for entry in entries:
             usage = self.source.usage.get(entry.id, shown)
             name = entry.name if len(entry.name) <= NAME_WIDTH else entry.name[:NAME_WIDTH - 1] + "…"
@@ -189,7 +199,18 @@ class MemoryBrowser(Vertical):
             past = "" if self.round is None or shown == self.source.rounds()[-1] else \
                 f"; counts: issues given memory up to round {shown}"
             info.update(Content(self.source.changes(shown).text() + "  (i: its prompt and reply)" + past))
+        if self.filter_text.strip():
+            info.update(Content(f"/{self.filter_text.strip()}: {len(entries)} of {every} entries")
+                        if entries or not every else Content(f"/{self.filter_text.strip()}: no entry has it"))
         self._describe(self.selected_id())
+
+    def matches(self, entry: Workflow) -> bool:
+        """The filter (/) keeps the entry: its name, id, kind, description or a step has the text, in any case."""
+        text = self.filter_text.strip().lower()
+        if not text:
+            return True
+        fields = [entry.name, entry.id, entry.kind, kind_label(entry.kind), entry.description, *entry.steps]
+        return any(text in str(field).lower() for field in fields)
 
     def _describe(self, entry_id: str | None) -> None:
         detail = self.query_one("#memory-detail", Static)
@@ -227,6 +248,43 @@ class MemoryBrowser(Vertical):
         if event.row_key.value:
             self.app.push_screen(MemoryEntryScreen(event.row_key.value, self.source, round_number=self.shown_round),
                                  callback=lambda _: (self._note_flags(), self._draw()))  # d or k there: its state
+
+    def on_key(self, event: Key) -> None:
+        """/: the filter box; Esc with the box shown: the filter cleared and closed (else Esc is the screen's)."""
+        box = self.query_one("#memory-filter", Input)
+        if event.key == "slash" and not box.has_focus:
+            event.stop()
+            event.prevent_default()
+            self.action_filter()
+        elif event.key == "escape" and box.display:
+            event.stop()
+            event.prevent_default()
+            self.action_close_filter()
+
+    def action_filter(self) -> None:
+        """/: filter the entries as one types; Enter keeps the filter (the table focused), Esc clears it."""
+        box = self.query_one("#memory-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_close_filter(self) -> None:
+        box = self.query_one("#memory-filter", Input)
+        box.display = False
+        box.value = ""
+        self.filter_text = ""
+        self._draw(force=True)
+        self.query_one("#memory-list", DataTable).focus()
+
+    @on(Input.Changed, "#memory-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        event.stop()  # the run screen has filter boxes of its own
+        self.filter_text = event.value
+        self._draw(force=True)
+
+    @on(Input.Submitted, "#memory-filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#memory-list", DataTable).focus()
 
     def action_step_round(self, step: int) -> None:
         """[ and ]: the memory one round earlier or later."""
