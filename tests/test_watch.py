@@ -404,9 +404,11 @@ def wait(predicate, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home):
-    """The Done-when: a headless demo run, `awm-tui watch RUN` in tmux: n/N done grows, p pauses the headless run
-    (it exits 0, paused), the run resumes headless, and quitting the watcher (q) leaves it going to completion."""
+@pytest.mark.parametrize("opened_by", ["watch", "picker"])
+def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home, opened_by):
+    """The Done-when: a headless demo run, `awm-tui watch RUN` in tmux (or `awm-tui`, the picker, and Enter on the
+    run): n/N done grows, p pauses the headless run (it exits 0, paused), the run resumes headless, and quitting the
+    watcher (q) leaves it going to completion."""
     spec = tmp_path / "demo.yaml"
     text = (ROOT / "specs" / "demo.yaml").read_text()
     spec.write_text(text.replace("  output_cost_per_token: 0.000002",
@@ -420,10 +422,15 @@ def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home):
 
     first = headless(str(spec), "--limit", "4", "--output-dir", str(out))
     session = f"awm-watch-{uuid.uuid4().hex[:8]}"
-    command = f"cd {ROOT} && AWM_TUI_HOME={awm_home} {sys.executable} -m awm_tui.cli watch {out}; sleep 60"
+    args = f"watch {out}" if opened_by == "watch" else ""
+    command = f"cd {ROOT} && AWM_TUI_HOME={awm_home} {sys.executable} -m awm_tui.cli {args}; echo AWM-EXITED; sleep 60"
     try:
         wait(lambda: (out / ".lock").exists() and RunStore(out).owner() is not None, 120, "the headless run's start")
         tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", command)
+        if opened_by == "picker":  # the run, registered from elsewhere, is the picker's only (and highlighted) row
+            wait(lambda: "running" in tmux("capture-pane", "-p", "-t", session), 30,
+                 "the picker to list the running run")
+            tmux("send-keys", "-t", session, "Enter")
         wait(lambda: done_on_screen(session) is not None, 30, "the watcher's first frame")
         start = done_on_screen(session)
         wait(lambda: (done_on_screen(session) or 0) > start, 120, "n/N done to grow on the watcher's screen")
@@ -441,7 +448,9 @@ def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home):
         wait(lambda: " running" in tmux("capture-pane", "-p", "-t", session).splitlines()[0], 120,
              "the watcher to see the resumed run")
         tmux("send-keys", "-t", session, "q")
-        wait(lambda: "stopped watching" in tmux("capture-pane", "-p", "-t", session), 15, "the watcher to quit")
+        wait(lambda: "AWM-EXITED" in tmux("capture-pane", "-p", "-t", session), 15, "the watcher to quit")
+        if opened_by == "watch":
+            assert "stopped watching" in tmux("capture-pane", "-p", "-t", session)
         assert second.poll() is None, "the run ended with the watcher"
         assert second.wait(240) == 0
         final = json.loads((out / "checkpoint.json").read_text())
