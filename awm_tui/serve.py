@@ -370,8 +370,9 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
             wait, up to `timeout` seconds, for them to end; the ones left are killed (how many)."""
             services = list(self.services)
             if services:
-                await asyncio.wait([asyncio.ensure_future(s.stop()) for s in services], timeout=timeout)
+                await asyncio.wait([asyncio.ensure_future(ask_to_quit(s)) for s in services], timeout=timeout)
             return await self.end_sessions()
+
 
         async def end_sessions(self) -> int:
             """Kill the sessions' apps still running (how many) and close their pages' websockets (an app that quits
@@ -395,6 +396,20 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
             return killed
 
     return AwmServer()
+
+
+async def ask_to_quit(service) -> None:
+    """Ask one browser session's app to quit (textual-serve's AppService.stop: a "quit" packet, then its end). A
+    session still starting (its process spawned, textual-serve's reader task not yet made) would take stop() for a
+    no-op, and its app would be killed at once rather than asked: it is asked once it runs (a Ctrl-C in the instant a
+    tab opened, seen under load)."""
+    import asyncio
+
+    for _ in range(100):  # 5 s at most (the caller's timeout bounds it too)
+        if getattr(service, "_task", None) is not None:
+            break
+        await asyncio.sleep(0.05)
+    await service.stop()
 
 
 def loopback_name(name: str) -> bool:

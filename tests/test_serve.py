@@ -603,3 +603,31 @@ def test_chromium_shows_the_app_the_picker_then_a_runs_screen(serving, tmp_path)
         Path(os.environ["AWM_TUI_SERVE_PNG"]).write_bytes(png)
     assert served.stop() == 0
     assert "Traceback" not in "".join(served.err + served.out)
+
+
+def test_a_session_still_starting_is_asked_to_quit_once_it_runs_not_killed_at_once():
+    """The cause of a rare exit 0 where 130 was due: a Ctrl-C in the instant a tab's app was spawned found
+    textual-serve's session without its reader task, so its stop() did nothing and the app was killed at once."""
+    import asyncio
+
+    from awm_tui.serve import ask_to_quit
+
+    class Starting:  # textual-serve's AppService as it is between spawning its app and making its task
+        def __init__(self) -> None:
+            self._task = None
+            self.asked_with_task: list[bool] = []
+
+        async def stop(self) -> None:
+            self.asked_with_task.append(self._task is not None)
+
+    async def scenario() -> Starting:
+        service = Starting()
+
+        async def started() -> None:
+            await asyncio.sleep(0.3)
+            service._task = object()
+
+        await asyncio.gather(started(), ask_to_quit(service))
+        return service
+
+    assert asyncio.run(scenario()).asked_with_task == [True]
