@@ -346,6 +346,34 @@ async def test_the_picker_is_a_table_of_runs_newest_first(runs):
         assert "sorted newest first" in str(table.border_title)
 
 
+THEMES = ("textual-dark", "textual-light", "solarized-light", "catppuccin-latte", "rose-pine-dawn", "nord")
+
+
+@pytest.mark.asyncio
+async def test_the_pickers_states_read_on_dark_and_light_themes(runs):
+    """The states' colours (a theme's success, warning, error, accent) drawn legible on the table's background: the
+    warning orange of "paused" was about 1.6:1 on textual-light's panel (seen in its light snapshot)."""
+    from rich.style import Style as RichStyle
+
+    from test_tui_run import contrast
+
+    app = AwmApp(factory=fake_engine.factory())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs", DataTable)
+        for theme in THEMES:
+            app.theme = theme
+            await pilot.pause()
+            await pilot.pause()
+            background = table.background_colors[1].rich_color.triplet
+            states = [table.get_row_at(i)[1] for i in range(table.row_count)]
+            assert {s.plain for s in states} == {"paused", "completed", "aborted"}
+            for state in states:
+                colour = RichStyle.parse(str(state.style)).color
+                assert colour is not None and colour.triplet is not None, (theme, state.plain, "uncoloured")
+                assert contrast(colour.triplet, background) >= 3.7, (theme, state.plain, background)
+
+
 @pytest.mark.asyncio
 async def test_runs_of_one_spec_are_told_apart_by_id_memory_workers_and_start(home):
     """Three runs of the same spec ("demo"): the baseline without memory, one with memory, one with 4 workers."""

@@ -52,14 +52,27 @@ def calc_model() -> RunModel:
 def test_issue_detail_tabs(snap_compare, size, tab):
     """A failed issue's trajectory, its tests (breakdown and whole output), and the memory it was given: over a
     stand-in for the run screen (the detail's own layout, whatever the run screen's)."""
+    assert detail_snapshot(snap_compare, size, tab, "")
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("tab", ["trajectory", "memory"])
+def test_issue_detail_tabs_light(snap_compare, size, tab):
+    """The same on a light theme: the trajectory's kinds of lines, and the Memory tab (what was given, and why)."""
+    assert detail_snapshot(snap_compare, size, tab, "textual-light")
+
+
+def detail_snapshot(snap_compare, size: str, tab: str, theme: str) -> bool:
     app = DetailHost(calc_model(), CALC_IDS[3])
 
     async def run_before(pilot):
+        if theme:
+            app.theme = theme
         await until(pilot, lambda: isinstance(app.screen, IssueDetail))
         await pilot.press(str(TABS.index(tab) + 1))
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+    return snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -67,9 +80,21 @@ def test_issue_detail_tabs(snap_compare, size, tab):
 def test_memory_browser_rounds(snap_compare, size, round_number):
     """The memory after its latest round (the boundary workflow re-learned: v2) and after round 1 (v1), the browser
     given the whole terminal."""
+    assert memory_snapshot(snap_compare, size, round_number, "")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_memory_browser_rounds_light(snap_compare, size):
+    """Round 1 on a light theme: the entries' flags as they stood then, and the round's wording, readable."""
+    assert memory_snapshot(snap_compare, size, 1, "textual-light")
+
+
+def memory_snapshot(snap_compare, size: str, round_number, theme: str) -> bool:
     app = MemoryHost(calc_model())
 
     async def run_before(pilot):
+        if theme:
+            app.theme = theme
         await pilot.pause()
         app.query_one("#memory-list").focus()
         if round_number != "latest":
@@ -83,4 +108,4 @@ def test_memory_browser_rounds(snap_compare, size, round_number):
         await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.2)  # the table's column widths are measured when the app is next idle
 
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+    return snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

@@ -19,6 +19,16 @@ PAIRED = [f"proj__proj-{i}" for i in range(1, 15)]
 def test_run_picker(snap_compare, home, size):
     """Four runs; beta marked as a comparison's reference; the cursor on the aborted run, whose reason the preview
     shows."""
+    assert picker_snapshot(snap_compare, home, size, "")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_picker_light(snap_compare, home, size):
+    """The same on a light theme: the picker's columns (id, memory, workers, started) and states readable (issue 20)."""
+    assert picker_snapshot(snap_compare, home, size, "textual-light")
+
+
+def picker_snapshot(snap_compare, home, size: str, theme: str) -> bool:
     root = home / "runs"
     fake_engine.write_run(root / "alpha-20250102-030405", name="alpha", processed=3, status="paused",
                           updated_at="2025-01-02T03:04:05", message="paused by request")
@@ -31,23 +41,36 @@ def test_run_picker(snap_compare, home, size):
                           updated_at="2024-12-30T12:00:00")
 
     async def mark_and_move(pilot):
+        if theme:
+            pilot.app.theme = theme
         await pilot.pause()
         await pilot.press("down", "space", "down")
         await pilot.pause()
 
-    assert snap_compare(SnapApp(factory=fake_engine.factory()), terminal_size=SIZES[size], run_before=mark_and_move)
+    return snap_compare(SnapApp(factory=fake_engine.factory()), terminal_size=SIZES[size], run_before=mark_and_move)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_comparison_screen(snap_compare, home, size):
     """Two runs on the same 14 issues, compared from the picker: rates, difference, issues won and lost, usage, and
     a warning (the memory run was made with another agent prompt)."""
+    assert comparison_snapshot(snap_compare, home, size, "")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_comparison_screen_light(snap_compare, home, size):
+    assert comparison_snapshot(snap_compare, home, size, "textual-light")
+
+
+def comparison_snapshot(snap_compare, home, size: str, theme: str) -> bool:
     root = home / "runs"
     compare_fixtures.write_run(root / "base", {i: "PASS" if n % 2 else "FAIL" for n, i in enumerate(PAIRED)})
     compare_fixtures.write_run(root / "mem", {i: "PASS" if n % 3 else "FAIL" for n, i in enumerate(PAIRED)},
                                record=compare_fixtures.provenance(PAIRED, prompts={"agent": "9" * 16}))
 
     async def compare(pilot):
+        if theme:
+            pilot.app.theme = theme
         await pilot.pause()
         table = pilot.app.screen.query_one("#runs")
         names = [table.get_row_at(i)[8].plain for i in range(table.row_count)]  # the name column
@@ -59,4 +82,4 @@ def test_comparison_screen(snap_compare, home, size):
         await until(pilot, lambda: pilot.app.screen.comparison is not None, timeout=60)
         await pilot.pause()
 
-    assert snap_compare(SnapApp(factory=fake_engine.factory()), terminal_size=SIZES[size], run_before=compare)
+    return snap_compare(SnapApp(factory=fake_engine.factory()), terminal_size=SIZES[size], run_before=compare)

@@ -125,7 +125,7 @@ def preview(run: PickerRun, marked: int | None) -> str:
     """What the run is, where it is, and why it stopped (checkpoint.json's message: the abort or pause reason)."""
     s = run.summary
     colour = STATE_COLOURS.get(s.status, "")
-    state = f"[${colour}]{s.status}[/]" if colour else s.status
+    state = f"[$text-{colour}]{s.status}[/]" if colour else s.status
     reason_colour = "$text-error" if s.status in ("aborted", "crashed") else "$text-warning"
     lines = [f"[b]{escape(s.name)}[/b] · {state}"]
     if run.message:
@@ -318,15 +318,29 @@ class RunPicker(Screen[None]):
         return any(text in str(field).lower() for field in (s.name, s.run_dir.name, run.run_id, run.status_text,
                                                             s.status))
 
+    def colour(self, variable: str) -> str:
+        """A theme colour (success, warning, accent…) as Rich takes it, made legible on the table's background (a
+        theme's orange on a light panel is too pale as it is: awm_tui.widgets.agentlog.readable); "" if none."""
+        from textual.color import Color, ColorParseError
+
+        from awm_tui.widgets.agentlog import readable
+
+        value = self.app.theme_variables.get(variable, "") if variable else ""
+        try:
+            color = Color.parse(value)
+        except ColorParseError:
+            return ""
+        background = self.query_one("#runs").background_colors[0]
+        return readable(background + color if color.a < 1 else color, background).hex
+
     def cells(self, run: PickerRun) -> tuple[Text, ...]:
         """A run's row. DataTable draws Rich text, which knows no $variables: the theme's colours are looked up here
         (and the table filled again when the theme changes)."""
         s = run.summary
-        colours = self.app.theme_variables
-        colour = colours.get(STATE_COLOURS.get(s.status, ""), "")
+        colour = self.colour(STATE_COLOURS.get(s.status, ""))
         mark = self.marked.index(run.key) if run.key in self.marked else None
         return (
-            Text("ref" if mark == 0 else "vs" if mark == 1 else "", style=f"bold {colours.get('accent', '')}"),
+            Text("ref" if mark == 0 else "vs" if mark == 1 else "", style=f"bold {self.colour('accent')}"),
             Text(run.status_text, style=colour or "dim"),
             Text(f"{s.processed}/{s.total}", justify="right"),
             Text(f"{s.success_rate:.0%}" if s.processed else "–", justify="right"),

@@ -86,10 +86,18 @@ def legible(widget: Widget, name: str) -> Style:
     color = widget.get_component_styles(name).color
     background = widget.background_colors[0]  # what is under the widget: the same focused or not (no restyle)
     foreground = widget.styles.color if widget.styles.color.a == 1 else background.get_contrast_text()
-    base = background + color if color.a < 1 else color
-    color = next((c for c in (base.blend(foreground, k / 10) for k in range(11))
-                  if contrast(c, background) >= MIN_CONTRAST), foreground)
+    color = readable(background + color if color.a < 1 else color, background, foreground)
     return style + Style(color=color.rich_color)
+
+
+def readable(color: Color, background: Color, foreground: Color | None = None) -> Color:
+    """`color` moved toward the foreground (the background's contrasting text by default) until it reaches
+    MIN_CONTRAST on `background`: a theme's orange or green, legible on its light panels too."""
+    foreground = foreground or background.get_contrast_text()
+    if foreground.a < 1:  # the contrast text is a shade translucent: as it shows on this background
+        foreground = background + foreground
+    return next((c for c in (color.blend(foreground, k / 10) for k in range(11))
+                 if contrast(c, background) >= MIN_CONTRAST), foreground)
 
 
 def cut(line: str) -> str:
