@@ -47,8 +47,10 @@ class Served:
         self.out: list[str] = []
         self.err: list[str] = []
         self._lines: queue.Queue = queue.Queue()
-        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(stream, into), daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
+                        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self.readers:
+            reader.start()
         found = self.wait_for(r"the app at http://(\S+?):(\d+)/", timeout)
         self.host, self.port = found[1], int(found[2])
 
@@ -77,7 +79,8 @@ class Served:
         """Ctrl-C (SIGINT to the server alone); its exit status."""
         self.proc.send_signal(signal.SIGINT)
         status = self.proc.wait(timeout)
-        time.sleep(0.2)  # the reader threads take the last lines
+        for reader in self.readers:  # the last lines read (at the pipes' end; a session left holding them: 10 s)
+            reader.join(10)
         return status
 
     def group_alive(self) -> bool:
@@ -291,6 +294,8 @@ def test_answers_on_127_0_0_1_only_offline_and_to_its_own_pages(serving):
 def test_another_host_warns_there_is_no_login_and_answers_there(serving):
     address = other_address()
     served = serving("--host", "0.0.0.0")
+    # stdout and stderr are read by threads of their own: the warning, printed first, may be read after the address
+    served.wait_for("there is no login", 10)
     warning = "".join(served.err)
     assert "warning: listening on 0.0.0.0, not only on this machine, and there is no login" in warning
     assert f"anyone who can reach port {served.port} controls awm-tui here" in warning
