@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from awm_tui.fmt import count
 
 EPILOG = """\
 Every way a run ends is a safe stop: q, Ctrl-C, Ctrl+Q or the palette's Quit in the app; Ctrl-C, SIGTERM or SIGHUP
@@ -385,7 +386,7 @@ def _check_predictions(predictions: list[dict], path) -> None:
     repeated = [iid for iid, count in seen.items() if count > 1]
     if repeated:
         shown = ", ".join(f"{iid} ({seen[iid]} times)" for iid in repeated[:5]) + (" …" if len(repeated) > 5 else "")
-        raise UserError(f"evaluate: {path} has more than one prediction for {len(repeated)} instance(s): "
+        raise UserError(f"evaluate: {path} has more than one prediction for {count(len(repeated), 'instance')}: "
                         f"{shown}; each instance is graded once. Keep one prediction per instance_id.")
 
 

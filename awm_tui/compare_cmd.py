@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from awm_tui.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def _names(args: argparse.Namespace) -> list[str]:
         names = [n.strip() for n in args.names.split(",")]
         example = ",".join(f"arm{i}" for i in range(1, len(args.runs) + 1))
         if len(names) != len(args.runs):
-            raise UserError(f"compare: --names {args.names!r} gives {len(names)} label(s) for {len(args.runs)} "
+            raise UserError(f"compare: --names {args.names!r} gives {count(len(names), 'label')} for {len(args.runs)} "
                             "runs. Give one non-empty label per run, comma-separated, in the runs' order, e.g. "
                             f"--names {example}.")
         if not all(names):

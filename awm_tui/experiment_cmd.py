@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from awm_tui.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -67,7 +68,7 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
                               fix="Choose a new (or empty) folder you can write to for the experiment.")
         experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name)
     print(f"awm-tui: experiment {experiment.dir}: arms {', '.join(a.name for a in experiment.arms)} "
-          f"(reference {experiment.arms[0].name}), {experiment.seeds} seed(s); resume with "
+          f"(reference {experiment.arms[0].name}), {count(experiment.seeds, 'seed')}; resume with "
           f"`awm-tui experiment --resume {experiment.dir}`", flush=True)
     for run in experiment.runs():
         outcome = _run_one(experiment, run, stopper, args.quiet)

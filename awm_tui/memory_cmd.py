@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from awm_tui.fmt import count
 
 ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export")
 
@@ -63,7 +64,7 @@ def main(argv: list[str]) -> int:
             from awm import atomic
 
             atomic.write_text(Path(args.target).expanduser(), data)
-            print(f"wrote {len(memory.workflows)} entries to {args.target}", file=sys.stderr)
+            print(f"wrote {count(len(memory.workflows), 'entry')} to {args.target}", file=sys.stderr)
         else:
             sys.stdout.write(data)
         return 0
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> int:
 
 def _usefulness(use: dict) -> str:
     lcb = use.get("lcb")
-    text = (f"injected into {use.get('injected', 0)} issue(s): {use.get('passed', 0)} passed, {use.get('failed', 0)} "
+    text = (f"injected into {count(int(use.get('injected', 0)), 'issue')}: {use.get('passed', 0)} passed, {use.get('failed', 0)} "
             f"failed, {use.get('errored', 0)} errors")
     if use.get("helped") or use.get("hurt"):
         text += f"; against the baseline: helped {use.get('helped', 0)}, hurt {use.get('hurt', 0)}"

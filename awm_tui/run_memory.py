@@ -21,6 +21,7 @@ from awm.memory import ops
 from awm.memory.store import WorkflowMemory, rates, tally
 from awm.records import PITFALL, Experience, Workflow
 from awm_tui.model import IssueRow, RunModel
+from awm_tui.fmt import count
 
 PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}
 
@@ -55,7 +56,7 @@ class EntryUsage:
         if not self.uses:
             text = "not given to any issue yet"
         else:
-            text = (f"given to {self.uses} issue(s): {self.passed} passed, {self.failed} failed, {self.errored} "
+            text = (f"given to {count(self.uses, 'issue')}: {self.passed} passed, {self.failed} failed, {self.errored} "
                     f"errors; pass rate when given {self.rate_text()}")
         if baseline:
             text += f"; against the baseline run: helped {self.helped}, hurt {self.hurt}"

@@ -19,6 +19,7 @@ from typing import Callable
 
 import argparse
 import sys
+from awm_tui.fmt import count
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -212,14 +213,14 @@ async def serve(command: str, host: str, port: int, *, guard_host: bool = True, 
         await stop.wait()
         await site.stop()  # no new sessions
         if server.services:
-            print(f"awm-tui serve: stopping: {len(server.services)} browser session(s) quitting safely (a run's "
+            print(f"awm-tui serve: stopping: {count(len(server.services), 'browser session')} quitting safely (a run's "
                   "engine stops at a safe point; Ctrl-C again to stop at once).", file=sys.stderr, flush=True)
             done = asyncio.ensure_future(server.stop_sessions(STOP_WAIT_SECONDS))
             cut = asyncio.ensure_future(again.wait())
             await asyncio.wait({done, cut}, return_when=asyncio.FIRST_COMPLETED)
             cut.cancel()
             if done.done() and done.result():
-                print(f"awm-tui serve: {done.result()} browser session(s) had not quit after "
+                print(f"awm-tui serve: {count(done.result(), 'browser session')} had not quit after "
                       f"{STOP_WAIT_SECONDS:.0f} s and were ended; their runs are left interrupted (resumable).",
                       file=sys.stderr, flush=True)
             if not done.done():

@@ -135,7 +135,7 @@ def test_refusals_exit_2_with_one_paragraph(tmp_path, capsys):
         ([str(a), str(tmp_path / "missing")], "no run found at"),
         ([str(a), str(b)], "different dataset rows"),
         ([str(a), str(z)], "no finished instance in common"),
-        ([str(a), str(a), "--names", "x"], "--names 'x' gives 1 label(s) for 2 runs"),
+        ([str(a), str(a), "--names", "x"], "--names 'x' gives 1 label for 2 runs"),
         ([str(a), str(a), "--output-dir", str(a / "config.json")], "is a file, not a folder"),
     ]
     for argv, expected in cases:

@@ -28,7 +28,7 @@ def test_list_show_and_edits(tmp_path, capsys):
     assert "wf-fix-a-date-boundary" in listing and "Normalise text input" in listing and "active" in listing
     assert main(["memory", folder, "show", "wf-fix-a-date-boundary"]) == 0
     shown = capsys.readouterr().out
-    assert "## Workflow: Fix a date boundary" in shown and "injected into 2 issue(s): 2 passed" in shown
+    assert "## Workflow: Fix a date boundary" in shown and "injected into 2 issues: 2 passed" in shown
     assert main(["memory", folder, "pin", "wf-normalise-text-input", "--note", "always"]) == 0
     assert main(["memory", folder, "disable", "wf-fix-a-date-boundary"]) == 0
     capsys.readouterr()

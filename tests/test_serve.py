@@ -352,7 +352,7 @@ def test_a_browser_session_runs_the_app_and_ctrl_c_quits_it_first(serving, tmp_p
     assert len(children(served.proc.pid)) == 1
     assert served.stop() == 0
     err = "".join(served.err)
-    assert "1 browser session(s) quitting safely" in err and err.strip().endswith("awm-tui serve: stopped."), err
+    assert "1 browser session quitting safely" in err and err.strip().endswith("awm-tui serve: stopped."), err
     assert "Traceback" not in err + "".join(served.out), err
     assert done.wait(10), "the browser's websocket was not closed"
     deadline = time.monotonic() + 10
@@ -426,9 +426,9 @@ def test_a_session_that_does_not_quit_is_ended_after_the_wait_or_at_a_second_ctr
 
     asyncio.run(open_session_then_stop())
     err = proc.stderr.read()
-    assert "1 browser session(s) quitting safely" in err and "Traceback" not in err
+    assert "1 browser session quitting safely" in err and "Traceback" not in err
     if how == "wait":
-        assert "1 browser session(s) had not quit after 2 s and were ended" in err
+        assert "1 browser session had not quit after 2 s and were ended" in err
         assert err.strip().endswith("awm-tui serve: stopped.")
     else:
         assert err.strip().endswith("stopped at once; the browser sessions' runs are left interrupted (resumable).")

@@ -312,7 +312,7 @@ async def test_the_table_has_uses_pass_rate_and_helped_hurt_against_the_baseline
         assert [r[3:6] for r in rows(table)] == [["2", "50%", "+1 −1"], ["1", "100%", "+1 −0"]]
         assert "counts: issues given memory up to round 1" in plain(
             app.query_one("#memory-round-info", Static))
-        assert "given to 2 issue(s): 1 passed, 1 failed" in plain(app.query_one("#memory-detail", Static))
+        assert "given to 2 issues: 1 passed, 1 failed" in plain(app.query_one("#memory-detail", Static))
 
     # no baseline linked: helped/hurt are not known
     alone = write_run(tmp_path / "alone").dir
@@ -472,7 +472,7 @@ async def test_enter_opens_the_entry_with_every_version_and_its_usefulness(run):
         assert text.index("v2 · round 3 · Fix an off-by-one boundary") < text.index(
             "v1 · round 1 · Fix an off-by-one boundary  ← after round 1")
         assert "1. Write a failing test at the edge value first" in text and "1. Reproduce with the edge value" in text
-        assert "given to 3 issue(s): 2 passed, 1 failed, 0 errors; pass rate when given 67%; against the baseline " \
+        assert "given to 3 issues: 2 passed, 1 failed, 0 errors; pass rate when given 67%; against the baseline " \
                "run: helped 2, hurt 1" in text
         await pilot.press("escape")
         assert isinstance(app.screen.query_one(MemoryBrowser), MemoryBrowser)

@@ -231,7 +231,7 @@ async def test_the_baseline_run_is_drawn_and_paired_on_the_same_issues(tmp_path,
         await pilot.pause()
         # graded in both: a-1 (P/P), a-2 (P/F: won), a-3 (F/P: lost), a-4 (P/F: won), a-6 (P/P), a-8 (P/F: won)
         assert plain(pane.query_one("#compare", Static)) == (
-            f"vs baseline {tmp_path / 'baseline'} on the 6 issue(s) both graded: 83.3% vs 50.0%, +33.3 pp "
+            f"vs baseline {tmp_path / 'baseline'} on the 6 issues both graded: 83.3% vs 50.0%, +33.3 pp "
             "(won 3, lost 1, tie 2; McNemar p = 0.625)")
         # the baseline's cumulative rate on the issues this run finished so far: 4 of the 7 it graded
         assert "baseline, same issues: 57.1%" in "\n".join(strip_lines(pane))

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from awm.records import PITFALL, Workflow
 from awm_tui.run_memory import RunMemory
+from awm_tui.fmt import count
 
 
 def version_text(entry: Workflow, mark: str = "") -> Content:
@@ -64,7 +65,7 @@ def entry_text(memory: RunMemory, entry_id: str, round_number: int | None = None
     usage = memory.usage.get(entry_id)  # the whole run: the entry in full (the browser shows it up to a round)
     header = Content("\n").join([
         Content.assemble((current.name, "bold"), "  ", (entry_id, "$foreground-muted")),
-        Content.assemble(f"{current.kind} · {len(versions) or 1} version(s) · first made in round {first} · ",
+        Content.assemble(f"{current.kind} · {count(len(versions) or 1, 'version')} · first made in round {first} · ",
                          (state, state_style)),
         Content(usage.summary(memory.usage.baseline is not None)),
         *([Content.styled(f"baseline run: {memory.baseline_label}", "$foreground-muted")] if memory.baseline_label

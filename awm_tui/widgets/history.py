@@ -27,6 +27,7 @@ from awm.experiment.figures import p_phrase, percent, points
 from awm.run.stats import default_window
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import Baseline, read_baseline  # noqa: F401 - read_baseline: called by name (tests wrap it)
+from awm_tui.fmt import count
 
 LEVELS = " ▁▂▃▄▅▆▇█"  # a verdict cell's height: the pass share of its bin
 JUDGED = ("PASS", "FAIL", "ERROR")  # graded (ERROR counts as unresolved, as in `compare`); SKIPPED is not
@@ -270,7 +271,7 @@ def comparison(baseline: Baseline, tally: Tally, p: float | None = None) -> Cont
     style = "$text-success" if difference > 0 else "$text-error" if difference < 0 else ""
     p_text = "…" if p is None else p_phrase(p)
     return Content.assemble(
-        "vs baseline ", (baseline.name, "bold"), f" on the {pairs:,} issue(s) both graded: {percent(ours)} vs "
+        "vs baseline ", (baseline.name, "bold"), f" on the {count(pairs, 'issue')} both graded: {percent(ours)} vs "
         f"{percent(theirs)}, ", (points(difference), style),
         f" (won {tally.won}, lost {tally.lost}, tie {pairs - tally.won - tally.lost}; McNemar {p_text})")
 
@@ -279,7 +280,7 @@ def rounds(model: RunModel) -> str:
     lines = []
     for ind in model.inductions:
         what = ind.what()  # added, updated, evicted: a round that only re-learned adds nothing
-        lines.append(f"[$text-secondary]round {ind.round}[/] after {ind.after} issues — {escape(what)}")
+        lines.append(f"[$text-secondary]round {ind.round}[/] after {count(ind.after, 'issue')} — {escape(what)}")
     return "\n".join(lines)
 
 

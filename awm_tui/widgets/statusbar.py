@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from awm_tui.headless import duration, money
 from awm_tui.model import RunModel
+from awm_tui.fmt import count
 
 # theme variables: readable on light and dark themes alike ($foreground-muted: $text-muted's transparency is lost
 # in content markup)
@@ -76,9 +77,9 @@ def short_model(name: str) -> str:
 def workflow_forms(in_memory: int, disabled: int) -> tuple[str, ...]:
     """Memory's size, widest form first; a disabled entry is in memory but never given, so it is not counted usable."""
     if not disabled:
-        return f"{in_memory} workflows", f"{in_memory} wf"
+        return count(in_memory, "workflow"), f"{in_memory} wf"
     usable = max(0, in_memory - disabled)
-    return (f"{usable} workflow{'' if usable == 1 else 's'} usable ({disabled} disabled)",
+    return (f"{count(usable, 'workflow')} usable ({disabled} disabled)",
             f"{usable} wf usable ({disabled} off)")
 
 
