@@ -13,6 +13,7 @@ API is an ordinary run folder: the app and `awm-tui --resume` open it."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -27,6 +28,15 @@ from awm.run import events as ev
 from awm.run.launch import prepare_engine
 from awm.run.store import RunStore
 from awm.spec import ALIASES, DatasetSpec, RunSpec, read_spec_file, spec_from_mapping
+
+# Each of the design's flat names and the place in a spec's sections that holds the same setting (None: the whole
+# field). A configuration holds a setting under one name at a time (AWMConfig.__setattr__).
+_SAME_SETTING: dict[str, tuple[str, str | None]] = {
+    **{flat: (target.split(".")[0], target.split(".", 1)[1] if "." in target else None)
+       for flat, target in ALIASES.items()},
+    "skip_evaluation": ("evaluation", "backend"),
+}
+_UNSET = object()
 
 @dataclass
 class AWMConfig:
@@ -62,9 +72,48 @@ class AWMConfig:
     max_staleness: int | None = None
     source: str | None = field(default=None, repr=False, compare=False)  # the file it was loaded from, if any
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_built", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A setting set after the configuration is made (`config = AWMConfig.load(...)`, then
+        `config.induction_trigger_count = 1`) replaces the value it had under its other name (`induction.trigger`):
+        the later word wins, whichever name each was given under. Without this both would be kept, and the run
+        refused as naming the setting twice. Both names given at once (to the constructor, or in one file) are still
+        refused: there is no later word."""
+        if getattr(self, "_built", False) and value is not None:
+            if name in _SAME_SETTING:
+                section, key = _SAME_SETTING[name]
+                held = getattr(self, section)
+                if key is None:
+                    object.__setattr__(self, section, None)
+                elif isinstance(held, dict) and key in held and not (name == "skip_evaluation" and value is False
+                                                                    and held[key] != "none"):
+                    object.__setattr__(self, section, {k: v for k, v in held.items() if k != key})  # a copy
+            for flat, (section, key) in _SAME_SETTING.items():
+                if section == name and (key is None or (isinstance(value, dict) and key in value)):
+                    object.__setattr__(self, flat, None)
+        object.__setattr__(self, name, value)
+
     def to_dict(self) -> dict[str, Any]:
-        """The fields that are set, in a spec's shape (what `save` writes and a YAML spec could hold)."""
-        return {k: v for k, v in asdict(self).items() if v is not None and k != "source"}
+        """The fields that are set, in a spec's shape (what `save` writes and a YAML spec could hold). A setting
+        held under both names after an edit in place (`config.induction["trigger"] = 1` on a file that says
+        `induction_trigger_count: 5`) is the edited one."""
+        doc = {k: v for k, v in asdict(self).items() if v is not None and k != "source"}
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
+            return doc
+        for flat, (section, key) in _SAME_SETTING.items():
+            held = doc.get(section)
+            if flat not in doc or key is None or not isinstance(held, dict) or key not in held or doc[flat] is False:
+                continue  # (skip_evaluation: false contradicts no backend)
+            section_edited = held[key] != (loaded.get(section) or {}).get(key, _UNSET)
+            flat_edited = doc[flat] != loaded.get(flat, _UNSET)
+            if section_edited and not flat_edited:
+                del doc[flat]
+            elif flat_edited and not section_edited:
+                doc[section] = {k: v for k, v in held.items() if k != key}
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AWMConfig:
@@ -96,6 +145,7 @@ class AWMConfig:
                 data = _from_recorded(data["spec"])
         config = cls.from_dict(data)
         config.source = str(path)
+        object.__setattr__(config, "_loaded", copy.deepcopy(config.to_dict()))  # what the file said (to_dict)
         return config
 
     def to_spec(self) -> RunSpec:

@@ -160,11 +160,18 @@ class RunSpec:
     # the command line's flags it was loaded with, as spec fields (paths absolute): recorded in config.json, so that
     # a resume runs with them again (not a spec field: not in `public()`)
     flags: dict[str, Any] = field(default_factory=dict)
+    packaged: bool = False  # a run without a spec, on the packaged defaults (launch_spec): its messages say so
+
+    @property
+    def label(self) -> str | None:
+        """The spec as messages name it: its file, or for a run without a spec, what that file is to the user."""
+        return packaged_label(self.path) if self.packaged and self.path else self.path
 
     def public(self) -> dict[str, Any]:
         """Everything about the run except secrets: what config.json holds."""
         data = asdict(self)
         data.pop("flags", None)
+        data.pop("packaged", None)
         data["llm"] = self.llm.public()
         if self.induction.llm is not None:
             data["induction"]["llm"] = self.induction.llm.public()
@@ -380,22 +387,73 @@ class _At:
         return UserError(f"{self}: {problem}. {fix}" + ("" if fix.endswith((".", "?")) else "."))
 
 
-def load_spec(path: str | Path, overrides: dict | None = None, env: Mapping[str, str] | None = None) -> RunSpec:
-    """Read and validate a run spec; every mistake raises UserError naming file, line, field and fix."""
-    file = str(path)
+def load_spec(path: str | Path, overrides: dict | None = None, env: Mapping[str, str] | None = None,
+              layer: dict[str, tuple[Any, _At]] | None = None, label: str | None = None) -> RunSpec:
+    """Read and validate a run spec; every mistake raises UserError naming file, line, field and fix (the file as
+    `label`, if given). `layer` (settings_layer's, a config.toml's [awm] table) is laid over the file, and the flags
+    (`overrides`) over both; `repos` from either adds to the spec's repositories (per repository), as every other
+    field replaces."""
+    file = label or str(path)
     spec_path = Path(path).expanduser()
     spec_dir = spec_path.resolve().parent
     values = _flatten(_read_yaml(spec_path, file), file, spec_dir)
+    flags = {}
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key not in FIELDS and key != "llm":
+        if key not in FIELDS and key not in ("llm", "repos"):
             raise ValueError(f"unknown override {key!r}")
-        if key == "llm":
-            values = {k: v for k, v in values.items() if not k.startswith("llm.")}
         flag = OVERRIDE_FLAGS.get(key, "--" + key.replace(".", "-").replace("_", "-"))
-        values[key] = (value, _At(file, None, key, flag=flag, base=Path.cwd()))
-    return _build(values, file, spec_dir, os.environ if env is None else env, spec_path.stem)
+        flags[key] = (value, _At(file, None, key, flag=flag, base=Path.cwd()))
+    for given in (layer or {}, flags):
+        for key, (value, at) in given.items():
+            if key == "llm":
+                values = {k: v for k, v in values.items() if not k.startswith("llm.")}
+            if key == "repos" and "repos" in values:
+                value = {**_repos(*values["repos"]), **_repos(value, at)}  # each resolved from its own folder
+            values[key] = (value, at)
+    spec = _build(values, file, spec_dir, os.environ if env is None else env, spec_path.stem)
+    spec.path = str(path)
+    return spec
+
+
+PACKAGED_DEFAULTS = "django.yaml"  # what a run without a spec runs on (the flags and config.toml over it)
+
+
+def packaged_spec(name: str = PACKAGED_DEFAULTS) -> Path:
+    """A spec shipped with awm-tui: in an installed package, awm/specs/ (the wheel carries the checkout's specs/
+    there, pyproject's force-include); in a checkout, specs/ itself. One file, so the two never differ."""
+    installed = Path(__file__).resolve().parent / "specs" / name
+    return installed if installed.is_file() else Path(__file__).resolve().parents[1] / "specs" / name
+
+
+def packaged_label(path: str | Path) -> str:
+    return f"{path} (awm-tui's defaults for a run without a spec: set fields in config.toml's [awm] table)"
+
+
+def settings_layer(table: Any, label: str, base: Path, config_file: Path) -> dict[str, tuple[Any, _At]]:
+    """A config.toml's [awm] table as spec fields laid over the packaged defaults (a run without a spec): the spec's
+    own keys and sections in TOML (`[awm.agent]` `workspace = "local"`), checked as a spec's are, named in messages
+    as `label`; relative paths are read from `base` (the config.toml's folder). The model is not set here: it is
+    --llm-config's [llm.NAME] table."""
+    if not isinstance(table, dict):
+        raise UserError(f"{label}: must be a table of spec fields, got {_kind(table)}. Write e.g. `[awm.agent]` with "
+                        '`workspace = "local"` under it.')
+    values = _flatten(table, label, base, toml=True)
+    for key, (_, at) in values.items():
+        if key == "llm" or key.startswith("llm.") or key == "llm_config_file":
+            raise at.fail("the model of a run without a spec is named by --llm-config (a [llm.NAME] table of this "
+                          "config.toml), not here", "Remove it from [awm] and pass `--llm-config NAME`")
+    values["llm_config_file"] = (str(config_file), _At(label, None, "llm_config_file", base=base))  # the same file
+    return values
+
+
+def recorded_value(spec: RunSpec, key: str) -> Any:
+    """A field's value as the run has it (paths resolved), to record a settings layer's field as a flag."""
+    node: Any = spec.public()
+    for part in key.replace("memory.from", "memory.start_from").split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def spec_from_mapping(doc: Mapping[str, Any], label: str, base_dir: Path | None = None, *,
@@ -460,13 +518,13 @@ def _line(mapping: Any, key: Any) -> int | None:
         return None
 
 
-def _flatten(doc: dict, file: str, spec_dir: Path) -> dict[str, tuple[Any, _At]]:
+def _flatten(doc: dict, file: str, spec_dir: Path, toml: bool = False) -> dict[str, tuple[Any, _At]]:
     """The spec as dotted field -> (raw value, where), with seed aliases and `skip_evaluation` mapped."""
     out: dict[str, tuple[Any, _At]] = {}
     aliased: list[tuple[str, Any, _At]] = []
     skip: tuple[Any, _At] | None = None
     for key, value in doc.items():
-        at = _At(file, _line(doc, key), str(key), base=spec_dir)
+        at = _At(file, _line(doc, key), str(key), base=spec_dir, toml=toml)
         if key in ALIASES:
             aliased.append((ALIASES[key], value, at))
         elif key == "skip_evaluation":
@@ -479,7 +537,7 @@ def _flatten(doc: dict, file: str, spec_dir: Path) -> dict[str, tuple[Any, _At]]
                 )
             out["llm"] = (value, at)
         elif key == "memory" and not isinstance(value, dict):
-            out["memory.enabled"] = (value, _At(file, at.line, "memory", base=spec_dir))  # `memory: off`
+            out["memory.enabled"] = (value, _At(file, at.line, "memory", base=spec_dir, toml=toml))  # `memory: off`
         elif key in SECTIONS:
             if value is None:
                 continue
@@ -492,7 +550,7 @@ def _flatten(doc: dict, file: str, spec_dir: Path) -> dict[str, tuple[Any, _At]]
                 out["llm"] = (_INLINE, at)
             for sub, subvalue in value.items():
                 name = f"{key}.{sub}"
-                sub_at = _At(file, _line(value, sub), name, base=spec_dir)
+                sub_at = _At(file, _line(value, sub), name, base=spec_dir, toml=toml)
                 if name not in FIELDS or name == "llm.api_key":
                     _unknown(sub_at, str(sub), [k.split(".", 1)[1] for k in FIELDS if k.startswith(key + ".")])
                 out[name] = (subvalue, sub_at)
@@ -527,7 +585,10 @@ def _unknown(at: _At, key: str, valid: list[str]) -> None:
         )
     nested = [k for k in FIELDS if k.endswith("." + key) and k != "llm.api_key" and "." not in at.field]
     close = difflib.get_close_matches(key, valid, n=1)
-    if nested:
+    if nested and at.toml:  # a config.toml's [awm] table
+        section = nested[0].split(".")[0]
+        hint = f"Did you mean `{nested[0]}`? Put it in the `[awm.{section}]` table: `{key} = ...`."
+    elif nested:
         section = nested[0].split(".")[0]
         hint = f"Did you mean `{nested[0]}`? Move it under `{section}:`, indented, e.g. `{section}: {{{key}: ...}}`."
     else:

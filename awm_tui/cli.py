@@ -51,14 +51,17 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens. "
+    p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens, "
+                   "or with --llm-config a run on awm-tui's defaults (specs/django.yaml), as the design's command line. "
                    "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `export`, "
                    "`serve` (the app in a browser), `watch` (follow a run another process runs)")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
     p.add_argument("--resume-from", metavar="CHECKPOINT", help="resume the run whose checkpoint.json this is (or "
                    "its folder): the same as --resume with the run's folder")
-    p.add_argument("--llm-config", metavar="NAME", help="use [llm.NAME] of config.toml as the model")
+    p.add_argument("--llm-config", metavar="NAME", help="use [llm.NAME] of config.toml as the model; with no spec, "
+                   "the flags run on awm-tui's defaults (specs/django.yaml), and config.toml's [awm] tables set the "
+                   "fields no flag reaches (e.g. [awm.agent] workspace = \"local\")")
     p.add_argument("--dataset", metavar="NAME", help="the issues: a Hugging Face dataset (e.g. "
                    "princeton-nlp/SWE-bench_Lite) or a local .json/.jsonl/.parquet file (spec: dataset.name)")
     p.add_argument("--split", metavar="SPLIT", help="the dataset's split, e.g. test (spec: dataset.split)")
@@ -239,7 +242,9 @@ def run_app(args: argparse.Namespace) -> int:
     from awm_tui.session import Launch
 
     resume = resume_target(args)
-    launch = Launch(args.spec, resume, overrides(args)) if (args.spec or resume) else None
+    flags = overrides(args)
+    # flags without a spec: a run on the packaged defaults (--llm-config), or the message saying what is missing
+    launch = Launch(args.spec, resume, flags) if (args.spec or resume or flags) else None
     app = AwmApp(launch)
     served = bool(os.environ.get("AWM_TUI_SERVED"))  # a browser tab's app (awm-tui serve): stdout is its page's
     app.install_signal_handlers(pending=_pending)
@@ -279,7 +284,7 @@ def run_headless(args: argparse.Namespace) -> int:
     printer = HeadlessPrinter(quiet=not spec.verbose, err=sys.stderr)
     engine = prepare_engine(spec, [printer], resume, args.output_dir, controls)
     stopper.run_dir = str(engine.store.dir)  # a stop already asked for: run() records the run paused, at once
-    with located(spec.path):
+    with located(spec.label):
         finished = engine.run()
     return 2 if finished.outcome == "aborted" else 0
 

@@ -81,3 +81,62 @@ def test_the_online_loop_runs_the_demo_and_resumes_from_a_checkpoint(awm_home, t
     assert again.statistics["total_processed"] == 2  # nothing redone
     assert [e.instance_id for e in again.experiences] == [e.instance_id for e in result.experiences]
     assert again.workflows == result.workflows
+
+
+# ------------------------------------------------------------------ a setting set after load wins, under either name
+
+def test_a_flat_name_set_after_load_overrides_the_loaded_section_value():
+    """demo.yaml says `induction: {trigger: 2, max_workflows: 10}` and `agent: {max_iterations: 30, ...}`: the
+    design's flat names set afterwards win (they were refused as naming the setting twice), and the rest of each
+    section stays as loaded."""
+    config = AWMConfig.load(DEMO)
+    config.induction_trigger_count = 1
+    config.max_iterations = 12
+    config.skip_evaluation = True
+    spec = AWMOnlineLoop(config).spec  # what a run is made with
+    assert (spec.induction.trigger, spec.induction.max_workflows) == (1, 10)
+    assert (spec.agent.max_iterations, spec.agent.timeout_minutes) == (12, 10.0)
+    assert spec.evaluation.backend == "none" and spec.evaluation.timeout_minutes == 5.0
+    assert config.induction_trigger_count == 1 and "trigger" not in config.induction  # held under one name
+    assert AWMConfig.load(DEMO).induction["trigger"] == 2  # the file's mapping is not changed
+
+
+def test_a_section_set_after_load_overrides_a_loaded_flat_name(tmp_path):
+    """The other way round: a file in the design's names, then the spec's sections set (or edited in place)."""
+    path = tmp_path / "flat.yaml"
+    path.write_text("llm: {model: scripted/demo}\ninduction_trigger_count: 5\nmax_workflows: 30\n"
+                    "induction: {budget_tokens: 4000}\nmax_iterations: 7\n")
+    config = AWMConfig.load(path)
+    config.induction = {"trigger": 1, "budget_tokens": 4000}
+    config.agent = {"max_iterations": 9}
+    spec = config.to_spec()
+    assert (spec.induction.trigger, spec.induction.max_workflows, spec.induction.budget_tokens) == (1, 30, 4000)
+    assert spec.agent.max_iterations == 9 and config.induction_trigger_count is None
+
+    edited = AWMConfig.load(path)
+    edited.induction["trigger"] = 3  # in place: no attribute is set, the edit still wins over the loaded flat name
+    assert edited.to_spec().induction.trigger == 3
+    edited.save(tmp_path / "saved.json")  # and what is saved holds it once
+    saved = json.loads((tmp_path / "saved.json").read_text())
+    assert "induction_trigger_count" not in saved
+    assert AWMConfig.load(tmp_path / "saved.json").to_spec().induction.trigger == 3
+
+
+def test_the_model_named_after_load_replaces_the_loaded_one(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text('[llm.eval_gpt4]\nmodel = "scripted/demo"\n')
+    monkeypatch.chdir(tmp_path)
+    config = AWMConfig.load(DEMO)  # inline `llm: {model: scripted/learner, ...}`
+    config.llm_config_name = "llm.eval_gpt4"
+    assert config.to_spec().llm.model == "scripted/demo" and config.llm is None
+    config.llm = {"model": "scripted/learner"}
+    assert config.to_spec().llm.model == "scripted/learner" and config.llm_config_name is None
+
+
+def test_both_names_given_at_once_are_still_refused(tmp_path):
+    """No later word: the constructor, or one file, naming a setting twice is the user's to settle."""
+    with pytest.raises(UserError, match="`induction_trigger_count` and `induction.trigger` are both given"):
+        AWMConfig(llm={"model": "scripted/demo"}, induction_trigger_count=1, induction={"trigger": 2}).to_spec()
+    path = tmp_path / "both.yaml"
+    path.write_text("llm: {model: scripted/demo}\ninduction_trigger_count: 5\ninduction: {trigger: 2}\n")
+    with pytest.raises(UserError, match="are both given"):
+        AWMConfig.load(path).to_spec()

@@ -30,6 +30,7 @@ dataset:
 repos:
   awm-bench/tallyho: builtin:minibench
 """
+SEED_TOML = '[llm.eval_gpt4]\nmodel = "openai/test-model"\nbase_url = "http://127.0.0.1:9/v1"\n'  # never reached
 LOCAL_DATA = GOOD.replace("builtin:minibench\n  repo_filter", "data.jsonl\n  repo_filter")
 
 
@@ -378,6 +379,32 @@ CASES: dict[str, Case] = {
     "unknown flag": Case(["unrecognized arguments", "--bogus"], args=["{spec}", "--bogus"], names_spec=False,
                          process=True),
     "no spec": Case(["spec"], None, args=[], names_spec=False),
+    # ---- the design's command line: no spec, the flags on the packaged defaults, the model from ./config.toml
+    "no spec, flags but no --llm-config": Case(["no run spec given", "--llm-config", "specs/django.yaml"], None,
+                                               args=["--limit", "5"], names_spec=False, process=True),
+    "no spec, --llm-config without config.toml": Case(["--llm-config eval_gpt4", "no config.toml found",
+                                                       "[llm.eval_gpt4]", "or give a run spec"], None,
+                                                      args=["--llm-config", "eval_gpt4", "--limit", "5"],
+                                                      names_spec=False, process=True),
+    "no spec, --llm-config names no table": Case(["option `--llm-config`", "no table [llm.eval_gpt4]", "[llm.eval]",
+                                                  "defaults for a run without a spec"], None,
+                                                 files={"config.toml": SEED_TOML.replace("eval_gpt4", "eval")},
+                                                 args=["--llm-config", "llm.eval_gpt4"], names_spec=False),
+    "no spec, an unknown flag": Case(["unrecognized arguments", "--induction-triger"], None,
+                                     args=["--llm-config", "llm.eval_gpt4", "--induction-triger", "5"],
+                                     files={"config.toml": SEED_TOML}, names_spec=False, process=True),
+    "no spec, [awm] a bad value": Case(["config.toml [awm]", "field `agent.workspace`", "must be one of", "local"],
+                                       None, files={"config.toml": SEED_TOML + '[awm.agent]\nworkspace = "vm"\n'},
+                                       args=["--llm-config", "llm.eval_gpt4"], names_spec=False),
+    "no spec, [awm] an unknown key": Case(["config.toml [awm]", "unknown key `trigger`", "induction.trigger"], None,
+                                          files={"config.toml": SEED_TOML + "[awm]\ntrigger = 3\n"},
+                                          args=["--llm-config", "llm.eval_gpt4"], names_spec=False),
+    "no spec, [awm] names the model": Case(["config.toml [awm]", "--llm-config", "Remove it from [awm]"], None,
+                                           files={"config.toml": SEED_TOML + '[awm.llm]\nmodel = "openai/x"\n'},
+                                           args=["--llm-config", "llm.eval_gpt4"], names_spec=False),
+    "no spec, [awm] not a table": Case(["config.toml [awm]", "must be a table", "[awm.agent]"], None,
+                                       files={"config.toml": "awm = 3\n" + SEED_TOML},
+                                       args=["--llm-config", "llm.eval_gpt4"], names_spec=False),
     # ---- evaluate
     "evaluate: no predictions file": Case(["predictions", "required"], None, args=["evaluate"], names_spec=False,
                                           process=True),

@@ -10,7 +10,7 @@ from awm.run.launch import prepare_engine
 from awm.spec import load_spec
 from conftest import ROOT, cli
 
-DJANGO_SPECS = ["django.yaml", "django-lite.yaml", "django-verified.yaml", "django-local.yaml"]
+DJANGO_SPECS = ["django.yaml", "django-judge.yaml", "django-lite.yaml", "django-verified.yaml", "django-local.yaml"]
 
 
 @pytest.mark.slow
@@ -38,6 +38,21 @@ def test_django_specs_carry_the_designs_defaults(name, tmp_path, monkeypatch):
     assert spec.memory.enabled == "on" and spec.llm.model == "openai/gpt-4o"
     assert spec.dataset.name.startswith("princeton-nlp/SWE-bench")
 
+
+
+def test_the_judge_spec_is_the_django_run_with_no_test_knowledge_entering_memory(tmp_path, monkeypatch):
+    """specs/django-judge.yaml validates as a spec and is specs/django.yaml but for its name and
+    `induction.success: judge` (the leaderboard's "no test knowledge" path); django.yaml keeps AWM's `tests`."""
+    import dataclasses
+
+    (tmp_path / "config.toml").write_text('[llm.eval]\nmodel = "openai/gpt-4o"\napi_key = "sk-x"\n')
+    monkeypatch.chdir(tmp_path)
+    judge, tests = load_spec(ROOT / "specs" / "django-judge.yaml"), load_spec(ROOT / "specs" / "django.yaml")
+    assert judge.induction.success == "judge" and tests.induction.success == "tests"
+    assert judge.name == "django-judge" and judge.fingerprint()["induction_success"] == "judge"
+    same = dataclasses.replace(judge, name=tests.name, path=tests.path,
+                               induction=dataclasses.replace(judge.induction, success="tests"))
+    assert same.public() == tests.public()  # nothing else differs
 
 def test_docker_spec_is_refused_up_front_without_a_docker_engine(awm_home, tmp_path):
     (tmp_path / "config.toml").write_text('[llm.eval]\nmodel = "openai/gpt-4o"\napi_key = "sk-x"\n')

@@ -165,7 +165,7 @@ def test_the_run_is_refused_before_its_folder_is_made(tmp_path, monkeypatch, cap
 
 # ---------------------------------------------------------------- the django specs' comments
 
-@pytest.mark.parametrize("name", ["django.yaml", "django-lite.yaml", "django-verified.yaml"])
+@pytest.mark.parametrize("name", ["django.yaml", "django-judge.yaml", "django-lite.yaml", "django-verified.yaml"])
 def test_the_django_specs_comments_say_what_the_code_does(name):
     text = (ROOT / "specs" / name).read_text()
     assert "oldest rounds" not in text and "result.json every 5 issues" not in text

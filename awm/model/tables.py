@@ -39,21 +39,30 @@ def find_config(config_path: Path | None, spec_dir: Path) -> Path:
     )
 
 
+def seed_config_candidates() -> list[Path]:
+    """Where a run without a spec looks for config.toml: here, then home (as OpenHands reads it); no spec folder."""
+    return [Path.cwd() / "config.toml", Path.home() / ".openhands" / "config.toml"]
+
+
+def read_toml(path: Path) -> dict:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"the config file {path} cannot be read ({exc.strerror}). Check its permissions.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"the config file {path} is not valid TOML: {exc}. Fix the file at that line.") from None
+
+
 def load_llm_table(name: str, config_path: Path | None, spec_dir: Path) -> tuple[dict, Path]:
     """The `[llm.NAME]` table ("llm.NAME" or "NAME"; "llm" is the plain `[llm]` table) and the file it came from.
 
     As in OpenHands, a named table inherits the keys of the plain `[llm]` table. Only LLM_KEYS are returned.
     """
-    import tomllib
-
     name = name.removeprefix("llm.")
     path = find_config(config_path, spec_dir)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"the config file {path} cannot be read ({exc.strerror}). Check its permissions.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"the config file {path} is not valid TOML: {exc}. Fix the file at that line.") from None
+    data = read_toml(path)
 
     section = data.get("llm", {})
     if not isinstance(section, dict):

@@ -12,7 +12,7 @@ from awm.run import events as ev, provenance
 from awm.run.loop import Controls, Engine
 from awm.run.parts import assemble, memory_sources
 from awm.run.store import RunStore
-from awm.spec import RunSpec, load_spec
+from awm.spec import RunSpec, load_spec, packaged_label, packaged_spec, recorded_value, settings_layer
 
 
 # Flags that say how a run is shown or where it is written, not what it is: not carried over to its resumes.
@@ -25,6 +25,7 @@ def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | Non
     flags the run was started with (`--dataset mini.jsonl --split dev` are not asked again; a flag given now wins),
     and its recorded issue limit (a run started with --limit 6 resumes with 6 issues; a new --limit N still wins)."""
     overrides = {key: _absolute(key, value) for key, value in (overrides or {}).items()}
+    packaged = False
     if resume:
         store = RunStore.open(resume)
         overrides = {**{k: v for k, v in store.recorded_flags().items() if k not in NOT_CARRIED}, **overrides}
@@ -33,6 +34,7 @@ def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | Non
             overrides["dataset.limit"] = limit
         if not spec_path:
             spec_path = store.spec_path()
+            packaged = "llm_config_file" in overrides  # only a run without a spec records it (_without_a_spec)
             if not spec_path:
                 raise UserError(f"--resume {resume}: the run does not record its spec file; give it: "
                                 f"`awm-tui --resume {resume} SPEC`.")
@@ -43,9 +45,43 @@ def launch_spec(spec_path: str | None, resume: str | None, overrides: dict | Non
                     f"`awm-tui --no-ui --resume {resume} SPEC` (a spec that changes what the run means is refused)."
                 )
     if not spec_path:
-        raise UserError("no run spec given. Usage: `awm-tui --no-ui specs/demo.yaml` (see `awm-tui --help`).")
-    spec = load_spec(spec_path, overrides)
+        return _without_a_spec(overrides)
+    spec = load_spec(spec_path, overrides, label=packaged_label(spec_path) if packaged else None)
+    spec.packaged = packaged
     spec.flags = {k: v for k, v in overrides.items() if k not in NOT_CARRIED and v is not None}
+    return spec
+
+
+def _without_a_spec(overrides: dict) -> RunSpec:
+    """The design's command line as it was written (its section 4.1: flags and a config.toml, no spec): the flags
+    over the packaged defaults (specs/django.yaml), the model from --llm-config's [llm.NAME] table of ./config.toml
+    (or ~/.openhands/config.toml), as OpenHands reads it. What a machine must change in those defaults and no flag
+    reaches (no Docker: `[awm.agent] workspace = "local"`) goes in that file's [awm] table, laid under the flags.
+    The table's settings are recorded with the flags, so a resume runs with them without reading the file again."""
+    from awm.model.tables import read_toml, seed_config_candidates
+
+    if "llm" not in overrides:
+        raise UserError("no run spec given. Give one (`awm-tui --no-ui specs/demo.yaml`), or name the model with "
+                        "--llm-config to run on awm-tui's defaults (specs/django.yaml), as the design's command line "
+                        "does: `awm-tui --no-ui --llm-config llm.eval_gpt4 --limit 10` uses the [llm.eval_gpt4] "
+                        "table of ./config.toml. See `awm-tui --help`.")
+    name = overrides["llm"]
+    candidates = seed_config_candidates()
+    config = next((path for path in candidates if path.is_file()), None)
+    if config is None:
+        searched = ", ".join(map(str, candidates))
+        raise UserError(f"--llm-config {name}: no config.toml found (searched {searched}). A run without a spec reads "
+                        "its model from a [llm.NAME] table of ./config.toml, as OpenHands does: write one there "
+                        f"(`[llm.{str(name).removeprefix('llm.')}]` with `model = \"openai/gpt-4o\"` and "
+                        "`api_key = \"...\"`), or give a run spec.")
+    config = config.resolve()
+    table = read_toml(config).get("awm")
+    layer = settings_layer(table if table is not None else {}, f"{config} [awm]", config.parent, config)
+    path = packaged_spec()
+    spec = load_spec(path, overrides, layer=layer, label=packaged_label(path))
+    spec.packaged = True
+    recorded = {key: str(config) if key == "llm_config_file" else recorded_value(spec, key) for key in layer}
+    spec.flags = {k: v for k, v in {**recorded, **overrides}.items() if k not in NOT_CARRIED and v is not None}
     return spec
 
 
@@ -85,7 +121,7 @@ def preflight(spec: RunSpec) -> None:
 
 def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = None) -> RunStore:
     """The store for a new run, or for the run being resumed (refused if the spec changes its meaning)."""
-    with located(spec.path):
+    with located(spec.label):
         preflight(spec)
         if resume:
             store = RunStore.open(resume)
@@ -101,7 +137,7 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
     """An engine for a new or resumed run, its parts assembled. Whatever the user must fix is a UserError naming
     the spec file and field; an unreadable dataset or a resume that changes the run is refused before the run
     folder is made or touched. `issues` replaces the spec's dataset (the Python API's explicit issue list)."""
-    with located(spec.path):
+    with located(spec.label):
         preflight(spec)
         issues = load_issues(spec.dataset) if issues is None else issues
         check_harness_knows(spec.evaluation.backend, issues)  # before the run folder is made or an agent runs

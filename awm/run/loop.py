@@ -218,7 +218,7 @@ class Engine:
     # the run
     def run(self) -> ev.RunFinished:
         since = time.time()  # before the lock: a watcher's request to this session comes after it (take_request)
-        with located(self.spec.path), self.store.lock():
+        with located(self.spec.label), self.store.lock():
             requests = RequestPoller(self.store, self.controls, self.emit, since).start()
             try:
                 disk.reserve(self.store.dir)  # the room to record a pause in if the disk fills up
