@@ -156,6 +156,8 @@ async def test_n_in_the_searched_log_goes_to_the_next_match_and_without_a_search
         second = log.match_line
         await pilot.press("n")
         assert log.match_line not in (None, second)
+        await pilot.press("N")  # the one before: back to the second
+        assert log.match_line == second and "(n/N)" in str(log.border_title)
         # the search closed: the log lets n go on to the screen (the next issue in flight)
         await pilot.press("slash", "escape")
         assert log.term == "" and log.has_focus

@@ -21,7 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
 from awm.agent.trajectory import Described, action_text, shorten
 from awm.records import Experience
@@ -29,6 +29,7 @@ from awm.run.store import RunStore
 from awm_tui.fmt import count, duration, money
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import RunMemory, kind_label
+from awm_tui.widgets.findtext import hit_lines, highlighted, row_of
 
 OBSERVATION_LINES = 30  # lines of one observation shown; the rest is in the run folder's log
 LOG_LINES = 500  # lines of an issue in flight's log shown: its last ones
@@ -372,10 +373,13 @@ class IssueDetail(ModalScreen[None]):
     `IssueDetail(row, run_dir, model)`."""
 
     BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
+        Binding("escape", "back", "Close"),
         Binding("q", "dismiss", "Close"),
         Binding("c", "copy_patch", "Copy the patch"),
         Binding("o", "open_file", "Open in the pager"),
+        Binding("slash", "search", "Search the tab", key_display="/"),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "previous_match", "Previous match", show=False),
         *[Binding(str(n), f"tab('{tab}')", tab.capitalize(), show=False) for n, tab in enumerate(TABS, 1)],
     ]
     DEFAULT_CSS = """
@@ -391,6 +395,7 @@ class IssueDetail(ModalScreen[None]):
     IssueDetail #detail-breakdown { height: auto; max-height: 50%; padding: 0 1; }
     IssueDetail #detail-output { height: 1fr; min-height: 4; }
     IssueDetail #detail-memory-list { height: auto; max-height: 50%; margin: 1 0; }
+    IssueDetail #detail-search { display: none; height: 3; }
     """
 
     def __init__(self, row: IssueRow, run_dir: str | Path | None = None, model: RunModel | None = None) -> None:
@@ -404,6 +409,9 @@ class IssueDetail(ModalScreen[None]):
         self._live: Timer | None = None  # an issue not finished: the timer that keeps the detail up to date
         self._seen: tuple = ()
         self._tab = ""  # the tab to open with (a rebuild keeps the one shown)
+        self.term = ""  # what / searches for (every tab; n and N move between its matches)
+        self.hit: int | None = None  # the line of the match shown, in the tab searched
+        self._originals: dict[str, Content] = {}  # the tabs' text before its matches were highlighted
 
     def _run_context(self) -> tuple[str, RunModel | None]:
         """The run folder and the model: given, or those of the run screen under this one."""
@@ -417,7 +425,7 @@ class IssueDetail(ModalScreen[None]):
         files = IssueFiles(run_dir, self.row.instance_id)
         with Vertical(id="detail-box") as box:
             box.border_title = f"Issue {self.row.instance_id}"
-            box.border_subtitle = "Esc close · 1-5 tabs · c copy the patch"
+            box.border_subtitle = "Esc close · 1-5 tabs · / search · c copy the patch"
             yield Static(header_content(self.row, run_dir), id="detail-text")
             with TabbedContent(id="detail-tabs", initial=self._tab):
                 with TabPane("Problem", id="problem"):
@@ -430,6 +438,7 @@ class IssueDetail(ModalScreen[None]):
                     yield from self._tests(files)
                 with TabPane("Memory", id="memory"):
                     yield from self._memory()
+            yield Input(placeholder="search this tab: Enter finds (n next, N previous), Esc ends", id="detail-search")
 
     def _problem(self) -> ComposeResult:
         exp = self.row.experience
@@ -529,7 +538,8 @@ class IssueDetail(ModalScreen[None]):
             trajectory, source = trajectory_view(IssueFiles(run_dir, self.row.instance_id), self.row.experience)
             scroll = self.query_one("#trajectory .detail-scroll", VerticalScroll)
             at_end = scroll.scroll_y >= scroll.max_scroll_y - 1
-            self.query_one("#detail-trajectory", Static).update(trajectory)
+            self.query_one("#detail-trajectory", Static).update(highlighted(trajectory, self.term))
+            self._originals["trajectory"] = trajectory
             self.query_one("#trajectory .detail-path", Static).update(Content.styled(source, MUTED))
             if at_end:
                 scroll.call_after_refresh(scroll.scroll_end, animate=False)
@@ -537,6 +547,7 @@ class IssueDetail(ModalScreen[None]):
         self._tab = self.query_one(TabbedContent).active
         focused = self.focused.id if self.focused is not None else None
         await self.recompose()
+        self._originals.clear()
         self.on_mount()
         if focused:
             found = self.query(f"#{focused}")
@@ -556,6 +567,87 @@ class IssueDetail(ModalScreen[None]):
         if target == "#detail-memory-list" and not widget.display:
             widget = self.query_one("#memory .detail-scroll")
         widget.focus()
+
+    # ---- / n N: searching the tab shown
+
+    TEXT = {"problem": "#detail-problem", "trajectory": "#detail-trajectory", "patch": "#detail-patch",
+            "memory": "#detail-memory"}  # the tests tab searches its output (a Log)
+
+    def action_search(self) -> None:
+        box = self.query_one("#detail-search", Input)
+        box.value, box.display = self.term, True
+        box.focus()
+
+    @on(Input.Submitted, "#detail-search")
+    def _search_typed(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.term, self.hit = event.value.strip(), None
+        tab = self.query_one(TabbedContent).active
+        self.action_tab(tab)
+        self.find(1)
+
+    def action_next_match(self) -> None:
+        self.find(1) if self.term else self.notify("Nothing searched for: / searches the tab.")
+
+    def action_previous_match(self) -> None:
+        self.find(-1) if self.term else self.notify("Nothing searched for: / searches the tab.")
+
+    def action_back(self) -> None:
+        """Esc: the search box closed, else the search ended (its highlights gone), else the detail closed."""
+        box = self.query_one("#detail-search", Input)
+        if box.display:
+            box.display = False
+            self.action_tab(self.query_one(TabbedContent).active)
+        elif self.term:
+            self.term, self.hit = "", None
+            for tab, original in self._originals.items():
+                self.query_one(self.TEXT[tab], Static).update(original)
+            self._subtitle()
+        else:
+            self.dismiss()
+
+    @on(TabbedContent.TabActivated, "#detail-tabs")
+    def _tab_changed(self) -> None:
+        if self.term:
+            self.hit = None
+            self.find(1)
+
+    def find(self, step: int) -> None:
+        """The next (step 1) or previous (-1) line of the tab shown that holds the term, wrapping; highlighted and
+        scrolled to (a third down the pane)."""
+        tab = self.query_one(TabbedContent).active
+        if tab == "tests":
+            log = self.query_one("#detail-output", Log)
+            lines, scroll, top = list(log.lines), log, None
+        else:
+            static = self.query_one(self.TEXT[tab], Static)
+            original = self._originals.setdefault(tab, static.content if isinstance(static.content, Content)
+                                                  else Content.from_markup(str(static.content)))
+            static.update(highlighted(original, self.term))
+            lines = original.plain.split("\n")
+            scroll = static.parent if isinstance(static.parent, VerticalScroll) else static
+            top = static.region.y - scroll.region.y + int(scroll.scroll_y) if static.region else 0
+        hits = hit_lines(lines, self.term)
+        if not hits:
+            self.hit = None
+            self._subtitle(f"/{self.term}: no match in this tab")
+            return
+        if self.hit is None:
+            self.hit = hits[0] if step > 0 else hits[-1]
+        elif step > 0:
+            self.hit = next((i for i in hits if i > self.hit), hits[0])
+        else:
+            self.hit = next((i for i in reversed(hits) if i < self.hit), hits[-1])
+        if top is None:
+            y = self.hit
+        else:
+            y = top + row_of(lines, self.hit, static.content_region.width or scroll.size.width)
+        scroll.scroll_to(y=max(0, y - scroll.size.height // 3), animate=False, immediate=True)
+        self._subtitle(f"/{self.term}: line {self.hit + 1}, match {hits.index(self.hit) + 1} of {len(hits)} · "
+                       "n next · N previous · Esc ends")
+
+    def _subtitle(self, searching: str = "") -> None:
+        self.query_one("#detail-box").border_subtitle = searching or "Esc close · 1-5 tabs · / search · c copy the patch"
 
     def action_copy_patch(self) -> None:
         """c: the patch to the clipboard, through the terminal (OSC 52; some terminals need it allowed)."""

@@ -298,9 +298,9 @@ class AgentLog(Log):
         self.update_title()
 
     # ------------------------------------------------------------------ searching
-    def search(self, term: str) -> tuple[int | None, int]:
-        """Highlight `term` (any case) and move to its next match after the last one (wrapping); following stops
-        so the match stays in view. (line index or None, matches)."""
+    def search(self, term: str, backwards: bool = False) -> tuple[int | None, int]:
+        """Highlight `term` (any case) and move to its next match after the last one (wrapping), or the one before it
+        (`backwards`: N); following stops so the match stays in view. (line index or None, matches)."""
         term = term.strip().lower()
         if term != self.term:
             self.term, self.match_line = term, None
@@ -312,8 +312,12 @@ class AgentLog(Log):
             self.match_line = None
             self.update_title()
             return None, 0
-        start = self.match_line + 1 if self.match_line is not None else int(self.scroll_y)
-        self.match_line = next((i for i in found if i >= start), found[0])
+        if backwards:
+            start = self.match_line - 1 if self.match_line is not None else int(self.scroll_y)
+            self.match_line = next((i for i in reversed(found) if i <= start), found[-1])
+        else:
+            start = self.match_line + 1 if self.match_line is not None else int(self.scroll_y)
+            self.match_line = next((i for i in found if i >= start), found[0])
         self.set_follow(False)
         height = self.scrollable_content_region.height
         self.scroll_to(y=max(0, self.match_line - height // 3), animate=False, immediate=True)
@@ -321,12 +325,12 @@ class AgentLog(Log):
         return self.match_line, self.matches
 
     def on_key(self, event: events.Key) -> None:
-        """n, with a search: its next match (wrapping). Taken here rather than bound, so that without a search n is
-        the run screen's (the next issue in flight) and the footer keeps the screen's keys."""
-        if event.key == "n" and self.term:
+        """n, with a search: its next match (wrapping); N the one before. Taken here rather than bound, so that
+        without a search n is the run screen's (the next issue in flight) and the footer keeps the screen's keys."""
+        if event.key in ("n", "N") and self.term:
             event.stop()
             event.prevent_default()
-            self.search(self.term)
+            self.search(self.term, backwards=event.key == "N")
 
     def end_search(self) -> None:
         if self.term:
@@ -346,7 +350,7 @@ class AgentLog(Log):
         search = ""
         if self.term:
             found = f"{self.match_line_number()}/{self.matches}" if self.matches else "no match"
-            search = f" · /{escape(self.term)} {found}"
+            search = f" · /{escape(self.term)} {found} (n/N)"
         self.border_title = f"Agent log · {mode}{search}"
 
     def match_line_number(self) -> int:
