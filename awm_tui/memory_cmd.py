@@ -102,7 +102,7 @@ def _audit(run: Path, args) -> int:
     one-paragraph mistake naming the fix (--dataset)."""
     from awm import atomic
     from awm.errors import UserError
-    from awm.memory.audit import audit_run, run_rows
+    from awm.experiment.leaks import audit_run, run_rows
 
     config = atomic.read_json(run / "config.json", {}) or {}
     try:

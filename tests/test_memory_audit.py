@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from awm.memory.audit import (CHANGED_FILE, CHANGED_FUNCTION, TEST_FILE, TEST_NAME, audit, audit_run, memory_versions,
+from awm.experiment.leaks import audit_run
+from awm.memory.audit import (CHANGED_FILE, CHANGED_FUNCTION, TEST_FILE, TEST_NAME, audit, memory_versions,
                               targets_of_patch, path_forms, round_places, specific, targets_of_test)
 from awm.memory.store import WorkflowMemory
 from awm.records import Issue, Workflow

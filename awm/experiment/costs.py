@@ -173,10 +173,9 @@ def cost_effectiveness(paired: list[tuple], resamples: int = 10_000, seed: int |
 
 # ---- the report's section
 
-def report_blocks(c) -> list[tuple]:
-    """The report's "Cost-effectiveness" section (blocks as awm.experiment.report renders them)."""
-    from awm.experiment.report import _count, _money
-
+def report_blocks(c, _money, _count) -> list[tuple]:
+    """The report's "Cost-effectiveness" section (blocks as awm.experiment.report renders them), money and counts
+    written with the report's own formatters."""
     rows = c.cost_effectiveness
     if not rows:
         return []
