@@ -116,3 +116,19 @@ def test_compare_counts_the_audits_hits_per_run(tmp_path):
     c = compare([load_arm("plain", runs[0]), load_arm("leaky", runs[1])], bootstrap=200)
     assert [(r["run"], r["hits"], r["entries_flagged"], r["success"]) for r in c.leak_audit] == [
         ("plain", 0, [], "judge"), ("leaky", 7, ["pf-lookups", "wf-headers"], "tests")]
+
+
+def test_a_run_that_ranked_by_embeddings_without_their_usage_is_said(tmp_path):
+    runs = []
+    for name, enabled in (("off", "off"), ("old", "on")):
+        run = write_run(tmp_path / name, {"x-1": "PASS", "x-2": "PASS"}, workflows={"x-2": ["wf-a"]},
+                        memory_rounds={"x-2": 1})
+        config = json.loads((run / "config.json").read_text())
+        config["spec"]["memory"] = {"enabled": enabled, "retrieval": "embedding"}
+        (run / "config.json").write_text(json.dumps(config))
+        runs.append(run)
+    c = compare([load_arm("off", runs[0]), load_arm("old", runs[1])], bootstrap=200)
+    assert c.cost_effectiveness[0]["notes"] == []  # memory off ranks nothing
+    assert c.cost_effectiveness[1]["notes"] == [
+        "old ranked memory by embeddings but recorded no embedding usage (made before awm-tui counted it): its memory "
+        "cost leaves those calls out."]

@@ -4,8 +4,8 @@ resolved, with intervals, and what memory's own model calls cost apart from the 
 An issue's cost is what was spent on it: the agent's model calls (Experience.cost), the judge's verdict on it and
 retrieval's embedding calls for it (both recorded with the issue), and an equal share of what the run spent on no
 one issue: its induction rounds (failed attempts included), their LLM merges, and the attempts it discarded and
-redid (discarded.jsonl; the agent's spend). Tokens are counted the same way, so a run whose model has no price (the
-scripted demo: every cost 0) still shows what memory used.
+redid (discarded.jsonl; the agent's spend). Tokens are counted the same way, so a model with no price (its calls
+cost 0, as the scripted demo's embeddings do) still shows what it used.
 
 Over an arm's paired (replicate, instance) pairs, with C the summed cost and R the resolved count:
   cost_per_resolved = C / R (None when nothing was resolved), resolved_per_dollar = R / C (None when nothing was
@@ -139,7 +139,9 @@ def arm_costs(arm, experiences: list[list[Experience]], resamples: int = 10_000,
     notes = []
     for run in arm.runs:
         memory = ((run.config.get("spec") or {}).get("memory") or {})
-        if memory.get("retrieval") == "embedding" and not any(e.embedding for e in run.experiences):
+        ranked = any(e.memory_round or e.workflow_ids for e in run.experiences)  # retrieval had entries to rank
+        if (memory.get("enabled", "on") == "on" and memory.get("retrieval") == "embedding" and ranked
+                and not any(e.embedding for e in run.experiences)):
             notes.append(f"{run.label} ranked memory by embeddings but recorded no embedding usage (made before "
                          "awm-tui counted it): its memory cost leaves those calls out.")
     return {
@@ -209,7 +211,7 @@ def report_blocks(c, _money, _count) -> list[tuple]:
               "merges, attempts discarded and redone). The 95% intervals are percentile bootstrap intervals over "
               f"the issues ({c.settings['bootstrap']} resamples, each issue's replicates together); an upper end "
               "that is unbounded means some resamples resolved nothing. Tokens per resolved issue tell the same "
-              "story where the model has no price (the scripted demo's cost is 0)."),
+              "story where a model has no price (its calls cost 0: the scripted demo's embeddings, say)."),
         ("table", ["arm", "resolved", "cost", "cost per resolved", "95% CI", "resolved per $", "95% CI",
                    "tokens per resolved", "95% CI"], table, "lrrrrrrrr"),
         ("p", "Memory's own model calls apart from the agent's, over the same issues: induction (workflows and "

@@ -177,7 +177,9 @@ class Engine:
         self.buffer = ExperienceBuffer(self.spec.induction.trigger, store.buffer_path)  # what workflows come from
         self.failures = ExperienceBuffer(self.spec.induction.trigger, store.dir / "failures.json")  # pitfalls'
         self.sources = parts.sources or MemorySources()
-        self.retriever = parts.retriever or make_retriever(self.spec.memory.retrieval)
+        # memory off gets no retriever from the parts (none is called): one from the spec, never asked
+        self.retriever = parts.retriever or make_retriever(self.spec.memory.retrieval,
+                                                           self.spec.memory.embedding_model)
         self.count = parts.count or (lambda text: len(text) // 4 + 1)
         self.experiences: list[Experience] = []
         self._tally = Tally()  # the experiences' counts and sums, kept up to date (stats() stays O(1))
