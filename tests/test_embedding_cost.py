@@ -140,3 +140,13 @@ def test_a_rounds_merge_cost_is_kept_apart_within_its_cost(tmp_path):
     assert "merge_cost" not in first and first["cost"] == 0.25
     assert (second["merge_cost"], second["merge_prompt_tokens"], second["merge_completion_tokens"]) == (0.02, 20, 4)
     assert second["cost"] == pytest.approx(0.27) and second["prompt_tokens"] == 1020
+
+
+def test_a_memory_off_run_with_embedding_retrieval_in_its_spec_runs(tmp_path):
+    """`experiment --arms memory=off,on` on a spec with `retrieval: embedding`: the off arm gets no retriever from
+    its parts and must not fail making one it never asks (it did: "embedding needs memory.embedding_model")."""
+    run = make_run(tmp_path, 2, memory="off")
+    run.spec = dataclasses.replace(run.spec, memory=dataclasses.replace(
+        run.spec.memory, retrieval="embedding", embedding_model="openai/emb"))
+    result = run.engine().run()
+    assert result.stats.processed == 2 and result.stats.embedding_calls == 0
