@@ -102,11 +102,23 @@ def run_rows(config: dict, *, hub: bool = True, override: str | None = None) -> 
 
 
 def compare_audits(arms) -> list[dict]:
-    """compare's leak audit: one row per run of every arm (local dataset files only: the hub is not contacted)."""
-    rows = []
+    """compare's leak audit: one row per run of every arm (local dataset files only: the hub is not contacted; a
+    file shared by the runs is read once)."""
+    rows, read = [], {}
     for arm in arms:
         for run in arm.runs:
-            summary = run_audit(run.path, run.config.get("spec") or {})
+            spec = run.config.get("spec") or {}
+            source = success_source(spec)
+            if source is None:
+                summary = run_audit(run.path, spec)  # memory off: nothing to audit, nothing read
+            else:
+                dataset = spec.get("dataset") or {}
+                key = (str(dataset.get("name") or ""), str(dataset.get("split") or "test"))
+                if key not in read:
+                    read[key] = run_rows(run.config, hub=False)
+                found, note = read[key]
+                summary = run_audit(run.path, spec, found) if found is not None else {
+                    "hits": None, "entries_flagged": [], "success": source, "note": note}
             rows.append({"arm": arm.name, "run": run.label, **summary})
     return rows
 
