@@ -118,6 +118,9 @@ class Experience:
     # the judge's verdict when induction.success uses one: {"verdict": "PASS" | "FAIL" | "ERROR", "reasoning", "cost",
     # "prompt_tokens", "completion_tokens", "reply_path"}
     judge: dict = field(default_factory=dict)
+    # what retrieval's embedding calls for this issue cost (memory.retrieval: embedding): {"calls", "prompt_tokens",
+    # "cost"}; empty when none were made
+    embedding: dict = field(default_factory=dict)
     learned: bool = False  # entered the experience buffer (a success by induction.success's rule)
     position: int = 0  # the issue's place in the run's order (1-based)
     staleness: int = 0  # issues before it still in flight when it started (workers > 1): what its memory lacked

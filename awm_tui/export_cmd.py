@@ -60,6 +60,10 @@ def main(argv: list[str]) -> int:
           f"no_logs {len(results['no_logs'])}")
     for note in done.notes:
         print(f"note: {note}")
+    audit = done.leak_audit
+    hits = "not run" if audit.get("hits") is None else f"{audit['hits']} hit(s)"
+    print(f"test knowledge: {done.test_knowledge.split(':')[0].removeprefix('This run ')}; memory leak audit: {hits} "
+          "(README.md says more)")
     where = f"evaluation/{done.split or '<split>'}/{done.suggested_name}"
     named = "" if done.folder.name == done.suggested_name else f" (named {done.suggested_name})"
     print(f"to submit: put the folder at {where}{named} in your fork of SWE-bench/experiments"

@@ -49,7 +49,7 @@ def summary(stats: Stats) -> str:
 def memory_cost(stats: Stats) -> str:
     if not stats.induction_cost:
         return ""
-    return f" (of which memory {money(stats.induction_cost)}: induction, merging, judging)"
+    return f" (of which memory {money(stats.induction_cost)}: induction, merging, judging, embeddings)"
 
 
 def discarded_cost(stats: Stats) -> str:

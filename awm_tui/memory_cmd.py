@@ -1,8 +1,9 @@
-"""`awm-tui memory RUN list|show|disable|enable|pin|unpin|export`: a run's memory, read and edited.
+"""`awm-tui memory RUN list|show|disable|enable|pin|unpin|export|audit`: a run's memory, read, edited and audited.
 
 Edits go into the run's operation log (memory_ops.jsonl: what, which entry, when); the engine applies the log before
 every issue, so an edit made while the run is going takes effect from its next issue, and memory.json itself is only
-ever written by the engine."""
+ever written by the engine. `audit` (awm.memory.audit) lists the entries that name gold data: tests of the run's
+issues, files and functions of later issues' fixes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from awm_tui.fmt import count
 
-ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export")
+ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export", "audit")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,14 +23,17 @@ def parser() -> argparse.ArgumentParser:
         prog="awm-tui memory",
         description="Read or edit a run's workflow memory. disable/enable/pin/unpin are logged in the run folder "
         "(memory_ops.jsonl) and honoured from the run's next issue; export writes a memory.json another run can start "
-        "from (`memory: {from: FILE}`).",
+        "from (`memory: {from: FILE}`); audit lists the entries whose text names a test of the run's issues "
+        "(FAIL_TO_PASS, PASS_TO_PASS) or a file or function a later issue's gold patch changes.",
     )
     p.add_argument("run", metavar="RUN", help="the run (its folder, or its name under the runs folder)")
     p.add_argument("action", choices=ACTIONS, help="list the entries; show ID; disable/enable/pin/unpin ID; "
-                   "export [FILE]")
+                   "export [FILE]; audit")
     p.add_argument("target", nargs="?", metavar="ID|FILE", help="an entry's id (see `list`), or export's file "
                    "(default: standard output)")
     p.add_argument("--note", default="", help="why (kept in the operation log)")
+    p.add_argument("--dataset", metavar="FILE|NAME", help="audit: the dataset rows to audit against (default: the "
+                   "run's own dataset, as its config.json names it; a hub dataset is read through the cache)")
     return p
 
 
@@ -51,6 +55,8 @@ def main(argv: list[str]) -> int:
         check_destination(args.target, f"memory {args.run} export: FILE", kind="file",
                           fix="Give the path of a .json file to write (a new file, or one to replace), in a folder "
                           "you can write to, or no FILE to print the memory.")
+    if args.action == "audit":
+        return _audit(run, args)
     memory = WorkflowMemory.load(10**9, path)
     memory.path = None  # read only: memory.json is written by the run's engine alone
     memory.apply_ops(ops.read(run))
@@ -90,6 +96,49 @@ def main(argv: list[str]) -> int:
     done = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}[args.action]
     print(f"{done} {entry.id} ({record['time']}); the run honours it from its next issue.")
     return 0
+
+
+def _audit(run: Path, args) -> int:
+    """The audit's findings as a table; hits are findings, not errors (status 0). Rows that cannot be had are a
+    one-paragraph mistake naming the fix (--dataset)."""
+    from awm import atomic
+    from awm.errors import UserError
+    from awm.experiment.leaks import audit_run, run_rows
+
+    config = atomic.read_json(run / "config.json", {}) or {}
+    try:
+        rows, note = run_rows(config, override=args.dataset)
+    except UserError as exc:
+        raise UserError(f"awm-tui memory {args.run} audit --dataset {args.dataset}: {exc.text}") from None
+    if rows is None:
+        raise UserError(f"awm-tui memory {args.run} audit: {note} Give the rows with --dataset FILE (the run's "
+                        "SWE-bench records, .json/.jsonl/.parquet) or a hub name to read.")
+    result = audit_run(run, rows)
+    name = args.dataset or ((config.get("spec") or {}).get("dataset") or {}).get("name", "?")
+    print(f"audit of {run.name}'s memory: {result.versions} version(s) of {result.entries} entr"
+          f"{'y' if result.entries == 1 else 'ies'} against {result.instances} issue(s) of {name}: "
+          f"{len(result.hits)} hit(s) in {len(result.flagged)} entr{'y' if len(result.flagged) == 1 else 'ies'}")
+    if result.note:
+        print(result.note)
+    if result.hits:
+        print(_hits_table(result.hits))
+        print("A hit is a reason to read the entry (`awm-tui memory RUN show ID`), not proof of a leak; "
+              "`disable ID` keeps it out of later prompts.")
+    return 0
+
+
+def _hits_table(hits) -> str:
+    """One row per entry and thing named, with the instances and fields it belongs to (a test file shared by many
+    issues' PASS_TO_PASS is one row)."""
+    grouped: dict[tuple, list[str]] = {}
+    for h in hits:
+        grouped.setdefault((h.entry, f"v{h.version}", h.what, h.named, h.field), []).append(h.instance_id)
+    rows = [("entry", "version", "names a", "text", "field", "instances")]
+    for key, instances in grouped.items():
+        shown = ", ".join(instances[:3]) + (f" (+{len(instances) - 3} more)" if len(instances) > 3 else "")
+        rows.append((*key, shown))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1])) + "  " + r[-1] for r in rows)
 
 
 def _usefulness(use: dict) -> str:

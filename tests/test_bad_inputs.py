@@ -511,6 +511,9 @@ CASES: dict[str, Case] = {
     "memory: export name too long": Case(["export", "too long"],
                                          args=["memory", "{tmp}/run", "export", "{tmp}/" + "m" * 300 + ".json"],
                                          setup=made_run, names_spec=False),
+    "memory: audit against a missing dataset file": Case(
+        ["audit --dataset", "missing.jsonl", "does not exist"],
+        args=["memory", "{tmp}/run", "audit", "--dataset", "{tmp}/missing.jsonl"], setup=made_run, names_spec=False),
     "memory: unknown option": Case(["unrecognized arguments", "--force"], None,
                                    args=["memory", "{tmp}/run", "list", "--force"], names_spec=False),
     # ---- compare

@@ -91,6 +91,8 @@ class Comparison:
     warnings: list[str]
     settings: dict  # bootstrap, seed, rolling, confidence
     report: dict = field(default_factory=dict)  # what write_report wrote
+    cost_effectiveness: list[dict] = field(default_factory=list)  # per arm: awm.experiment.costs
+    leak_audit: list[dict] = field(default_factory=list)  # per run: awm.experiment.leaks
 
     @property
     def reference(self) -> str:
@@ -154,6 +156,8 @@ class Comparison:
             "curves": self.curves,
             "workflows": self.workflows,
             "warnings": self.warnings,
+            "cost_effectiveness": self.cost_effectiveness,
+            "leak_audit": self.leak_audit,
         })
 
 
@@ -206,7 +210,10 @@ def compare(arms: Sequence[Arm], bootstrap: int = 10_000, seed: int | None = 0,
     differences = [_difference(arm.name, arms[0].name, reference, resolved[arm.name], bootstrap, seed)
                    for arm in arms[1:]]
     paired = [(arm, [[finished[id(run)][i] for i in instances] for run in arm.runs]) for arm in arms]
+    from awm.experiment import costs, leaks
+
     return Comparison(
+        cost_effectiveness=costs.cost_effectiveness(paired, bootstrap, seed), leak_audit=leaks.compare_audits(arms),
         arms=arms, instances=instances, statuses=statuses, results=results, differences=differences,
         usage=[_usage(arm, experiences) for arm, experiences in paired],
         curves=[_curves(arm, set(instances), window) for arm in arms],

@@ -85,6 +85,8 @@ class Exported:
     todo: list[str] = field(default_factory=list)  # metadata.yaml fields left for the user to fill
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be computed, and why
+    test_knowledge: str = ""  # one sentence: whether memory learned from the gold tests (induction.success)
+    leak_audit: dict = field(default_factory=dict)  # awm.experiment.leaks.run_audit's summary
 
 
 def export_run(run_dir: Path, out_dir: Path, entry: Entry, force: bool = False,
@@ -109,6 +111,7 @@ def export_run(run_dir: Path, out_dir: Path, entry: Entry, force: bool = False,
     result = Exported(folder=out_dir, suggested_name=suggested, split=split, state=state, issues=len(issues),
                       finished=len(experiences), results={})
     result.warnings += _warnings(spec, state, issues, experiences, split)
+    result.test_knowledge, result.leak_audit = _test_knowledge(store.dir, spec, rows)
 
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -488,6 +491,7 @@ def _readme(config: dict, entry: Entry, result: Exported, by_repo: dict, experie
            "get_results.py agrees." if backend == "local" else ""),
     ]
     lines += ["", *[f"- {note}" for note in result.notes], ""] if result.notes else [""]
+    lines += _leak_lines(result)
     lines += ["## Setup", ""] + [f"- {line}" for line in _provenance_lines(config, comment=False) + _settings(spec)]
     lines += ["", "## Checklist", "", "From the experiments repository's checklist.md, answered from the run's "
               "settings (confirm each before submitting):", ""] + _checklist(spec)
@@ -501,6 +505,45 @@ def _readme(config: dict, entry: Entry, result: Exported, by_repo: dict, experie
               + (", resolved_by_time.json" if result.by_time else ""),
               "- `metadata.yaml`: how the entry is shown on the leaderboard", ""]
     return "\n".join(lines)
+
+
+def _test_knowledge(run_dir: Path, spec: dict, rows: dict[str, dict]) -> tuple[str, dict]:
+    """Whether the run used test knowledge, in one plain sentence, and the memory leak audit's summary (over the
+    dataset rows export read; none: a one-line note, never a failure)."""
+    from awm.experiment import leaks
+
+    source = leaks.success_source(spec)
+    if source is None:
+        sentence = "This run used no test knowledge: its memory was off (no workflows learned or given)."
+    elif leaks.uses_tests(spec):
+        sentence = (f"This run used test knowledge: with `induction.success: {source}`, a workflow entered memory "
+                    "only when SWE-bench's hidden tests (FAIL_TO_PASS, PASS_TO_PASS) passed on an earlier issue, so "
+                    "the later issues' prompts depend on those tests' results. The leaderboard's checklist asks for "
+                    "no use of the gold tests: as run, this is not a clean leaderboard submission (report it as a "
+                    "study of memory learned with test feedback), and a run with `induction.success: judge` or "
+                    "memory off is.")
+    else:
+        sentence = (f"This run used no test knowledge: with `induction.success: {source}`, memory learned from an "
+                    "LLM judge's verdicts, which see no tests.")
+    audit = leaks.run_audit(run_dir, spec, list(rows.values()) if rows else None)
+    if audit["hits"] is None and "awm-tui memory RUN audit" in audit["note"]:
+        audit["note"] = audit["note"].replace("`awm-tui memory RUN audit` reads it.",
+                                              "give it with --dataset (or run `awm-tui memory RUN audit`).")
+    return sentence, audit
+
+
+def _leak_lines(result: Exported) -> list[str]:
+    audit = result.leak_audit
+    if audit.get("hits") is None:
+        found = f"not run: {audit.get('note') or 'no dataset rows to audit against.'}"
+    else:
+        flagged = audit.get("entries_flagged") or []
+        found = (f"{audit['hits']} hit(s) in {len(flagged)} entr{'y' if len(flagged) == 1 else 'ies'}"
+                 + (f" ({', '.join(flagged)})" if flagged else "")
+                 + (f"; {audit['note']}" if audit.get("note") else ""))
+    return ["## Test knowledge and memory leaks", "", result.test_knowledge, "",
+            f"Memory leak audit (`awm-tui memory RUN audit`: entries naming a test of the run's issues, or a file or "
+            f"function a later issue's gold patch changes): {found}", ""]
 
 
 def _settings(spec: dict) -> list[str]:

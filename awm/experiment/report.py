@@ -74,6 +74,9 @@ def _document(c: Comparison, figures: list[tuple[str, str]]) -> list[Block]:
     blocks += _rates_section(c, names)
     blocks += _differences_section(c, names)
     blocks += _usage_section(c, names)
+    from awm.experiment import costs, leaks
+
+    blocks += costs.report_blocks(c, _money, _count) + leaks.report_blocks(c)
     blocks += _curves_section(c, names)
     blocks += _memory_section(c, names)
     blocks += _workflow_section(c, names)

@@ -127,15 +127,44 @@ def _best_first(scored: list[tuple[Workflow, float]]) -> list[tuple[Workflow, fl
 # ---- embeddings
 
 
+class Vectors(list):
+    """An embedding call's vectors, with what the call cost: `prompt_tokens` (the provider's usage) and `cost` (in
+    dollars; 0 when the provider's price is unknown, as the scripted model's is). What litellm_embedder returns; an
+    `embed` function that knows no usage returns a plain list, counted as a call of no tokens and no cost."""
+
+    prompt_tokens: int = 0
+    cost: float = 0.0
+
+
+def embedding_usage(response: Any, texts: list[str]) -> tuple[int, float]:
+    """(prompt tokens, cost) of a litellm embedding response: its usage, and the cost litellm priced the call at
+    (its `response_cost`, else its price table; 0 for a model it has no price for)."""
+    usage = _get(response, "usage")
+    tokens = int(_get(usage, "prompt_tokens", 0) or _get(usage, "total_tokens", 0) or 0) if usage is not None else 0
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    if cost is None:
+        try:
+            from awm.model.client import import_litellm
+
+            cost = import_litellm().completion_cost(completion_response=response, call_type="embedding")
+        except Exception:  # noqa: BLE001 - an unknown model has no price: its tokens still count
+            cost = 0.0
+    return tokens, float(cost or 0.0)
+
+
 def litellm_embedder(model: str, **kwargs: Any) -> Embed:
-    """An `embed` function over litellm's embedding API (kwargs: api_key, api_base, ... as litellm takes them)."""
+    """An `embed` function over litellm's embedding API (kwargs: api_key, api_base, ... as litellm takes them); its
+    answers are Vectors, carrying the call's tokens and cost."""
 
     def embed(texts: list[str]) -> list[list[float]]:
         from awm.model.client import import_litellm
 
         response = import_litellm().embedding(model=model, input=texts, **kwargs)
         data = sorted(response.data, key=lambda d: _get(d, "index", 0))
-        return [list(_get(d, "embedding")) for d in data]
+        vectors = Vectors(list(_get(d, "embedding")) for d in data)
+        vectors.prompt_tokens, vectors.cost = embedding_usage(response, texts)
+        return vectors
 
     return embed
 
@@ -154,13 +183,15 @@ class EmbeddingRetriever:
     """Cosine similarity between the issue's embedding and each entry's; entry vectors are cached by (id, version,
     round), so each version of an entry is embedded once, in the same call as the query. Every answer is checked
     (check_vectors; `dims` is the size of the first good answer, or of the start-up probe): a fault raises
-    EmbeddingFault and caches nothing."""
+    EmbeddingFault and caches nothing. `usage` sums the calls answered (faulty vectors too: they were paid for):
+    calls, prompt_tokens and cost, as Vectors report them; the engine keeps each issue's share (Experience.embedding)."""
 
     def __init__(self, model: str, embed: Embed):
         self.model = model
         self.embed = embed
         self.dims: int | None = None
         self._vectors: dict[tuple, list[float]] = {}
+        self.usage: dict[str, float] = {"calls": 0, "prompt_tokens": 0, "cost": 0.0}
 
     def rank(self, query: str, entries: list[Workflow]) -> list[tuple[Workflow, float]]:
         if not entries:
@@ -174,6 +205,9 @@ class EmbeddingRetriever:
             raise
         except Exception as exc:  # noqa: BLE001 - the call failed (after the client's retries): a named fault
             raise EmbeddingFault(f"the embedding model {self.model} failed: {describe_fault(exc)}") from exc
+        self.usage["calls"] += 1
+        self.usage["prompt_tokens"] += int(getattr(raw, "prompt_tokens", 0) or 0)
+        self.usage["cost"] += float(getattr(raw, "cost", 0.0) or 0.0)
         vectors = check_vectors(raw, len(missing) + 1, self.dims, self.model)
         self.dims = len(vectors[0])
         for (k, _), vector in zip(missing, vectors):
@@ -215,6 +249,7 @@ class Selection:
     reason: str = ""  # why nothing was injected ("" when something was)
     # the best entries left out, best first: {"id", "kind", "version", "round", "score", "why"}
     passed_over: list[dict] = field(default_factory=list)
+    embedding: dict = field(default_factory=dict)  # the embedding calls made for it: calls, prompt_tokens, cost
 
     def records(self) -> list[dict]:
         """What Experience.retrieved keeps: {"id", "kind", "version", "round", "score"} in prompt order."""

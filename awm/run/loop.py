@@ -177,7 +177,9 @@ class Engine:
         self.buffer = ExperienceBuffer(self.spec.induction.trigger, store.buffer_path)  # what workflows come from
         self.failures = ExperienceBuffer(self.spec.induction.trigger, store.dir / "failures.json")  # pitfalls'
         self.sources = parts.sources or MemorySources()
-        self.retriever = parts.retriever or make_retriever(self.spec.memory.retrieval)
+        # memory off gets no retriever from the parts (none is called): one from the spec, never asked
+        self.retriever = parts.retriever or make_retriever(self.spec.memory.retrieval,
+                                                           self.spec.memory.embedding_model)
         self.count = parts.count or (lambda text: len(text) // 4 + 1)
         self.experiences: list[Experience] = []
         self._tally = Tally()  # the experiences' counts and sums, kept up to date (stats() stays O(1))
@@ -438,6 +440,7 @@ class Engine:
                             "Remove or fix that line (each line is one `awm-tui memory` edit), then resume.") from None
         m = self.spec.memory
         query = f"{issue.repo}\n{issue.problem_statement}"
+        spent = dict(getattr(self.retriever, "usage", None) or {})  # embedding calls so far (memory.retrieval)
         while True:
             try:
                 selection = retrieve(self.memory, query, issue.instance_id, self.retriever,
@@ -455,6 +458,11 @@ class Engine:
                     return ""  # a stop asked for meanwhile: the issue is not started (and runs on resume)
                 continue
             self._embedding_failed = 0
+            now = getattr(self.retriever, "usage", None) or {}
+            if now.get("calls", 0) != spent.get("calls", 0):  # this issue's share: counted in the run's statistics
+                selection.embedding = {"calls": int(now["calls"] - spent.get("calls", 0)),
+                                       "prompt_tokens": int(now.get("prompt_tokens", 0) - spent.get("prompt_tokens", 0)),
+                                       "cost": round(float(now.get("cost", 0.0) - spent.get("cost", 0.0)), 8)}
             return selection
 
     def _outcome(self, experience: Experience) -> str:
@@ -558,6 +566,7 @@ class Engine:
         experience = self._experience(issue, agent, evaluation, selection.entries, started, timings, protocol)
         experience.memory_round, experience.position, experience.staleness = start["round"], index, start["staleness"]
         experience.retrieved = selection.records()
+        experience.embedding = dict(selection.embedding)
         experience.memory_tokens = selection.tokens
         experience.passed_over, experience.why_none = list(selection.passed_over), selection.reason
         if self.parts.judge is not None and experience.status != Status.ERROR:
@@ -756,10 +765,12 @@ class Engine:
             merger = self._counted_merge(inducer.merge)
         new = self.memory.add_round(round_number, induced, ids, usage=usage, kind=kind, merger=merger)
         after = dict(getattr(inducer, "merge_usage", {}) or {})
-        if after != before:  # what merging cost counts with the round
+        if after != before:  # what merging cost counts with the round, and is kept apart too (merge_*)
             entry = self.memory.rounds[-1]
             for key in ("cost", "prompt_tokens", "completion_tokens"):
-                entry[key] = round(entry.get(key, 0) + after.get(key, 0) - before.get(key, 0), 6)
+                spent = after.get(key, 0) - before.get(key, 0)
+                entry[key] = round(entry.get(key, 0) + spent, 6)
+                entry[f"merge_{key}"] = round(entry.get(f"merge_{key}", 0) + spent, 6)
             self.memory.save()
         merge_errors = self.memory.rounds[-1].get("merge_errors", []) if self.memory.rounds else []
         self.emit(ev.InductionFinished(

@@ -22,8 +22,12 @@ class Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_s: float = 0.0
-    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judge): included in cost
+    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judge, embeddings): in cost
     induction_tokens: int = 0  # included in prompt_tokens and completion_tokens
+    # retrieval's embedding calls (memory.retrieval: embedding), also in induction_cost/_tokens, cost, prompt_tokens
+    embedding_cost: float = 0.0
+    embedding_tokens: int = 0
+    embedding_calls: int = 0
     induction_failures: int = 0  # induction attempts that failed (no reply, or a reply with no workflow in it)
     # memory's other model calls that failed (each recorded: memory.json's merge_errors, memory_faults.jsonl)
     judge_failures: int = 0  # judge calls with no verdict (the call failed, or the reply held none)
@@ -82,6 +86,7 @@ class Tally:
         self.completion_tokens = 0
         self.judge_cost = 0.0
         self.judge_tokens = [0, 0]
+        self.embedding = [0, 0, 0.0]  # calls, prompt tokens, cost
         self.learned = self.judged = self.judge_agreed = self.memory_tokens = self.memory_issues = 0
         self.discarded = [0, 0.0, 0, 0]  # attempts, cost, prompt tokens, completion tokens
         for e in experiences:
@@ -107,15 +112,19 @@ class Tally:
         self.judge_cost += float(judge.get("cost", 0) or 0)
         self.judge_tokens[0] += int(judge.get("prompt_tokens", 0) or 0)
         self.judge_tokens[1] += int(judge.get("completion_tokens", 0) or 0)
+        embedding = e.embedding or {}
+        self.embedding[0] += int(embedding.get("calls", 0) or 0)
+        self.embedding[1] += int(embedding.get("prompt_tokens", 0) or 0)
+        self.embedding[2] += float(embedding.get("cost", 0) or 0)
         if judge.get("verdict") in ("PASS", "FAIL") and e.status in (Status.PASS, Status.FAIL):
             self.judged += 1
             self.judge_agreed += (judge["verdict"] == "PASS") == (e.status == Status.PASS)
 
     def stats(self, total: int, workflows: int, rounds: int, elapsed_s: float, induction: dict | None = None) -> Stats:
         induction = induction or {}
-        i_prompt = int(induction.get("prompt_tokens", 0)) + self.judge_tokens[0]
+        i_prompt = int(induction.get("prompt_tokens", 0)) + self.judge_tokens[0] + self.embedding[1]
         i_completion = int(induction.get("completion_tokens", 0)) + self.judge_tokens[1]
-        i_cost = float(induction.get("cost", 0.0)) + self.judge_cost
+        i_cost = float(induction.get("cost", 0.0)) + self.judge_cost + self.embedding[2]
         return Stats(
             total=total,
             processed=self.processed,
@@ -131,6 +140,9 @@ class Tally:
             elapsed_s=round(elapsed_s, 3),
             induction_cost=round(i_cost, 6),
             induction_tokens=i_prompt + i_completion,
+            embedding_cost=round(self.embedding[2], 6),
+            embedding_tokens=self.embedding[1],
+            embedding_calls=self.embedding[0],
             induction_failures=int(induction.get("failures", 0)),
             judge_failures=int(induction.get("judge_failures", 0)),
             merge_failures=int(induction.get("merge_failures", 0)),
