@@ -46,3 +46,25 @@ async def test_shift_d_diffs_a_version_against_the_one_before_and_escape_closes_
         await pilot.press("escape")  # then the entry
         await pilot.pause()
         assert app.screen is not screen and isinstance(app.screen.query_one(MemoryBrowser), MemoryBrowser)
+
+
+async def test_shift_d_in_the_browser_opens_the_highlighted_entry_with_its_diff_shown(run):
+    """The diff from the memory browser itself: D on a row, no Enter first."""
+    app = MemoryHost(model_of(run))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one("#memory-list")
+        table.focus()
+        names = [getattr(cell, "plain", str(cell)) for cell in (table.get_row_at(i)[0] for i in range(table.row_count))]
+        table.move_cursor(row=names.index("Fix an off-by-one boundary"))
+        await pilot.press("D")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MemoryEntryScreen) and screen.entry_id == "wf-fix-an-off-by-one-boundary"
+        box = screen.query_one("#entry-diff-box")
+        assert box.display
+        diff = plain(screen.query_one("#entry-diff", Static)).splitlines()
+        assert diff[:2] == ["--- v1 (round 1)", "+++ v2 (round 3)"]
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, MemoryEntryScreen)

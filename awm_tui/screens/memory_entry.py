@@ -88,8 +88,9 @@ class MemoryEntryScreen(ModalScreen[None]):
     """
 
     def __init__(self, entry_id: str, memory: RunMemory, *, round_number: int | None = None,
-                 version: int | None = None, mark: str = "") -> None:
+                 version: int | None = None, mark: str = "", diff: bool = False) -> None:
         super().__init__()
+        self.diff_at_once = diff  # opened by D in the memory browser: the diff shown at once
         self.entry_id = entry_id
         self.memory = memory
         self.round_number = round_number
@@ -110,6 +111,8 @@ class MemoryEntryScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#entry-diff-box").display = False
         self.query_one("#entry-scroll").focus()
+        if self.diff_at_once:
+            self.action_diff()
 
     def action_diff(self) -> None:
         """D: the newest version against the one before, in a pane under the entry; D again: the next older pair;

@@ -222,7 +222,7 @@ class RunPicker(Screen[None]):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("f5", "reload", "Reload", id="reload"),
         Binding("q", "app.quit_now", "Quit", id="quit"),
-        Binding("slash", "filter", "Filter", id="filter", key_display="/", show=False),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/"),
         Binding("escape", "cancel_new", "Cancel", show=False),
     ]
     DEFAULT_CSS = """

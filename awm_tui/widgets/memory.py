@@ -22,7 +22,7 @@ from awm_tui.run_memory import EntryUsage, RunMemory, kind_label
 
 LATEST = -1  # the round picker's "latest" choice
 NARROW = 100  # below this width the entry's text goes under the table
-KEYS = "d disable/enable · k keep (pin) · i the round's prompt · [ ] rounds · Enter: every version"
+KEYS = "d disable/enable · k keep (pin) · D diff · i the round's prompt · [ ] rounds · Enter: every version"
 SHORT = 16  # below this height (and narrow) the entry's text is left to Enter's modal: the table keeps the room
 NAME_WIDTH = 34
 
@@ -54,6 +54,7 @@ class MemoryBrowser(Vertical):
         Binding("d", "toggle('disabled')", "Disable/enable", show=False),
         Binding("k", "toggle('pinned')", "Keep (pin/unpin)", show=False),
         Binding("i", "induction", "Round's prompt", show=False),
+        Binding("D", "diff", "Diff its versions", show=False),
         Binding("left_square_bracket", "step_round(-1)", "Earlier round", show=False),
         Binding("right_square_bracket", "step_round(1)", "Later round", show=False),
     ]
@@ -243,11 +244,24 @@ class MemoryBrowser(Vertical):
 
     @on(DataTable.RowSelected, "#memory-list")
     def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self._open(event.row_key.value)
+
+    def _open(self, entry_id: str, diff: bool = False) -> None:
         from awm_tui.screens.memory_entry import MemoryEntryScreen
 
-        if event.row_key.value:
-            self.app.push_screen(MemoryEntryScreen(event.row_key.value, self.source, round_number=self.shown_round),
-                                 callback=lambda _: (self._note_flags(), self._draw()))  # d or k there: its state
+        screen = MemoryEntryScreen(entry_id, self.source, round_number=self.shown_round, diff=diff)
+        self.app.push_screen(screen, callback=lambda _: (self._note_flags(), self._draw()))  # d or k there: its state
+
+    def action_diff(self) -> None:
+        """D: the highlighted entry opened with its newest version diffed against the one before (D again there:
+        the older pairs)."""
+        table = self.query_one("#memory-list", DataTable)
+        if not table.row_count:
+            return
+        entry_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if entry_id:
+            self._open(entry_id, diff=True)
 
     def on_key(self, event: Key) -> None:
         """/: the filter box; Esc with the box shown: the filter cleared and closed (else Esc is the screen's)."""
