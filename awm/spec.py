@@ -112,7 +112,10 @@ class BudgetSpec:
 
 @dataclass
 class MemorySpec:
-    enabled: str = "on"  # off: the no-memory baseline (no induction, nothing injected)
+    # on: learned online (induction, usefulness, edits); off: the no-memory baseline (no induction, nothing
+    # injected); frozen: `memory.from`'s memory given as it is (retrieval as usual; no induction, no merge or
+    # eviction, no usefulness counts, no edits): what a replay (`awm-tui replay`) runs with
+    enabled: str = "on"
     retrieval: str = "bm25"  # bm25 | embedding | all (every workflow, no budget: the old behaviour)
     budget_tokens: int = 1500  # the memory block in the agent's prompt, counted with the model's tokenizer
     min_score: float | None = None  # below it nothing is injected; None: the retrieval's own (MIN_SCORES)
@@ -126,7 +129,17 @@ class MemorySpec:
 
     @property
     def on(self) -> bool:
+        """Memory learns during the run (induction, usefulness counts, edits)."""
         return self.enabled == "on"
+
+    @property
+    def retrieves(self) -> bool:
+        """Entries are retrieved and given to the agent: memory on, or frozen."""
+        return self.enabled in ("on", "frozen")
+
+    @property
+    def frozen(self) -> bool:
+        return self.enabled == "frozen"
 
     @property
     def threshold(self) -> float:
@@ -160,11 +173,15 @@ class RunSpec:
     # the command line's flags it was loaded with, as spec fields (paths absolute): recorded in config.json, so that
     # a resume runs with them again (not a spec field: not in `public()`)
     flags: dict[str, Any] = field(default_factory=dict)
+    # a replay (awm.run.replay): the run it replays, {"run_dir", "run_id"}, recorded in config.json when the run
+    # folder is made (not a spec field: not in `public()`)
+    replay_of: dict[str, str] | None = None
 
     def public(self) -> dict[str, Any]:
         """Everything about the run except secrets: what config.json holds."""
         data = asdict(self)
         data.pop("flags", None)
+        data.pop("replay_of", None)
         data["llm"] = self.llm.public()
         if self.induction.llm is not None:
             data["induction"]["llm"] = self.induction.llm.public()
@@ -298,7 +315,7 @@ FIELDS: dict[str, _Field] = {
     "budget.max_tokens": _opt("int", eg=20_000_000, lo=0, above=True),
     "budget.issue_max_cost_usd": _opt("float", eg=2.0, lo=0, above=True),
     "budget.issue_max_tokens": _opt("int", eg=2_000_000, lo=0, above=True),
-    "memory.enabled": _Field("choice", choices=("on", "off")),
+    "memory.enabled": _Field("choice", choices=("on", "off", "frozen")),
     "memory.retrieval": _Field("choice", choices=("bm25", "embedding", "all")),
     "memory.budget_tokens": _int(50),
     "memory.min_score": _opt("float", eg=0.05, lo=0),
@@ -579,6 +596,12 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     memory = section("memory")
     if "from" in memory:
         memory["start_from"] = memory.pop("from")
+    if memory.get("enabled") == "frozen" and not memory.get("start_from"):
+        raise values["memory.enabled"][1].fail(
+            "`enabled: frozen` gives the agent a memory that never changes, and `memory.from` names none, so the run "
+            "would have no memory at all",
+            "Add `from:` under `memory:`, naming the run (its folder or name) or the memory.json to freeze, e.g. "
+            "`from: runs/train/memory.json` (or use `awm-tui replay RUN`, which sets both)")
     if memory.get("retrieval") == "embedding" and not memory.get("embedding_model"):
         raise values["memory.retrieval"][1].fail(
             "`retrieval: embedding` needs an embedding model, and `memory.embedding_model` is not given",

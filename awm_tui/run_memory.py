@@ -435,6 +435,8 @@ class RunMemory:
             ops.append(self.run_dir, action, entry_id, note="from the awm-tui memory browser")
         except OSError as exc:
             return f"Could not {action} {name}: {exc.strerror or exc}.", "error"
+        except UserError as exc:  # a frozen memory (a replay) takes no edits
+            return exc.message, "warning"
         self._read_folder()  # the flags as the log now has them (the engine applies it before its next issue)
         self.version += 1
         return (f"{PAST[action].capitalize()} {name} ({entry_id}): the run honours it from its next issue.",

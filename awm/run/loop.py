@@ -272,8 +272,9 @@ class Engine:
         self.failures.save()
         if self.sources.seed is not None and not self.memory.rounds and not self.memory.workflows:
             self.memory.seed(self.sources.seed, self.sources.seed_label)  # memory.from: a warm start
-        self.memory.recount(self.experiences, self.sources.baseline)
-        self.memory.save()
+        if self.spec.memory.on:  # frozen memory keeps no usefulness counts: it stays as seeded
+            self.memory.recount(self.experiences, self.sources.baseline)
+            self.memory.save()
         self.store.write_predictions(self.experiences, self.spec.llm.model)  # whole: heals a torn last line
         self._elapsed_base = self.store.elapsed()
         self._faults = {"judge": 0, "embedding": 0}
@@ -429,10 +430,11 @@ class Engine:
         operation log (`awm-tui memory RUN disable|pin ...`) applied first; nothing when memory is off. An embedding
         fault (memory.retrieval: embedding) is recorded and the retrieval asked again; after EMBEDDING_ATTEMPTS in a
         row, the message to stop the run with (the issue is not started: it never runs without its memory)."""
-        if not self.spec.memory.on:
+        if not self.spec.memory.retrieves:
             return Selection([], {}, 0, "", reason="memory is off for this run (memory.enabled: off)")
         try:
-            self.memory.apply_ops(ops.read(self.store.dir))
+            if self.spec.memory.on:  # frozen memory takes no edits: it is given as it was seeded
+                self.memory.apply_ops(ops.read(self.store.dir))
         except atomic.DamagedLine as bad:
             raise UserError(f"the run's memory operation log {bad.path} is damaged at line {bad.line}: {bad.problem}. "
                             "Remove or fix that line (each line is one `awm-tui memory` edit), then resume.") from None
@@ -586,9 +588,10 @@ class Engine:
         self._tally.add(experience)
         self.buffer.add(experience, keep=experience.learned)
         self.failures.add(experience, keep=self._teaches_pitfall(experience))
-        self.memory.record_outcome(experience.workflow_ids, self._outcome(experience),
-                                   self.sources.baseline.get(experience.instance_id))
-        self.memory.save()
+        if self.spec.memory.on:  # frozen memory is not written during the run (no usefulness counts)
+            self.memory.record_outcome(experience.workflow_ids, self._outcome(experience),
+                                       self.sources.baseline.get(experience.instance_id))
+            self.memory.save()
         self._write_views(RunState.RUNNING, "", snapshot=False)
         if len(self.experiences) % self.spec.checkpoint_interval == 0:
             self.emit(ev.CheckpointSaved(str(self.store.dir / "checkpoint.json"), len(self.experiences)))
@@ -876,8 +879,9 @@ class Engine:
         self.buffer.save()
         self.failures.experiences = [e for e in self.failures.experiences if e.instance_id not in drop]
         self.failures.save()
-        self.memory.recount(self.experiences, self.sources.baseline)
-        self.memory.save()
+        if self.spec.memory.on:
+            self.memory.recount(self.experiences, self.sources.baseline)
+            self.memory.save()
 
     def _abort(self, streak: list[Experience]) -> str:
         """Too many issues in a row ended by one cause (an error, or a protocol failure): forget those attempts
