@@ -26,6 +26,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--order", choices=("id", "chronological", "shuffle"), help="dataset.order for every run")
     p.add_argument("--workers", type=int, metavar="K", help="issues in flight per run (spec: workers)")
     p.add_argument("--output-dir", metavar="DIR", help="the experiment's folder (default: under the user data dir)")
+    p.add_argument("--replay", action="store_true", help="after each run of a memory arm, its replay: the same "
+                   "issues in the same order with the run's final memory frozen (`awm-tui replay`); the comparison "
+                   "then reports forward and backward transfer, forgetting and the AULC per memory arm")
     p.add_argument("--resume", metavar="FOLDER", help="resume an experiment: its unfinished runs, then the comparison")
     p.add_argument("--quiet", action="store_true", help="print only each run's start and summary")
     return p
@@ -41,9 +44,9 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
     from awm.experiment import arms as plan_mod
 
     if args.resume:
-        if args.spec or args.arms:
-            raise UserError(f"--resume {args.resume} goes on with the experiment's own spec and arms; give only "
-                            "--resume (and --quiet).")
+        if args.spec or args.arms or args.replay:
+            raise UserError(f"--resume {args.resume} goes on with the experiment's own spec, arms and replays; give "
+                            "only --resume (and --quiet).")
         experiment = plan_mod.Experiment.load(args.resume)
     else:
         if not args.spec:
@@ -55,19 +58,26 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
                                        "workers": args.workers}.items() if v is not None}
         spec = load_spec(args.spec, overrides)  # a bad spec or flag is refused before the folder is made
         arms = plan_mod.parse_arms(args.arms)
+        replay_arms = []
         for arm in arms:  # every arm's spec checked now, not when its first run comes
             try:
-                load_spec(args.spec, {**overrides, **arm.fields})
+                arm_spec = load_spec(args.spec, {**overrides, **arm.fields})
             except UserError as exc:
                 raise UserError(f"--arms: the arm {arm.name} is not a valid run: {exc.message}") from None
+            if args.replay and arm_spec.memory.on:
+                replay_arms.append(arm.name)
+        if args.replay and not replay_arms:
+            raise UserError(f"--replay replays the runs of the arms with memory on, and no arm of --arms "
+                            f"{' '.join(args.arms)} has it. Add one, e.g. `--arms memory=off,on --replay`.")
         if args.output_dir:  # a file there or on the way, a folder that cannot be written: refused now
             from awm.paths import check_destination
 
             check_destination(args.output_dir, "experiment: --output-dir", empty=True,
                               fix="Choose a new (or empty) folder you can write to for the experiment.")
-        experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name)
+        experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name, replay_arms)
+    replays = f", replays of {', '.join(experiment.replay_arms)}" if experiment.replay_arms else ""
     print(f"awm-tui: experiment {experiment.dir}: arms {', '.join(a.name for a in experiment.arms)} "
-          f"(reference {experiment.arms[0].name}), {experiment.seeds} seed(s); resume with "
+          f"(reference {experiment.arms[0].name}), {experiment.seeds} seed(s){replays}; resume with "
           f"`awm-tui experiment --resume {experiment.dir}`", flush=True)
     for run in experiment.runs():
         outcome = _run_one(experiment, run, stopper, args.quiet)
@@ -83,6 +93,11 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
     from awm.experiment.report import write_report
 
     comparison = compare([load_arm(name, dirs) for name, dirs in experiment.arm_dirs()])
+    if experiment.replay_arms:
+        from awm.experiment.continual import attach
+        from awm.experiment.runs import read_run
+
+        attach(comparison, [read_run(d) for d in experiment.replay_dirs()])
     write_report(comparison, experiment.report_dir)
     print(comparison.summary())  # it ends with where the report is
     return 0
@@ -102,9 +117,16 @@ def _run_one(experiment, run, stopper, quiet: bool) -> str:
     resume = str(run.dir) if (run.dir / "config.json").is_file() else None
     if resume and RunStore(run.dir).state() == RunState.COMPLETED:
         return "completed"
-    label = f"{run.arm}, seed {run.seed}"
+    label = f"{'replay of ' if run.replay_of else ''}{run.arm}, seed {run.seed}"
     print(f"awm-tui: experiment run {run.dir.name} ({label}): {'resuming' if resume else 'starting'}", flush=True)
-    spec = launch_spec(experiment.spec_path, resume, experiment.run_overrides(run))
+    if run.replay_of is None:
+        spec = launch_spec(experiment.spec_path, resume, experiment.run_overrides(run))
+    elif resume:  # the replay's recorded flags make it the replay again
+        spec = launch_spec(experiment.spec_path, resume, {})
+    else:
+        from awm.run import replay
+
+        spec = replay.replay_spec(replay.source_run(str(run.replay_of), command="experiment --replay"))
     controls = stopper.attach(Controls())
     engine = prepare_engine(spec, [HeadlessPrinter(quiet=quiet or not spec.verbose)], resume,
                             None if resume else str(run.dir), controls)

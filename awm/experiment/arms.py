@@ -47,6 +47,10 @@ class PlannedRun:
     arm: str
     seed: int
     dir: Path
+    replay_of: Path | None = None  # a replay (--replay): the folder of the arm's run it replays
+
+
+REPLAY_SUFFIX = "-replay"
 
 
 @dataclass
@@ -58,12 +62,23 @@ class Experiment:
     overrides: dict = field(default_factory=dict)  # spec fields set for every arm (--limit, --order, --workers)
     created_at: str = ""
     name: str = "experiment"  # the spec's name: the runs are named <name>-<arm>-seed<k>
+    replay_arms: list[str] = field(default_factory=list)  # --replay: the memory arms whose runs are replayed
 
     # ---- the plan
     def runs(self) -> list[PlannedRun]:
-        """Every run, seed by seed: seed 1's arms, then seed 2's, ..."""
-        return [PlannedRun(arm.name, seed, self.dir / "runs" / f"{arm.slug}-seed{seed}")
-                for seed in range(1, self.seeds + 1) for arm in self.arms]
+        """Every run, seed by seed: seed 1's arms, then the replays of its memory arms (--replay: each after the
+        run it replays, which is completed by then), then seed 2's, ..."""
+        planned = []
+        for seed in range(1, self.seeds + 1):
+            online = [PlannedRun(arm.name, seed, self.dir / "runs" / f"{arm.slug}-seed{seed}") for arm in self.arms]
+            planned += online
+            planned += [PlannedRun(run.arm, seed, run.dir.with_name(run.dir.name + REPLAY_SUFFIX), replay_of=run.dir)
+                        for run in online if run.arm in self.replay_arms]
+        return planned
+
+    def replay_dirs(self) -> list[Path]:
+        """The replays' folders (--replay), seed by seed."""
+        return [r.dir for r in self.runs() if r.replay_of is not None]
 
     def run_overrides(self, run: PlannedRun) -> dict:
         arm = next(a for a in self.arms if a.name == run.arm)
@@ -71,7 +86,8 @@ class Experiment:
 
     def arm_dirs(self) -> list[tuple[str, list[Path]]]:
         """Each arm's run folders, seed by seed: what compare pairs (replicate k of each arm with the reference's)."""
-        return [(arm.name, [r.dir for r in self.runs() if r.arm == arm.name]) for arm in self.arms]
+        return [(arm.name, [r.dir for r in self.runs() if r.arm == arm.name and r.replay_of is None])
+                for arm in self.arms]
 
     @property
     def report_dir(self) -> Path:
@@ -87,7 +103,10 @@ class Experiment:
             "overrides": self.overrides,
             "created_at": self.created_at,
             "name": self.name,
-            "runs": [{"arm": r.arm, "seed": r.seed, "dir": str(r.dir.relative_to(self.dir))} for r in self.runs()],
+            "replay_arms": self.replay_arms,
+            "runs": [{"arm": r.arm, "seed": r.seed, "dir": str(r.dir.relative_to(self.dir)),
+                      **({"replay_of": str(r.replay_of.relative_to(self.dir))} if r.replay_of else {})}
+                     for r in self.runs()],
         })
 
     @classmethod
@@ -101,7 +120,7 @@ class Experiment:
         return cls(dir=plan_path.parent, spec_path=plan["spec_path"],
                    arms=[Arm(a["name"], dict(a["fields"])) for a in plan["arms"]], seeds=int(plan["seeds"]),
                    overrides=dict(plan.get("overrides") or {}), created_at=plan.get("created_at", ""),
-                   name=plan.get("name", "experiment"))
+                   name=plan.get("name", "experiment"), replay_arms=list(plan.get("replay_arms") or []))
 
 
 def parse_arms(given: list[str]) -> list[Arm]:
@@ -149,7 +168,8 @@ def _typed(field_name: str, value: str):
     return value
 
 
-def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_dir: str | None, name: str) -> Experiment:
+def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_dir: str | None, name: str,
+         replay_arms: list[str] | None = None) -> Experiment:
     """A new experiment's folder and plan (an existing experiment there is refused: resume it instead)."""
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: give 1 or more.")
@@ -164,6 +184,7 @@ def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_di
         folder = home() / "experiments" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
     experiment = Experiment(dir=folder, spec_path=str(Path(spec_path).resolve()), arms=arms, seeds=seeds,
-                            overrides=overrides, created_at=time.strftime("%Y-%m-%dT%H:%M:%S"), name=name)
+                            overrides=overrides, created_at=time.strftime("%Y-%m-%dT%H:%M:%S"), name=name,
+                            replay_arms=list(replay_arms or []))
     experiment.save()
     return experiment

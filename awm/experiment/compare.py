@@ -91,6 +91,7 @@ class Comparison:
     warnings: list[str]
     settings: dict  # bootstrap, seed, rolling, confidence
     report: dict = field(default_factory=dict)  # what write_report wrote
+    continual: list[dict] = field(default_factory=list)  # per memory arm with replays (awm.experiment.continual)
 
     @property
     def reference(self) -> str:
@@ -130,6 +131,10 @@ class Comparison:
                          f"{points(diff.ci[1])}], McNemar {p_phrase(diff.p_value)} ({diff.wins} won, "
                          f"{diff.losses} lost)")
             lines.append(line)
+        if self.continual:
+            from awm.experiment.continual import summary_lines
+
+            lines += summary_lines(self.continual)
         if self.warnings:
             lines.append(f"warnings ({len(self.warnings)}):")
             lines += [f"  - {w}" for w in self.warnings]
@@ -154,6 +159,7 @@ class Comparison:
             "curves": self.curves,
             "workflows": self.workflows,
             "warnings": self.warnings,
+            "continual": self.continual,
         })
 
 

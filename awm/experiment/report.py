@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from awm.errors import UserError
+from awm.experiment import continual
 from awm.experiment.compare import Comparison, p_phrase, p_value, percent, points
 from awm.records import Experience, Status
 
@@ -75,6 +76,7 @@ def _document(c: Comparison, figures: list[tuple[str, str]]) -> list[Block]:
     blocks += _differences_section(c, names)
     blocks += _usage_section(c, names)
     blocks += _curves_section(c, names)
+    blocks += continual.blocks(c)  # forward/backward transfer, forgetting, AULC (with replays)
     blocks += _memory_section(c, names)
     blocks += _workflow_section(c, names)
     blocks += _instances_section(c)

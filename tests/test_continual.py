@@ -1,0 +1,221 @@
+"""Continual-learning figures (awm.experiment.continual) on hand-made run folders, checked against values computed
+by hand; the replay's refusals (awm.run.replay) and frozen memory's (spec, edits). In-process, no agent: milliseconds.
+The real replay of a demo run is in test_replay_e2e.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from awm.errors import UserError
+from awm.experiment import continual
+from awm.experiment.compare import compare, load_arm
+from awm.experiment.report import write_report
+from awm.experiment.runs import read_run
+from awm_tui.cli import main
+from compare_fixtures import write_run
+from conftest import ROOT
+
+IDS = [f"repo__repo-{k}" for k in range(1, 7)]
+CODES = {"P": "PASS", "F": "FAIL", "E": "ERROR", "S": "SKIPPED"}
+
+
+def run(folder: Path, outcomes: str, memory: str, replay_of: Path | None = None, order: list[str] | None = None,
+        status: str = "completed") -> Path:
+    """A run folder: `outcomes` one letter per issue of IDS (P, F, E), taken in `order` (default IDS'); its
+    config.json records `memory.enabled` and, for a replay, `replay_of`."""
+    by_id = dict(zip(IDS, outcomes))
+    statuses = {i: CODES[by_id[i]] for i in (order or IDS)}
+    write_run(folder, statuses, status=status)
+    config = json.loads((folder / "config.json").read_text())
+    config["spec"]["memory"] = {"enabled": memory}
+    if replay_of is not None:
+        config["replay_of"] = {"run_dir": str(replay_of), "run_id": replay_of.name}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+# The 6-issue example. Position:  1  2  3  4  5  6
+OFF = "FFPFPF"  #                 0  0  1  0  1  0
+ON = "FPPPPF"  #                  0  1  1  1  1  0
+REPLAY = "PPFPPP"  #              1  1  0  1  1  1
+# forward transfer  = mean(on − off)          = (0+1+0+1+0+0)/6 = 2/6
+# backward transfer = mean(replay − on)       = (1+0−1+0+0+1)/6 = 1/6
+# forgetting        = mean(max(0, on − rep))  = (0+0+1+0+0+0)/6 = 1/6
+# AULC(on):  cumulative 0, 1/2, 2/3, 3/4, 4/5, 4/6 -> sum 3.383333 / 6 = 0.5638889
+# AULC(off): cumulative 0, 0, 1/3, 1/4, 2/5, 2/6   -> sum 1.316667 / 6 = 0.2194444
+AULC_ON = (0 + 1 / 2 + 2 / 3 + 3 / 4 + 4 / 5 + 4 / 6) / 6
+AULC_OFF = (0 + 0 + 1 / 3 + 1 / 4 + 2 / 5 + 2 / 6) / 6
+
+
+@pytest.fixture
+def example(tmp_path) -> tuple[Path, Path, Path]:
+    off = run(tmp_path / "off", OFF, "off")
+    on = run(tmp_path / "on", ON, "on")
+    replay = run(tmp_path / "on-replay", REPLAY, "frozen", replay_of=on)
+    return off, on, replay
+
+
+def figures(off: Path, on: Path, replays: list[Path], bootstrap: int = 2000):
+    comparison = compare([load_arm("memory=off", off), load_arm("memory=on", on)], bootstrap=bootstrap)
+    continual.attach(comparison, [read_run(r) for r in replays])
+    return comparison
+
+
+def test_the_six_issue_example_gives_the_hand_computed_figures(example):
+    off, on, replay = example
+    comparison = figures(off, on, [replay])
+    [record] = comparison.continual
+    assert record["arm"] == "memory=on" and record["reference"] == "memory=off" and record["instances"] == 6
+    assert record["forward_transfer"]["value"] == pytest.approx(2 / 6)
+    assert record["backward_transfer"]["value"] == pytest.approx(1 / 6)
+    assert record["forgetting"]["value"] == pytest.approx(1 / 6)
+    assert record["aulc"]["value"] == pytest.approx(AULC_ON)
+    assert record["aulc"]["reference"] == pytest.approx(AULC_OFF)
+    assert record["aulc"]["difference"] == pytest.approx(AULC_ON - AULC_OFF)
+    for key in continual.KEYS:  # each with its 95% interval around it
+        low, high = record[key]["ci"]
+        assert low <= record[key]["value"] <= high and low < high
+    low, high = record["aulc"]["difference_ci"]
+    assert low <= AULC_ON - AULC_OFF <= high
+    # the per-issue differences are 0/±1, so the bootstrap's bounds are multiples of 1/6
+    assert record["forgetting"]["ci"][0] == pytest.approx(0.0)
+    assert all(abs(v * 6 - round(v * 6)) < 1e-9 for v in record["backward_transfer"]["ci"])
+
+
+def test_comparison_json_and_report_md_carry_the_four_figures_and_their_definitions(example, tmp_path):
+    off, on, replay = example
+    comparison = figures(off, on, [replay])
+    write_report(comparison, tmp_path / "report")
+    data = json.loads((tmp_path / "report" / "comparison.json").read_text())
+    [record] = data["continual"]
+    assert set(continual.KEYS) <= set(record)
+    assert record["backward_transfer"]["value"] == pytest.approx(1 / 6)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Continual learning" in md
+    for key in continual.KEYS:
+        assert f"`{key}`" in md
+    assert "max(0, resolved online − resolved in the replay)" in md
+    assert "+33.3 pp" in md and "+16.7 pp" in md and f"{AULC_ON:.3f}" in md
+    assert "continual, memory=on: forward transfer +33.3 pp, backward transfer +16.7 pp, forgetting 16.7%" \
+        in comparison.summary()
+
+
+def test_the_aulc_follows_each_runs_own_order():
+    """Positions, not ids, weigh: the same outcomes taken in another order give another area."""
+    assert continual.aulc([1, 0, 0]) == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    assert continual.aulc([0, 0, 1]) == pytest.approx((0 + 0 + 1 / 3) / 3)
+    weights = continual.position_weights(6)
+    assert weights.sum() == pytest.approx(1.0)
+    outcomes = np.array([0, 1, 1, 1, 1, 0], float)
+    assert float(weights @ outcomes) == pytest.approx(AULC_ON)
+
+
+def test_replicates_average_per_instance_and_an_instance_not_replayed_is_left_out(tmp_path):
+    ids = IDS
+    off = [run(tmp_path / f"off{k}", OFF, "off") for k in (1, 2)]
+    on = [run(tmp_path / "on1", ON, "on"), run(tmp_path / "on2", "PPPPPF", "on", order=list(reversed(ids)))]
+    replays = [run(tmp_path / "on1-replay", REPLAY, "frozen", replay_of=on[0]),
+               run(tmp_path / "on2-replay", "PPPPPP", "frozen", replay_of=on[1])]
+    comparison = compare([load_arm("off", off), load_arm("on", on)], bootstrap=500)
+    continual.attach(comparison, [read_run(r) for r in replays])
+    [record] = comparison.continual
+    # replicate 2: on = 1 1 1 1 1 0, off = 0 0 1 0 1 0 -> FWT 3/6; replay all 1 -> BWT 1/6, forgetting 0
+    assert record["forward_transfer"]["value"] == pytest.approx((2 / 6 + 3 / 6) / 2)
+    assert record["backward_transfer"]["value"] == pytest.approx((1 / 6 + 1 / 6) / 2)
+    assert record["forgetting"]["value"] == pytest.approx((1 / 6 + 0) / 2)
+    # replicate 2 took the issues in reverse: outcomes by position 0 1 1 1 1 1
+    second = (0 + 1 / 2 + 2 / 3 + 3 / 4 + 4 / 5 + 5 / 6) / 6
+    assert record["aulc"]["value"] == pytest.approx((AULC_ON + second) / 2)
+
+    # a replay that has not finished issue 6 leaves it out of that arm's figures, with a warning
+    partial = tmp_path / "partial"
+    run(partial, REPLAY, "frozen", replay_of=on[0])
+    lines = (partial / "experiences.jsonl").read_text().splitlines()[:5]
+    (partial / "experiences.jsonl").write_text("\n".join(lines) + "\n")
+    comparison = compare([load_arm("off", off[0]), load_arm("on", on[0])], bootstrap=500)
+    continual.attach(comparison, [read_run(partial)])
+    assert comparison.continual[0]["instances"] == 5
+    assert comparison.continual[0]["backward_transfer"]["value"] == pytest.approx((1 + 0 - 1 + 0 + 0) / 5)
+    assert any("left out of its continual-learning figures" in w for w in comparison.warnings)
+
+
+def test_an_arm_without_every_replay_and_a_stray_replay_are_warned_about(tmp_path):
+    off = [run(tmp_path / f"off{k}", OFF, "off") for k in (1, 2)]
+    on = [run(tmp_path / f"on{k}", ON, "on") for k in (1, 2)]
+    stray = run(tmp_path / "elsewhere", ON, "on")
+    replays = [run(tmp_path / "on1-replay", REPLAY, "frozen", replay_of=on[0]),
+               run(tmp_path / "stray-replay", REPLAY, "frozen", replay_of=stray),
+               run(tmp_path / "not-a-replay", REPLAY, "on")]
+    comparison = compare([load_arm("off", off), load_arm("on", on)], bootstrap=200)
+    continual.attach(comparison, [read_run(r) for r in replays])
+    assert comparison.continual == []
+    text = " ".join(comparison.warnings)
+    assert "on: no replay of on2" in text and "not one of the compared runs" in text and "is not a replay" in text
+
+
+def test_compare_command_takes_replays(example, tmp_path, capsys):
+    off, on, replay = example
+    assert main(["compare", str(off), str(on), "--replay", str(replay), "--output-dir", str(tmp_path / "r"),
+                 "--bootstrap", "500"]) == 0
+    data = json.loads((tmp_path / "r" / "comparison.json").read_text())
+    assert data["continual"][0]["forward_transfer"]["value"] == pytest.approx(2 / 6)
+    assert "continual, on:" in capsys.readouterr().out
+
+
+# ---- the replay's refusals
+
+
+def refused(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("awm-tui: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_replay_refuses_a_missing_run_a_folder_that_is_no_run_and_an_unfinished_run(tmp_path, capsys, awm_home):
+    err = refused(capsys, "replay", str(tmp_path / "nowhere"))
+    assert "no run found there" in err and "nothing to replay" in err
+    (tmp_path / "plain").mkdir()
+    err = refused(capsys, "replay", str(tmp_path / "plain"))
+    assert "is not a run folder" in err and "no config.json" in err
+    paused = run(tmp_path / "paused", ON, "on", status="paused")
+    err = refused(capsys, "replay", str(paused))
+    assert "is paused after 6 of 6 issues, not completed" in err and f"--resume {paused}" in err
+    assert not (tmp_path / "paused-replay").exists()
+
+
+def test_replay_refuses_a_run_still_running_and_a_run_without_memory(tmp_path, capsys, awm_home):
+    from awm.run.store import RunStore
+
+    live = run(tmp_path / "live", ON, "on", status="running")
+    with RunStore(live).lock():  # an engine holds it
+        err = refused(capsys, "replay", str(live))
+    assert "is still running" in err and "Let it finish" in err
+    off = run(tmp_path / "off", OFF, "off")
+    err = refused(capsys, "replay", str(off))
+    assert "memory.enabled: off" in err and "no memory" in err
+
+
+def test_frozen_memory_needs_memory_from_and_takes_no_edits(tmp_path, capsys):
+    from awm.memory import ops
+    from awm.spec import load_spec
+
+    with pytest.raises(UserError, match=r"`enabled: frozen`.*`memory.from` names none"):
+        load_spec(ROOT / "specs" / "demo.yaml", {"memory.enabled": "frozen"})
+    spec = load_spec(ROOT / "specs" / "demo.yaml", {"memory.enabled": "frozen", "memory.from": str(tmp_path)})
+    assert spec.memory.frozen and spec.memory.retrieves and not spec.memory.on
+    assert spec.fingerprint()["memory"] == "frozen"
+
+    frozen = run(tmp_path / "frozen", ON, "frozen")
+    memory = json.loads((frozen / "memory.json").read_text())
+    memory["workflows"] = [{"id": "wf-a", "name": "A", "description": "", "steps": ["do it"]}]
+    (frozen / "memory.json").write_text(json.dumps(memory))
+    with pytest.raises(UserError, match="its memory is frozen"):
+        ops.append(frozen, "disable", "wf-a")
+    err = refused(capsys, "memory", str(frozen), "disable", "wf-a")
+    assert "takes no edits" in err
+    assert not ops.path(frozen).exists()
