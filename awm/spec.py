@@ -126,6 +126,9 @@ class MemorySpec:
     grace: int = 3  # issues a workflow must have been injected into before usefulness can evict it
     baseline_run: str | None = None  # a `memory: off` run on the same instances: helped/hurt counts per workflow
     start_from: str | None = None  # `from:` another run (id or folder) or a memory.json: its memory to start with
+    # entries (ids) never given to the agent, as if not in memory (left out of the ranking too): an ablation
+    # (`awm-tui experiment --ablate`) measures what one entry does by a frozen replay without it
+    withhold: list[str] = field(default_factory=list)
 
     @property
     def on(self) -> bool:
@@ -203,6 +206,7 @@ class RunSpec:
             "retrieval": self.memory.retrieval,
             "induction_success": self.induction.success,
             "from_failures": self.induction.from_failures,
+            "withhold": sorted(self.memory.withhold),
         }
 
     def fingerprint_digest(self) -> str:
@@ -326,6 +330,7 @@ FIELDS: dict[str, _Field] = {
     "memory.grace": _int(0),
     "memory.baseline_run": _opt(eg="demo-baseline"),
     "memory.from": _opt(eg="runs/train/memory.json"),
+    "memory.withhold": _Field("list", eg=["wf-fix-an-incomplete-lookup-table"]),
 }
 SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory", "budget")
 ALIASES = {  # the seed's flat names

@@ -219,3 +219,90 @@ def test_frozen_memory_needs_memory_from_and_takes_no_edits(tmp_path, capsys):
     err = refused(capsys, "memory", str(frozen), "disable", "wf-a")
     assert "takes no edits" in err
     assert not ops.path(frozen).exists()
+
+
+# ---- ablations (awm.experiment.ablation)
+
+def ablation_fixture(tmp_path) -> tuple:
+    """Online: wf-a given to issues 2-5. Replay (final memory): wf-a given to issues 1, 2, 4, 5, 6, wf-b to 3 and 4.
+    Without wf-a, issues 1, 4 and 6 fail."""
+    from awm.experiment import ablation  # noqa: F401 - imported where the tests use it
+
+    off = run(tmp_path / "off", OFF, "off")
+    on = tmp_path / "on"
+    write_run(on, {i: CODES[c] for i, c in zip(IDS, ON)}, workflows={i: ["wf-a"] for i in IDS[1:5]},
+              entries={"wf-a": "Fix A", "wf-b": "Fix B"})
+    config = json.loads((on / "config.json").read_text())
+    config["spec"]["memory"] = {"enabled": "on"}
+    (on / "config.json").write_text(json.dumps(config))
+    given = {IDS[0]: ["wf-a"], IDS[1]: ["wf-a"], IDS[2]: ["wf-b"], IDS[3]: ["wf-a", "wf-b"], IDS[4]: ["wf-a"],
+             IDS[5]: ["wf-a"]}
+    replay = tmp_path / "on-replay"
+    write_run(replay, {i: CODES[c] for i, c in zip(IDS, REPLAY)}, workflows=given,
+              entries={"wf-a": "Fix A", "wf-b": "Fix B"})
+    without = tmp_path / "on-without-wf-a"
+    write_run(without, {IDS[k]: CODES[c] for k, c in zip((0, 1, 3, 4, 5), "FPFPF")})
+    for folder, withheld in ((replay, []), (without, ["wf-a"])):
+        config = json.loads((folder / "config.json").read_text())
+        config["spec"]["memory"] = {"enabled": "frozen", "withhold": withheld}
+        config["replay_of"] = {"run_dir": str(on), "run_id": "on"}
+        (folder / "config.json").write_text(json.dumps(config))
+    return off, on, replay, without
+
+
+def test_ablate_parses_top_k_and_ids_and_refuses_anything_else():
+    from awm.experiment import ablation
+
+    assert ablation.parse("top:2") == ablation.Choice(top=2) and ablation.parse("top:2").entries == 2
+    assert ablation.parse("wf-a, pf-b,wf-a").ids == ("wf-a", "pf-b")
+    for bad in ("top:0", "top:x", "", " , ", "wf a"):
+        with pytest.raises(UserError, match="--ablate"):
+            ablation.parse(bad)
+
+
+def test_the_entries_withheld_are_those_the_replay_gave_most_with_their_issues(tmp_path):
+    from awm.experiment import ablation
+
+    _, _, replay, _ = ablation_fixture(tmp_path)
+    replayed = read_run(replay)
+    assert ablation.choose(replayed, ablation.parse("top:1")) == [("wf-a", [IDS[0], IDS[1], IDS[3], IDS[4], IDS[5]])]
+    assert [e for e, _ in ablation.choose(replayed, ablation.parse("top:5"))] == ["wf-a", "wf-b"]
+    assert ablation.choose(replayed, ablation.parse("wf-b,wf-never")) == [("wf-b", [IDS[2], IDS[3]])]
+
+
+def test_an_ablation_gives_the_entrys_effect_beside_its_association(tmp_path):
+    from awm.experiment import ablation
+
+    off, on, replay, without = ablation_fixture(tmp_path)
+    comparison = compare([load_arm("off", off), load_arm("on", on)], bootstrap=2000)
+    ablation.attach(comparison, [read_run(replay)], [read_run(without)])
+    [row] = comparison.ablations
+    # with wf-a (the replay) on issues 1, 2, 4, 5, 6: 1 1 1 1 1; without: 0 1 0 1 0
+    assert (row["arm"], row["id"], row["name"], row["issues"]) == ("on", "wf-a", "Fix A", 5)
+    assert row["with"] == pytest.approx(1.0) and row["without"] == pytest.approx(2 / 5)
+    assert row["effect"] == pytest.approx(3 / 5) and (row["wins"], row["losses"]) == (3, 0)
+    assert row["p_value"] == pytest.approx(2 * 0.5 ** 3)  # McNemar exact, 3 discordant pairs all one way
+    assert 0 <= row["ci"][0] <= 3 / 5 <= row["ci"][1] <= 1
+    # online against off, wf-a was given to issues 2-5: resolved 2, 3, 4, 5 where off resolved 3 and 5
+    assert (row["given"], row["helped"], row["hurt"]) == (4, 2, 0)
+    write_report(comparison, tmp_path / "report")
+    data = json.loads((tmp_path / "report" / "comparison.json").read_text())
+    assert data["ablations"][0]["effect"] == pytest.approx(0.6)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Ablations: what an entry causes" in md and "+60.0 pp" in md and "4 / 2 / 0" in md
+
+
+def test_ablate_prints_its_cost_and_wants_yes_headless(tmp_path):
+    import subprocess
+
+    from conftest import cli
+
+    folder = tmp_path / "exp"
+    proc = subprocess.run(cli("experiment", "specs/demo.yaml", "--arms", "memory=off,on", "--ablate", "top:2",
+                              "--limit", "3", "--output-dir", str(folder)), cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "up to 2 entries x 3 issues = 6 issue runs per memory run, 1 memory run(s)" in proc.stdout
+    message = proc.stderr.strip()
+    assert message.startswith("awm-tui: --ablate top:2 may run up to 6 more issues") and "--yes" in message
+    assert "\n" not in message and not folder.exists()

@@ -48,6 +48,8 @@ class PlannedRun:
     seed: int
     dir: Path
     replay_of: Path | None = None  # a replay (--replay): the folder of the arm's run it replays
+    withhold: str | None = None  # an ablation (--ablate): the entry withheld from that run's frozen memory
+    issues: tuple[str, ...] = ()  # an ablation's issues: those the replay gave the entry
 
 
 REPLAY_SUFFIX = "-replay"
@@ -63,6 +65,7 @@ class Experiment:
     created_at: str = ""
     name: str = "experiment"  # the spec's name: the runs are named <name>-<arm>-seed<k>
     replay_arms: list[str] = field(default_factory=list)  # --replay: the memory arms whose runs are replayed
+    ablate: str = ""  # --ablate: top:K or ID,ID (awm.experiment.ablation), after every run and replay
 
     # ---- the plan
     def runs(self) -> list[PlannedRun]:
@@ -79,6 +82,27 @@ class Experiment:
     def replay_dirs(self) -> list[Path]:
         """The replays' folders (--replay), seed by seed."""
         return [r.dir for r in self.runs() if r.replay_of is not None]
+
+    def ablation_runs(self) -> list[PlannedRun]:
+        """--ablate's runs, known once the replays are completed (which entries their replays gave, to which
+        issues): for each replay in plan order, each entry chosen, the run of its source without it. The same
+        completed replays give the same list, so a resumed experiment finds the runs it had started."""
+        if not self.ablate:
+            return []
+        from awm.experiment import ablation
+        from awm.experiment.runs import read_run
+        from awm.run.store import RunState, RunStore
+
+        choice = ablation.parse(self.ablate)
+        planned = []
+        for replay in (r for r in self.runs() if r.replay_of is not None):
+            if not (replay.dir / "config.json").is_file() or RunStore(replay.dir).state() != RunState.COMPLETED:
+                continue
+            for entry, issues in ablation.choose(read_run(replay.dir), choice):
+                planned.append(PlannedRun(replay.arm, replay.seed,
+                                          replay.replay_of.with_name(ablation.folder_name(replay.replay_of, entry)),
+                                          replay_of=replay.replay_of, withhold=entry, issues=tuple(issues)))
+        return planned
 
     def run_overrides(self, run: PlannedRun) -> dict:
         arm = next(a for a in self.arms if a.name == run.arm)
@@ -104,6 +128,7 @@ class Experiment:
             "created_at": self.created_at,
             "name": self.name,
             "replay_arms": self.replay_arms,
+            "ablate": self.ablate,
             "runs": [{"arm": r.arm, "seed": r.seed, "dir": str(r.dir.relative_to(self.dir)),
                       **({"replay_of": str(r.replay_of.relative_to(self.dir))} if r.replay_of else {})}
                      for r in self.runs()],
@@ -120,7 +145,8 @@ class Experiment:
         return cls(dir=plan_path.parent, spec_path=plan["spec_path"],
                    arms=[Arm(a["name"], dict(a["fields"])) for a in plan["arms"]], seeds=int(plan["seeds"]),
                    overrides=dict(plan.get("overrides") or {}), created_at=plan.get("created_at", ""),
-                   name=plan.get("name", "experiment"), replay_arms=list(plan.get("replay_arms") or []))
+                   name=plan.get("name", "experiment"), replay_arms=list(plan.get("replay_arms") or []),
+                   ablate=str(plan.get("ablate") or ""))
 
 
 def parse_arms(given: list[str]) -> list[Arm]:
@@ -169,7 +195,7 @@ def _typed(field_name: str, value: str):
 
 
 def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_dir: str | None, name: str,
-         replay_arms: list[str] | None = None) -> Experiment:
+         replay_arms: list[str] | None = None, ablate: str = "") -> Experiment:
     """A new experiment's folder and plan (an existing experiment there is refused: resume it instead)."""
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: give 1 or more.")
@@ -185,6 +211,6 @@ def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_di
     folder.mkdir(parents=True, exist_ok=True)
     experiment = Experiment(dir=folder, spec_path=str(Path(spec_path).resolve()), arms=arms, seeds=seeds,
                             overrides=overrides, created_at=time.strftime("%Y-%m-%dT%H:%M:%S"), name=name,
-                            replay_arms=list(replay_arms or []))
+                            replay_arms=list(replay_arms or []), ablate=ablate)
     experiment.save()
     return experiment

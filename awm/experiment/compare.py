@@ -92,6 +92,7 @@ class Comparison:
     settings: dict  # bootstrap, seed, rolling, confidence
     report: dict = field(default_factory=dict)  # what write_report wrote
     continual: list[dict] = field(default_factory=list)  # per memory arm with replays (awm.experiment.continual)
+    ablations: list[dict] = field(default_factory=list)  # per entry withheld (awm.experiment.ablation)
 
     @property
     def reference(self) -> str:
@@ -160,6 +161,7 @@ class Comparison:
             "workflows": self.workflows,
             "warnings": self.warnings,
             "continual": self.continual,
+            "ablations": self.ablations,
         })
 
 

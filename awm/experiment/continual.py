@@ -99,6 +99,10 @@ def attach(comparison: Comparison, replays: Sequence[Run], bootstrap: int | None
     by_source = {}
     for run in replays:
         source = replay_source(run)
+        if ((run.config.get("spec") or {}).get("memory") or {}).get("withhold"):
+            comparison.warnings.append(f"{run.label} withholds memory entries (an ablation), so it is no replay of "
+                                       "the final memory: left out of the continual-learning figures.")
+            continue
         if source is None:
             comparison.warnings.append(f"{run.label} is not a replay (its config.json names no `replay_of`): left out "
                                        "of the continual-learning figures.")

@@ -444,7 +444,7 @@ class Engine:
             try:
                 selection = retrieve(self.memory, query, issue.instance_id, self.retriever,
                                      budget_tokens=m.budget_tokens, min_score=m.threshold, top_k=m.top_k,
-                                     count=self.count, budget=m.retrieval != "all")
+                                     count=self.count, budget=m.retrieval != "all", withheld=m.withhold)
             except EmbeddingFault as fault:
                 reason = self.store.scrub(str(fault))[:500]
                 self._record_fault("embedding", issue.instance_id, reason, None)

@@ -19,7 +19,7 @@ from awm.spec import NAME_MAX, RunSpec
 SUFFIX = "-replay"
 # the fingerprint fields a replay changes on purpose; any other difference with its source means the spec file
 # changed since the source ran, and the replay would not be the same agent on the same issues
-CHANGED_ON_PURPOSE = ("instance_ids", "order", "order_seed", "memory")
+CHANGED_ON_PURPOSE = ("instance_ids", "order", "order_seed", "memory", "withhold")
 
 
 def source_run(given: str, command: str = "replay") -> RunStore:
@@ -82,13 +82,14 @@ def replay_overrides(store: RunStore) -> tuple[str, dict]:
     return spec_path, overrides
 
 
-def replay_spec(store: RunStore) -> RunSpec:
+def replay_spec(store: RunStore, extra: dict | None = None) -> RunSpec:
     """The replay's spec (its flags recorded, so a resume of the replay runs it again as a replay), refused when the
-    source's spec file changed what the run means since it ran."""
+    source's spec file changed what the run means since it ran. `extra`: spec fields that change the replay (an
+    ablation's: fewer issues, an entry withheld, its own name)."""
     from awm.run.launch import launch_spec
 
     spec_path, overrides = replay_overrides(store)
-    spec = launch_spec(spec_path, None, overrides)
+    spec = launch_spec(spec_path, None, {**overrides, **(extra or {})})
     stored = store.config().get("fingerprint") or {}
     now = spec.fingerprint()
     changed = [k for k in sorted(stored) if k not in CHANGED_ON_PURPOSE and stored.get(k) != now.get(k)]
