@@ -226,8 +226,6 @@ def test_frozen_memory_needs_memory_from_and_takes_no_edits(tmp_path, capsys):
 def ablation_fixture(tmp_path) -> tuple:
     """Online: wf-a given to issues 2-5. Replay (final memory): wf-a given to issues 1, 2, 4, 5, 6, wf-b to 3 and 4.
     Without wf-a, issues 1, 4 and 6 fail."""
-    from awm.experiment import ablation  # noqa: F401 - imported where the tests use it
-
     off = run(tmp_path / "off", OFF, "off")
     on = tmp_path / "on"
     write_run(on, {i: CODES[c] for i, c in zip(IDS, ON)}, workflows={i: ["wf-a"] for i in IDS[1:5]},
@@ -306,3 +304,53 @@ def test_ablate_prints_its_cost_and_wants_yes_headless(tmp_path):
     message = proc.stderr.strip()
     assert message.startswith("awm-tui: --ablate top:2 may run up to 6 more issues") and "--yes" in message
     assert "\n" not in message and not folder.exists()
+
+
+# ---- frozen memory in the engine (stub parts, in-process)
+
+def test_a_frozen_run_gives_the_final_memory_as_it_was_before_each_issue_taught_it_and_never_changes_it(tmp_path):
+    """The online run learns `wf-fix-an-off-by-one` from issues 1-2 (version 1) and merges issues 3-4 into it
+    (version 2). Frozen, issue 1 gets nothing (every version learned from it), issue 3 version 1 (the one before it
+    taught it), nothing is induced, usefulness is not counted, memory.json is not written after the seed."""
+    from dataclasses import replace as copy
+
+    from awm.memory.induction import Inducer
+    from awm.run.loop import Engine
+    from awm.run.parts import Parts, memory_sources
+    from awm.run.store import RunStore
+    from test_engine import Complete, StubAgent, StubEvaluator, StubWorkspace, make_run
+
+    online = make_run(tmp_path / "online", 4)
+    online.engine().run()
+    learned = json.loads(online.store.memory_path.read_text())
+    [entry] = learned["workflows"]
+    assert entry["version"] == 2 and len(entry["source_instances"]) == 4
+
+    def frozen(folder: str, withhold: list[str]):
+        spec = copy(online.spec, name=folder, memory=copy(online.spec.memory, enabled="frozen", withhold=withhold,
+                                                          start_from=str(online.store.memory_path)))
+        store = RunStore.create(spec, str(tmp_path / folder))
+        agent, complete = StubAgent(), Complete()
+        parts = Parts(spec, online.issues, StubWorkspace(), agent, StubEvaluator(), Inducer(complete, store.induction),
+                      sources=memory_sources(spec))
+        writes = []
+        engine = Engine(parts, store, [lambda e: writes.append(store.memory_path.stat().st_mtime_ns)
+                                       if store.memory_path.exists() else None])
+        engine.run()
+        journal = [json.loads(x) for x in store.journal.read_text().splitlines()]
+        return store, agent, complete, journal, writes
+
+    store, agent, complete, journal, writes = frozen("replay", [])
+    assert complete.calls == 0  # no induction
+    given = {e["instance_id"]: [(r["id"], r["version"]) for r in e["retrieved"]] for e in journal}
+    assert given == {"acme__app-1": [], "acme__app-2": [], "acme__app-3": [(entry["id"], 1)],
+                     "acme__app-4": [(entry["id"], 1)]}
+    assert "Fix an off-by-one" in agent.prompts["acme__app-3"] and agent.prompts["acme__app-1"] == ""
+    memory = json.loads(store.memory_path.read_text())
+    assert [r["kind"] for r in memory["rounds"]] == ["seed"] and memory["usefulness"] == {}
+    assert [(w["id"], w["version"]) for w in memory["workflows"]] == [(entry["id"], 2)]  # the final memory, kept
+    assert len(set(writes)) == 1  # memory.json written once (the seed), never during the run
+    assert json.loads(online.store.memory_path.read_text()) == learned
+
+    _, agent, _, journal, _ = frozen("without", [entry["id"]])  # an ablation: the entry withheld
+    assert all(not e["workflow_ids"] for e in journal) and not any(agent.prompts.values())
