@@ -194,7 +194,8 @@ DEFINITIONS = [
     "`forward_transfer`: the mean over issues of (resolved online with memory − resolved by the memory-off arm): what "
     "the memory learned so far, from the issues before, gives each issue. Positive: memory helps as it is learned.",
     "`backward_transfer`: the mean of (resolved in the replay − resolved online), the replay being the same issues "
-    "in the same order with the run's final memory frozen: what the later memory gives the earlier issues. Positive: "
+    "in the same order with the run's final memory frozen (an entry that learned from an issue given to it as it was "
+    "before it did: no issue sees its own fix): what the later memory gives the earlier issues. Positive: "
     "later learning would have helped the earlier issues; negative: the final memory serves them worse.",
     "`forgetting`: the mean of max(0, resolved online − resolved in the replay): the share of issues solved online "
     "that the final memory no longer solves (the negative half of backward transfer alone; 0 is best).",
