@@ -288,6 +288,7 @@ def test_an_ablation_gives_the_entrys_effect_beside_its_association(tmp_path):
     assert data["ablations"][0]["effect"] == pytest.approx(0.6)
     md = (tmp_path / "report" / "report.md").read_text()
     assert "## Ablations: what an entry causes" in md and "+60.0 pp" in md and "4 / 2 / 0" in md
+    assert "without wf-a (on, 5 issues): effect of the entry +60.0 pp" in comparison.summary()
 
 
 def test_ablate_prints_its_cost_and_wants_yes_headless(tmp_path):

@@ -136,6 +136,10 @@ class Comparison:
             from awm.experiment.continual import summary_lines
 
             lines += summary_lines(self.continual)
+        if self.ablations:
+            from awm.experiment.ablation import summary_lines as ablation_lines
+
+            lines += ablation_lines(self.ablations)
         if self.warnings:
             lines.append(f"warnings ({len(self.warnings)}):")
             lines += [f"  - {w}" for w in self.warnings]
