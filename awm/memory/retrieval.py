@@ -273,7 +273,7 @@ def _why_none(memory: WorkflowMemory, active: list[Workflow], ranked: list[tuple
     if not memory.workflows:
         return "memory held no entries yet"
     if not active:
-        return f"every entry in memory ({len(memory.workflows)}) is disabled or withheld"
+        return f"every entry in memory ({len(memory.workflows)}) is disabled"
     if not ranked:
         return "every usable entry was learned from this issue itself"
     if top_k <= 0:
