@@ -355,3 +355,30 @@ def test_a_frozen_run_gives_the_final_memory_as_it_was_before_each_issue_taught_
 
     _, agent, _, journal, _ = frozen("without", [entry["id"]])  # an ablation: the entry withheld
     assert all(not e["workflow_ids"] for e in journal) and not any(agent.prompts.values())
+
+
+def test_a_plan_with_replays_and_ablations_saves_reloads_and_finds_its_ablations(tmp_path):
+    """Replays come after their seed's arms; the ablations are known from the completed replays, the same after a
+    reload (what a resumed experiment finds); the comparison's arms leave both out."""
+    from awm.experiment import arms
+
+    made = arms.plan(str(ROOT / "specs" / "demo.yaml"), arms.parse_arms(["memory=off,on"]), 2, {"dataset.limit": 6},
+                     str(tmp_path / "exp"), "demo", ["memory=on"], "top:1")
+    assert [(r.arm, r.dir.name, r.replay_of.name if r.replay_of else None) for r in made.runs()] == [
+        ("memory=off", "memory-off-seed1", None), ("memory=on", "memory-on-seed1", None),
+        ("memory=on", "memory-on-seed1-replay", "memory-on-seed1"),
+        ("memory=off", "memory-off-seed2", None), ("memory=on", "memory-on-seed2", None),
+        ("memory=on", "memory-on-seed2-replay", "memory-on-seed2")]
+    assert [[d.name for d in dirs] for _, dirs in made.arm_dirs()] == [
+        ["memory-off-seed1", "memory-off-seed2"], ["memory-on-seed1", "memory-on-seed2"]]
+    assert made.ablation_runs() == []  # no replay has run yet
+    runs = tmp_path / "exp" / "runs"
+    write_run(runs / "memory-on-seed1-replay", {i: "PASS" for i in IDS},
+              workflows={IDS[1]: ["wf-b"], IDS[2]: ["wf-a", "wf-b"], IDS[4]: ["wf-a"], IDS[5]: ["wf-b"]})
+    write_run(runs / "memory-on-seed2-replay", {i: "PASS" for i in IDS[:3]}, status="paused")  # not completed
+    again = arms.Experiment.load(tmp_path / "exp")
+    assert again.runs() == made.runs() and (again.replay_arms, again.ablate) == (["memory=on"], "top:1")
+    [planned] = again.ablation_runs()
+    assert (planned.dir.name, planned.withhold, planned.issues, planned.replay_of.name) == (
+        "memory-on-seed1-without-wf-b", "wf-b", (IDS[1], IDS[2], IDS[5]), "memory-on-seed1")
+    assert again.ablation_runs() == [planned]
