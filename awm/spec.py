@@ -112,7 +112,10 @@ class BudgetSpec:
 
 @dataclass
 class MemorySpec:
-    enabled: str = "on"  # off: the no-memory baseline (no induction, nothing injected)
+    # on: learned online (induction, usefulness, edits); off: the no-memory baseline (no induction, nothing
+    # injected); frozen: `memory.from`'s memory given as it is (retrieval as usual; no induction, no merge or
+    # eviction, no usefulness counts, no edits): what a replay (`awm-tui replay`) runs with
+    enabled: str = "on"
     retrieval: str = "bm25"  # bm25 | embedding | all (every workflow, no budget: the old behaviour)
     budget_tokens: int = 1500  # the memory block in the agent's prompt, counted with the model's tokenizer
     min_score: float | None = None  # below it nothing is injected; None: the retrieval's own (MIN_SCORES)
@@ -123,10 +126,23 @@ class MemorySpec:
     grace: int = 3  # issues a workflow must have been injected into before usefulness can evict it
     baseline_run: str | None = None  # a `memory: off` run on the same instances: helped/hurt counts per workflow
     start_from: str | None = None  # `from:` another run (id or folder) or a memory.json: its memory to start with
+    # entries (ids) never given to the agent, as if not in memory (left out of the ranking too): an ablation
+    # (`awm-tui experiment --ablate`) measures what one entry does by a frozen replay without it
+    withhold: list[str] = field(default_factory=list)
 
     @property
     def on(self) -> bool:
+        """Memory learns during the run (induction, usefulness counts, edits)."""
         return self.enabled == "on"
+
+    @property
+    def retrieves(self) -> bool:
+        """Entries are retrieved and given to the agent: memory on, or frozen."""
+        return self.enabled in ("on", "frozen")
+
+    @property
+    def frozen(self) -> bool:
+        return self.enabled == "frozen"
 
     @property
     def threshold(self) -> float:
@@ -160,6 +176,9 @@ class RunSpec:
     # the command line's flags it was loaded with, as spec fields (paths absolute): recorded in config.json, so that
     # a resume runs with them again (not a spec field: not in `public()`)
     flags: dict[str, Any] = field(default_factory=dict)
+    # a replay (awm.run.replay): the run it replays, {"run_dir", "run_id"}, recorded in config.json when the run
+    # folder is made (not a spec field: not in `public()`)
+    replay_of: dict[str, str] | None = None
     packaged: bool = False  # a run without a spec, on the packaged defaults (launch_spec): its messages say so
 
     @property
@@ -172,6 +191,7 @@ class RunSpec:
         data = asdict(self)
         data.pop("flags", None)
         data.pop("packaged", None)
+        data.pop("replay_of", None)
         data["llm"] = self.llm.public()
         if self.induction.llm is not None:
             data["induction"]["llm"] = self.induction.llm.public()
@@ -193,6 +213,7 @@ class RunSpec:
             "retrieval": self.memory.retrieval,
             "induction_success": self.induction.success,
             "from_failures": self.induction.from_failures,
+            "withhold": sorted(self.memory.withhold),
         }
 
     def fingerprint_digest(self) -> str:
@@ -305,7 +326,7 @@ FIELDS: dict[str, _Field] = {
     "budget.max_tokens": _opt("int", eg=20_000_000, lo=0, above=True),
     "budget.issue_max_cost_usd": _opt("float", eg=2.0, lo=0, above=True),
     "budget.issue_max_tokens": _opt("int", eg=2_000_000, lo=0, above=True),
-    "memory.enabled": _Field("choice", choices=("on", "off")),
+    "memory.enabled": _Field("choice", choices=("on", "off", "frozen")),
     "memory.retrieval": _Field("choice", choices=("bm25", "embedding", "all")),
     "memory.budget_tokens": _int(50),
     "memory.min_score": _opt("float", eg=0.05, lo=0),
@@ -316,6 +337,7 @@ FIELDS: dict[str, _Field] = {
     "memory.grace": _int(0),
     "memory.baseline_run": _opt(eg="demo-baseline"),
     "memory.from": _opt(eg="runs/train/memory.json"),
+    "memory.withhold": _Field("list", eg=["wf-fix-an-incomplete-lookup-table"]),
 }
 SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory", "budget")
 ALIASES = {  # the seed's flat names
@@ -640,6 +662,12 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     memory = section("memory")
     if "from" in memory:
         memory["start_from"] = memory.pop("from")
+    if memory.get("enabled") == "frozen" and not memory.get("start_from"):
+        raise values["memory.enabled"][1].fail(
+            "`enabled: frozen` gives the agent a memory that never changes, and `memory.from` names none, so the run "
+            "would have no memory at all",
+            "Add `from:` under `memory:`, naming the run (its folder or name) or the memory.json to freeze, e.g. "
+            "`from: runs/train/memory.json` (or use `awm-tui replay RUN`, which sets both)")
     if memory.get("retrieval") == "embedding" and not memory.get("embedding_model"):
         raise values["memory.retrieval"][1].fail(
             "`retrieval: embedding` needs an embedding model, and `memory.embedding_model` is not given",

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+
 from awm_tui.fmt import count
 
 EPILOG = """\
@@ -53,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens, "
                    "or with --llm-config a run on awm-tui's defaults (specs/django.yaml), as the design's command line. "
-                   "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `export`, "
+                   "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `replay`, "
+                   "`export`, "
                    "`serve` (the app in a browser), `watch` (follow a run another process runs)")
     p.add_argument("--no-ui", action="store_true", help="run headless: one line per issue, for servers and logs")
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
@@ -76,8 +78,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-workflows", type=number, metavar="N", help="keep at most N workflows in memory")
     p.add_argument("--workers", type=number, metavar="K", help="up to K issues in flight at once (spec: workers; "
                    "memory then lags by up to K-1 issues, bounded by max_staleness)")
-    p.add_argument("--memory", metavar="on|off", help="off: the baseline, no workflows learned or given "
-                   "(spec: memory, or memory.enabled)")
+    p.add_argument("--memory", metavar="on|off|frozen", help="off: the baseline, no workflows learned or given; "
+                   "frozen: memory.from's memory given as it is, never changed (spec: memory, or memory.enabled)")
     p.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: under the user data dir)")
     p.add_argument("--skip-evaluation", action="store_true", help="do not evaluate patches (verdicts: SKIPPED)")
     p.add_argument("--quiet", action="store_true", help="print only the start and the final summary")
@@ -198,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
             serve_safely()
         if argv[:1] == ["watch"]:  # follow a run another process runs
             return guarded(lambda: run_watch(argv[1:]))
+        if argv[:1] == ["replay"]:  # a finished run's issues again with its final memory frozen
+            from awm_tui import replay_cmd
+
+            hold_signals()
+            from awm_tui.headless import quick_exit
+
+            quick_exit()
+            return guarded(lambda: replay_cmd.main(argv[1:], _pending))
         if argv[:1] == ["experiment"]:
             from awm_tui import experiment_cmd
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+
 from awm_tui.fmt import count
 
 
@@ -31,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=10_000, metavar="N", help="bootstrap resamples for the "
                    "difference's interval (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed (default: 0)")
+    p.add_argument("--replay", action="append", default=[], metavar="RUN", help="a replay (`awm-tui replay`) of "
+                   "one of the runs, repeatable: each memory arm whose runs all have theirs gets forward and backward "
+                   "transfer, forgetting and the AULC")
     p.add_argument("--rolling", type=int, metavar="W", help="the rolling success rate's window, in issues (default: "
                    "a tenth of the paired instances, at least 5)")
     return p
@@ -54,6 +58,11 @@ def main(argv: list[str]) -> int:
 
     arms = [load_arm(name, run) for name, run in zip(names, args.runs)]
     comparison = compare(arms, bootstrap=args.bootstrap, seed=args.seed, rolling=args.rolling)
+    if args.replay:
+        from awm.experiment.continual import attach
+        from awm.experiment.runs import read_run
+
+        attach(comparison, [read_run(run) for run in args.replay])
     write_report(comparison, output)
     print(comparison.summary())
     return 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from awm_tui.fmt import plural
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    from awm_tui.fmt import plural
+
     args = parser().parse_args(argv)
     from pathlib import Path
 
@@ -55,7 +56,8 @@ def main(argv: list[str]) -> int:
     for warning in done.warnings:
         print(f"awm-tui export: warning: {warning}", file=sys.stderr)
     results = done.results
-    print(f"exported {done.finished:,} finished {plural(done.finished, 'issue')} of {done.issues:,} (run {done.state}) to {done.folder}: "
+    print(f"exported {done.finished:,} finished {plural(done.finished, 'issue')} of {done.issues:,} (run {done.state}) "
+          f"to {done.folder}: "
           f"resolved {len(results['resolved'])}, no_generation {len(results['no_generation'])}, "
           f"no_logs {len(results['no_logs'])}")
     for note in done.notes:

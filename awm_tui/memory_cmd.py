@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
 from awm_tui.fmt import count
 
 ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export", "audit")

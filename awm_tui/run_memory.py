@@ -20,8 +20,8 @@ from awm.errors import UserError
 from awm.memory import ops
 from awm.memory.store import WorkflowMemory, rates, tally
 from awm.records import PITFALL, Experience, Workflow
-from awm_tui.model import IssueRow, RunModel
 from awm_tui.fmt import count
+from awm_tui.model import IssueRow, RunModel
 
 PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}
 
@@ -436,6 +436,8 @@ class RunMemory:
             ops.append(self.run_dir, action, entry_id, note="from the awm-tui memory browser")
         except OSError as exc:
             return f"Could not {action} {name}: {exc.strerror or exc}.", "error"
+        except UserError as exc:  # a frozen memory (a replay) takes no edits
+            return exc.message, "warning"
         self._read_folder()  # the flags as the log now has them (the engine applies it before its next issue)
         self.version += 1
         return (f"{PAST[action].capitalize()} {name} ({entry_id}): the run honours it from its next issue.",

@@ -19,6 +19,7 @@ from typing import Callable
 
 import argparse
 import sys
+
 from awm_tui.fmt import count
 
 DEFAULT_HOST = "127.0.0.1"

@@ -71,7 +71,7 @@ class Case:
     engines_up: bool = False  # the Docker engine and Modal answer (in-process): what is checked after them is reached
 
 
-SUBCOMMANDS = ("evaluate", "memory", "compare", "export", "experiment")
+SUBCOMMANDS = ("evaluate", "memory", "compare", "export", "experiment", "replay")
 # root passes every permission check: a pseudo file system is what it cannot write to
 UNWRITABLE = "/sys/awm-tui-no-such" if os.geteuid() == 0 else "{tmp}/locked"
 
@@ -588,6 +588,32 @@ CASES: dict[str, Case] = {
                                                                 "--seeds", "0"], names_spec=False),
     "experiment: seeds a word": Case(["--seeds", "invalid int"], args=["experiment", "{spec}", "--seeds", "x"],
                                      names_spec=False),
+    "experiment: --replay with no memory arm": Case(
+        ["--replay", "memory on"], GOOD + "memory: off\n",
+        args=["experiment", "{spec}", "--arms", "retrieval=bm25,all", "--replay"], names_spec=False),
+    "experiment: --ablate top:0": Case(["--ablate top:0", "at least 1"],
+                                       args=["experiment", "{spec}", "--arms", "memory=off,on", "--ablate", "top:0"],
+                                       names_spec=False),
+    "experiment: --ablate a bad id": Case(["--ablate", "entry ids"],
+                                          args=["experiment", "{spec}", "--arms", "memory=off,on", "--ablate", "a b"],
+                                          names_spec=False),
+    "experiment: --ablate headless without --yes": Case(
+        ["--ablate top:2", "--yes", "no terminal"],
+        args=["experiment", "{spec}", "--arms", "memory=off,on", "--ablate", "top:2", "--output-dir", "{tmp}/exp"],
+        names_spec=False),
+    "experiment: --resume with --replay": Case(["--resume", "give only --resume"], None,
+                                               args=["experiment", "--resume", "{tmp}", "--replay"],
+                                               names_spec=False),
+    # ---- replay
+    "memory frozen without memory.from": Case(["memory.enabled", "`memory.from` names none"],
+                                              GOOD + "memory:\n  enabled: frozen\n"),
+    "replay: no run there": Case(["replay", "no run found there", "nothing to replay"], None,
+                                 args=["replay", "{tmp}/nowhere"], names_spec=False, process=True),
+    "replay: a folder that is no run": Case(["is not a run folder", "no config.json"], None,
+                                            args=["replay", "{tmp}"], names_spec=False),
+    "replay: a run not finished": Case(["is new", "not completed", "--resume"], args=["replay", "{tmp}/run"],
+                                       setup=made_run, names_spec=False),
+    "replay: no run given": Case(["RUN"], None, args=["replay"], names_spec=False),
     "experiment: limit 0": Case(["--limit", "at least 1"], args=["experiment", "{spec}", "--arms", "memory=off,on",
                                                                  "--limit", "0"], absent=["--arms"]),
     "experiment: workers 0": Case(["--workers", "at least 1"], args=["experiment", "{spec}", "--arms",

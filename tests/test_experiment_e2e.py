@@ -1,5 +1,6 @@
-"""`awm-tui experiment` end to end on the learner demo: 2 arms x 2 seeds, killed (SIGKILL) in its second run,
-resumed, compared; the report opened in a real headless Chromium."""
+"""`awm-tui experiment` end to end on the learner demo: 2 arms x 2 seeds and the memory arm's replays (--replay),
+killed (SIGKILL) in its second run, resumed, compared with the continual-learning figures; the report opened in a
+real headless Chromium."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from conftest import ROOT, cli
 pytestmark = pytest.mark.slow
 
 RUNS = ("memory-off-seed1", "memory-on-seed1", "memory-off-seed2", "memory-on-seed2")
+REPLAYS = {"memory-on-seed1-replay": "memory-on-seed1", "memory-on-seed2-replay": "memory-on-seed2"}
 
 
 def journal(run: Path) -> list[dict]:
@@ -32,7 +34,8 @@ def test_an_experiment_runs_resumes_after_a_kill_and_compares(awm_home, tmp_path
     folder = tmp_path / "exp"
     env = {**os.environ, "AWM_TUI_HOME": str(awm_home), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     first = subprocess.Popen(cli("experiment", "specs/demo.yaml", "--arms", "memory=off,on", "--seeds", "2",
-                                 "--limit", "2", "--order", "shuffle", "--output-dir", str(folder), "--quiet"),
+                                 "--limit", "2", "--order", "shuffle", "--replay", "--output-dir", str(folder),
+                                 "--quiet"),
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True)
     kill_after.append(first.pid)
@@ -53,6 +56,7 @@ def test_an_experiment_runs_resumes_after_a_kill_and_compares(awm_home, tmp_path
     out = resumed.stdout
     assert f"{RUNS[0]} (memory=off, seed 1)" not in out  # completed: not run again
     assert f"{RUNS[1]} (memory=on, seed 1): resuming" in out and f"{RUNS[2]} (memory=off, seed 2): starting" in out
+    assert "memory-on-seed1-replay (replay of memory=on, seed 1): starting" in out
 
     runs = {name: journal(folder / "runs" / name) for name in RUNS}
     assert all(sorted(r["instance_id"] for r in records) == sorted({r["instance_id"] for r in records})
@@ -69,12 +73,26 @@ def test_an_experiment_runs_resumes_after_a_kill_and_compares(awm_home, tmp_path
     assert sorted(order[RUNS[0]]["instance_ids"]) == sorted(order[RUNS[2]]["instance_ids"])  # the same issues
     assert [order[n]["seed"] for n in RUNS] == [1, 1, 2, 2] and {order[n]["order"] for n in RUNS} == {"shuffle"}
 
+    for name, source in REPLAYS.items():  # each memory run again, in its order, its final memory frozen
+        replay = folder / "runs" / name
+        config = json.loads((replay / "config.json").read_text())
+        assert config["replay_of"]["run_dir"] == str((folder / "runs" / source).resolve())
+        assert config["spec"]["memory"]["enabled"] == "frozen"
+        online = sorted(runs[source], key=lambda r: r["position"])
+        assert [r["instance_id"] for r in journal(replay)] == [r["instance_id"] for r in online]
+        assert [r["kind"] for r in json.loads((replay / "memory.json").read_text())["rounds"]] == ["seed"]
+
     report = folder / "report"
     assert (report / "report.md").is_file() and (report / "report.html").is_file()
     assert list(report.glob("*.png"))
     comparison = json.loads((report / "comparison.json").read_text())
     text = json.dumps(comparison)
     assert "memory=on" in text and "memory=off" in text
+    [figures] = comparison["continual"]
+    assert figures["arm"] == "memory=on" and figures["reference"] == "memory=off" and figures["instances"] == 2
+    for key in ("forward_transfer", "backward_transfer", "forgetting", "aulc"):
+        assert figures[key]["ci"][0] <= figures[key]["value"] <= figures[key]["ci"][1]
+    assert "## Continual learning" in (report / "report.md").read_text()
     assert "memory=off" in out and "report" in out
 
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):

@@ -56,3 +56,16 @@ def test_a_judge_run_used_none_and_a_hub_dataset_is_said_in_a_line(tmp_path, mon
     assert ("Memory leak audit (`awm-tui memory RUN audit`: entries naming a test of the run's issues, or a file or "
             "function a later issue's gold patch changes): not run: the run's dataset princeton-nlp/SWE-bench_Lite is "
             "on the Hugging Face hub, which is not contacted here: give it with --dataset") in readme
+
+
+def test_a_frozen_replay_is_exported_as_a_memory_run_that_used_what_its_source_learned():
+    """A replay (memory: frozen) gives the memory its source learned: with `induction.success: tests` that is test
+    knowledge, and the entry is a memory system's, not the no-memory baseline's."""
+    from awm.experiment.export import _checklist, _settings, _slug
+
+    spec = {"memory": {"enabled": "frozen", "retrieval": "bm25"}, "induction": {"success": "tests"}}
+    assert any("Does not use SWE-bench test knowledge" in line and "**not as run**" in line for line in _checklist(spec))
+    assert _slug(spec, "openai/gpt-4o") == "awm-openhands_gpt-4o"
+    assert "frozen" in _settings(spec)[1]
+    judged = {"memory": {"enabled": "frozen"}, "induction": {"success": "judge"}}
+    assert any(line.startswith("- [x] Does not use SWE-bench test knowledge") for line in _checklist(judged))

@@ -47,6 +47,12 @@ class PlannedRun:
     arm: str
     seed: int
     dir: Path
+    replay_of: Path | None = None  # a replay (--replay): the folder of the arm's run it replays
+    withhold: str | None = None  # an ablation (--ablate): the entry withheld from that run's frozen memory
+    issues: tuple[str, ...] = ()  # an ablation's issues: those the replay gave the entry
+
+
+REPLAY_SUFFIX = "-replay"
 
 
 @dataclass
@@ -58,12 +64,45 @@ class Experiment:
     overrides: dict = field(default_factory=dict)  # spec fields set for every arm (--limit, --order, --workers)
     created_at: str = ""
     name: str = "experiment"  # the spec's name: the runs are named <name>-<arm>-seed<k>
+    replay_arms: list[str] = field(default_factory=list)  # --replay: the memory arms whose runs are replayed
+    ablate: str = ""  # --ablate: top:K or ID,ID (awm.experiment.ablation), after every run and replay
 
     # ---- the plan
     def runs(self) -> list[PlannedRun]:
-        """Every run, seed by seed: seed 1's arms, then seed 2's, ..."""
-        return [PlannedRun(arm.name, seed, self.dir / "runs" / f"{arm.slug}-seed{seed}")
-                for seed in range(1, self.seeds + 1) for arm in self.arms]
+        """Every run, seed by seed: seed 1's arms, then the replays of its memory arms (--replay: each after the
+        run it replays, which is completed by then), then seed 2's, ..."""
+        planned = []
+        for seed in range(1, self.seeds + 1):
+            online = [PlannedRun(arm.name, seed, self.dir / "runs" / f"{arm.slug}-seed{seed}") for arm in self.arms]
+            planned += online
+            planned += [PlannedRun(run.arm, seed, run.dir.with_name(run.dir.name + REPLAY_SUFFIX), replay_of=run.dir)
+                        for run in online if run.arm in self.replay_arms]
+        return planned
+
+    def replay_dirs(self) -> list[Path]:
+        """The replays' folders (--replay), seed by seed."""
+        return [r.dir for r in self.runs() if r.replay_of is not None]
+
+    def ablation_runs(self) -> list[PlannedRun]:
+        """--ablate's runs, known once the replays are completed (which entries their replays gave, to which
+        issues): for each replay in plan order, each entry chosen, the run of its source without it. The same
+        completed replays give the same list, so a resumed experiment finds the runs it had started."""
+        if not self.ablate:
+            return []
+        from awm.experiment import ablation
+        from awm.experiment.runs import read_run
+        from awm.run.store import RunState, RunStore
+
+        choice = ablation.parse(self.ablate)
+        planned = []
+        for replay in (r for r in self.runs() if r.replay_of is not None):
+            if not (replay.dir / "config.json").is_file() or RunStore(replay.dir).state() != RunState.COMPLETED:
+                continue
+            for entry, issues in ablation.choose(read_run(replay.dir), choice):
+                planned.append(PlannedRun(replay.arm, replay.seed,
+                                          replay.replay_of.with_name(ablation.folder_name(replay.replay_of, entry)),
+                                          replay_of=replay.replay_of, withhold=entry, issues=tuple(issues)))
+        return planned
 
     def run_overrides(self, run: PlannedRun) -> dict:
         arm = next(a for a in self.arms if a.name == run.arm)
@@ -71,7 +110,8 @@ class Experiment:
 
     def arm_dirs(self) -> list[tuple[str, list[Path]]]:
         """Each arm's run folders, seed by seed: what compare pairs (replicate k of each arm with the reference's)."""
-        return [(arm.name, [r.dir for r in self.runs() if r.arm == arm.name]) for arm in self.arms]
+        return [(arm.name, [r.dir for r in self.runs() if r.arm == arm.name and r.replay_of is None])
+                for arm in self.arms]
 
     @property
     def report_dir(self) -> Path:
@@ -87,7 +127,11 @@ class Experiment:
             "overrides": self.overrides,
             "created_at": self.created_at,
             "name": self.name,
-            "runs": [{"arm": r.arm, "seed": r.seed, "dir": str(r.dir.relative_to(self.dir))} for r in self.runs()],
+            "replay_arms": self.replay_arms,
+            "ablate": self.ablate,
+            "runs": [{"arm": r.arm, "seed": r.seed, "dir": str(r.dir.relative_to(self.dir)),
+                      **({"replay_of": str(r.replay_of.relative_to(self.dir))} if r.replay_of else {})}
+                     for r in self.runs()],
         })
 
     @classmethod
@@ -101,7 +145,8 @@ class Experiment:
         return cls(dir=plan_path.parent, spec_path=plan["spec_path"],
                    arms=[Arm(a["name"], dict(a["fields"])) for a in plan["arms"]], seeds=int(plan["seeds"]),
                    overrides=dict(plan.get("overrides") or {}), created_at=plan.get("created_at", ""),
-                   name=plan.get("name", "experiment"))
+                   name=plan.get("name", "experiment"), replay_arms=list(plan.get("replay_arms") or []),
+                   ablate=str(plan.get("ablate") or ""))
 
 
 def parse_arms(given: list[str]) -> list[Arm]:
@@ -149,7 +194,8 @@ def _typed(field_name: str, value: str):
     return value
 
 
-def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_dir: str | None, name: str) -> Experiment:
+def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_dir: str | None, name: str,
+         replay_arms: list[str] | None = None, ablate: str = "") -> Experiment:
     """A new experiment's folder and plan (an existing experiment there is refused: resume it instead)."""
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: give 1 or more.")
@@ -164,6 +210,7 @@ def plan(spec_path: str, arms: list[Arm], seeds: int, overrides: dict, output_di
         folder = home() / "experiments" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
     experiment = Experiment(dir=folder, spec_path=str(Path(spec_path).resolve()), arms=arms, seeds=seeds,
-                            overrides=overrides, created_at=time.strftime("%Y-%m-%dT%H:%M:%S"), name=name)
+                            overrides=overrides, created_at=time.strftime("%Y-%m-%dT%H:%M:%S"), name=name,
+                            replay_arms=list(replay_arms or []), ablate=ablate)
     experiment.save()
     return experiment

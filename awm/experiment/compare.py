@@ -93,6 +93,8 @@ class Comparison:
     report: dict = field(default_factory=dict)  # what write_report wrote
     cost_effectiveness: list[dict] = field(default_factory=list)  # per arm: awm.experiment.costs
     leak_audit: list[dict] = field(default_factory=list)  # per run: awm.experiment.leaks
+    continual: list[dict] = field(default_factory=list)  # per memory arm with replays (awm.experiment.continual)
+    ablations: list[dict] = field(default_factory=list)  # per entry withheld (awm.experiment.ablation)
 
     @property
     def reference(self) -> str:
@@ -132,6 +134,14 @@ class Comparison:
                          f"{points(diff.ci[1])}], McNemar {p_phrase(diff.p_value)} ({diff.wins} won, "
                          f"{diff.losses} lost)")
             lines.append(line)
+        if self.continual:
+            from awm.experiment.continual import summary_lines
+
+            lines += summary_lines(self.continual)
+        if self.ablations:
+            from awm.experiment.ablation import summary_lines as ablation_lines
+
+            lines += ablation_lines(self.ablations)
         if self.warnings:
             lines.append(f"warnings ({len(self.warnings)}):")
             lines += [f"  - {w}" for w in self.warnings]
@@ -158,6 +168,8 @@ class Comparison:
             "warnings": self.warnings,
             "cost_effectiveness": self.cost_effectiveness,
             "leak_audit": self.leak_audit,
+            "continual": self.continual,
+            "ablations": self.ablations,
         })
 
 

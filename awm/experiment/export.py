@@ -329,7 +329,7 @@ def leaderboard_split(dataset_spec: dict) -> str | None:
 
 def _slug(spec: dict, model: str) -> str:
     """<system>_<model> for the folder name: the model without its provider prefix, as the leaderboard names it."""
-    system = "awm-openhands" if ((spec.get("memory") or {}).get("enabled", "on") == "on") else "openhands"
+    system = "awm-openhands" if ((spec.get("memory") or {}).get("enabled", "on") != "off") else "openhands"
     return f"{system}_{re.sub(r'[^A-Za-z0-9._-]+', '-', short_model(model)).strip('-')}"
 
 
@@ -339,7 +339,7 @@ def short_model(model: str) -> str:
 
 def entry_name(entry: Entry, spec: dict, model: str) -> str:
     """The leaderboard entry's name: --name, else the system and the model."""
-    memory_on = (spec.get("memory") or {}).get("enabled", "on") == "on"
+    memory_on = (spec.get("memory") or {}).get("enabled", "on") != "off"
     return entry.name or f"{'AWM (Agent Workflow Memory) + ' if memory_on else ''}OpenHands + {short_model(model)}"
 
 
@@ -550,8 +550,10 @@ def _settings(spec: dict) -> list[str]:
     agent, memory, induction = spec.get("agent") or {}, spec.get("memory") or {}, spec.get("induction") or {}
     lines = [f"agent {agent.get('kind', '?')}, at most {agent.get('max_iterations', '?')} steps and "
              f"{agent.get('timeout_minutes', '?')} minutes per issue"]
-    if memory.get("enabled", "on") == "on":
-        lines.append(f"workflow memory: retrieval {memory.get('retrieval', '?')} (top {memory.get('top_k', '?')}, "
+    if memory.get("enabled", "on") != "off":
+        frozen = " (frozen: a finished run's final memory given, nothing learned)" \
+            if memory.get("enabled") == "frozen" else ""
+        lines.append(f"workflow memory{frozen}: retrieval {memory.get('retrieval', '?')} (top {memory.get('top_k', '?')}, "
                      f"{memory.get('budget_tokens', '?')} tokens), induction every {induction.get('trigger', '?')} "
                      f"successes, success by {induction.get('success', '?')}"
                      f"{', pitfalls from failures' if induction.get('from_failures') else ''}"
@@ -563,7 +565,7 @@ def _settings(spec: dict) -> list[str]:
 
 def _checklist(spec: dict) -> list[str]:
     memory, induction, agent = spec.get("memory") or {}, spec.get("induction") or {}, spec.get("agent") or {}
-    memory_on = memory.get("enabled", "on") == "on"
+    memory_on = memory.get("enabled", "on") != "off"  # on, or frozen (a replay: its memory learned as its source's)
     by_tests = memory_on and "tests" in str(induction.get("success", "tests")).split("+")
     lines = ["- [x] Is a pass@1 submission (does not attempt the same task instance more than once): awm-tui makes "
              "one attempt per issue (an attempt cut short by a stop is discarded unevaluated and redone on resume)."]

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from awm.errors import UserError
+from awm.experiment import ablation, continual
 from awm.experiment.compare import Comparison, p_phrase, p_value, percent, points
 from awm.records import Experience, Status
 
@@ -78,6 +79,8 @@ def _document(c: Comparison, figures: list[tuple[str, str]]) -> list[Block]:
 
     blocks += costs.report_blocks(c, _money, _count) + leaks.report_blocks(c)
     blocks += _curves_section(c, names)
+    blocks += continual.blocks(c)  # forward/backward transfer, forgetting, AULC (with replays)
+    blocks += ablation.blocks(c)  # each entry withheld: its causal effect beside its association
     blocks += _memory_section(c, names)
     blocks += _workflow_section(c, names)
     blocks += _instances_section(c)

@@ -27,6 +27,22 @@ def path(run_dir: Path) -> Path:
     return Path(run_dir) / OPS_FILE
 
 
+def refuse_frozen(run_dir: Path, action: str) -> None:
+    """A run with frozen memory (`memory.enabled: frozen`, a replay) takes no edits: its memory is the one it
+    replays, as it was, or its results would not measure that memory. Its engine ignores the log, so an edit is
+    refused here rather than logged and silently not honoured."""
+    try:
+        config = atomic.read_json(Path(run_dir) / "config.json", {})
+    except (OSError, ValueError):  # a damaged config.json is the run's to report, not an edit's
+        return
+    memory = ((config.get("spec") if isinstance(config, dict) else None) or {}).get("memory") or {}
+    if isinstance(memory, dict) and memory.get("enabled") == "frozen":
+        raise UserError(f"cannot {action} an entry of {run_dir}: its memory is frozen (`memory.enabled: frozen`, a "
+                        "replay of another run's final memory), so it takes no edits. Edit the run its memory came "
+                        f"from ({memory.get('start_from') or 'memory.from'}), or start a new run from a memory.json "
+                        "you exported and edited (`awm-tui memory RUN export FILE`).")
+
+
 def append(run_dir: Path, action: str, workflow_id: str, note: str = "") -> dict:
     """Append one operation ({"time", "action", "id", "note"}) to the run's log and return it. Appenders take turns
     (a lock on the log itself); a torn last line left by a killed appender is cut off first."""
@@ -34,6 +50,7 @@ def append(run_dir: Path, action: str, workflow_id: str, note: str = "") -> dict
         raise ValueError(f"unknown memory operation {action!r} (expected one of {', '.join(ACTIONS)})")
     if not workflow_id:
         raise ValueError("a memory operation needs the id of a workflow or pitfall")
+    refuse_frozen(Path(run_dir), action)
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "action": action, "id": workflow_id, "note": note}
     log = path(run_dir)
     log.parent.mkdir(parents=True, exist_ok=True)

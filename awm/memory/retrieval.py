@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from awm.model.client import EmbeddingFault, check_vectors, describe_fault
 from awm.records import PITFALL, Workflow
@@ -262,11 +262,15 @@ class Selection:
 
 
 def retrieve(memory: WorkflowMemory, query: str, instance_id: str, retriever: Retriever, *, budget_tokens: int,
-             min_score: float, top_k: int, count: Count, budget: bool = True) -> Selection:
+             min_score: float, top_k: int, count: Count, budget: bool = True,
+             withheld: Iterable[str] = (), replace: dict[str, Workflow] | None = None) -> Selection:
     """The entries to inject for one issue (see the module docstring). `query` is what the entries are ranked
     against (the issue's repository and problem statement); `count` counts tokens with the agent model's tokenizer.
-    budget=False (retrieval `all`): every eligible entry, with no budget, top-k or minimum score."""
-    active = memory.active()
+    budget=False (retrieval `all`): every eligible entry, with no budget, top-k or minimum score. `withheld`: ids
+    left out as if not in memory (memory.withhold: an ablation), of the ranking too. `replace`: id -> another version
+    of that entry to rank and give instead (frozen memory: the version from before it learned from this issue)."""
+    withheld, replace = set(withheld), replace or {}
+    active = [replace.get(w.id, w) for w in memory.active() if w.id not in withheld]
     excluded = [w.id for w in active if instance_id in w.source_instances]
     ranked = [(w, s) for w, s in retriever.rank(query, active) if w.id not in excluded]
     pinned = [(w, s) for w, s in ranked if w.pinned]

@@ -5,6 +5,7 @@ The parts come assembled (awm.run.parts); this module only loops over them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from awm.memory.induction import failure as induction_failure
 from awm.memory.retrieval import EmbeddingFault, Selection, make_retriever, retrieve
 from awm.memory.store import WorkflowMemory
 from awm.model.client import describe_fault, is_model_fault
-from awm.records import PITFALL, WORKFLOW, Experience, Issue, Status
+from awm.records import PITFALL, WORKFLOW, Experience, Issue, Status, Workflow
 from awm.run import events as ev
 from awm.run import disk
 from awm.run.parts import MemorySources, Parts, success
@@ -192,6 +193,7 @@ class Engine:
         self._embedding_failed = 0  # embedding calls that failed in a row (this session)
         self._faults = {"judge": 0, "embedding": 0}  # failed calls over the whole run (memory_faults.jsonl)
         self._design_config: tuple[dict, str | None] | None = None  # the spec as run, the run's start: read once
+        self._versions: dict[str, list[Workflow]] | None = None  # frozen memory: the source's versions by entry id
         store.secrets = secret_values(self.spec)
         if hasattr(parts.inducer, "scrub"):
             parts.inducer.scrub = store.scrub
@@ -274,8 +276,9 @@ class Engine:
         self.failures.save()
         if self.sources.seed is not None and not self.memory.rounds and not self.memory.workflows:
             self.memory.seed(self.sources.seed, self.sources.seed_label)  # memory.from: a warm start
-        self.memory.recount(self.experiences, self.sources.baseline)
-        self.memory.save()
+        if self.spec.memory.on:  # frozen memory keeps no usefulness counts: it stays as seeded
+            self.memory.recount(self.experiences, self.sources.baseline)
+        self.memory.save()  # written from the start (memory off: empty; frozen: as seeded)
         self.store.write_predictions(self.experiences, self.spec.llm.model)  # whole: heals a torn last line
         self._elapsed_base = self.store.elapsed()
         self._faults = {"judge": 0, "embedding": 0}
@@ -431,10 +434,11 @@ class Engine:
         operation log (`awm-tui memory RUN disable|pin ...`) applied first; nothing when memory is off. An embedding
         fault (memory.retrieval: embedding) is recorded and the retrieval asked again; after EMBEDDING_ATTEMPTS in a
         row, the message to stop the run with (the issue is not started: it never runs without its memory)."""
-        if not self.spec.memory.on:
+        if not self.spec.memory.retrieves:
             return Selection([], {}, 0, "", reason="memory is off for this run (memory.enabled: off)")
         try:
-            self.memory.apply_ops(ops.read(self.store.dir))
+            if self.spec.memory.on:  # frozen memory takes no edits: it is given as it was seeded
+                self.memory.apply_ops(ops.read(self.store.dir))
         except atomic.DamagedLine as bad:
             raise UserError(f"the run's memory operation log {bad.path} is damaged at line {bad.line}: {bad.problem}. "
                             "Remove or fix that line (each line is one `awm-tui memory` edit), then resume.") from None
@@ -445,7 +449,8 @@ class Engine:
             try:
                 selection = retrieve(self.memory, query, issue.instance_id, self.retriever,
                                      budget_tokens=m.budget_tokens, min_score=m.threshold, top_k=m.top_k,
-                                     count=self.count, budget=m.retrieval != "all")
+                                     count=self.count, budget=m.retrieval != "all", withheld=m.withhold,
+                                     replace=self._before_learning(issue.instance_id) if m.frozen else None)
             except EmbeddingFault as fault:
                 reason = self.store.scrub(str(fault))[:500]
                 self._record_fault("embedding", issue.instance_id, reason, None)
@@ -464,6 +469,28 @@ class Engine:
                                        "prompt_tokens": int(now.get("prompt_tokens", 0) - spent.get("prompt_tokens", 0)),
                                        "cost": round(float(now.get("cost", 0.0) - spent.get("cost", 0.0)), 8)}
             return selection
+
+    def _before_learning(self, instance_id: str) -> dict[str, Workflow]:
+        """Frozen memory (a replay): each entry that learned from this issue (its sources name it) as it was before
+        it did, from the source memory's kept versions. An entry learned from an issue is never given to that issue
+        (its own fix would leak into its prompt); without this, a replay would also lose the earlier version the
+        issue was given online. An entry first made from this issue has no such version and stays left out."""
+        if self._versions is None:
+            self._versions = {}
+            for key, data in ((self.sources.seed or {}).get("versions") or {}).items():
+                try:
+                    self._versions.setdefault(key.rsplit("@", 1)[0], []).append(Workflow.from_dict(data))
+                except (TypeError, ValueError, KeyError, AttributeError):
+                    continue  # a damaged version: that entry is left out as it would be without this
+        earlier = {}
+        for entry in self.memory.active():
+            if instance_id not in entry.source_instances:
+                continue
+            kept = [v for v in self._versions.get(entry.id, []) if instance_id not in v.source_instances]
+            if kept:
+                version = max(kept, key=lambda v: v.round)
+                earlier[entry.id] = dataclasses.replace(version, pinned=entry.pinned, disabled=False)
+        return earlier
 
     def _outcome(self, experience: Experience) -> str:
         """The attempt's verdict as memory's usefulness counts it: solved by induction.success's rule, an error, a
@@ -595,9 +622,10 @@ class Engine:
         self._tally.add(experience)
         self.buffer.add(experience, keep=experience.learned)
         self.failures.add(experience, keep=self._teaches_pitfall(experience))
-        self.memory.record_outcome(experience.workflow_ids, self._outcome(experience),
-                                   self.sources.baseline.get(experience.instance_id))
-        self.memory.save()
+        if self.spec.memory.on:  # frozen memory is not written during the run (no usefulness counts)
+            self.memory.record_outcome(experience.workflow_ids, self._outcome(experience),
+                                       self.sources.baseline.get(experience.instance_id))
+            self.memory.save()
         self._write_views(RunState.RUNNING, "", snapshot=False)
         if len(self.experiences) % self.spec.checkpoint_interval == 0:
             self.emit(ev.CheckpointSaved(str(self.store.dir / "checkpoint.json"), len(self.experiences)))
@@ -887,8 +915,9 @@ class Engine:
         self.buffer.save()
         self.failures.experiences = [e for e in self.failures.experiences if e.instance_id not in drop]
         self.failures.save()
-        self.memory.recount(self.experiences, self.sources.baseline)
-        self.memory.save()
+        if self.spec.memory.on:
+            self.memory.recount(self.experiences, self.sources.baseline)
+            self.memory.save()
 
     def _abort(self, streak: list[Experience]) -> str:
         """Too many issues in a row ended by one cause (an error, or a protocol failure): forget those attempts

@@ -171,10 +171,10 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
     inducing = spec.induction.llm or spec.llm  # the model that induces, merges and judges
     count = model_counter(inducing)
     judge = None
-    if spec.induction.success != "tests":
+    if spec.induction.success != "tests" and not spec.memory.frozen:  # frozen memory learns nothing from a verdict
         judge = Judge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens, count=count)
-    retriever = make_parts_retriever(spec) if spec.memory.on else None
-    if check_model and spec.memory.on and spec.memory.retrieval == "embedding" and spec.memory.embedding_model:
+    retriever = make_parts_retriever(spec) if spec.memory.retrieves else None
+    if check_model and spec.memory.retrieves and spec.memory.retrieval == "embedding" and spec.memory.embedding_model:
         from awm.model.check import check_embedding_model
 
         dims = check_embedding_model(spec.memory.embedding_model, spec.llm)  # field memory.embedding_model

@@ -119,6 +119,7 @@ class RunStore:
                 "fingerprint": spec.fingerprint(),
                 "spec": spec.public(),
                 "flags": spec.flags,  # a resume runs with them again (launch_spec)
+                **({"replay_of": spec.replay_of} if spec.replay_of else {}),  # a replay: the run it replays
             })
         except OSError as exc:
             import errno

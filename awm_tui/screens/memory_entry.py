@@ -12,8 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from awm.records import PITFALL, Workflow
-from awm_tui.run_memory import RunMemory
 from awm_tui.fmt import count
+from awm_tui.run_memory import RunMemory
 
 
 def version_text(entry: Workflow, mark: str = "") -> Content:

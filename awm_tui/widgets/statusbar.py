@@ -16,9 +16,8 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
-from awm_tui.headless import duration, money
+from awm_tui.fmt import count, duration, money
 from awm_tui.model import RunModel
-from awm_tui.fmt import count
 
 # theme variables: readable on light and dark themes alike ($foreground-muted: $text-muted's transparency is lost
 # in content markup)
