@@ -43,17 +43,19 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("s", "sort: by position, state, cost (highest first), time (longest first)"),
         ("j", "jump back to the issue in flight, and follow it again"),
         ("l", "replay the issue's log file in the log pane (l again: back to the live log)"),
-        ("o", "the issue's log file in $PAGER (else $EDITOR, else less); in its detail: the file of the tab shown"),
+        ("o", "the issue's log file in $PAGER (else $EDITOR, else less); in its detail: the file of the tab shown "
+              "(and / there searches the tab, n and N its matches)"),
         ("home, end", "first, last issue"),
     ]),
     ("Agent log", [
         ("f", "follow the newest line on/off (scrolling up turns it off; the log's title says which)"),
         ("/", "search the log: Enter goes to the next match, Esc closes"),
-        ("n", "the log focused, with a search: its next match"),
+        ("n, N", "the log focused, with a search: its next match, the one before"),
     ]),
     ("Workflow memory (its table focused: 4)", [
         ("enter", "the entry in full: every version, its state and usefulness (d and k work there too; D: the "
                   "newest version's diff against the one before, D again: the next older pair)"),
+        ("D", "the highlighted entry with its newest version's diff against the one before"),
         ("[, ]", "the memory one round earlier, later"),
         ("i", "the round's induction prompt and the model's reply"),
         ("d", "disable the entry, or enable it again (applied before the run's next issue)"),

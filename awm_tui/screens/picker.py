@@ -281,6 +281,7 @@ class RunPicker(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW, "narrow")
+        self.query_one(KeyFooter).compact = event.size.width < NARROW  # every key in 80 columns, / Filter too
 
     # the table
     def action_reload(self) -> None:
