@@ -301,7 +301,7 @@ def test_ablate_prints_its_cost_and_wants_yes_headless(tmp_path):
                               "--limit", "3", "--output-dir", str(folder)), cwd=ROOT, capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "up to 2 entries x 3 issues = 6 issue runs per memory run, 1 memory run(s)" in proc.stdout
+    assert "up to 2 entries x 3 issues = 6 issue runs per memory run, 1 memory run:" in proc.stdout
     message = proc.stderr.strip()
     assert message.startswith("awm-tui: --ablate top:2 may run up to 6 more issues") and "--yes" in message
     assert "\n" not in message and not folder.exists()
