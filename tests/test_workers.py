@@ -229,3 +229,27 @@ def test_the_run_stops_at_its_token_budget_with_issues_in_flight_finishing(tmp_p
     assert finished.outcome == RunState.PAUSED and "budget.max_tokens" in finished.message
     assert sorted(e["instance_id"] for e in run.journal()) == ["acme__app-1", "acme__app-2"]  # 2 finished, not cut
     assert gates.started == [1, 2]
+
+
+def test_subscribers_are_called_one_event_at_a_time_from_the_workers_threads(tmp_path):
+    """Engine.emit's contract (awm.run.events.Subscriber): with several workers each subscriber still gets one event
+    at a time, whichever thread emits it (the run screen's subscriber counts and queues without a lock of its own)."""
+    run, gates, engine, thread, result = concurrent(tmp_path, 6, workers=3)
+    guard = threading.Lock()
+    inside, most, threads = [0], [0], set()
+
+    def slow_subscriber(event: ev.Event) -> None:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            threads.add(threading.current_thread().name)
+        threading.Event().wait(0.003)  # long enough for another worker's event to arrive meanwhile
+        with guard:
+            inside[0] -= 1
+
+    engine.subscribers.append(slow_subscriber)
+    gates.open(1, 2, 3, 4, 5, 6)
+    thread.start()
+    thread.join(WAIT * 3)
+    assert result["finished"].outcome == RunState.COMPLETED
+    assert len(threads) > 1 and most[0] == 1, (threads, most)

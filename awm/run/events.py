@@ -110,4 +110,7 @@ class RunFinished(Event):
     run_dir: str = ""
 
 
+# What the engine calls with each event (Engine.emit): from the engine's threads (the run's, its workers' with
+# workers > 1, the control-request poller's), never two at once and in the order the events were emitted. A
+# subscriber that does slow work, or touches a UI, hands the event to its own thread (the app posts a message).
 Subscriber = Callable[[Event], None]

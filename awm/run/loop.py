@@ -165,6 +165,7 @@ class Engine:
         self.spec = parts.spec
         self.store = store
         self.subscribers = list(subscribers or [])
+        self._emit_lock = threading.RLock()  # emit serialised (a subscriber emitting again is let through)
         self.controls = controls or Controls()
         self.issues: list[Issue] = parts.issues
         # every file the run reads back, checked before anything is written (RunStore.verify): damage is refused
@@ -216,8 +217,11 @@ class Engine:
         self.controls.stop()
 
     def emit(self, event: ev.Event) -> None:
-        for subscriber in self.subscribers:
-            subscriber(event)
+        """Each subscriber gets the event, from the thread that emits it (the run's, a worker's with workers > 1, the
+        control-request poller's): one event at a time, in the order emitted (awm.run.events.Subscriber)."""
+        with self._emit_lock:
+            for subscriber in self.subscribers:
+                subscriber(event)
 
     # the run
     def run(self) -> ev.RunFinished:

@@ -233,6 +233,8 @@ class RunScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
     def run_engine(self, controls: Controls) -> ev.RunFinished | None:
         def subscriber(event: ev.Event) -> None:
+            # called from the engine's threads, one event at a time (Engine.emit's contract): `sent`, `pending` and
+            # `barriers` need no lock of their own; the UI thread takes them (flush_log, on_engine_event)
             if isinstance(event, ev.AgentEvent):
                 if len(self.pending) > BACKPRESSURE:
                     time.sleep(0.001)
