@@ -35,7 +35,7 @@ from textual.screen import Screen
 from awm.paths import home
 from awm.run.store import RunSummary
 from awm_tui.headless import isatty as _isatty
-from awm_tui.fmt import money
+from awm.fmt import money
 from awm_tui.model import RunModel
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen

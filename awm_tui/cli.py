@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from awm_tui.fmt import count
+from awm.fmt import count
 
 EPILOG = """\
 Every way a run ends is a safe stop: q, Ctrl-C, Ctrl+Q or the palette's Quit in the app; Ctrl-C, SIGTERM or SIGHUP

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from awm_tui.fmt import count
+from awm.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:

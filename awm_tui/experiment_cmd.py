@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from awm_tui.fmt import count
+from awm.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from awm_tui.fmt import plural
+    from awm.fmt import plural
 
     args = parser().parse_args(argv)
     from pathlib import Path

@@ -26,7 +26,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FORCED_EXIT = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 
 
-from awm_tui.fmt import count, duration, money  # noqa: E402,F401 - one way to write them (awm_tui/fmt.py)
+from awm.fmt import count, duration, money  # noqa: E402,F401 - one way to write them (awm/fmt.py)
 
 
 def rate(stats: Stats) -> str:

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from awm_tui.fmt import count
+from awm.fmt import count
 
 ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export", "audit")
 

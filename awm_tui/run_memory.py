@@ -20,7 +20,7 @@ from awm.errors import UserError
 from awm.memory import ops
 from awm.memory.store import WorkflowMemory, rates, tally
 from awm.records import PITFALL, Experience, Workflow
-from awm_tui.fmt import count
+from awm.fmt import count
 from awm_tui.model import IssueRow, RunModel
 
 PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}

@@ -20,7 +20,7 @@ from typing import Callable
 import argparse
 import sys
 
-from awm_tui.fmt import count
+from awm.fmt import count
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

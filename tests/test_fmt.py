@@ -1,4 +1,4 @@
-"""One way to write durations, money and counts (awm_tui/fmt.py), and its use where "1 steps", "7.1 s" and
+"""One way to write durations, money and counts (awm/fmt.py), and its use where "1 steps", "7.1 s" and
 "(4 s)" were written."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 
 from awm.records import Experience, Status
 from awm.run.stats import Stats
-from awm_tui import fmt, headless
+from awm import fmt
+from awm_tui import headless
 from awm_tui.model import IssueRow, RunModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ def test_the_summary_agrees_with_its_numbers():
 
 def test_no_hand_made_durations_or_plurals_are_left_in_the_app():
     """The patterns that wrote "1 steps", "7.1 s" and "(4 s)" in the app's screens: gone from the files that used
-    them (awm_tui/fmt.py writes them now)."""
+    them (awm/fmt.py writes them now)."""
     patterns = [re.compile(r"\{[^{}]*\} steps\b"), re.compile(r":\.[0-9]f\} ?s\b")]
     files = ["awm_tui/screens/run.py", "awm_tui/screens/detail.py", "awm_tui/widgets/progress.py",
              "awm_tui/screens/compare.py", "awm_tui/screens/picker.py", "awm_tui/headless.py", "awm_tui/app.py"]

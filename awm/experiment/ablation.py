@@ -23,6 +23,7 @@ import numpy as np
 from awm.errors import UserError
 from awm.experiment import stats
 from awm.experiment.figures import p_value, percent, points
+from awm.fmt import count
 from awm.records import Status
 
 if TYPE_CHECKING:
@@ -186,5 +187,5 @@ def summary_lines(ablations: list[dict]) -> list[str]:
     for r in ablations:
         effect = "n/a" if r["effect"] is None else (f"{points(r['effect'])} [{points(r['ci'][0])}, "
                                                     f"{points(r['ci'][1])}], McNemar p {p_value(r['p_value'])}")
-        lines.append(f"  without {r['id']} ({r['run']}, {r['issues']} issues): effect of the entry {effect}")
+        lines.append(f"  without {r['id']} ({r['run']}, {count(r['issues'], 'issue')}): effect of the entry {effect}")
     return lines

@@ -18,6 +18,7 @@ import numpy as np
 from awm.errors import UserError
 from awm.experiment import ablation, continual
 from awm.experiment.compare import Comparison, p_phrase, p_value, percent, points
+from awm.fmt import duration
 from awm.records import Experience, Status
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -160,7 +161,7 @@ def _differences_section(c: Comparison, names: dict[str, str]) -> list[Block]:
 def _usage_section(c: Comparison, names: dict[str, str]) -> list[Block]:
     rows = [[u["arm"], _money(u["cost"]["median"]), _money(u["cost"]["mean"]), _money(u["cost"]["total"]),
              _money(u["induction_cost"]), _count(u["tokens"]["median"]), _count(u["tokens"]["total"]),
-             f"{u['steps']['median']:g}", _duration(u["duration_s"]["median"]), _duration(u["duration_s"]["total"])]
+             f"{u['steps']['median']:g}", duration(u["duration_s"]["median"]), duration(u["duration_s"]["total"])]
             for u in c.usage]
     over = f" (over its {c.replicates} runs)" if c.replicates > 1 else ""
     return [
@@ -307,16 +308,6 @@ def _tick(value: float, _position=None) -> str:
         if abs(value) >= size:
             return f"{value / size:g}{unit}"
     return f"{value:g}"
-
-
-def _duration(seconds: float) -> str:
-    """Seconds, minutes or hours, whichever reads best: 4.2 s, 3.5 min, 2.25 h."""
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
-
 
 
 # ---- Markdown and HTML

@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
 from awm.experiment.compare import Comparison, p_phrase, percent, points
-from awm_tui.fmt import count, duration, money, plural
+from awm.fmt import count, duration, money, plural
 from awm_tui.widgets.footer import KeyFooter
 
 NAME_WIDTH = 28  # names longer than this are cut in the tables

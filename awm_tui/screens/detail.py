@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPan
 from awm.agent.trajectory import Described, action_text, shorten
 from awm.records import Experience
 from awm.run.store import RunStore
-from awm_tui.fmt import count, duration, money
+from awm.fmt import count, duration, money
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import RunMemory, kind_label
 from awm_tui.widgets.findtext import hit_lines, highlighted, row_of

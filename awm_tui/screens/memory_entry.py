@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from awm.records import PITFALL, Workflow
-from awm_tui.fmt import count
+from awm.fmt import count
 from awm_tui.run_memory import RunMemory
 
 

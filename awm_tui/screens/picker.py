@@ -24,7 +24,7 @@ from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Static
 
 from awm.run.store import RunStore, RunSummary, list_runs
-from awm_tui.fmt import money, plural
+from awm.fmt import money, plural
 from awm_tui.widgets.footer import KeyFooter
 
 NARROW = 120  # below this many columns the preview goes under the table instead of beside it

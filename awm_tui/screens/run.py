@@ -28,7 +28,7 @@ from awm.run import events as ev
 from awm.run.loop import Controls
 from awm.run.store import RunStore
 from awm.paths import home
-from awm_tui.fmt import count, duration, money, plural
+from awm.fmt import count, duration, money, plural
 from awm_tui.messages import EngineEvent, EngineFailed
 from awm_tui.model import ERROR_STREAK, RUNNING, IssueRow, RunModel
 from awm_tui.screens.detail import IssueDetail, read_tail

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from awm.experiment.figures import p_phrase, percent, points
 from awm.run.stats import default_window
-from awm_tui.fmt import count
+from awm.fmt import count
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import Baseline, read_baseline  # noqa: F401 - read_baseline: called by name (tests wrap it)
 

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import ProgressBar
 
-from awm_tui.fmt import count, duration, money
+from awm.fmt import count, duration, money
 from awm_tui.model import RunModel
 from awm_tui.widgets.statusbar import WIDE, Field, Line, fit
 

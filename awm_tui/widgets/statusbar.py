@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
-from awm_tui.fmt import count, duration, money
+from awm.fmt import count, duration, money
 from awm_tui.model import RunModel
 
 # theme variables: readable on light and dark themes alike ($foreground-muted: $text-muted's transparency is lost
