@@ -407,8 +407,8 @@ def wait(predicate, timeout: float, what: str) -> None:
 @pytest.mark.parametrize("opened_by", ["watch", "picker"])
 def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home, opened_by):
     """The Done-when: a headless demo run, `awm-tui watch RUN` in tmux (or `awm-tui`, the picker, and Enter on the
-    run): n/N done grows, p pauses the headless run (it exits 0, paused), the run resumes headless, and quitting the
-    watcher (q) leaves it going to completion."""
+    run): n/N done grows, p pauses the headless run (S, from the picker's watcher, stops it; it exits 0, paused), the
+    run resumes headless, and quitting the watcher (q) leaves it going to completion."""
     spec = tmp_path / "demo.yaml"
     text = (ROOT / "specs" / "demo.yaml").read_text()
     spec.write_text(text.replace("  output_cost_per_token: 0.000002",
@@ -435,10 +435,13 @@ def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home, opened_by
         start = done_on_screen(session)
         wait(lambda: (done_on_screen(session) or 0) > start, 120, "n/N done to grow on the watcher's screen")
         assert start is not None and start < 4
-        tmux("send-keys", "-t", session, "p")
+        # from the watcher: a pause (p) after the issue in flight; from the picker's watcher: a stop (S) at the next
+        # safe point, the issue in flight redone on resume. Either way the run's own safe stop: exit 0, resumable.
+        key, asked = ("p", "pause") if opened_by == "watch" else ("S", "stop")
+        tmux("send-keys", "-t", session, key)
         assert first.wait(120) == 0, first.stdout.read()
         printed = first.stdout.read()
-        assert "pause asked for by a watcher" in printed
+        assert f"{asked} asked for by a watcher" in printed
         checkpoint = json.loads((out / "checkpoint.json").read_text())
         assert checkpoint["status"] == "paused" and len(checkpoint["finished_ids"]) < 4, printed
         wait(lambda: "paused" in tmux("capture-pane", "-p", "-t", session).splitlines()[0], 15,
