@@ -5,7 +5,6 @@ Nothing drawn depends on the clock or the machine."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import fake_engine
 from awm_tui.app import AwmApp
 from awm_tui.screens.run import RunScreen
 from awm_tui.session import Launch
+from support.pilot import until  # noqa: F401 - the snapshot tests import it from here
 
 IDS = fake_engine.IDS
 SIZE = (140, 40)
@@ -44,13 +44,6 @@ def home(monkeypatch):
     monkeypatch.setenv("AWM_TUI_HOME", str(SNAP_HOME))
     yield SNAP_HOME
     shutil.rmtree(SNAP_HOME, ignore_errors=True)
-
-
-async def until(pilot, predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
-        await pilot.pause(0.01)
 
 
 async def settled(pilot) -> None:

@@ -17,6 +17,7 @@ from awm.agent.workspace import LocalCheckout
 from awm.demo.scripted import ScriptedServer
 from awm.spec import AgentSpec, LLMSpec, RunSpec
 from awm.records import Issue
+from support.git import git
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Cost calculation failed")]
 
@@ -83,10 +84,6 @@ def server(tmp_path_factory):
         finally:
             checkout.close()
         yield running
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
 def make_checkout(tmp_path: Path, hide_env: tuple[str, ...] = ()) -> LocalCheckout:

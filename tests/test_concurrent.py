@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import subprocess
 import time
 import traceback
 from pathlib import Path
@@ -15,23 +14,12 @@ from pathlib import Path
 import pytest
 
 from awm.repos import RepoCache
+from support.git import git
 
 REPO = "acme/widgets"
 WORKERS = 4
 ROUNDS = 3
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 _fork = multiprocessing.get_context("fork")  # the children see what the test set up (patches, environment)
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def race(target, args_per_worker: list[tuple], errors: Path) -> None:

@@ -4,32 +4,15 @@ reach the instance's fix. The checks are proven to catch a leak on checkouts tha
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from awm.repos import RepoCache
+from support.git import git, run
 
 REPO = "acme/widgets"
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
-}
-
-
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=60)
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = run(cwd, *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def commit(repo: Path, name: str, text: str, message: str) -> str:

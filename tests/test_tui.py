@@ -27,6 +27,7 @@ from awm_tui.screens.run import RunScreen
 from awm_tui.session import Launch
 from awm_tui.widgets.agentlog import render
 from conftest import ROOT
+from support.pilot import home, until  # noqa: F401 - home: a fixture
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,14 +36,6 @@ SIZE = (140, 40)
 
 
 # ------------------------------------------------------------------ helpers
-
-async def until(pilot, predicate, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        await pilot.pause(0.01)
-
 
 def plain(markup) -> str:
     """What a Static, an option prompt or a table cell shows, without its markup."""
@@ -76,14 +69,6 @@ def screen_text(app) -> str:
     texts = [plain(w) for w in app.screen.query(Static)]
     texts += [line for log in app.screen.query(Log) for line in log.lines]
     return "\n".join(texts)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """A user data dir of the test's own (runs, crash.log)."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("AWM_TUI_HOME", str(path))
-    return path
 
 
 @pytest.fixture

@@ -29,28 +29,14 @@ from awm_tui.screens.compare import CompareScreen
 from awm_tui.screens.picker import RunPicker
 from awm_tui.widgets import history
 from awm_tui.widgets.history import GUTTER, HistoryPane
+from support.pilot import home, until  # noqa: F401 - home: a fixture
 
 IDS = fake_engine.IDS
-
-
-async def until(pilot, predicate, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        await pilot.pause(0.01)
 
 
 def plain(widget_or_markup) -> str:
     value = widget_or_markup.content if isinstance(widget_or_markup, Static) else widget_or_markup
     return value.plain if isinstance(value, Content) else Content.from_markup(str(value)).plain
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("AWM_TUI_HOME", str(path))
-    return path
 
 
 # ------------------------------------------------------------------ the history pane

@@ -11,21 +11,14 @@ import pytest
 
 from awm.errors import UserError
 from awm.repos import GitError, RepoCache, diff_against, remove
-
-REPO = "acme/widgets"
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+00:00", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+00:00",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+from support.git import DATED
+from support.git import git as _git
 
 
 def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return _git(cwd, *args, env=DATED)  # fixed dates: the same commits every run
+
+REPO = "acme/widgets"
 
 
 def commit(repo: Path, files: dict[str, str | None], message: str) -> str:
@@ -96,7 +89,7 @@ def test_checkout_is_the_base_commit_with_the_future_out_of_sight(cache, source,
     (dest / "new.txt").write_text("x\n")
     git(dest, "add", "new.txt")
     subprocess.run(["git", "commit", "-q", "-m", "agent"], cwd=dest, check=True, capture_output=True,
-                   env={k: v for k, v in ENV.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))})
+                   env={k: v for k, v in DATED.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))})
     assert git(cache.mirror(REPO), "rev-parse", "refs/heads/main").strip() == fix
 
 
