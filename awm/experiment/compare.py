@@ -25,6 +25,7 @@ from awm.errors import UserError
 from awm.experiment import stats
 from awm.experiment.figures import p_phrase, p_value, percent, points  # noqa: F401 - shared with the report
 from awm.experiment.runs import Run, read_run
+from awm.memory import adherence
 from awm.records import Status
 
 EXAMPLES = 5  # instance ids named in a message or warning before "..."
@@ -91,6 +92,8 @@ class Comparison:
     warnings: list[str]
     settings: dict  # bootstrap, seed, rolling, confidence
     report: dict = field(default_factory=dict)  # what write_report wrote
+    # per arm: resolved on issues that followed a given entry vs not (awm.memory.adherence.arm_figure)
+    adherence: list[dict] = field(default_factory=list)
 
     @property
     def reference(self) -> str:
@@ -153,6 +156,7 @@ class Comparison:
             "usage": self.usage,
             "curves": self.curves,
             "workflows": self.workflows,
+            "adherence": self.adherence,
             "warnings": self.warnings,
         })
 
@@ -212,6 +216,8 @@ def compare(arms: Sequence[Arm], bootstrap: int = 10_000, seed: int | None = 0,
         curves=[_curves(arm, set(instances), window) for arm in arms],
         workflows=_workflows(paired), warnings=warnings,
         settings={"bootstrap": bootstrap, "seed": seed, "rolling": window, "confidence": stats.CONFIDENCE},
+        adherence=[adherence.arm_figure(arm.name, [e for rep in experiences for e in rep])
+                   for arm, experiences in paired],
     )
 
 

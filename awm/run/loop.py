@@ -20,7 +20,7 @@ from awm.agent.remote import NoServerLeft, ServerLost
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.errors import UserError, located
 from awm.grading.base import EvalResult
-from awm.memory import ops
+from awm.memory import adherence, ops
 from awm.memory.buffer import ExperienceBuffer
 from awm.memory.induction import failure as induction_failure
 from awm.memory.retrieval import EmbeddingFault, Selection, make_retriever, retrieve
@@ -560,6 +560,7 @@ class Engine:
         experience.retrieved = selection.records()
         experience.memory_tokens = selection.tokens
         experience.passed_over, experience.why_none = list(selection.passed_over), selection.reason
+        experience.adherence = adherence.measure(self.spec.memory.adherence, selection.entries, experience.history)
         if self.parts.judge is not None and experience.status != Status.ERROR:
             t = time.monotonic()
             experience.judge = self.parts.judge.judge(issue, experience)

@@ -1,0 +1,193 @@
+"""Adherence (awm.memory.adherence): the lexical score of hand-made trajectories against hand-made entries, each
+worked out by hand below; the record's round trip with and without scores; compare's followed / not followed figure
+on synthetic run folders; and the engine storing scores when an issue finishes, over the stub parts of
+test_engine. In-process, milliseconds."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from awm.agent.runner import AgentResult, AgentStatus
+from awm.experiment.compare import compare, load_arm
+from awm.experiment.report import _adherence_section, to_markdown
+from awm.memory import adherence
+from awm.records import Experience, Status, Step, Workflow
+from compare_fixtures import write_run
+from test_engine import StubAgent, make_run
+
+# The instructed shape of a workflow's steps: "<reasoning> — `<action with {slots}>`". Compared words (the code's):
+#   1. grep, rn, def, src, calc      2. python      3. str, replace      4. python, pytest, tests
+ENTRY = Workflow(id="wf-fix-a-bound", name="Fix a bound", description="a result is wrong at the edge", steps=[
+    'Find the function — `grep -rn "def {function}" src/calc`',
+    "Reproduce it — `python {repro-script}`",
+    "Fix the comparison — `str_replace {file}`",
+    "Run the module's tests — `python -m pytest -q tests/{test-module}`",
+])
+GREP = Step("terminal", "$ grep -rn 'def edge' src/calc")  # step 1's five words; 2 of them (src, calc) for others
+REPRO = Step("terminal", "$ python repro.py")  # step 2 (python); step 4: 1 word of 3
+EDIT = Step("file_editor", "str_replace src/calc/edge.py\n- return value < n\n+ return value <= n")  # step 3
+TESTS = Step("terminal", "$ python -m pytest -q tests/test_edge.py")  # step 4 (3 of 3) and step 2 (python)
+
+
+def test_the_compared_words_are_the_steps_code_with_slots_and_stopwords_left_out():
+    assert [adherence.step_words(s) for s in ENTRY.steps] == [
+        ["grep", "rn", "def", "src", "calc"], ["python"], ["str", "replace"], ["python", "pytest", "tests"]]
+    # a step without code: all its words, stopwords and single letters out
+    assert adherence.step_words("Run the tests of {module} with -q") == ["run", "tests"]
+    # only slots (or symbols): nothing to compare
+    assert adherence.step_words("Change `<` to `<=`") == []
+    assert adherence.step_words("`{command}`") == []
+
+
+def test_every_step_done_in_order_scores_1():
+    assert adherence.align(ENTRY.steps, [GREP, REPRO, EDIT, TESTS]) == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert adherence.score(ENTRY.steps, [GREP, REPRO, EDIT, TESTS]) == 1.0
+    # unrelated actions between the steps change nothing
+    noise = Step("terminal", "$ ls")
+    assert adherence.score(ENTRY.steps, [noise, GREP, noise, REPRO, EDIT, noise, TESTS, noise]) == 1.0
+
+
+def test_steps_done_in_reverse_order_count_only_as_far_as_the_order_allows():
+    # actions TESTS, EDIT, REPRO, GREP: step 1 matches only GREP (last); step 2 matches TESTS (first, by python) and
+    # REPRO; step 3 EDIT; step 4 TESTS. The longest in-order pairing: step 2 -> TESTS, step 3 -> EDIT: 2 of 4.
+    assert adherence.align(ENTRY.steps, [TESTS, EDIT, REPRO, GREP]) == [(1, 0), (2, 1)]
+    assert adherence.score(ENTRY.steps, [TESTS, EDIT, REPRO, GREP]) == 0.5
+    # three steps with nothing in common, done backwards: one of three
+    steps = ["`grep {x}`", "`sed -n {range} {file}`", "`git diff`"]
+    backwards = [Step("terminal", "$ git diff"), Step("terminal", "$ sed -n 1,9p a.py"), Step("terminal", "$ grep x")]
+    assert adherence.score(steps, backwards) == pytest.approx(1 / 3)
+
+
+def test_none_of_the_steps_done_scores_0():
+    assert adherence.score(ENTRY.steps, [Step("terminal", "$ ls"), Step("terminal", "$ cat README.md")]) == 0.0
+    assert adherence.score(ENTRY.steps, []) == 0.0
+    # half a step's words is a match, less is not: step 4 has 3 words, REPRO holds 1 of them
+    assert adherence.score([ENTRY.steps[3]], [REPRO]) == 0.0
+
+
+def test_slots_match_whatever_the_issue_put_there():
+    steps = ["Read the loop — `sed -n '{start},{end}p' {file_path}`", "Run the test — `pytest {failing-test}`"]
+    actions = [Step("terminal", "$ sed -n '1,40p' src/calc/parse.py"),
+               Step("terminal", "$ pytest tests/test_parse.py::test_quoted")]
+    assert [adherence.step_words(s) for s in steps] == [["sed"], ["pytest"]]
+    assert adherence.score(steps, actions) == 1.0
+    # a step of slots only is not scored: 1 scored step, done
+    assert adherence.score(["`{command}`", "`pytest {test}`"], actions[1:]) == 1.0
+    # no step with a word: no score, and the entry is left out of the issue's scores
+    assert adherence.score(["`{command}`"], actions) is None
+    empty = Workflow(id="wf-empty", name="Empty", description="", steps=["`{command}`"])
+    assert adherence.scores([ENTRY, empty], [GREP]) == {"wf-fix-a-bound": 0.25}
+
+
+def test_steps_in_words_meet_the_tools_actions_and_words_share_stems():
+    steps = ["Open the file", "Edit the function", "Run the tests"]  # open, file | edit, function | run, tests
+    actions = [Step("file_editor", "view src/calc/edge.py"),  # view: open, read... (1 of 2: a match)
+               Step("file_editor", "str_replace src/calc/edge.py\n- a\n+ b"),  # edit (1 of 2)
+               Step("terminal", "$ python -m pytest -q")]  # run, and a test runner: test, tests (2 of 2)
+    assert adherence.score(steps, actions) == 1.0
+    assert adherence.score(steps, list(reversed(actions))) == pytest.approx(1 / 3)
+    # reproduce ~ reproduction (first 6 letters), test ~ testing (a 3+ letter start), but not str ~ sort
+    assert adherence.score(["Reproduce the failure"], [Step("terminal", "$ python reproduction.py")]) == 1.0
+    assert adherence.same_word("test", "testing") and adherence.same_word("normalise", "normalize")
+    assert not adherence.same_word("str", "sort") and not adherence.same_word("py", "pytest")
+
+
+def test_measure_is_off_when_asked_and_never_raises():
+    assert adherence.measure("lexical", [ENTRY], [GREP, REPRO]) == {"wf-fix-a-bound": 0.5}
+    assert adherence.measure("off", [ENTRY], [GREP, REPRO]) == {}
+    assert adherence.measure("lexical", [], [GREP]) == {}
+    broken = Workflow(id="wf-broken", name="Broken", description="", steps=None)  # type: ignore[arg-type]
+    assert adherence.measure("lexical", [broken], [GREP]) == {}
+
+
+def test_the_record_round_trips_with_and_without_scores():
+    exp = Experience(instance_id="a-1", problem_statement="", status=Status.PASS, workflow_ids=["wf-x"],
+                     adherence={"wf-x": 0.75})
+    again = Experience.from_dict(json.loads(json.dumps(exp.to_dict())))
+    assert again.adherence == {"wf-x": 0.75} and again == exp
+    old = exp.to_dict()
+    del old["adherence"]  # a journal line from before scores were kept
+    assert Experience.from_dict(old).adherence == {}
+    assert adherence.followed({}) is None and adherence.followed({"a": 0.4, "b": 0.5}) is True
+    assert adherence.followed({"a": 0.49}) is False
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval written out (what statsmodels computes)."""
+    p = k / n
+    centre, margin = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - margin) / (1 + z * z / n), (centre + margin) / (1 + z * z / n)
+
+
+def test_compare_reports_resolved_when_followed_vs_not_per_arm(tmp_path):
+    ids = [f"a-{k}" for k in range(1, 9)]
+    base = write_run(tmp_path / "base", dict.fromkeys(ids, "FAIL"))
+    # memory arm: (status, entries given, adherence)
+    issues = {
+        "a-1": ("PASS", ["wf-a", "wf-b"], {"wf-a": 0.25, "wf-b": 0.75}),  # best 0.75: followed, resolved
+        "a-2": ("FAIL", ["wf-a"], {"wf-a": 0.25}),  # not followed
+        "a-3": ("PASS", ["wf-a"], {"wf-a": 1.0}),  # followed, resolved
+        "a-4": ("FAIL", ["wf-b"], {"wf-b": 0.5}),  # followed (0.5 is the threshold), unresolved
+        "a-5": ("PASS", ["wf-b"], {"wf-b": 0.0}),  # not followed, resolved
+        "a-6": ("PASS", [], {}),  # given nothing: not counted
+        "a-7": ("FAIL", ["wf-a"], {}),  # given, unscored (adherence off / an old journal)
+        "a-8": ("ERROR", ["wf-a"], {"wf-a": 0.6}),  # followed, unresolved
+    }
+    memory = write_run(tmp_path / "memory", {i: s for i, (s, _, _) in issues.items()},
+                       workflows={i: w for i, (_, w, _) in issues.items()},
+                       fields={i: {"adherence": a} for i, (_, _, a) in issues.items()})
+    comparison = compare([load_arm("off", base), load_arm("on", memory)], bootstrap=200)
+    off, on = comparison.adherence
+    assert off["arm"] == "off" and off["given"] == 0 and off["followed"]["issues"] == 0
+    assert on["threshold"] == 0.5 and on["given"] == 7 and on["unscored"] == 1
+    assert on["mean_score"] == pytest.approx((0.75 + 0.25 + 1.0 + 0.5 + 0.0 + 0.6) / 6)
+    assert (on["followed"]["issues"], on["followed"]["resolved"]) == (4, 2)
+    assert (on["not_followed"]["issues"], on["not_followed"]["resolved"]) == (2, 1)
+    assert on["followed"]["rate"] == 0.5 and on["not_followed"]["rate"] == 0.5
+    assert on["followed"]["ci"] == pytest.approx(wilson(2, 4)) and on["not_followed"]["ci"] == pytest.approx(wilson(1, 2))
+    data = comparison.to_dict()["adherence"]
+    assert data[1]["followed"] == {"issues": 4, "resolved": 2, "rate": 0.5, "ci": pytest.approx(list(wilson(2, 4)))}
+    assert math.isnan(off["followed"]["rate"]) and data[0]["followed"]["rate"] is None  # nan is null in JSON
+
+    text = to_markdown(_adherence_section(comparison))
+    assert "## Adherence: resolved when an entry was followed" in text
+    assert "at least 0.5" in text and "not proof of use" in text
+    row = next(line for line in text.splitlines() if line.startswith("| on "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["on", "7", "1", "0.52", "2/4"] and cells[7] == "1/2"
+    assert not any(line.startswith("| off ") for line in text.splitlines())  # no memory given: no row
+
+
+class FollowingAgent(StubAgent):
+    """The stub agent, with a trajectory: a grep for a range, then the tests (test_engine's workflow, in order)."""
+
+    def run(self, issue, workspace, memory_block, on_event, log_path, trajectory_path, cancel=None):
+        result: AgentResult = super().run(issue, workspace, memory_block, on_event, log_path, trajectory_path, cancel)
+        if result.status == AgentStatus.FINISHED:
+            n = int(issue.instance_id.rsplit("-", 1)[1])
+            result.history = [Step("terminal", '$ grep -n "range(" app/core.py')] * (n != 4) + [
+                Step("terminal", "$ pytest tests/test_core.py")]
+        return result
+
+
+def test_the_engine_stores_each_given_entrys_score_when_the_issue_finishes(tmp_path):
+    # test_engine's workflow: 1. `grep -n "range(" {file}` (grep, range), 2. `pytest {test}` (pytest); induced after
+    # issues 1-2, given to 3 and 4. Issue 3 greps then tests: 1.0; issue 4 only tests: 0.5.
+    run = make_run(tmp_path, 4)
+    run.agent = FollowingAgent()
+    run.engine().run()
+    journal = run.journal()
+    assert [e["workflow_ids"] for e in journal] == [[], [], ["wf-fix-an-off-by-one"], ["wf-fix-an-off-by-one"]]
+    assert [e["adherence"] for e in journal] == [{}, {}, {"wf-fix-an-off-by-one": 1.0}, {"wf-fix-an-off-by-one": 0.5}]
+
+
+def test_the_engine_stores_no_score_with_adherence_off(tmp_path):
+    run = make_run(tmp_path, 3)
+    run.agent = FollowingAgent()
+    run.spec.memory.adherence = "off"
+    run.engine().run()
+    assert [e["adherence"] for e in run.journal()] == [{}, {}, {}]
+    assert run.journal()[2]["workflow_ids"] == ["wf-fix-an-off-by-one"]
