@@ -123,7 +123,7 @@ class MemorySpec:
     grace: int = 3  # issues a workflow must have been injected into before usefulness can evict it
     baseline_run: str | None = None  # a `memory: off` run on the same instances: helped/hurt counts per workflow
     start_from: str | None = None  # `from:` another run (id or folder) or a memory.json: its memory to start with
-    adherence: str = "lexical"  # how far each issue followed the entries it was given (awm.memory.adherence) | off
+    adherence: str = "lexical"  # how far each issue followed the entries given (awm.memory.adherence) | judge | off
 
     @property
     def on(self) -> bool:
@@ -317,7 +317,7 @@ FIELDS: dict[str, _Field] = {
     "memory.grace": _int(0),
     "memory.baseline_run": _opt(eg="demo-baseline"),
     "memory.from": _opt(eg="runs/train/memory.json"),
-    "memory.adherence": _Field("choice", choices=("lexical", "off")),
+    "memory.adherence": _Field("choice", choices=("lexical", "judge", "off")),
 }
 SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory", "budget")
 ALIASES = {  # the seed's flat names

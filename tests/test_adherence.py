@@ -14,7 +14,12 @@ from awm.agent.runner import AgentResult, AgentStatus
 from awm.experiment.compare import compare, load_arm
 from awm.experiment.report import _adherence_section, to_markdown
 from awm.memory import adherence
-from awm.records import Experience, Status, Step, Workflow
+from awm.memory.induction import Inducer
+from awm.model.client import Completion
+from awm.records import Experience, Issue, Status, Step, Workflow
+from awm.run.loop import Engine
+from awm.run.parts import Parts
+from awm.run.store import RunState
 from compare_fixtures import write_run
 from test_engine import StubAgent, make_run
 
@@ -191,3 +196,117 @@ def test_the_engine_stores_no_score_with_adherence_off(tmp_path):
     run.engine().run()
     assert [e["adherence"] for e in run.journal()] == [{}, {}, {}]
     assert run.journal()[2]["workflow_ids"] == ["wf-fix-an-off-by-one"]
+
+
+# ---- the judge (memory.adherence: judge)
+
+class Scripted:
+    """A model that answers every call with `text` (or raises `error`), as the judge's tests script one."""
+
+    def __init__(self, text="", error=None):
+        self.text, self.error, self.calls = text, error, []
+
+    def __call__(self, messages):
+        self.calls.append(messages)
+        if self.error:
+            raise self.error
+        return Completion(self.text, cost=0.05, prompt_tokens=700, completion_tokens=20)
+
+
+PITFALL = Workflow(id="pf-skip-the-tests", name="Skipping the tests", description="a fix is submitted untested",
+                   steps=["Run the module's tests before finishing — `pytest -q {test}`"], kind="pitfall")
+
+
+def judged_issue() -> tuple[Issue, Experience]:
+    issue = Issue(instance_id="acme__calc-3", repo="acme/calc", base_commit="abc",
+                  problem_statement="edge(3) is wrong. ISSUE-TEXT", patch="GOLD-PATCH", test_patch="GOLD-TESTS",
+                  FAIL_TO_PASS=["tests/test_edge.py::GOLD_F2P"])
+    exp = Experience(instance_id=issue.instance_id, problem_statement=issue.problem_statement, status=Status.PASS,
+                     diff_patch="diff --git a/src/calc/edge.py b/src/calc/edge.py\n", history=[GREP, EDIT, TESTS],
+                     test_output="HIDDEN-EVAL-OUTPUT")
+    return issue, exp
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("wf-fix-a-bound: 0.75\npf-skip-the-tests: 1", {"wf-fix-a-bound": 0.75, "pf-skip-the-tests": 1.0}),
+    ("Reasoning first.\n- **wf-fix-a-bound**: 0.5\n`pf-skip-the-tests` = .25", {"wf-fix-a-bound": 0.5,
+                                                                               "pf-skip-the-tests": 0.25}),
+    ("wf-fix-a-bound: 50%", {"wf-fix-a-bound": 0.5}),  # a percentage
+    ("wf-fix-a-bound: 0.2\nwf-fix-a-bound: 0.4", {"wf-fix-a-bound": 0.4}),  # the last line of an id
+    ("wf-fix-a-bound: 3\nwf-other: 0.5", {}),  # out of range; an id not given
+    ("I think the agent mostly followed it.", {}),
+])
+def test_the_judges_reply_is_read_for_a_score_per_entry(reply, expected):
+    assert adherence.parse_scores(reply, ["wf-fix-a-bound", "pf-skip-the-tests"]) == expected
+
+
+def test_the_judge_sees_the_entries_and_the_trajectory_not_the_hidden_tests(tmp_path):
+    model = Scripted("wf-fix-a-bound: 0.75\npf-skip-the-tests: 1.0")
+    issue, exp = judged_issue()
+    judge = adherence.AdherenceJudge(model, tmp_path, budget_tokens=3000)
+    scores, call = judge.score(issue, exp, [ENTRY, PITFALL])
+    assert scores == {"wf-fix-a-bound": 0.75, "pf-skip-the-tests": 1.0}
+    assert call == {"cost": 0.05, "prompt_tokens": 700, "completion_tokens": 20,
+                    "reply_path": "adherence/acme__calc-3.reply.txt", "error": ""}
+    system, user = model.calls[0]
+    assert system["content"].startswith("You are rating how closely a coding agent followed the memory entries")
+    text = user["content"]
+    assert "Entry id: wf-fix-a-bound\n## Workflow: Fix a bound" in text
+    assert "Entry id: pf-skip-the-tests\n## Pitfall: Skipping the tests" in text
+    assert "$ grep -rn 'def edge' src/calc" in text and "ISSUE-TEXT" in text
+    assert not any(secret in text for secret in ("GOLD-PATCH", "GOLD-TESTS", "GOLD_F2P", "HIDDEN-EVAL-OUTPUT"))
+    assert (tmp_path / "adherence" / "acme__calc-3.prompt.txt").read_text().startswith("=== system ===")
+    assert (tmp_path / "adherence" / "acme__calc-3.reply.txt").read_text() == model.text
+
+
+def test_a_judge_that_fails_leaves_no_score_and_says_why(tmp_path):
+    issue, exp = judged_issue()
+    scores, call = adherence.AdherenceJudge(Scripted(error=ConnectionError("model down")), tmp_path).score(
+        issue, exp, [ENTRY])
+    assert scores == {} and call["cost"] == 0.0 and call["reply_path"] == ""
+    assert call["error"].startswith("the adherence judge's model call failed: ") and "model down" in call["error"]
+    scores, call = adherence.AdherenceJudge(Scripted("I like turtles."), tmp_path).score(issue, exp, [ENTRY])
+    assert scores == {} and call["cost"] == 0.05
+    assert call["error"] == ("the adherence judge's reply had no `<entry id>: <score>` line for the entries given: "
+                             "'I like turtles.'")
+    # a judge whose own code breaks: the record says so, the caller is never raised at
+    broken = adherence.AdherenceJudge(Scripted("wf-fix-a-bound: 1"), tmp_path)
+    broken.score = None  # type: ignore[assignment]
+    adherence.record(exp, issue, [ENTRY], "judge", broken)
+    assert exp.adherence == {} and exp.adherence_judge["error"].startswith("TypeError")
+
+
+def judged_run(tmp_path, model: Scripted):
+    """test_engine's run over its stub parts, with the adherence judge answering from `model`."""
+    run = make_run(tmp_path, 4)
+    run.agent = FollowingAgent()
+    run.spec.memory.adherence = "judge"
+    parts = Parts(run.spec, run.issues, run.workspace, run.agent, run.evaluator,
+                  Inducer(run.complete, run.store.induction),
+                  adherence=adherence.AdherenceJudge(model, run.store.dir))
+    engine = Engine(parts, run.store, [run.events.append])
+    return run, engine
+
+
+def test_the_engine_stores_the_judges_scores_and_counts_its_cost(tmp_path):
+    model = Scripted("wf-fix-an-off-by-one: 0.9")
+    run, engine = judged_run(tmp_path, model)
+    result = engine.run()
+    journal = run.journal()
+    assert len(model.calls) == 2  # issues 3 and 4, the ones given an entry
+    assert [e["adherence"] for e in journal] == [{}, {}, {"wf-fix-an-off-by-one": 0.9}, {"wf-fix-an-off-by-one": 0.9}]
+    assert journal[2]["adherence_judge"]["reply_path"] == "adherence/acme__app-3.reply.txt"
+    # memory's own cost: 2 induction rounds at 0.25, 2 adherence calls at 0.05
+    assert result.stats.induction_cost == pytest.approx(2 * 0.25 + 2 * 0.05)
+
+
+def test_a_failing_adherence_judge_never_fails_the_issue(tmp_path):
+    run, engine = judged_run(tmp_path, Scripted(error=ConnectionError("model down")))
+    result = engine.run()
+    assert result.outcome == RunState.COMPLETED
+    journal = run.journal()
+    assert [e["status"] for e in journal] == ["PASS"] * 4 and [e["adherence"] for e in journal] == [{}] * 4
+    faults = [json.loads(line) for line in (run.store.dir / "memory_faults.jsonl").read_text().splitlines()]
+    assert [(f["kind"], f["instance_id"]) for f in faults] == [("adherence", "acme__app-3"),
+                                                               ("adherence", "acme__app-4")]
+    assert "model down" in faults[0]["reason"]

@@ -1,6 +1,7 @@
 """Adherence: how far an issue's trajectory followed each memory entry it was given, a score in [0, 1] kept in its
-record (Experience.adherence: entry id -> score), computed when the issue finishes (`memory.adherence: lexical`, the
-default; `off`: not computed).
+record (Experience.adherence: entry id -> score), computed when the issue finishes. `memory.adherence`: `lexical`
+(the default, below), `judge` (the model memory's own calls go to rates each entry: AdherenceJudge, at the end of
+this module) or `off`.
 
 The lexical method, deterministic and free (no model call):
 1. An entry's steps are read as the prompt showed them (Workflow.steps, the version the issue was given). Induction
@@ -12,10 +13,11 @@ The lexical method, deterministic and free (no model call):
    and single letters (`-n`, `-q`) left out. A `{slot}` is a wildcard: it stands for whatever the issue puts there,
    so it is left out too (it can be neither missed nor matched). A step with no word left is not scored.
 3. An action's words: those of its text as the trajectory records it (a shell command; a file edit's command, path
-   and changed lines; see awm.agent.trajectory.action_text), plus a few verbs the tool itself means (a `view` is
-   reading or opening a file, a `str_replace` an edit or change, a terminal command a run, and one that calls a
-   test runner (pytest, unittest, runtests, tox, `manage.py test`) a test), so that a step written in words ("Run
-   the tests", "Edit the function") can meet an action written in code.
+   and changed lines; see awm.agent.trajectory.action_text), plus a few verbs its kind means, by the rule the
+   induction and judge prompts condense trajectories with (awm.memory.condense.step_kind): an edit (a file_editor
+   `str_replace`, `sed -i`, ...) is an edit, change, fix...; a test run (pytest, runtests.py, `manage.py test`,
+   ...) is a run and a test; a shell command is a run; a file `view` is reading or opening a file. So a step
+   written in words ("Run the tests", "Edit the function") can meet an action written in code.
 4. Two words match when they are equal, or the shorter (at least 3 letters) begins the longer (test / tests,
    run / running), or they share their first 6 letters (reproduce / reproduction, normalise / normalize): a crude
    stemming, with no stemmer library to lean on.
@@ -42,11 +44,13 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from awm.records import Step, Workflow
+from awm import atomic
+from awm.records import Experience, Issue, Step, Workflow
 
-METHODS = ("lexical", "off")
+METHODS = ("lexical", "judge", "off")
 FOLLOWED = 0.5  # an entry is followed when its score reaches this
 STEP_MATCH = 0.5  # a step matches an action when this share of its words is found in the action
 STEM_PREFIX = 6  # words sharing their first this many letters match
@@ -54,16 +58,15 @@ STEM_PREFIX = 6  # words sharing their first this many letters match
 _SLOT = re.compile(r"\{[^{}\n]*\}")
 _CODE = re.compile(r"`([^`]+)`")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # retrieval's split (awm.memory.retrieval)
-# What a tool's action means, in the words a step uses for it (the SDK's file_editor commands, the terminal).
-_EDITOR_VERBS = {
-    "view": ("view", "open", "read", "look", "inspect", "examine", "show"),
-    "str_replace": ("edit", "change", "modify", "replace", "fix", "update", "patch", "apply"),
-    "insert": ("edit", "insert", "add", "change", "modify", "update", "patch"),
-    "create": ("create", "write", "add", "new"),
-    "undo_edit": ("undo", "revert"),
+# What an action means, in the words a step uses for it: by its kind (awm.memory.condense.step_kind, the rule the
+# induction and judge prompts condense trajectories by) and, for a file view, its command.
+_KIND_VERBS = {
+    "edit": ("edit", "change", "modify", "replace", "fix", "update", "patch", "apply", "add", "insert", "write"),
+    "test": ("run", "execute", "test", "tests", "check", "verify"),
+    "finish": ("finish", "submit", "done"),
 }
-_TOOL_VERBS = {"terminal": ("run", "execute", "command"), "finish": ("finish", "submit", "done")}
-_TEST_RUNNER = re.compile(r"pytest|unittest|runtests|\btox\b|\bnose|manage\.py\s+test")  # a terminal test run
+_VIEW_VERBS = ("view", "open", "read", "look", "inspect", "examine", "show")
+_SHELL_VERBS = ("run", "execute", "command")
 
 
 @functools.cache
@@ -88,14 +91,15 @@ def step_words(step: str) -> list[str]:
 
 
 def action_words(step: Step) -> frozenset[str]:
-    """An action's words: its text's, and the verbs its tool means (see the module docstring, 3.)."""
+    """An action's words: its text's, and the verbs its kind means (see the module docstring, 3.)."""
+    from awm.memory.condense import step_kind
+
     found = set(words(step.action))
-    found.update(_TOOL_VERBS.get(step.tool, ()))
-    if step.tool == "terminal" and _TEST_RUNNER.search(step.action):
-        found.update(("test", "tests"))
-    if step.tool == "file_editor":
-        command = step.action.split(None, 1)[0] if step.action.strip() else ""
-        found.update(_EDITOR_VERBS.get(command, ()))
+    found.update(_KIND_VERBS.get(step_kind(step), ()))
+    if step.action.startswith("$ ") or step.tool == "terminal":
+        found.update(_SHELL_VERBS)
+    if step.tool == "file_editor" and step.action.split(None, 1)[:1] == ["view"]:
+        found.update(_VIEW_VERBS)
     return frozenset(found)
 
 
@@ -160,15 +164,28 @@ def scores(entries: Iterable[Workflow], history: Sequence[Step]) -> dict[str, fl
 
 
 def measure(method: str, entries: Sequence[Workflow], history: Sequence[Step]) -> dict[str, float]:
-    """What the engine stores when an issue finishes: the scores by `method` (memory.adherence); {} when it is off
-    or nothing was given. Never raises: a failure to score leaves the issue's record without scores (the issue's
-    verdict is what matters; adherence is a reading of it)."""
-    if method == "off" or not entries:
+    """The lexical scores the engine stores when an issue finishes (`memory.adherence: lexical`); {} when adherence
+    is off or nothing was given. Never raises: a failure to score leaves the issue's record without scores (the
+    issue's verdict is what matters; adherence is a reading of it)."""
+    if method != "lexical" or not entries:
         return {}
     try:
         return scores(entries, history)
     except Exception:  # noqa: BLE001 - a reading of the trajectory must not fail the issue
         return {}
+
+
+def record(experience: Experience, issue: Issue, entries: Sequence[Workflow], method: str,
+           judge: AdherenceJudge | None = None) -> None:
+    """Score a finished issue's adherence into its record (`adherence`, and with the judge `adherence_judge`, the
+    call's cost and fault): lexically, or by `judge` when `memory.adherence: judge`. Never raises."""
+    if method == "judge" and judge is not None and entries:
+        try:
+            experience.adherence, experience.adherence_judge = judge.score(issue, experience, entries)
+        except Exception as exc:  # noqa: BLE001 - the judge's own faults are caught in score(); this is a bug's
+            experience.adherence, experience.adherence_judge = {}, {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        return
+    experience.adherence = measure(method, entries, experience.history)
 
 
 def followed(adherence: dict[str, Any], threshold: float = FOLLOWED) -> bool | None:
@@ -216,3 +233,108 @@ def arm_figure(arm: str, experiences: Iterable[Any], threshold: float = FOLLOWED
         group["rate"] = group["resolved"] / group["issues"] if group["issues"] else float("nan")
         group["ci"] = stats.wilson(group["resolved"], group["issues"])
     return figure
+
+
+# ---- the judge (memory.adherence: judge)
+
+JUDGE_FOLDER = "adherence"  # prompts and replies: adherence/<instance_id>.prompt.txt / .reply.txt
+JUDGE_ISSUE_TOKENS = 1000  # the issue text, at most (the trajectory gets the rest of induction.budget_tokens)
+
+JUDGE_INSTRUCTION = """You are rating how closely a coding agent followed the memory entries it was given. The agent
+was given, in its system prompt, workflows (procedures that worked on earlier issues) and pitfalls (mistakes to
+avoid), each with numbered steps. You are given the issue, those entries with their ids, and the agent's
+trajectory, condensed (its edits, its test runs and as much of its exploration as fits; omitted stretches are
+marked).
+
+For each entry, rate the share of its steps that the agent's actions carried out, in the entry's order: 0 when it
+did none of them, 1 when it did every one. A step counts when an action does what the step says (the same command,
+or one that does the same thing on this issue's files); `{slots}` stand for whatever this issue puts there. Rate
+what the agent did, not what it said it would do; a step done out of the entry's order counts only if the order
+does not matter to it. For a pitfall, rate the steps that say how to avoid it.
+
+Answer with one line per entry and nothing after them, each exactly
+<entry id>: <score between 0 and 1>
+for example
+wf-reproduce-a-bug: 0.5
+"""
+
+_SCORE = re.compile(r"^[\s*`>#-]*(?P<id>(?:wf|pf)-[a-z0-9-]+)[`*\s]*[:=]\s*[`*]*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<pct>%)?",
+                    re.I | re.M)
+
+
+def parse_scores(text: str, ids: Sequence[str]) -> dict[str, float]:
+    """`<id>: <score>` lines of a reply, for the ids given (the last line of an id counts; a percentage is read as
+    one; a value above 1 otherwise, or an id not given, is left out)."""
+    wanted = set(ids)
+    found: dict[str, float] = {}
+    for match in _SCORE.finditer(text):
+        entry_id = match.group("id").lower()
+        value = float(match.group("value")) / (100 if match.group("pct") else 1)
+        if entry_id in wanted and 0.0 <= value <= 1.0:
+            found[entry_id] = round(value, 3)
+    return {i: found[i] for i in ids if i in found}
+
+
+def build_messages(issue: Issue, experience: Experience, entries: Sequence[Workflow], budget_tokens: int,
+                   count=None) -> list[dict]:
+    """The judge's prompt: the issue (trimmed), the entries with their ids (as the agent's prompt rendered them)
+    and the trajectory condensed within what is left of `budget_tokens`."""
+    from awm.memory.condense import condense, fit_text
+    from awm.model.client import approx_tokens
+
+    count = count or approx_tokens
+    statement = fit_text(issue.problem_statement.strip(), JUDGE_ISSUE_TOKENS, count)
+    shown = "\n\n".join(f"Entry id: {w.id}\n{w.render()}" for w in entries)
+    left = max(500, budget_tokens - count(statement) - count(shown))
+    trajectory = condense(experience, left, count, issue=False, patch=False)
+    user = (f"Instance: {issue.instance_id}\nRepository: {issue.repo}\n\nIssue:\n{statement}\n\n"
+            f"The memory entries the agent was given:\n\n{shown}\n\n{trajectory}\n\n"
+            f"Rate each entry ({', '.join(w.id for w in entries)}): one line `<entry id>: <score>` per entry.")
+    return [{"role": "system", "content": JUDGE_INSTRUCTION}, {"role": "user", "content": user}]
+
+
+class AdherenceJudge:
+    """`memory.adherence: judge`: the model memory's own calls go to (induction.llm, else llm) rates each entry an
+    issue was given, once, when the issue finishes. Its call is retried by the model client when the fault is
+    transient (llm.num_retries); a call that still fails, or a reply with no score for any entry, leaves the issue
+    without scores and the reason in its record (`adherence_judge.error`) and in the run's memory_faults.jsonl
+    (kind `adherence`); it never fails the issue nor stops the run (nothing else depends on the scores). Its cost
+    counts with memory's own (the statistics' induction cost). Prompts and replies are kept as
+    adherence/<instance_id>.prompt.txt / .reply.txt."""
+
+    def __init__(self, complete, out_dir, *, budget_tokens: int = 6000, count=None):
+        self.complete = complete
+        self.out_dir = Path(out_dir)
+        self.budget_tokens = budget_tokens
+        self.count = count
+        self.scrub = lambda text: text  # the run's secret scrubber (set by the engine)
+
+    def paths(self, instance_id: str) -> tuple[Path, Path]:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", instance_id) or "instance"
+        folder = self.out_dir / JUDGE_FOLDER
+        return folder / f"{stem}.prompt.txt", folder / f"{stem}.reply.txt"
+
+    def score(self, issue: Issue, experience: Experience, entries: Sequence[Workflow]) -> tuple[dict, dict]:
+        """(scores by entry id, the call: {"cost", "prompt_tokens", "completion_tokens", "reply_path", "error"})."""
+        from awm.model.client import describe_fault
+
+        call = {"cost": 0.0, "prompt_tokens": 0, "completion_tokens": 0, "reply_path": "", "error": ""}
+        messages = build_messages(issue, experience, entries, self.budget_tokens, self.count)
+        prompt_path, reply_path = self.paths(issue.instance_id)
+        atomic.write_text(prompt_path, self.scrub("\n\n".join(f"=== {m['role']} ===\n{m['content']}"
+                                                              for m in messages)))
+        try:
+            reply = self.complete(messages)
+        except Exception as exc:  # noqa: BLE001 - a judge that cannot answer leaves no score, not a crash
+            call["error"] = self.scrub(f"the adherence judge's model call failed: {describe_fault(exc)}")[:500]
+            return {}, call
+        atomic.write_text(reply_path, self.scrub(reply.text))
+        call.update(cost=reply.cost, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                    reply_path=str(reply_path.relative_to(self.out_dir)))
+        found = parse_scores(reply.text, [w.id for w in entries])
+        if not found:
+            short = " ".join(reply.text.split())[:200]
+            call["error"] = self.scrub(f"the adherence judge's reply had no `<entry id>: <score>` line for the "
+                                       f"entries given: {short!r}" if short else "the adherence judge's reply was "
+                                       "empty")
+        return found, call

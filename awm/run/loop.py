@@ -195,6 +195,8 @@ class Engine:
             parts.inducer.scrub = store.scrub
         if parts.judge is not None and hasattr(parts.judge, "scrub"):
             parts.judge.scrub = store.scrub
+        if parts.adherence is not None:
+            parts.adherence.scrub = store.scrub
 
     # controls (any thread)
     @property
@@ -560,7 +562,7 @@ class Engine:
         experience.retrieved = selection.records()
         experience.memory_tokens = selection.tokens
         experience.passed_over, experience.why_none = list(selection.passed_over), selection.reason
-        experience.adherence = adherence.measure(self.spec.memory.adherence, selection.entries, experience.history)
+        adherence.record(experience, issue, selection.entries, self.spec.memory.adherence, self.parts.adherence)
         if self.parts.judge is not None and experience.status != Status.ERROR:
             t = time.monotonic()
             experience.judge = self.parts.judge.judge(issue, experience)
@@ -582,6 +584,9 @@ class Engine:
         if _judge_fault(experience):
             self._record_fault("judge", experience.instance_id, str(experience.judge.get("reasoning", "")),
                                experience.judge.get("reply_path") or None)
+        if (experience.adherence_judge or {}).get("error"):  # no score: said, never the issue's failure
+            self._record_fault("adherence", experience.instance_id, experience.adherence_judge["error"],
+                               experience.adherence_judge.get("reply_path") or None)
         self.store.write_predictions([experience], self.spec.llm.model, append=True)
         self.experiences.append(experience)
         self._tally.add(experience)
@@ -866,10 +871,12 @@ class Engine:
         What they spent stays in the totals (discarded.jsonl)."""
         drop = {e.instance_id for e in attempts}
         for e in attempts:
-            judge = e.judge or {}
-            self.store.record_discarded(e.instance_id, "forgotten", e.cost + float(judge.get("cost", 0) or 0),
-                                        e.prompt_tokens + int(judge.get("prompt_tokens", 0) or 0),
-                                        e.completion_tokens + int(judge.get("completion_tokens", 0) or 0))
+            calls = [e.judge or {}, e.adherence_judge or {}]  # memory's own calls for this issue
+            self.store.record_discarded(e.instance_id, "forgotten",
+                                        e.cost + sum(float(c.get("cost", 0) or 0) for c in calls),
+                                        e.prompt_tokens + sum(int(c.get("prompt_tokens", 0) or 0) for c in calls),
+                                        e.completion_tokens + sum(int(c.get("completion_tokens", 0) or 0)
+                                                                  for c in calls))
         self.experiences = [e for e in self.experiences if e.instance_id not in drop]
         self.store.rewrite_journal(self.experiences)
         self._retally()

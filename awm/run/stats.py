@@ -22,7 +22,7 @@ class Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_s: float = 0.0
-    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judge): included in cost
+    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judges): included in cost
     induction_tokens: int = 0  # included in prompt_tokens and completion_tokens
     induction_failures: int = 0  # induction attempts that failed (no reply, or a reply with no workflow in it)
     # memory's other model calls that failed (each recorded: memory.json's merge_errors, memory_faults.jsonl)
@@ -104,9 +104,10 @@ class Tally:
         self.memory_tokens += e.memory_tokens
         self.memory_issues += bool(e.workflow_ids)
         judge = e.judge or {}
-        self.judge_cost += float(judge.get("cost", 0) or 0)
-        self.judge_tokens[0] += int(judge.get("prompt_tokens", 0) or 0)
-        self.judge_tokens[1] += int(judge.get("completion_tokens", 0) or 0)
+        for call in (judge, e.adherence_judge or {}):  # the judge's call, and the adherence judge's
+            self.judge_cost += float(call.get("cost", 0) or 0)
+            self.judge_tokens[0] += int(call.get("prompt_tokens", 0) or 0)
+            self.judge_tokens[1] += int(call.get("completion_tokens", 0) or 0)
         if judge.get("verdict") in ("PASS", "FAIL") and e.status in (Status.PASS, Status.FAIL):
             self.judged += 1
             self.judge_agreed += (judge["verdict"] == "PASS") == (e.status == Status.PASS)
