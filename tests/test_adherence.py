@@ -310,3 +310,25 @@ def test_a_failing_adherence_judge_never_fails_the_issue(tmp_path):
     assert [(f["kind"], f["instance_id"]) for f in faults] == [("adherence", "acme__app-3"),
                                                                ("adherence", "acme__app-4")]
     assert "model down" in faults[0]["reason"]
+
+
+def test_the_judge_against_the_scripted_model_server(tmp_path):
+    """Through the model client to the demo's scripted server: the learner's entry rated 1, a distractor 0; a
+    transient 500 retried by the client; garbage left unscored with the reply kept."""
+    from awm.demo.scripted import LEARNER, WORKFLOW_NAMES, ScriptedServer
+    from awm.model.client import completer
+    from awm.spec import LLMSpec
+
+    own = Workflow(id="wf-own", name=WORKFLOW_NAMES["off-by-one boundary"], description="", steps=["`grep x`"])
+    other = Workflow(id="wf-other", name=WORKFLOW_NAMES["comparison ordering"], description="", steps=["`sort`"])
+    issue, exp = judged_issue()
+    issue.instance_id = exp.instance_id = "awm-bench__tallyho-3"  # an off-by-one boundary instance, not distractible
+    with ScriptedServer(mode=LEARNER) as server:
+        judge = adherence.AdherenceJudge(completer(LLMSpec(model="openai/x", base_url=server.base_url,
+                                                           num_retries=1)), tmp_path)
+        assert judge.score(issue, exp, [other, own])[0] == {"wf-other": 0.0, "wf-own": 1.0}
+        server.faults = {"adherence": ["http500", "garbage"]}
+        scores, call = judge.score(issue, exp, [other, own])
+        assert [r.get("fault") for r in server.requests[-2:]] == ["http500", "garbage"]  # asked again after the 500
+        assert scores == {} and "no `<entry id>: <score>` line" in call["error"]
+        assert (tmp_path / call["reply_path"]).read_text().startswith("I like turtles.")
