@@ -332,3 +332,12 @@ def test_the_judge_against_the_scripted_model_server(tmp_path):
         assert [r.get("fault") for r in server.requests[-2:]] == ["http500", "garbage"]  # asked again after the 500
         assert scores == {} and "no `<entry id>: <score>` line" in call["error"]
         assert (tmp_path / call["reply_path"]).read_text().startswith("I like turtles.")
+
+
+def test_a_wilson_interval_holds_its_rate_at_0_and_100_percent():
+    """Found with adherence's groups (a group that resolved everything): statsmodels' upper bound at 10/10 is
+    0.9999999999999999, below the rate, which made compare's rates figure fail (a negative error bar)."""
+    from awm.experiment.stats import wilson
+
+    assert wilson(10, 10)[1] == 1.0 and wilson(0, 10)[0] == 0.0
+    assert wilson(10, 10)[0] == pytest.approx(0.7224672) and wilson(0, 10)[1] == pytest.approx(1 - 0.7224672)

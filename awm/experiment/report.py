@@ -254,8 +254,9 @@ def _adherence_section(c: Comparison) -> list[Block]:
              *group(a["not_followed"])] for a in figures]
     return head + [
         ("p", "How far each issue's trajectory followed the memory entries it was given: each entry's steps aligned "
-              "in order with the agent's actions by their words (the lexical score of `awm.memory.adherence`, in "
-              f"[0, 1]: the share of the entry's steps done, in its order). An issue *followed* memory when its best "
+              "in order with the agent's actions by their words (`awm.memory.adherence`'s lexical score, in [0, 1]: "
+              "the share of the entry's steps done, in its order; or the model's rating, with `memory.adherence: "
+              "judge`). An issue *followed* memory when its best "
               f"entry scored at least {threshold:g}; the table gives the resolved rate of the issues that did and "
               "of those that did not, each with its 95% Wilson interval. Unscored: issues given entries with no "
               "score recorded (`memory.adherence: off`, or a run from before scores were kept). Read it as an "
