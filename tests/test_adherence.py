@@ -23,27 +23,29 @@ from awm.run.store import RunState
 from compare_fixtures import write_run
 from test_engine import StubAgent, make_run
 
-# The instructed shape of a workflow's steps: "<reasoning> — `<action with {slots}>`". Compared words (the code's):
-#   1. grep, rn, def, src, calc      2. python      3. str, replace      4. python, pytest, tests
+# The instructed shape of a workflow's steps: "<reasoning> — `<action with {slots}>`". Compared words, the code's
+# without its plumbing (python): 1. grep, rn, def, src, calc   2. reproduce (the prose's: the code has no word left)
+# 3. str, replace   4. pytest, tests
 ENTRY = Workflow(id="wf-fix-a-bound", name="Fix a bound", description="a result is wrong at the edge", steps=[
     'Find the function — `grep -rn "def {function}" src/calc`',
     "Reproduce it — `python {repro-script}`",
     "Fix the comparison — `str_replace {file}`",
     "Run the module's tests — `python -m pytest -q tests/{test-module}`",
 ])
-GREP = Step("terminal", "$ grep -rn 'def edge' src/calc")  # step 1's five words; 2 of them (src, calc) for others
-REPRO = Step("terminal", "$ python repro.py")  # step 2 (python); step 4: 1 word of 3
-EDIT = Step("file_editor", "str_replace src/calc/edge.py\n- return value < n\n+ return value <= n")  # step 3
-TESTS = Step("terminal", "$ python -m pytest -q tests/test_edge.py")  # step 4 (3 of 3) and step 2 (python)
+GREP = Step("terminal", "$ grep -rn 'def edge' src/calc")  # step 1 (its five words)
+REPRO = Step("terminal", "$ python repro.py")  # step 2 (repro begins reproduce)
+# step 3; of step 1's words, 2 of 5 (src, calc)
+EDIT = Step("file_editor", "str_replace src/calc/edge.py\n- return value < n\n+ return value <= n")
+TESTS = Step("terminal", "$ python -m pytest -q tests/test_edge.py")  # step 4 (2 of 2)
 
 
 def test_the_compared_words_are_the_steps_code_with_slots_and_stopwords_left_out():
     assert [adherence.step_words(s) for s in ENTRY.steps] == [
-        ["grep", "rn", "def", "src", "calc"], ["python"], ["str", "replace"], ["python", "pytest", "tests"]]
-    # a step without code: all its words, stopwords and single letters out
-    assert adherence.step_words("Run the tests of {module} with -q") == ["run", "tests"]
-    # only slots (or symbols): nothing to compare
-    assert adherence.step_words("Change `<` to `<=`") == []
+        ["grep", "rn", "def", "src", "calc"], ["reproduce"], ["str", "replace"], ["pytest", "tests"]]
+    # a step without code: all its words, stopwords, single letters and plumbing out
+    assert adherence.step_words("Run the tests of {module} with -q in python") == ["run", "tests"]
+    # code of symbols only: the prose's words; slots only, and no prose: nothing to compare
+    assert adherence.step_words("Change `<` to `<=`") == ["change"]
     assert adherence.step_words("`{command}`") == []
 
 
@@ -56,10 +58,12 @@ def test_every_step_done_in_order_scores_1():
 
 
 def test_steps_done_in_reverse_order_count_only_as_far_as_the_order_allows():
-    # actions TESTS, EDIT, REPRO, GREP: step 1 matches only GREP (last); step 2 matches TESTS (first, by python) and
-    # REPRO; step 3 EDIT; step 4 TESTS. The longest in-order pairing: step 2 -> TESTS, step 3 -> EDIT: 2 of 4.
-    assert adherence.align(ENTRY.steps, [TESTS, EDIT, REPRO, GREP]) == [(1, 0), (2, 1)]
-    assert adherence.score(ENTRY.steps, [TESTS, EDIT, REPRO, GREP]) == 0.5
+    # actions TESTS, EDIT, REPRO, GREP: each step matches only its own action, now in reverse order, so the longest
+    # in-order pairing is one pair (the walk keeps step 4 -> TESTS): 1 of 4.
+    assert adherence.align(ENTRY.steps, [TESTS, EDIT, REPRO, GREP]) == [(3, 0)]
+    assert adherence.score(ENTRY.steps, [TESTS, EDIT, REPRO, GREP]) == 0.25
+    # two swapped, two in place: grep, edit, reproduce, tests pairs 3 of 4
+    assert adherence.score(ENTRY.steps, [GREP, EDIT, REPRO, TESTS]) == 0.75
     # three steps with nothing in common, done backwards: one of three
     steps = ["`grep {x}`", "`sed -n {range} {file}`", "`git diff`"]
     backwards = [Step("terminal", "$ git diff"), Step("terminal", "$ sed -n 1,9p a.py"), Step("terminal", "$ grep x")]
@@ -69,8 +73,14 @@ def test_steps_done_in_reverse_order_count_only_as_far_as_the_order_allows():
 def test_none_of_the_steps_done_scores_0():
     assert adherence.score(ENTRY.steps, [Step("terminal", "$ ls"), Step("terminal", "$ cat README.md")]) == 0.0
     assert adherence.score(ENTRY.steps, []) == 0.0
-    # half a step's words is a match, less is not: step 4 has 3 words, REPRO holds 1 of them
-    assert adherence.score([ENTRY.steps[3]], [REPRO]) == 0.0
+    # half a step's words is a match, less is not: step 1 has 5 words, EDIT holds 2 of them (src, calc)
+    assert adherence.score([ENTRY.steps[0]], [EDIT]) == 0.0
+    step = "`git diff src/calc`"  # git, diff, src, calc
+    assert [adherence.score([step], [Step("terminal", f"$ {c}")]) for c in ("git status src/calc", "ls src/calc",
+                                                                           "ls src")] == [1.0, 1.0, 0.0]
+    # `python -m pytest` is not half done by any python script, and `pytest` alone does it
+    assert adherence.score(["`python -m pytest -q {test}`"], [Step("terminal", "$ python -c 'print(1)'")]) == 0.0
+    assert adherence.score(["`python -m pytest -q {test}`"], [Step("terminal", "$ pytest tests/")]) == 1.0
 
 
 def test_slots_match_whatever_the_issue_put_there():
@@ -152,7 +162,8 @@ def test_compare_reports_resolved_when_followed_vs_not_per_arm(tmp_path):
     assert (on["followed"]["issues"], on["followed"]["resolved"]) == (4, 2)
     assert (on["not_followed"]["issues"], on["not_followed"]["resolved"]) == (2, 1)
     assert on["followed"]["rate"] == 0.5 and on["not_followed"]["rate"] == 0.5
-    assert on["followed"]["ci"] == pytest.approx(wilson(2, 4)) and on["not_followed"]["ci"] == pytest.approx(wilson(1, 2))
+    assert on["followed"]["ci"] == pytest.approx(wilson(2, 4))
+    assert on["not_followed"]["ci"] == pytest.approx(wilson(1, 2))
     data = comparison.to_dict()["adherence"]
     assert data[1]["followed"] == {"issues": 4, "resolved": 2, "rate": 0.5, "ci": pytest.approx(list(wilson(2, 4)))}
     assert math.isnan(off["followed"]["rate"]) and data[0]["followed"]["rate"] is None  # nan is null in JSON

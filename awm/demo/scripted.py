@@ -38,8 +38,8 @@ Requests the engine makes outside the agent are told apart by how their system m
 256 dimensions, L2-normalised.
 
 Faults, for the tests of what the engine does when a model misbehaves: `faults` maps a request kind (`agent`,
-`induction`, `pitfall`, `judge`, `merge`, `adherence`, `embedding`) to the faults to answer that kind's next requests with, in
-order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS. An agent
+`induction`, `pitfall`, `judge`, `merge`, `adherence`, `embedding`) to the faults to answer that kind's next requests
+with, in order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS. An agent
 reply that was a tool-call fault is no step of the script: the next good reply plays the step it replaced.
 """
 

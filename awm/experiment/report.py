@@ -247,7 +247,8 @@ def _adherence_section(c: Comparison) -> list[Block]:
     def group(g: dict) -> list[str]:
         if not g["issues"]:
             return ["0/0", "–", "–"]
-        return [f"{g['resolved']}/{g['issues']}", percent(g["rate"]), f"{percent(g['ci'][0])} – {percent(g['ci'][1])}"]
+        interval = f"{percent(g['ci'][0])} – {percent(g['ci'][1])}"
+        return [f"{g['resolved']}/{g['issues']}", percent(g["rate"]), interval]
 
     rows = [[a["arm"], str(a["given"]), str(a["unscored"]),
              "–" if a["mean_score"] is None else f"{a['mean_score']:.2f}", *group(a["followed"]),

@@ -7,11 +7,15 @@ The lexical method, deterministic and free (no model call):
 1. An entry's steps are read as the prompt showed them (Workflow.steps, the version the issue was given). Induction
    asks for steps written as "<reasoning> — `<action with {slots}>`" (awm.memory.induction), so when a step holds
    `code` spans, the code is what is compared: it is what the agent would run, while the prose says why and is
-   worded in ways no action repeats. A step without code is compared by all its words.
+   worded in ways no action repeats. A step without code, or whose code has no word left (`python {script}`), is
+   compared by the words of its prose.
 2. Words: split at anything not a letter or digit and at case changes (as retrieval does, so `str_replace` and
    `fromRoman` give their words), lower-cased; English stopwords (bm25s' list, the one retrieval uses), bare numbers
-   and single letters (`-n`, `-q`) left out. A `{slot}` is a wildcard: it stands for whatever the issue puts there,
-   so it is left out too (it can be neither missed nor matched). A step with no word left is not scored.
+   and single letters (`-n`, `-q`) left out, and so is the plumbing of a command line (PLUMBING: `python`, `cd`,
+   `bash`, `.py`...), which says how something is run, not what: without it, `python -m pytest` would be half
+   matched by any `python script.py`, and `pytest tests/` only half match it. A `{slot}` is a wildcard: it stands for
+   whatever the issue puts there, so it is left out too (it can be neither missed nor matched). A step with no word
+   left is not scored.
 3. An action's words: those of its text as the trajectory records it (a shell command; a file edit's command, path
    and changed lines; see awm.agent.trajectory.action_text), plus a few verbs its kind means, by the rule the
    induction and judge prompts condense trajectories with (awm.memory.condense.step_kind): an edit (a file_editor
@@ -54,6 +58,8 @@ METHODS = ("lexical", "judge", "off")
 FOLLOWED = 0.5  # an entry is followed when its score reaches this
 STEP_MATCH = 0.5  # a step matches an action when this share of its words is found in the action
 STEM_PREFIX = 6  # words sharing their first this many letters match
+# words of a command line that say how it runs, not what it does: never compared
+PLUMBING = frozenset({"python", "python3", "py", "cd", "bash", "sh", "env", "sudo"})
 
 _SLOT = re.compile(r"\{[^{}\n]*\}")
 _CODE = re.compile(r"`([^`]+)`")
@@ -85,9 +91,10 @@ def words(text: str) -> list[str]:
 
 
 def step_words(step: str) -> list[str]:
-    """What of an entry's step is compared: the words of its `code` spans when it has any, else of all of it."""
-    code = _CODE.findall(step)
-    return words(" ".join(code)) if code else words(step)
+    """What of an entry's step is compared: the words of its `code` spans, else of its prose (see the module
+    docstring, 1. and 2.)."""
+    code = [w for w in words(" ".join(_CODE.findall(step))) if w not in PLUMBING]
+    return code or [w for w in words(_CODE.sub(" ", step)) if w not in PLUMBING]
 
 
 def action_words(step: Step) -> frozenset[str]:
@@ -258,8 +265,8 @@ for example
 wf-reproduce-a-bug: 0.5
 """
 
-_SCORE = re.compile(r"^[\s*`>#-]*(?P<id>(?:wf|pf)-[a-z0-9-]+)[`*\s]*[:=]\s*[`*]*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<pct>%)?",
-                    re.I | re.M)
+_SCORE = re.compile(r"^[\s*`>#-]*(?P<id>(?:wf|pf)-[a-z0-9-]+)[`*\s]*[:=]\s*[`*]*"
+                    r"(?P<value>[0-9]*\.?[0-9]+)\s*(?P<pct>%)?", re.I | re.M)
 
 
 def parse_scores(text: str, ids: Sequence[str]) -> dict[str, float]:
