@@ -92,7 +92,7 @@ class Comparison:
     warnings: list[str]
     settings: dict  # bootstrap, seed, rolling, confidence
     report: dict = field(default_factory=dict)  # what write_report wrote
-    # per arm: resolved on issues that followed a given entry vs not (awm.memory.adherence.arm_figure)
+    # per arm: resolved on issues that followed a given entry vs not (`_adherence`)
     adherence: list[dict] = field(default_factory=list)
 
     @property
@@ -216,8 +216,7 @@ def compare(arms: Sequence[Arm], bootstrap: int = 10_000, seed: int | None = 0,
         curves=[_curves(arm, set(instances), window) for arm in arms],
         workflows=_workflows(paired), warnings=warnings,
         settings={"bootstrap": bootstrap, "seed": seed, "rolling": window, "confidence": stats.CONFIDENCE},
-        adherence=[adherence.arm_figure(arm.name, [e for rep in experiences for e in rep])
-                   for arm, experiences in paired],
+        adherence=[_adherence(arm, experiences) for arm, experiences in paired],
     )
 
 
@@ -381,6 +380,18 @@ def _curves(arm: Arm, instances: set[str], window: int) -> dict:
         "mean_rolling": np.mean([r["rolling"] for r in replicates], axis=0).tolist(),
         "mean_memory_tokens": np.mean([r["memory_tokens"] for r in replicates], axis=0).tolist(),
     }
+
+
+def _adherence(arm: Arm, experiences: list[list]) -> dict:
+    """The arm's paired issues (every replicate) given memory entries, split by whether they followed one
+    (awm.memory.adherence.split), with each group's resolved rate and its Wilson interval (nan with no issue)."""
+    figure = {"arm": arm.name, "threshold": adherence.FOLLOWED,
+              **adherence.split([e for rep in experiences for e in rep], adherence.FOLLOWED)}
+    for key in ("followed", "not_followed"):
+        group = figure[key]
+        group["rate"] = group["resolved"] / group["issues"] if group["issues"] else math.nan
+        group["ci"] = stats.wilson(group["resolved"], group["issues"])
+    return figure
 
 
 def _workflows(paired: list[tuple[Arm, list[list]]]) -> list[dict]:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from awm import atomic
-from awm.records import Experience, Issue, Step, Workflow
+from awm.records import Experience, Issue, Status, Step, Workflow
 
 METHODS = ("lexical", "judge", "off")
 FOLLOWED = 0.5  # an entry is followed when its score reaches this
@@ -207,8 +207,6 @@ def split(experiences: Iterable[Any], threshold: float = FOLLOWED) -> dict[str, 
     """Issues given memory entries, split by whether they followed one: {"followed": {"issues", "resolved"},
     "not_followed": {...}, "unscored": issues given entries with no score recorded (adherence off, or a journal
     from before it), "given": issues given any entry, "mean_score": the mean of each scored issue's best score}."""
-    from awm.records import Status
-
     out = {"followed": {"issues": 0, "resolved": 0}, "not_followed": {"issues": 0, "resolved": 0}, "unscored": 0,
            "given": 0, "mean_score": None}
     best: list[float] = []
@@ -227,19 +225,6 @@ def split(experiences: Iterable[Any], threshold: float = FOLLOWED) -> dict[str, 
     if best:
         out["mean_score"] = sum(best) / len(best)
     return out
-
-
-def arm_figure(arm: str, experiences: Iterable[Any], threshold: float = FOLLOWED) -> dict[str, Any]:
-    """What `awm-tui compare` reports for one arm's paired issues (every replicate): `split`, with each group's
-    resolved rate and its 95% Wilson interval (nan with no issue), and the threshold used."""
-    from awm.experiment import stats  # statsmodels on first use, not at import
-
-    figure = {"arm": arm, "threshold": threshold, **split(experiences, threshold)}
-    for key in ("followed", "not_followed"):
-        group = figure[key]
-        group["rate"] = group["resolved"] / group["issues"] if group["issues"] else float("nan")
-        group["ci"] = stats.wilson(group["resolved"], group["issues"])
-    return figure
 
 
 # ---- the judge (memory.adherence: judge)
