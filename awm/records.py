@@ -121,6 +121,11 @@ class Experience:
     # what retrieval's embedding calls for this issue cost (memory.retrieval: embedding): {"calls", "prompt_tokens",
     # "cost"}; empty when none were made
     embedding: dict = field(default_factory=dict)
+    # how far the trajectory followed each entry given, {id: score in [0, 1]} (awm.memory.adherence; memory.adherence;
+    # empty when nothing was given, adherence is off, or in a journal from before it was kept)
+    adherence: dict[str, float] = field(default_factory=dict)
+    # with memory.adherence: judge, its call: {"cost", "prompt_tokens", "completion_tokens", "reply_path", "error"}
+    adherence_judge: dict = field(default_factory=dict)
     learned: bool = False  # entered the experience buffer (a success by induction.success's rule)
     position: int = 0  # the issue's place in the run's order (1-based)
     staleness: int = 0  # issues before it still in flight when it started (workers > 1): what its memory lacked

@@ -129,6 +129,7 @@ class MemorySpec:
     # entries (ids) never given to the agent, as if not in memory (left out of the ranking too): an ablation
     # (`awm-tui experiment --ablate`) measures what one entry does by a frozen replay without it
     withhold: list[str] = field(default_factory=list)
+    adherence: str = "lexical"  # how far each issue followed the entries given (awm.memory.adherence) | judge | off
 
     @property
     def on(self) -> bool:
@@ -338,6 +339,7 @@ FIELDS: dict[str, _Field] = {
     "memory.baseline_run": _opt(eg="demo-baseline"),
     "memory.from": _opt(eg="runs/train/memory.json"),
     "memory.withhold": _Field("list", eg=["wf-fix-an-incomplete-lookup-table"]),
+    "memory.adherence": _Field("choice", choices=("lexical", "judge", "off")),
 }
 SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory", "budget")
 ALIASES = {  # the seed's flat names

@@ -338,6 +338,7 @@ CASES: dict[str, Case] = {
     "baseline_run names nothing": Case(["memory.baseline_run", "no-such-run"],
                                        GOOD + "memory:\n  baseline_run: no-such-run\n"),
     "memory unknown key": Case(["memory.retreival", "retrieval"], GOOD + "memory:\n  retreival: bm25\n"),
+    "unknown adherence": Case(["memory.adherence", "lexical", "judge", "off"], GOOD + "memory:\n  adherence: vibes\n"),
     "workers 0": Case(["workers", "at least 1"], GOOD + "workers: 0\n"),
     "workers a word": Case(["workers", "whole number"], GOOD + "workers: many\n"),
     "max_staleness negative": Case(["max_staleness"], GOOD + "max_staleness: -1\n"),

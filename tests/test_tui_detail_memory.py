@@ -110,6 +110,9 @@ def write_run(run_dir: Path, baseline: Path | None = None) -> RunStore:
     memory.add_round(3, [BOUNDARY_V2, CACHE], IDS[3:5])  # re-learns the boundary workflow (v2), evicts one
     memory.add_round(4, [SHADOW], IDS[3:4], kind=PITFALL)
     scores = {"wf-fix-an-off-by-one-boundary": 0.42, "wf-reproduce-then-patch": 0.17, "wf-parse-a-config-value": 0.3}
+    # how far each issue followed what it was given (awm.memory.adherence); issues 3 and 5 have none recorded
+    followed = {4: {"wf-fix-an-off-by-one-boundary": 0.33},
+                6: {"wf-fix-an-off-by-one-boundary": 0.75, "wf-parse-a-config-value": 0.0}}
     for n, (iid, (status, ids, round_number, _)) in enumerate(zip(IDS, ISSUES), 1):
         retrieved = [{"id": i, "kind": "workflow", "version": _version(memory, i, round_number),
                       "round": _made(memory, i, round_number), "score": scores[i]} for i in ids]
@@ -120,7 +123,8 @@ def write_run(run_dir: Path, baseline: Path | None = None) -> RunStore:
             test_output="…\n" + eval_output(n)[-200:], reason="1 FAIL_TO_PASS test(s) still fail"
             if status == Status.FAIL else "", cost=0.0123, prompt_tokens=4000, completion_tokens=321, steps=3,
             duration_s=12.5, workflow_ids=list(ids), memory_round=round_number, retrieved=retrieved,
-            memory_tokens=250 * len(ids), learned=status == Status.PASS, agent_status="finished",
+            memory_tokens=250 * len(ids), adherence=followed.get(n, {}), learned=status == Status.PASS,
+            agent_status="finished",
             judge={"verdict": "PASS", "reasoning": "The patch fixes the edge.\nVerdict: success",
                    "reply_path": f"judge/{iid}.reply.txt"} if n == 6 else {}, position=n)
         store.commit(exp)
@@ -587,10 +591,13 @@ async def test_the_memory_tab_lists_the_entries_given_with_scores_and_links_to_t
         await opened(pilot, "memory")
         detail = app.screen
         assert rows(detail.query_one("#detail-memory-list", DataTable)) == [
-            ["Fix an off-by-one boundary", "wf", "2", "3", "0.42"], ["Parse a config value", "wf", "1", "2", "0.30"]]
+            ["Fix an off-by-one boundary", "wf", "2", "3", "0.42", "0.75"],
+            ["Parse a config value", "wf", "1", "2", "0.30", "0.00"]]
         info = plain(detail.query_one("#detail-memory", Static))
         assert info.startswith("memory round 3 · 2 memory entries in the prompt · 500 memory tokens\n"
-                               "in the experience buffer: induction learns from this issue")
+                               "in the experience buffer: induction learns from this issue\n"
+                               "adherence: the share of an entry's steps the agent's actions matched, in order "
+                               "(word overlap, not proof the entry was used)")
         judge = plain(detail.query_one("#detail-judge", Static))
         assert judge == f"judge: PASS  (judge/{IDS[5]}.reply.txt)\nThe patch fixes the edge.\nVerdict: success"
         assert app.focused is detail.query_one("#detail-memory-list")
@@ -639,6 +646,23 @@ async def test_retrieval_records_why_nothing_was_given_and_the_best_left_out(tmp
     for entry in memory.workflows:
         entry.disabled = True
     assert pick().reason == "every entry in memory (2) is disabled"
+
+
+async def test_the_memory_tab_shows_how_far_the_issue_followed_each_entry(run):
+    app = DetailHost(model_of(run), IDS[3])  # a failed issue that followed its one entry a third of the way
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "memory")
+        table = app.screen.query_one("#detail-memory-list", DataTable)
+        assert [str(c.label) for c in table.ordered_columns] == ["name", "kind", "v", "round", "score", "adherence"]
+        assert rows(table) == [["Fix an off-by-one boundary", "wf", "1", "1", "0.42", "0.33"]]
+        assert "not proof the entry was used" in plain(app.screen.query_one("#detail-memory", Static))
+
+    # no score recorded (memory.adherence: off, or a journal from before scores were kept): a dash, no explanation
+    app = DetailHost(model_of(run), IDS[4])
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, "memory")
+        assert [r[-1] for r in rows(app.screen.query_one("#detail-memory-list", DataTable))] == ["–", "–"]
+        assert "adherence" not in plain(app.screen.query_one("#detail-memory", Static))
 
 
 async def test_the_memory_tab_says_why_nothing_was_given_and_the_best_candidates(run):
@@ -709,5 +733,5 @@ async def test_a_running_issue_says_what_is_known(run):
         assert paths[1] == "logs/instance_acme__calc-7.log (being written)"
         await opened(pilot, "memory")
         assert rows(app.screen.query_one("#detail-memory-list", DataTable)) == [
-            ["Fix an off-by-one boundary", "wf", "2", "3", "–"]]
+            ["Fix an off-by-one boundary", "wf", "2", "3", "–", "–"]]
         assert plain(app.screen.query_one("#detail-patch", Static)) == "no patch"

@@ -30,13 +30,16 @@ Requests the engine makes outside the agent are told apart by how their system m
   adds, else `Verdict: failure`.
 - "You are merging two versions of a workflow": one item, with the first (older) version's name and kind and the
   last (newer) version's description and steps.
+- "You are rating how closely a coding agent followed the memory entries" (`memory.adherence: judge`): `<id>: 1.0`
+  for the entry the learner acted on (see `decide`), `<id>: 0.0` for the others (all of them in replay mode, which
+  reads no memory). A simulation of a judge, not a reading of the trajectory.
 
 `/v1/embeddings` answers in OpenAI's format with deterministic vectors: a signed hashed bag of lower-cased words,
 256 dimensions, L2-normalised.
 
 Faults, for the tests of what the engine does when a model misbehaves: `faults` maps a request kind (`agent`,
-`induction`, `pitfall`, `judge`, `merge`, `embedding`) to the faults to answer that kind's next requests with, in
-order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS. An agent
+`induction`, `pitfall`, `judge`, `merge`, `adherence`, `embedding`) to the faults to answer that kind's next requests
+with, in order, one per request (a fault ending in `*` answers every later request of that kind). See FAULTS. An agent
 reply that was a tool-call fault is no step of the script: the next good reply plays the step it replaced.
 """
 
@@ -95,6 +98,7 @@ INDUCE_WORKFLOWS = "You are given a list of software-engineering tasks that a co
 INDUCE_PITFALLS = "You are given a list of software-engineering tasks that a coding agent failed to solve"
 JUDGE = "You are judging whether a coding agent's patch resolves an issue"
 MERGE = "You are merging two versions of a workflow"
+ADHERENCE = "You are rating how closely a coding agent followed the memory entries"
 
 EMBEDDING_DIMS = 256
 
@@ -434,6 +438,8 @@ class ScriptedServer:
             kind, make = "judge", lambda: self.judge_text(_user_text(messages))
         elif system.startswith(MERGE):
             kind, make = "merge", lambda: self.merge_text(_user_text(messages))
+        elif system.startswith(ADHERENCE):
+            kind, make = "adherence", lambda: self.adherence_text(_user_text(messages))
         else:
             kind, make = "induction", lambda: self.induction_text(_all_text(messages))
         fault = self.fault(kind)
@@ -547,6 +553,18 @@ class ScriptedServer:
                     "reported example, and the trajectory's test run agrees.\nVerdict: success")
         return (f"The patch changes {changed}, but it does not fix the cause the issue describes: inputs like the "
                 "ones in the issue would still give the wrong result.\nVerdict: failure")
+
+    def adherence_text(self, text: str) -> str:
+        """Each entry shown (`Entry id: <id>` over its `## Workflow|Pitfall: <name>`) rated 1 when it is the entry
+        the learner acted on for the instance (`Instance: <id>`; see `decide`), else 0: the replay reads no memory."""
+        found = re.search(r"Instance:\s*(\S+)", text)
+        script = self.scripts.get(found.group(1)) if found else None
+        shown = re.findall(r"^Entry id:[ \t]*(\S+)[ \t]*\n[ \t]*##[ \t]*(?:Workflow|Pitfall)[ \t]*:[ \t]*(.+?)[ \t]*$", text,
+                           re.M | re.I)
+        if not shown:
+            return "No memory entry was shown, so there is nothing to rate."
+        acted = decide(script, [name for _, name in shown]).entry if script and self.mode == LEARNER else None
+        return "\n".join(f"{entry_id}: {1.0 if name == acted else 0.0}" for entry_id, name in shown) + "\n"
 
     def merge_text(self, text: str) -> str:
         items = _parse_items(text)

@@ -25,6 +25,7 @@ from awm.errors import UserError
 from awm.experiment import stats
 from awm.experiment.figures import p_phrase, p_value, percent, points  # noqa: F401 - shared with the report
 from awm.experiment.runs import Run, read_run
+from awm.memory import adherence
 from awm.records import Status
 
 EXAMPLES = 5  # instance ids named in a message or warning before "..."
@@ -95,6 +96,8 @@ class Comparison:
     leak_audit: list[dict] = field(default_factory=list)  # per run: awm.experiment.leaks
     continual: list[dict] = field(default_factory=list)  # per memory arm with replays (awm.experiment.continual)
     ablations: list[dict] = field(default_factory=list)  # per entry withheld (awm.experiment.ablation)
+    # per arm: resolved on issues that followed a given entry vs not (`_adherence`)
+    adherence: list[dict] = field(default_factory=list)
 
     @property
     def reference(self) -> str:
@@ -165,6 +168,7 @@ class Comparison:
             "usage": self.usage,
             "curves": self.curves,
             "workflows": self.workflows,
+            "adherence": self.adherence,
             "warnings": self.warnings,
             "cost_effectiveness": self.cost_effectiveness,
             "leak_audit": self.leak_audit,
@@ -231,6 +235,7 @@ def compare(arms: Sequence[Arm], bootstrap: int = 10_000, seed: int | None = 0,
         curves=[_curves(arm, set(instances), window) for arm in arms],
         workflows=_workflows(paired), warnings=warnings,
         settings={"bootstrap": bootstrap, "seed": seed, "rolling": window, "confidence": stats.CONFIDENCE},
+        adherence=[_adherence(arm, experiences) for arm, experiences in paired],
     )
 
 
@@ -394,6 +399,18 @@ def _curves(arm: Arm, instances: set[str], window: int) -> dict:
         "mean_rolling": np.mean([r["rolling"] for r in replicates], axis=0).tolist(),
         "mean_memory_tokens": np.mean([r["memory_tokens"] for r in replicates], axis=0).tolist(),
     }
+
+
+def _adherence(arm: Arm, experiences: list[list]) -> dict:
+    """The arm's paired issues (every replicate) given memory entries, split by whether they followed one
+    (awm.memory.adherence.split), with each group's resolved rate and its Wilson interval (nan with no issue)."""
+    figure = {"arm": arm.name, "threshold": adherence.FOLLOWED,
+              **adherence.split([e for rep in experiences for e in rep], adherence.FOLLOWED)}
+    for key in ("followed", "not_followed"):
+        group = figure[key]
+        group["rate"] = group["resolved"] / group["issues"] if group["issues"] else math.nan
+        group["ci"] = stats.wilson(group["resolved"], group["issues"])
+    return figure
 
 
 def _workflows(paired: list[tuple[Arm, list[list]]]) -> list[dict]:

@@ -84,6 +84,7 @@ def _document(c: Comparison, figures: list[tuple[str, str]]) -> list[Block]:
     blocks += ablation.blocks(c)  # each entry withheld: its causal effect beside its association
     blocks += _memory_section(c, names)
     blocks += _workflow_section(c, names)
+    blocks += _adherence_section(c)
     blocks += _instances_section(c)
     blocks += _method_section(c)
     return blocks
@@ -239,6 +240,39 @@ def _workflow_section(c: Comparison, names: dict[str, str]) -> list[Block]:
         *_figure("workflows.png", names, f"Helped (right) and hurt (left) counts of the {TOP_ENTRIES} most given "
                                          "entries: an entry whose green bar outweighs its red one went with wins "
                                          "more than with losses."),
+    ]
+
+
+def _adherence_section(c: Comparison) -> list[Block]:
+    """Resolved when a given entry was followed vs not, per arm (awm.memory.adherence)."""
+    figures = [a for a in c.adherence if a.get("given")]
+    head: list[Block] = [("h2", "Adherence: resolved when an entry was followed")]
+    if not figures:
+        return head + [("p", "No arm gave any paired issue a memory entry.")]
+    threshold = figures[0]["threshold"]
+
+    def group(g: dict) -> list[str]:
+        if not g["issues"]:
+            return ["0/0", "–", "–"]
+        interval = f"{percent(g['ci'][0])} – {percent(g['ci'][1])}"
+        return [f"{g['resolved']}/{g['issues']}", percent(g["rate"]), interval]
+
+    rows = [[a["arm"], str(a["given"]), str(a["unscored"]),
+             "–" if a["mean_score"] is None else f"{a['mean_score']:.2f}", *group(a["followed"]),
+             *group(a["not_followed"])] for a in figures]
+    return head + [
+        ("p", "How far each issue's trajectory followed the memory entries it was given: each entry's steps aligned "
+              "in order with the agent's actions by their words (`awm.memory.adherence`'s lexical score, in [0, 1]: "
+              "the share of the entry's steps done, in its order; or the model's rating, with `memory.adherence: "
+              "judge`). An issue *followed* memory when its best "
+              f"entry scored at least {threshold:g}; the table gives the resolved rate of the issues that did and "
+              "of those that did not, each with its 95% Wilson interval. Unscored: issues given entries with no "
+              "score recorded (`memory.adherence: off`, or a run from before scores were kept). Read it as an "
+              "association, and the score as lexical overlap, not proof of use: an agent that greps, edits and runs "
+              "the tests matches a workflow that says so whether or not it read it, and the issues an entry fits "
+              "may be easier or harder than the rest."),
+        ("table", ["arm", "given memory", "unscored", "mean best score", "followed: resolved", "rate",
+                   "95% CI (Wilson)", "not followed: resolved", "rate", "95% CI (Wilson)"], rows, "lrrrrrlrrl"),
     ]
 
 

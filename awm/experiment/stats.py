@@ -23,7 +23,8 @@ def wilson(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
-    return max(0.0, float(low)), min(1.0, float(high))
+    rate = successes / trials  # inside the interval: statsmodels' bound at 0% or 100% can miss it by a rounding
+    return max(0.0, min(float(low), rate)), min(1.0, max(float(high), rate))
 
 
 def mcnemar_exact(wins: int, losses: int) -> float:

@@ -21,7 +21,7 @@ from awm.agent.remote import NoServerLeft, ServerLost
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.errors import UserError, located
 from awm.grading.base import EvalResult
-from awm.memory import ops
+from awm.memory import adherence, ops
 from awm.memory.buffer import ExperienceBuffer
 from awm.memory.induction import failure as induction_failure
 from awm.memory.retrieval import EmbeddingFault, Selection, make_retriever, retrieve
@@ -200,6 +200,8 @@ class Engine:
             parts.inducer.scrub = store.scrub
         if parts.judge is not None and hasattr(parts.judge, "scrub"):
             parts.judge.scrub = store.scrub
+        if parts.adherence is not None:
+            parts.adherence.scrub = store.scrub
 
     # controls (any thread)
     @property
@@ -600,6 +602,7 @@ class Engine:
         experience.embedding = dict(selection.embedding)
         experience.memory_tokens = selection.tokens
         experience.passed_over, experience.why_none = list(selection.passed_over), selection.reason
+        adherence.record(experience, issue, selection.entries, self.spec.memory.adherence, self.parts.adherence)
         if self.parts.judge is not None and experience.status != Status.ERROR:
             t = time.monotonic()
             experience.judge = self.parts.judge.judge(issue, experience)
@@ -621,6 +624,9 @@ class Engine:
         if _judge_fault(experience):
             self._record_fault("judge", experience.instance_id, str(experience.judge.get("reasoning", "")),
                                experience.judge.get("reply_path") or None)
+        if (experience.adherence_judge or {}).get("error"):  # no score: said, never the issue's failure
+            self._record_fault("adherence", experience.instance_id, experience.adherence_judge["error"],
+                               experience.adherence_judge.get("reply_path") or None)
         self.store.write_predictions([experience], self.spec.llm.model, append=True)
         self.experiences.append(experience)
         self._tally.add(experience)
@@ -908,10 +914,12 @@ class Engine:
         What they spent stays in the totals (discarded.jsonl)."""
         drop = {e.instance_id for e in attempts}
         for e in attempts:
-            judge = e.judge or {}
-            self.store.record_discarded(e.instance_id, "forgotten", e.cost + float(judge.get("cost", 0) or 0),
-                                        e.prompt_tokens + int(judge.get("prompt_tokens", 0) or 0),
-                                        e.completion_tokens + int(judge.get("completion_tokens", 0) or 0))
+            calls = [e.judge or {}, e.adherence_judge or {}]  # memory's own calls for this issue
+            self.store.record_discarded(e.instance_id, "forgotten",
+                                        e.cost + sum(float(c.get("cost", 0) or 0) for c in calls),
+                                        e.prompt_tokens + sum(int(c.get("prompt_tokens", 0) or 0) for c in calls),
+                                        e.completion_tokens + sum(int(c.get("completion_tokens", 0) or 0)
+                                                                  for c in calls))
         self.experiences = [e for e in self.experiences if e.instance_id not in drop]
         self.store.rewrite_journal(self.experiences)
         self._retally()

@@ -18,6 +18,7 @@ from awm.errors import UserError
 from awm.grading.backends import make_evaluator
 from awm.grading.base import Evaluator
 from awm.memory.induction import Inducer
+from awm.memory.adherence import AdherenceJudge
 from awm.memory.judge import Judge
 from awm.memory.retrieval import Retriever, litellm_embedder, make_retriever
 from awm.model.client import completer, completion_kwargs, count_tokens
@@ -53,6 +54,7 @@ class Parts:
     judge: Judge | None = None  # induction.success with a judge
     sources: MemorySources | None = None  # warm start and baseline run, read once
     notices: list[str] = field(default_factory=list)  # warnings for the run's start line (an unconfined agent)
+    adherence: AdherenceJudge | None = None  # memory.adherence: judge
 
     def warm_up(self) -> None:
         self.agent.warm_up()
@@ -196,6 +198,8 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         judge=judge,
         sources=sources,
         notices=[notice] if (notice := getattr(workspace, "notice", "")) else [],
+        adherence=AdherenceJudge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens,
+                                 count=count) if spec.memory.on and spec.memory.adherence == "judge" else None,
     )
 
 

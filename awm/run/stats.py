@@ -22,7 +22,7 @@ class Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_s: float = 0.0
-    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judge, embeddings): in cost
+    induction_cost: float = 0.0  # memory's own model calls (induction, merging, the judges, embeddings): in cost
     induction_tokens: int = 0  # included in prompt_tokens and completion_tokens
     # retrieval's embedding calls (memory.retrieval: embedding), also in induction_cost/_tokens, cost, prompt_tokens
     embedding_cost: float = 0.0
@@ -109,9 +109,10 @@ class Tally:
         self.memory_tokens += e.memory_tokens
         self.memory_issues += bool(e.workflow_ids)
         judge = e.judge or {}
-        self.judge_cost += float(judge.get("cost", 0) or 0)
-        self.judge_tokens[0] += int(judge.get("prompt_tokens", 0) or 0)
-        self.judge_tokens[1] += int(judge.get("completion_tokens", 0) or 0)
+        for call in (judge, e.adherence_judge or {}):  # the judge's call, and the adherence judge's
+            self.judge_cost += float(call.get("cost", 0) or 0)
+            self.judge_tokens[0] += int(call.get("prompt_tokens", 0) or 0)
+            self.judge_tokens[1] += int(call.get("completion_tokens", 0) or 0)
         embedding = e.embedding or {}
         self.embedding[0] += int(embedding.get("calls", 0) or 0)
         self.embedding[1] += int(embedding.get("prompt_tokens", 0) or 0)

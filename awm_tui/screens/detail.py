@@ -319,6 +319,14 @@ def given(row: IssueRow, memory: RunMemory) -> list[dict]:
     return found
 
 
+def adherence(row: IssueRow) -> dict[str, float]:
+    """How far the issue's trajectory followed each entry it was given (awm.memory.adherence): entry id -> score in
+    [0, 1], the Memory tab's "adherence" column; empty before it finishes, with `memory.adherence: off`, or in a
+    journal from before scores were kept (the column then shows –)."""
+    exp = row.experience
+    return dict(exp.adherence) if exp is not None and exp.adherence else {}
+
+
 def why_none(row: IssueRow, memory: RunMemory | None = None) -> str:
     """Why an issue was given no memory entry: as its record says, else what can be told (a journal from before the
     reason was recorded)."""
@@ -348,6 +356,9 @@ def memory_info(row: IssueRow, given_entries: list[dict], memory: RunMemory | No
                                           (f" — {entry.get('why', '')}", MUTED)))
     if exp is not None and exp.learned:
         lines.append(Content("in the experience buffer: induction learns from this issue"))
+    if given_entries and adherence(row):
+        lines.append(Content.styled("adherence: the share of an entry's steps the agent's actions matched, in order "
+                                    "(word overlap, not proof the entry was used)", MUTED))
     if given_entries:
         lines.append(Content.styled("Enter on an entry: its versions and usefulness", MUTED))
     return Content("\n").join(lines)
@@ -482,11 +493,12 @@ class IssueDetail(ModalScreen[None]):
         with VerticalScroll(classes="detail-scroll"):
             yield Static(memory_info(self.row, given_entries, self.memory), id="detail-memory")
             table = DataTable(id="detail-memory-list", cursor_type="row")
-            table.add_columns("name", "kind", "v", "round", "score")
+            table.add_columns("name", "kind", "v", "round", "score", "adherence")
+            followed = adherence(self.row)
             for entry in given_entries:
                 table.add_row(Text(self.memory.name(entry["id"], entry.get("round"))), kind_label(str(entry.get("kind", ""))),
                               _or_dash(entry.get("version")), _or_dash(entry.get("round")), _score(entry.get("score")),
-                              key=entry["id"])
+                              _score(followed.get(entry["id"])), key=entry["id"])
             table.display = bool(given_entries)
             yield table
             yield Static(judge_content(self.row.experience), id="detail-judge")
