@@ -268,8 +268,9 @@ class AgentRunner:
         log = open(log_path, "w", encoding="utf-8")
         log.write(f"# {issue.instance_id}  repo {issue.repo}  base {issue.base_commit}\n")
         log.write(f"# workspace {workspace.repo_path}\n")
-        if getattr(workspace, "server", None):  # an agent server's address (never its key)
-            log.write(f"# agent server {workspace.server}\n")
+        server = getattr(workspace, "server", None)  # an agent server's address (never its key)
+        if server:
+            log.write(f"# agent server {server}\n")
         if memory_block:
             log.write(f"# workflow memory in the system prompt:\n{memory_block}\n")
         log.flush()

@@ -19,7 +19,7 @@ from awm.grading.backends import make_evaluator
 from awm.grading.base import Evaluator
 from awm.memory.induction import Inducer
 from awm.memory.judge import Judge
-from awm.memory.retrieval import Retriever, litellm_embedder, make_retriever
+from awm.memory.retrieval import EmbeddingRetriever, Retriever, litellm_embedder, make_retriever
 from awm.model.client import completer, completion_kwargs, count_tokens
 from awm.paths import repo_cache_root
 from awm.records import Issue, Status
@@ -128,7 +128,7 @@ def make_parts_retriever(spec: RunSpec) -> Retriever:
     """The ranker memory.retrieval names; `embedding` calls litellm's embedding API at the model's address, key
     (transient faults retried by litellm, `llm.num_retries`, as the model's completions are)."""
     embed = None
-    if spec.memory.retrieval == "embedding":
+    if spec.memory.retrieval == "embedding" and spec.memory.embedding_model:  # (make_retriever refuses none)
         llm = spec.llm
         kwargs = {"api_key": completion_kwargs(llm)["api_key"], "api_base": llm.base_url,
                   "api_version": llm.api_version, "timeout": llm.timeout, "custom_llm_provider": llm.custom_llm_provider,
@@ -178,7 +178,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         from awm.model.check import check_embedding_model
 
         dims = check_embedding_model(spec.memory.embedding_model, spec.llm)  # field memory.embedding_model
-        if dims is not None and hasattr(retriever, "dims"):
+        if dims is not None and isinstance(retriever, EmbeddingRetriever):
             retriever.dims = dims  # later answers of another size are a fault
     workspace = make_workspace(spec, cache, root, run_dir=store.dir)
     if hasattr(workspace, "close"):  # a pool of agent servers, a runtime API client
@@ -203,5 +203,5 @@ def success(experience_status: Status, judge: dict | None, rule: str) -> bool:
     """Whether an attempt counts as solved for memory (induction.success): the hidden tests passed, the judge says
     so, or both."""
     tests = experience_status == Status.PASS
-    judged = bool(judge) and judge.get("verdict") == "PASS"
+    judged = judge is not None and judge.get("verdict") == "PASS"
     return {"tests": tests, "judge": judged, "tests+judge": tests and judged}[rule]
