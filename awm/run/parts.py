@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
 from awm import demo
+from awm.agent.limits import Cancel
 from awm.agent.runner import AgentResult, AgentRunner
 from awm.agent.workspace import OpenWorkspace, Workspace, make_workspace, remove_work_root, work_root
 from awm.dataset import load_issues
@@ -34,7 +34,7 @@ class Agent(Protocol):
 
     def run(self, issue: Issue, workspace: OpenWorkspace, memory_block: str,
             on_event: Callable[..., None], log_path: Path, trajectory_path: Path,
-            cancel: threading.Event | None = None) -> AgentResult:
+            cancel: Cancel | None = None) -> AgentResult:
         """`on_event(kind, tool, text, progress=None)` for each of the agent's events; `progress` (an
         awm.agent.runner.Progress: steps, cost and tokens so far) when the agent knows it."""
 
