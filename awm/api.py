@@ -18,7 +18,7 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from awm import atomic
 from awm.dataset import load_issues
@@ -28,6 +28,9 @@ from awm.run import events as ev
 from awm.run.launch import prepare_engine
 from awm.run.store import RunStore
 from awm.spec import ALIASES, DatasetSpec, RunSpec, read_spec_file, spec_from_mapping
+
+if TYPE_CHECKING:
+    from awm.run.loop import Engine
 
 # Each of the design's flat names and the place in a spec's sections that holds the same setting (None: the whole
 # field). A configuration holds a setting under one name at a time (AWMConfig.__setattr__).
@@ -185,7 +188,7 @@ class AWMOnlineLoop:
         self.subscribers = list(subscribers or [])
         if self.spec.verbose and not subscribers:
             self.subscribers.append(_print_progress)
-        self.engine = None
+        self.engine: Engine | None = None
 
     def run(self, issues: list[Issue] | None = None, resume_from: str | Path | None = None) -> AWMRunResult:
         """`issues` (default: the configuration's dataset); `resume_from`: a run's checkpoint.json or its folder,
@@ -200,10 +203,9 @@ class AWMOnlineLoop:
             target = Path(resume_from).expanduser()
             resume = str(target.parent if target.name == "checkpoint.json" else target)
         with located(spec.path or "AWMConfig"):
-            self.engine = prepare_engine(spec, self.subscribers, resume=resume, output_dir=spec.output_dir,
-                                         issues=issues)
-            finished = self.engine.run()
-        engine = self.engine
+            engine = self.engine = prepare_engine(spec, self.subscribers, resume=resume, output_dir=spec.output_dir,
+                                                  issues=issues)
+            finished = engine.run()
         stats = finished.stats
         return AWMRunResult(
             experiences=list(engine.experiences),

@@ -188,7 +188,12 @@ def _created(issue: Issue):
 def _refuse_duplicates(ids: list[str], where: str, field: str, fix: str) -> None:
     """An instance listed twice would be run twice and written twice to predictions.jsonl: refused, not guessed."""
     seen: set[str] = set()
-    twice = list(dict.fromkeys(x for x in ids if x in seen or seen.add(x)))
+    repeats: list[str] = []  # in the order of their second listing
+    for x in ids:
+        if x in seen:
+            repeats.append(x)
+        seen.add(x)
+    twice = list(dict.fromkeys(repeats))
     if twice:
         raise UserError(
             f"{', '.join(twice[:5])}{' …' if len(twice) > 5 else ''} "

@@ -150,6 +150,9 @@ def _copy_commit(mirror: Path, commit: str, git_dir: Path) -> None:
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     indexer = subprocess.Popen(["git", "--git-dir", str(git_dir), "index-pack", "--stdin"], env=env,
                                stdin=packer.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # (all three pipes were asked for above)
+    assert packer.stdout is not None and packer.stdin is not None and packer.stderr is not None
+    assert indexer.stderr is not None
     packer.stdout.close()  # the indexer's now: pack-objects sees a broken pipe if index-pack dies
     packer.stdin.write(objects.encode())
     packer.stdin.close()

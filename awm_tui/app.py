@@ -96,10 +96,12 @@ def _terminal_sized_driver():
         def _get_terminal_size(self) -> tuple[int, int]:
             if os.environ.get("COLUMNS") or os.environ.get("LINES"):
                 return super()._get_terminal_size()
-            try:
-                drawn_on = self._file.fileno()
-            except (AttributeError, ValueError, OSError):
-                drawn_on = 2
+            drawn_on = 2  # stderr, unless the driver has a file of its own
+            if self._file is not None:
+                try:
+                    drawn_on = self._file.fileno()
+                except (AttributeError, ValueError, OSError):
+                    pass
             return terminal_size((drawn_on, self.fileno, 1)) or super()._get_terminal_size()
 
     return TerminalSizedDriver
@@ -344,7 +346,7 @@ class AwmApp(App[None]):
                 yield SystemCommand("The last error", "Show the run's last error again", run.action_show_error)
             for name, key in (("issue queue", "queue"), ("agent log", "log")):
                 yield SystemCommand(f"Focus the {name}", f"Move the focus to the {name}",
-                                    lambda key=key: run.action_focus(key))
+                                    lambda key=key: run.action_focus_pane(key))
             yield SystemCommand("Show the history", "Pass/fail history and induction rounds",
                                 lambda: run.action_tab("history"))
             yield SystemCommand("Show the workflow memory", "Browse workflows, now and at any round",
@@ -364,8 +366,8 @@ class AwmApp(App[None]):
         for signum in SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup: a closed terminal stays ignored
                 signal.signal(signum, self.on_signal)
-        for signum in pending:  # came while the app was being imported
-            self.on_signal(signum)
+        for number in pending:  # came while the app was being imported
+            self.on_signal(number)
 
     def on_signal(self, signum: int, frame=None) -> None:
         if signum == signal.SIGHUP:

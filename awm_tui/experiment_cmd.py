@@ -92,9 +92,9 @@ def main(argv: list[str], pending: list[int] | None = None) -> int:
             return 0
         experiment = plan_mod.plan(args.spec, arms, args.seeds, overrides, args.output_dir, spec.name, replay_arms,
                                    choice.text if choice is not None else "")
-    replays = f", replays of {', '.join(experiment.replay_arms)}" if experiment.replay_arms else ""
+    replaying = f", replays of {', '.join(experiment.replay_arms)}" if experiment.replay_arms else ""
     print(f"awm-tui: experiment {experiment.dir}: arms {', '.join(a.name for a in experiment.arms)} "
-          f"(reference {experiment.arms[0].name}), {count(experiment.seeds, 'seed')}{replays}; resume with "
+          f"(reference {experiment.arms[0].name}), {count(experiment.seeds, 'seed')}{replaying}; resume with "
           f"`awm-tui experiment --resume {experiment.dir}`", flush=True)
     for run in [*experiment.runs(), None]:
         if run is None:  # the ablations: known once every replay is completed

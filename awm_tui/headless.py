@@ -78,7 +78,7 @@ class HeadlessPrinter:
     with the rest, in `out`; either way once."""
 
     def __init__(self, out: TextIO = sys.stdout, quiet: bool = False, err: TextIO | None = None):
-        self.out = out
+        self.out: TextIO | None = out  # None once it is gone (say)
         self.quiet = quiet
         self.err = err
         self.width = 0
@@ -223,8 +223,8 @@ class Stopper:
         for signum in SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, self.handle)
-        for signum in pending:
-            self.handle(signum)
+        for number in pending:
+            self.handle(number)
         return self
 
     def attach(self, controls: Controls) -> Controls:
@@ -248,7 +248,8 @@ class Stopper:
         self.requested = signum
         if self.controls is not None:
             self.controls.stop()
-        what = {signal.SIGINT: "", signal.SIGTERM: "SIGTERM: ", signal.SIGHUP: "SIGHUP: "}.get(signum, "")
+        names: dict[int, str] = {signal.SIGINT: "", signal.SIGTERM: "SIGTERM: ", signal.SIGHUP: "SIGHUP: "}
+        what = names.get(signum, "")
         say_now(f"awm-tui: {what}stopping at the next safe point; the issue in flight will be redone on resume "
                 f"(Ctrl-C again to quit at once)")
 

@@ -15,12 +15,15 @@ Only argparse at import time: `awm-tui serve --help` is instant."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import argparse
 import sys
 
 from awm.fmt import count
+
+if TYPE_CHECKING:
+    from awm_tui.app import AwmApp
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -115,7 +118,7 @@ def loopback(host: str) -> bool:
     if name.lower() in ("localhost", "localhost.localdomain") or name.lower().endswith(".localhost"):
         return True
     try:
-        found = {info[4][0] for info in socket.getaddrinfo(name, None)}
+        found = {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
     except OSError:
         return False
     return bool(found) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found)
@@ -135,7 +138,7 @@ def serve_safely() -> None:
     app, the run's and the watcher's (textual dispatches a handler found in any class of the app's MRO)."""
     from awm_tui.app import AwmApp
 
-    AwmApp._on_exit_app = _on_exit_app
+    _exit_safely(AwmApp)
 
 
 def served_app(launch, **options):
@@ -145,8 +148,14 @@ def served_app(launch, **options):
     class ServedApp(AwmApp):
         pass
 
-    ServedApp._on_exit_app = _on_exit_app
+    _exit_safely(ServedApp)
     return ServedApp(launch, **options)
+
+
+def _exit_safely(app_class: type[AwmApp]) -> None:
+    # Textual's own handler takes no message and is a coroutine; ours takes the message (Textual's dispatch passes
+    # it to a handler that asks for it) and is not: a replacement of its private handler, untyped by nature.
+    app_class._on_exit_app = _on_exit_app  # type: ignore[method-assign,assignment]
 
 
 def main(argv: list[str], parse_app_args: Callable[[list[str]], object]) -> int:
@@ -290,6 +299,8 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
     class Session(AppService):
         """One browser tab's app: its environment says it is served (awm_tui.cli: serve_safely, the summary)."""
 
+        websocket: web.WebSocketResponse  # the tab's, set when it opens (AwmServer.end_sessions closes them)
+
         def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
             return {**super()._build_environment(width=width, height=height), SERVED: "1"}
 
@@ -318,7 +329,7 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
     class AwmServer(Server):
         def __init__(self) -> None:
             super().__init__(command, host=host, port=port, title="awm-tui")
-            self.services: set = set()  # the running sessions' textual_serve AppService
+            self.services: set[Session] = set()  # the running sessions' textual_serve AppService
 
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
@@ -345,10 +356,14 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
             width = max(20, min(1000, _int(request.query.get("width", "80"), 80)))
             height = max(5, min(500, _int(request.query.get("height", "24"), 24)))
             service = None
+
+            async def close() -> None:  # (AppService wants no answer; the websocket's close gives one)
+                await websocket.close()
+
             try:
                 await websocket.prepare(request)
                 service = Session(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-                                     close=websocket.close, download_manager=self.download_manager,
+                                     close=close, download_manager=self.download_manager,
                                      debug=self.debug)
                 service.websocket = websocket
                 self.services.add(service)

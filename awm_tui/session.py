@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 
 
 class EngineLike(Protocol):
-    def run(self) -> RunFinished: ...
-    def pause(self) -> None: ...
+    """What the run screen runs: an engine, or (awm-tui watch) a follower of another process's run, whose run()
+    ends with no finish of its own and whose pause() answers with the owner's process id."""
+
+    def run(self) -> RunFinished | None: ...
+    def pause(self) -> object: ...
     def stop(self) -> None: ...
 
 
@@ -69,14 +72,15 @@ def build(factory: EngineFactory, launch: Launch, subscriber: Subscriber, contro
     check, the agent stack's import: 15-80 s) never holds a quit up. A start-up that notices the stop in time
     returns its engine, whose run() records the run as paused; one that does not is left behind (a daemon thread:
     the process does not wait for it) and StartupAbandoned is raised. Whatever it raises is raised here."""
-    outcome: dict[str, object] = {}
+    engine: list[EngineLike] = []  # what the start-up thread hands over: its engine, or what it raised
+    error: list[BaseException] = []
     done = threading.Event()
 
     def start() -> None:
         try:
-            outcome["engine"] = factory(launch, subscriber, controls)
+            engine.append(factory(launch, subscriber, controls))
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            outcome["error"] = exc
+            error.append(exc)
         finally:
             done.set()
 
@@ -88,9 +92,9 @@ def build(factory: EngineFactory, launch: Launch, subscriber: Subscriber, contro
                 break
             _startups.append(thread)
             raise StartupAbandoned("stopped during the start-up")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["engine"]  # type: ignore[return-value]
+    if error:
+        raise error[0]
+    return engine[0]
 
 
 # factory(launch, subscriber, controls): the engine of `launch`, reporting to `subscriber`, obeying `controls`

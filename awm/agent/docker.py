@@ -81,7 +81,7 @@ def check_available(spec, client=None, *, server_image: str | None = None, sdk_r
             "(prebuilt images, e.g. `my-registry/agent:{tag}`; slots {instance_id}, {image}, {tag}) or "
             "`agent.sdk_root` (a checkout of github.com/OpenHands/software-agent-sdk at tag v1.58.2, from which they "
             f"are built), {LOCAL}.", field="agent.workspace")
-    if pulled and not server_image:
+    if pulled and not server_image and sdk_root:  # (sdk_root is set here: refused above otherwise)
         dockerfile = Path(sdk_root).expanduser() / "openhands-agent-server/openhands/agent_server/docker/Dockerfile"
         if not dockerfile.exists():
             raise UserError(f"{sdk_root} is not a checkout of github.com/OpenHands/software-agent-sdk (no "

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, Protocol
+
+
+class Cancel(Protocol):
+    """The run's cancel flag as the guard reads it: a threading.Event, or the engine's flag for an agent on a watched
+    agent server (set as well when that server is lost)."""
+
+    def is_set(self) -> bool: ...
 
 
 class Guard:
@@ -18,7 +25,7 @@ class Guard:
     GRACE_S = 2.0
     ABANDON_S = 4 * GRACE_S + 2.0
 
-    def __init__(self, deadline: float, cancel: threading.Event | None, interrupt: Callable[[bool], object]):
+    def __init__(self, deadline: float, cancel: Cancel | None, interrupt: Callable[[bool], object]):
         self.deadline = deadline
         self.cancel = cancel
         # the workspace's: Ctrl-C its running command (nothing when the shell is at its prompt), or with True kill

@@ -401,10 +401,12 @@ class RemoteCheckout:
     reads as "interrupt the agent, redo the issue elsewhere"; the checkout then sends the server nothing more, and
     hands it to `on_lost(why)` instead of `on_close`."""
 
+    closed: bool  # declared here as well: the container checkout (awm.agent.docker), defined in a function, reads it
+
     def __init__(self, server: str, key: str | None, base_commit: str, terminal: str = "subprocess",
-                 hide_env: Iterable[str] = (), on_close: Callable[[], None] | None = None, *,
+                 hide_env: Iterable[str] = (), on_close: Callable[[], object] | None = None, *,
                  workspace_factory: Callable[..., Any] | None = None, watch: bool = False,
-                 on_lost: Callable[[str], None] | None = None):
+                 on_lost: Callable[[str], object] | None = None):
         self.server = normalise(server)
         self._key = key  # memory only: never in a message, a log or a file
         self.base_commit = base_commit

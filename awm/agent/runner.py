@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from awm.agent.limits import Guard, issue_budget
+from awm.agent.limits import Cancel, Guard, issue_budget
 from awm.agent.prompt import build_prompt
 from awm.agent.trajectory import Described, condense, describe
 from awm.model.client import describe_fault, import_litellm, sdk_llm, setup_environment
@@ -240,7 +240,7 @@ class AgentRunner:
         on_event: Callable[..., None],
         log_path: Path,
         trajectory_path: Path,
-        cancel: threading.Event | None = None,
+        cancel: Cancel | None = None,
     ) -> AgentResult:
         setup_environment()
         from openhands.sdk import Agent, AgentContext, Conversation
@@ -268,8 +268,9 @@ class AgentRunner:
         log = open(log_path, "w", encoding="utf-8")
         log.write(f"# {issue.instance_id}  repo {issue.repo}  base {issue.base_commit}\n")
         log.write(f"# workspace {workspace.repo_path}\n")
-        if getattr(workspace, "server", None):  # an agent server's address (never its key)
-            log.write(f"# agent server {workspace.server}\n")
+        server = getattr(workspace, "server", None)  # an agent server's address (never its key)
+        if server:
+            log.write(f"# agent server {server}\n")
         if memory_block:
             log.write(f"# workflow memory in the system prompt:\n{memory_block}\n")
         log.flush()

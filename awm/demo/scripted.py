@@ -381,7 +381,8 @@ class ScriptedServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
-            self._thread.join(timeout=5)
+            if self._thread is not None:  # (started with the server)
+                self._thread.join(timeout=5)
             self._httpd = self._thread = None
 
     def __enter__(self) -> ScriptedServer:
@@ -577,6 +578,8 @@ class ScriptedServer:
         inputs = body.get("input")
         if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
             inputs = [inputs]
+        if not isinstance(inputs, list):
+            raise TypeError(f"the embeddings request's input is {type(inputs).__name__}, not a string or a list")
         texts = [text if isinstance(text, str) else " ".join(map(str, text)) for text in inputs]
         dims = body.get("dimensions")
         dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else EMBEDDING_DIMS

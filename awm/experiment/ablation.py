@@ -125,7 +125,7 @@ def attach(comparison: Comparison, replays: Sequence[Run], ablations: Sequence[R
         source = replay_source(run)
         entries = withheld(run)
         replay = replay_of.get(source)
-        if replay is None or len(entries) != 1:
+        if source is None or replay is None or len(entries) != 1:
             comparison.warnings.append(f"{run.label}: no replay of its source run {source} to pair it with (or not "
                                        "one entry withheld): left out of the ablations.")
             continue

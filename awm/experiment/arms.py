@@ -95,13 +95,15 @@ class Experiment:
 
         choice = ablation.parse(self.ablate)
         planned = []
-        for replay in (r for r in self.runs() if r.replay_of is not None):
+        for replay in self.runs():
+            source = replay.replay_of
+            if source is None:
+                continue
             if not (replay.dir / "config.json").is_file() or RunStore(replay.dir).state() != RunState.COMPLETED:
                 continue
             for entry, issues in ablation.choose(read_run(replay.dir), choice):
-                planned.append(PlannedRun(replay.arm, replay.seed,
-                                          replay.replay_of.with_name(ablation.folder_name(replay.replay_of, entry)),
-                                          replay_of=replay.replay_of, withhold=entry, issues=tuple(issues)))
+                planned.append(PlannedRun(replay.arm, replay.seed, source.with_name(ablation.folder_name(source, entry)),
+                                          replay_of=source, withhold=entry, issues=tuple(issues)))
         return planned
 
     def run_overrides(self, run: PlannedRun) -> dict:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def attach(comparison: Comparison, replays: Sequence[Run], bootstrap: int | None
             comparison.warnings.append(f"{arm.name}: no replay of {missing}, so its continual-learning figures are "
                                        "not computed (every replicate needs its replay).")
             continue
-        results.append(arm_figures(comparison, arm, mine, off, bootstrap, seed))
+        results.append(arm_figures(comparison, arm, [p for p in mine if p is not None], off, bootstrap, seed))
     comparison.continual = results
     return results
 
@@ -142,7 +142,7 @@ def arm_figures(comparison: Comparison, arm: Arm, replays: list[Run], off: Arm |
     if left_out:
         comparison.warnings.append(f"{arm.name}: {left_out} paired instance(s) are not finished and graded by its "
                                    "replay(s), and are left out of its continual-learning figures.")
-    record = {"arm": arm.name, "replays": [str(r.path) for r in replays], "reference": off.name if off else None,
+    record: dict[str, Any] = {"arm": arm.name, "replays": [str(r.path) for r in replays], "reference": off.name if off else None,
               "instances": len(instances)}
     if not instances:
         return {**record, **dict.fromkeys(KEYS)}

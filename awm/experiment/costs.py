@@ -123,13 +123,13 @@ def arm_costs(arm, experiences: list[list[Experience]], resamples: int = 10_000,
     cost = {k: np.zeros((len(experiences), len(experiences[0]) if experiences else 0)) for k in kinds}
     tokens = {k: np.zeros_like(cost[k]) for k in kinds}
     resolved = np.zeros_like(cost["agent"])
-    for r, (replicate, share) in enumerate(zip(experiences, shared)):
+    for row, (replicate, share) in enumerate(zip(experiences, shared)):
         for i, e in enumerate(replicate):
-            for kind, (c, t) in issue_costs(e, share).items():
-                cost[kind][r, i], tokens[kind][r, i] = c, t
-            resolved[r, i] = e.status == Status.PASS
-    total_cost = sum(cost.values())
-    total_tokens = sum(tokens.values())
+            for kind, (kind_cost, kind_tokens) in issue_costs(e, share).items():
+                cost[kind][row, i], tokens[kind][row, i] = kind_cost, kind_tokens
+            resolved[row, i] = e.status == Status.PASS
+    total_cost = sum(cost.values(), np.zeros_like(resolved))  # (an array to start from, as the sum is one)
+    total_tokens = sum(tokens.values(), np.zeros_like(resolved))
     per_instance = {"cost": total_cost.sum(axis=0), "tokens": total_tokens.sum(axis=0),
                     "resolved": resolved.sum(axis=0)}
     c, t, r = float(total_cost.sum()), float(total_tokens.sum()), float(resolved.sum())

@@ -650,7 +650,8 @@ def _conversation(events: list[dict], iid: str) -> list[str]:
             lines += ["", "## Conversation", "", f"Every event of logs/instance_{iid}.trajectory.json, in order.", ""]
         elif kind == "MessageEvent":
             message = event.get("llm_message") or {}
-            who = {"user": "User", "assistant": "Agent"}.get(message.get("role"), str(message.get("role")))
+            role = str(message.get("role"))
+            who = {"user": "User", "assistant": "Agent"}.get(role, role)
             lines += [f"### {who}", "", fence(_texts(message.get("content"))), ""]
         elif kind == "ActionEvent":
             step += 1

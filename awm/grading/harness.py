@@ -25,7 +25,7 @@ import shutil
 import time
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypedDict
 from unittest import mock
 from uuid import uuid4
 
@@ -38,6 +38,13 @@ from awm.records import Issue, Status
 
 log = logging.getLogger("awm.grading.harness")
 
+
+
+class _Detail(TypedDict):
+    """What every verdict of the harness carries besides its status and reason (EvalResult's fields)."""
+    test_output: str
+    report: dict
+    test_s: float
 
 
 class HarnessEvaluator(GradingEvaluator):
@@ -137,14 +144,14 @@ class HarnessEvaluator(GradingEvaluator):
         found = _read(log_dir / "report.json")
         if found and not crashed:
             report = json.loads(found).get(issue.instance_id, report)
-            common = dict(test_output=excerpt(output), report=report, test_s=test_s)
+            common = _Detail(test_output=excerpt(output), report=report, test_s=test_s)
             if report.get("resolved"):
                 return EvalResult(Status.PASS, **common)
             if not report.get("patch_successfully_applied"):
                 return EvalResult(Status.FAIL, reason="the patch did not apply, or the tests did not run (harness "
                                   "report: patch_successfully_applied false)", **common)
             return EvalResult(Status.FAIL, reason=failing_summary(report.get("tests_status", {})), **common)
-        common = dict(test_output=excerpt(output), report=report, test_s=test_s)
+        common = _Detail(test_output=excerpt(output), report=report, test_s=test_s)
         if crashed:
             return EvalResult(Status.ERROR, reason=f"the harness crashed: {crashed}", **common)
         if ">>>>> Patch Apply Failed" in instance_log:

@@ -28,7 +28,7 @@ import threading
 import traceback
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
 from uuid import uuid4
 
 from awm import atomic
@@ -46,6 +46,12 @@ VERIFY_TIMEOUT_S = 30
 CUT_SHORT_SHARE = 0.9
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Failure)): (.*)$", re.M)
 _NOT_CAUSES = {"RetryError", "EvaluationError", "ExecutionError"}
+
+
+class _Detail(TypedDict):
+    """What every verdict from Modal carries besides its status, reason and report (EvalResult's fields)."""
+    test_output: str
+    test_s: float
 
 
 class ModalApi:
@@ -230,7 +236,7 @@ class ModalEvaluator(GradingEvaluator):
 
     def _verdict(self, issue: Issue, output, report: dict) -> EvalResult:
         test_output, instance_log = output.test_output or "", output.run_instance_log or ""
-        common = dict(test_output=excerpt(test_output), test_s=_test_runtime(instance_log))
+        common = _Detail(test_output=excerpt(test_output), test_s=_test_runtime(instance_log))
         found = _json(output.report_json_str)
         if found and not output.errored:
             report = found.get(issue.instance_id, report)

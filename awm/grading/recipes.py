@@ -99,7 +99,7 @@ def recipe_for(issue: Issue, extra: dict | None = None) -> Recipe | None:
     if missing:
         raise RecipeError(f"the recipe for {issue.repo} {issue.version} under evaluation.recipes has no "
                           f"{' and no '.join(missing)}")
-    style = values.get("log_parser") if "/" in str(values.get("log_parser")) else issue.repo
+    style = str(values.get("log_parser")) if "/" in str(values.get("log_parser")) else issue.repo
     return Recipe(
         repo=issue.repo, version=issue.version, python=str(values["python"]),
         requirements=tuple(values.get("requirements") or ()), packages=tuple(values.get("packages") or ()),

@@ -37,9 +37,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from awm.images import engine, stand_in
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 DEBIAN_SUITE = "trixie"  # Python 3.13 from Debian: the agent server needs 3.12 or later
 DEBIAN_IMAGE = f"awm-tui/debian:{DEBIAN_SUITE}"
@@ -114,7 +117,7 @@ def build_lock(name: str) -> Iterator[None]:
 class Builder:
     """Builds (or finds, by content key) the images of the chain. `say` gets a line per step built."""
 
-    client: object
+    client: DockerClient
     say: Callable[[str], None] = field(default=lambda text: None)
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds, for what was built now
 
@@ -131,7 +134,9 @@ class Builder:
         return (image.labels or {}).get(KEY_LABEL, "")
 
     def image_id(self, tag: str) -> str:
-        return self.client.images.get(tag).id
+        image_id = self.client.images.get(tag).id
+        assert image_id is not None  # (the SDK's model allows none; an image the engine lists has one)
+        return image_id
 
     def _current(self, tag: str, key: str, build: Callable[[], None]) -> str:
         """`tag`, built by `build` unless an image of that content key exists (checked again under the lock: another

@@ -322,7 +322,9 @@ class Inducer:
         self.last_reply_path = reply_path
         return reply
 
-    def induce(self, round_number: int, experiences: list[Experience], existing: list[Workflow],
+    # induce and induce_pitfalls take their first three positionally only: the engine calls either, as one kind of
+    # round (Engine._induce), so their parameters' names are no part of the call
+    def induce(self, round_number: int, experiences: list[Experience], existing: list[Workflow], /,
                attempt: int = 1) -> tuple[list[dict], Completion]:
         """One attempt at a workflow round: prompt and raw reply saved under induction/ (`last_reply_path`); returns
         the parsed workflows. `existing` may hold pitfalls too: only workflows are listed."""
@@ -330,7 +332,7 @@ class Inducer:
         reply = self._ask(messages, self.prompt_path(round_number), self.reply_path(round_number, attempt))
         return parse_workflows(reply.text), reply
 
-    def induce_pitfalls(self, round_number: int, failures: list[Experience], existing: list[Workflow],
+    def induce_pitfalls(self, round_number: int, failures: list[Experience], existing: list[Workflow], /,
                         attempt: int = 1) -> tuple[list[dict], Completion]:
         """One attempt at a pitfall round from failed attempts: pitfalls_NNN.prompt.txt / .reply.txt; returns the
         parsed pitfalls (use `failure(text, parsed, PITFALL)` to tell an unusable reply)."""

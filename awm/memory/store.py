@@ -30,7 +30,7 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, TypedDict
 
 from awm import atomic
 from awm.errors import UserError
@@ -48,7 +48,7 @@ in front of you, do what its steps say to avoid it.
 KINDS = (WORKFLOW, PITFALL)
 _PREFIX = {WORKFLOW: "wf-", PITFALL: "pf-"}
 _COUNTS = ("injected", "passed", "failed", "errored", "helped", "hurt")
-Merger = Callable[[Workflow, dict], dict]
+Merger = Callable[[Workflow, Mapping[str, Any]], dict]
 
 
 def slug(name: str, kind: str = WORKFLOW) -> str:
@@ -70,13 +70,13 @@ def _ratio(a: list[str], b: list[str]) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def _fields(entry: Workflow | dict) -> tuple[str, str, list[str]]:
+def _fields(entry: Workflow | Mapping[str, Any]) -> tuple[str, str, list[str]]:
     if isinstance(entry, Workflow):
         return entry.name, entry.description, list(entry.steps)
     return str(entry.get("name", "")), str(entry.get("description", "")), [str(s) for s in entry.get("steps", [])]
 
 
-def similarity(a: Workflow | dict, b: Workflow | dict) -> float:
+def similarity(a: Workflow | Mapping[str, Any], b: Workflow | Mapping[str, Any]) -> float:
     """How alike two entries are, in [0, 1]: the larger of their steps' similarity and the mean of their names',
     descriptions' and steps' similarities. Each is difflib's ratio over the lower-case words, with every `{slot}`
     counted as the same word (so "{file}" and "{module-path}" match). The steps carry the procedure, so near-identical
@@ -178,7 +178,7 @@ class WorkflowMemory:
         merged: list[str] = []
         merge_errors: list[dict] = []
         for raw in induced:
-            item = {"name": str(raw["name"]).strip(), "description": str(raw.get("description", "")).strip(),
+            item: _Content = {"name": str(raw["name"]).strip(), "description": str(raw.get("description", "")).strip(),
                     "steps": [str(s) for s in raw.get("steps", [])]}
             target = self._most_similar(item, kind)
             if target is not None and target.id in touched:
@@ -223,7 +223,7 @@ class WorkflowMemory:
         self.save()
         return kept
 
-    def _most_similar(self, item: dict, kind: str) -> Workflow | None:
+    def _most_similar(self, item: Mapping[str, Any], kind: str) -> Workflow | None:
         """The entry of this kind most like `item`, if it reaches the merge threshold. Disabled entries count: a
         re-induced near-duplicate of a disabled workflow updates it and stays disabled, instead of coming back."""
         best, best_score = None, self.merge_threshold
@@ -515,7 +515,14 @@ def shape_problem(data: Any) -> str | None:
     return None
 
 
-def _content(data: Any) -> dict:
+class _Content(TypedDict):
+    """An entry's content as induction or a merge gives it."""
+    name: str
+    description: str
+    steps: list[str]
+
+
+def _content(data: Any) -> _Content:
     """A merger's answer as {name, description, steps}; ValueError if it is not usable."""
     if not isinstance(data, dict):
         raise ValueError(f"the merge gave {type(data).__name__}, not an entry")

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from awm import demo
 
@@ -26,6 +26,12 @@ def setup_environment() -> None:
     """Environment the model and agent stack need before they are imported: no price-table fetch, no banner."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
+
+
+class _Retrying(Protocol):
+    """A function decorated by tenacity's retry (what the SDK's retry_decorator gives)."""
+
+    def retry_with(self, *args: Any, **kwargs: Any) -> Callable[..., Any]: ...
 
 
 def import_litellm():
@@ -187,7 +193,10 @@ def _bound_llm_class() -> type:
             bound = self._bound.bound if self._bound is not None else None
             if bound is None:
                 return decorate
-            return lambda fn: decorate(fn).retry_with(sleep=lambda seconds: bounded_sleep(bound, seconds))
+            # The SDK annotates the decorated function as a plain callable; it is tenacity's wrapper, which has
+            # retry_with (a copy with other settings: here, a sleep that gives up at the deadline).
+            return lambda fn: cast(_Retrying, decorate(fn)).retry_with(
+                sleep=lambda seconds: bounded_sleep(bound, seconds))
 
     _BOUND_LLM["cls"] = BoundLLM
     return BoundLLM

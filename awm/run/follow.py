@@ -232,9 +232,9 @@ class Follower:
             events += self._read_log(flight, final=False)
         new = self._read_journal()
         for experience in new:
-            flight = self.flights.pop(experience.instance_id, None)
-            if flight is not None:
-                events += self._read_log(flight, final=True)
+            landed = self.flights.pop(experience.instance_id, None)
+            if landed is not None:
+                events += self._read_log(landed, final=True)
             self.candidates.pop(experience.instance_id, None)
             events.append(ev.IssueFinished(
                 instance_id=experience.instance_id, index=self.positions.get(experience.instance_id, 0),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
 from awm import demo
+from awm.agent.limits import Cancel
 from awm.agent.runner import AgentResult, AgentRunner
 from awm.agent.workspace import OpenWorkspace, Workspace, make_workspace, remove_work_root, work_root
 from awm.dataset import load_issues
@@ -20,7 +20,7 @@ from awm.grading.base import Evaluator
 from awm.memory.induction import Inducer
 from awm.memory.adherence import AdherenceJudge
 from awm.memory.judge import Judge
-from awm.memory.retrieval import Retriever, litellm_embedder, make_retriever
+from awm.memory.retrieval import EmbeddingRetriever, Retriever, litellm_embedder, make_retriever
 from awm.model.client import completer, completion_kwargs, count_tokens
 from awm.paths import repo_cache_root
 from awm.records import Issue, Status
@@ -35,7 +35,7 @@ class Agent(Protocol):
 
     def run(self, issue: Issue, workspace: OpenWorkspace, memory_block: str,
             on_event: Callable[..., None], log_path: Path, trajectory_path: Path,
-            cancel: threading.Event | None = None) -> AgentResult:
+            cancel: Cancel | None = None) -> AgentResult:
         """`on_event(kind, tool, text, progress=None)` for each of the agent's events; `progress` (an
         awm.agent.runner.Progress: steps, cost and tokens so far) when the agent knows it."""
 
@@ -130,7 +130,7 @@ def make_parts_retriever(spec: RunSpec) -> Retriever:
     """The ranker memory.retrieval names; `embedding` calls litellm's embedding API at the model's address, key
     (transient faults retried by litellm, `llm.num_retries`, as the model's completions are)."""
     embed = None
-    if spec.memory.retrieval == "embedding":
+    if spec.memory.retrieval == "embedding" and spec.memory.embedding_model:  # (make_retriever refuses none)
         llm = spec.llm
         kwargs = {"api_key": completion_kwargs(llm)["api_key"], "api_base": llm.base_url,
                   "api_version": llm.api_version, "timeout": llm.timeout, "custom_llm_provider": llm.custom_llm_provider,
@@ -180,7 +180,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         from awm.model.check import check_embedding_model
 
         dims = check_embedding_model(spec.memory.embedding_model, spec.llm)  # field memory.embedding_model
-        if dims is not None and hasattr(retriever, "dims"):
+        if dims is not None and isinstance(retriever, EmbeddingRetriever):
             retriever.dims = dims  # later answers of another size are a fault
     workspace = make_workspace(spec, cache, root, run_dir=store.dir)
     if hasattr(workspace, "close"):  # a pool of agent servers, a runtime API client
@@ -207,5 +207,5 @@ def success(experience_status: Status, judge: dict | None, rule: str) -> bool:
     """Whether an attempt counts as solved for memory (induction.success): the hidden tests passed, the judge says
     so, or both."""
     tests = experience_status == Status.PASS
-    judged = bool(judge) and judge.get("verdict") == "PASS"
+    judged = judge is not None and judge.get("verdict") == "PASS"
     return {"tests": tests, "judge": judged, "tests+judge": tests and judged}[rule]

@@ -74,6 +74,15 @@ class Stats:
         return data
 
 
+@dataclass
+class Discarded:
+    """The attempts not kept (interrupted, or forgotten to be redone): their spend still counts."""
+    attempts: int = 0
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class Tally:
     """The experiences' counts and sums, kept up to date one experience at a time: the engine's statistics after
     each issue cost the same at the 2,000th issue as at the first."""
@@ -86,18 +95,19 @@ class Tally:
         self.completion_tokens = 0
         self.judge_cost = 0.0
         self.judge_tokens = [0, 0]
-        self.embedding = [0, 0, 0.0]  # calls, prompt tokens, cost
+        self.embedding_calls = self.embedding_tokens = 0
+        self.embedding_cost = 0.0
         self.learned = self.judged = self.judge_agreed = self.memory_tokens = self.memory_issues = 0
-        self.discarded = [0, 0.0, 0, 0]  # attempts, cost, prompt tokens, completion tokens
+        self.discarded = Discarded()
         for e in experiences:
             self.add(e)
 
     def discard(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None:
         """An attempt not kept (interrupted, or forgotten to be redone): its spend still counts."""
-        self.discarded[0] += 1
-        self.discarded[1] += float(cost or 0.0)
-        self.discarded[2] += int(prompt_tokens or 0)
-        self.discarded[3] += int(completion_tokens or 0)
+        self.discarded.attempts += 1
+        self.discarded.cost += float(cost or 0.0)
+        self.discarded.prompt_tokens += int(prompt_tokens or 0)
+        self.discarded.completion_tokens += int(completion_tokens or 0)
 
     def add(self, e: Experience) -> None:
         self.processed += 1
@@ -114,18 +124,18 @@ class Tally:
             self.judge_tokens[0] += int(call.get("prompt_tokens", 0) or 0)
             self.judge_tokens[1] += int(call.get("completion_tokens", 0) or 0)
         embedding = e.embedding or {}
-        self.embedding[0] += int(embedding.get("calls", 0) or 0)
-        self.embedding[1] += int(embedding.get("prompt_tokens", 0) or 0)
-        self.embedding[2] += float(embedding.get("cost", 0) or 0)
+        self.embedding_calls += int(embedding.get("calls", 0) or 0)
+        self.embedding_tokens += int(embedding.get("prompt_tokens", 0) or 0)
+        self.embedding_cost += float(embedding.get("cost", 0) or 0)
         if judge.get("verdict") in ("PASS", "FAIL") and e.status in (Status.PASS, Status.FAIL):
             self.judged += 1
             self.judge_agreed += (judge["verdict"] == "PASS") == (e.status == Status.PASS)
 
     def stats(self, total: int, workflows: int, rounds: int, elapsed_s: float, induction: dict | None = None) -> Stats:
         induction = induction or {}
-        i_prompt = int(induction.get("prompt_tokens", 0)) + self.judge_tokens[0] + self.embedding[1]
+        i_prompt = int(induction.get("prompt_tokens", 0)) + self.judge_tokens[0] + self.embedding_tokens
         i_completion = int(induction.get("completion_tokens", 0)) + self.judge_tokens[1]
-        i_cost = float(induction.get("cost", 0.0)) + self.judge_cost + self.embedding[2]
+        i_cost = float(induction.get("cost", 0.0)) + self.judge_cost + self.embedding_cost
         return Stats(
             total=total,
             processed=self.processed,
@@ -135,15 +145,15 @@ class Tally:
             skipped=self.by_status[Status.SKIPPED],
             workflows=workflows,
             induction_rounds=rounds,
-            cost=round(self.cost + i_cost + self.discarded[1], 6),
-            prompt_tokens=self.prompt_tokens + i_prompt + self.discarded[2],
-            completion_tokens=self.completion_tokens + i_completion + self.discarded[3],
+            cost=round(self.cost + i_cost + self.discarded.cost, 6),
+            prompt_tokens=self.prompt_tokens + i_prompt + self.discarded.prompt_tokens,
+            completion_tokens=self.completion_tokens + i_completion + self.discarded.completion_tokens,
             elapsed_s=round(elapsed_s, 3),
             induction_cost=round(i_cost, 6),
             induction_tokens=i_prompt + i_completion,
-            embedding_cost=round(self.embedding[2], 6),
-            embedding_tokens=self.embedding[1],
-            embedding_calls=self.embedding[0],
+            embedding_cost=round(self.embedding_cost, 6),
+            embedding_tokens=self.embedding_tokens,
+            embedding_calls=self.embedding_calls,
             induction_failures=int(induction.get("failures", 0)),
             judge_failures=int(induction.get("judge_failures", 0)),
             merge_failures=int(induction.get("merge_failures", 0)),
@@ -153,9 +163,9 @@ class Tally:
             judge_agreed=self.judge_agreed,
             memory_tokens=self.memory_tokens,
             memory_issues=self.memory_issues,
-            discarded_attempts=self.discarded[0],
-            discarded_cost=round(self.discarded[1], 6),
-            discarded_tokens=self.discarded[2] + self.discarded[3],
+            discarded_attempts=self.discarded.attempts,
+            discarded_cost=round(self.discarded.cost, 6),
+            discarded_tokens=self.discarded.prompt_tokens + self.discarded.completion_tokens,
         )
 
 

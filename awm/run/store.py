@@ -87,8 +87,8 @@ class RunStore:
 
     @classmethod
     def create(cls, spec: RunSpec, output_dir: str | None = None) -> RunStore:
-        if output_dir or spec.output_dir:
-            run_dir = Path(output_dir or spec.output_dir).expanduser().resolve()
+        if chosen := output_dir or spec.output_dir:
+            run_dir = Path(chosen).expanduser().resolve()
             if _exists(run_dir / "config.json", "--output-dir" if output_dir else None):
                 raise UserError(
                     f"{run_dir} already holds a run. Resume it with `awm-tui --no-ui --resume {run_dir}`, or "
@@ -776,8 +776,9 @@ def list_runs(root: Path | None = None) -> list[RunSummary]:
     for run_dir in dict.fromkeys(dirs):
         store = RunStore(run_dir)
         config, checkpoint = store.config(), store.checkpoint()
-        stats = checkpoint.get("stats") if isinstance(checkpoint.get("stats"), dict) else {}
-        spec = config.get("spec") if isinstance(config.get("spec"), dict) else {}
+        stats, spec = checkpoint.get("stats"), config.get("spec")
+        stats = stats if isinstance(stats, dict) else {}
+        spec = spec if isinstance(spec, dict) else {}
         runs.append(RunSummary(
             run_dir=run_dir,
             name=spec.get("name", run_dir.name),

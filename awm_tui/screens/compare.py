@@ -135,8 +135,10 @@ class CompareScreen(Screen[None]):
             return
         text = self.query_one("#compare-text", Static)
         if event.state == WorkerState.SUCCESS:
-            self.comparison = event.worker.result
-            text.update(figures(self.comparison))
+            comparison = event.worker.result
+            assert comparison is not None  # (the compare worker returns one when it succeeds)
+            self.comparison = comparison
+            text.update(figures(comparison))
             self.refresh_bindings()  # w and o now do something: shown in the footer
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
@@ -190,9 +192,11 @@ class CompareScreen(Screen[None]):
     def report_written(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.SUCCESS:
             self.writing = False
-            self.report = event.worker.result
+            report = event.worker.result
+            assert report is not None  # (the report worker returns its path when it succeeds)
+            self.report = report
             self.refresh_bindings()
-            self.notify(f"{self.report.parent}\n(report.html, report.md, the figures, comparison.json) · o opens "
+            self.notify(f"{report.parent}\n(report.html, report.md, the figures, comparison.json) · o opens "
                         "it", title="Report written", timeout=20)
         elif event.state == WorkerState.ERROR:
             self.writing = False

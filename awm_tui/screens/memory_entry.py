@@ -77,7 +77,7 @@ def entry_text(memory: RunMemory, entry_id: str, round_number: int | None = None
 
 class MemoryEntryScreen(ModalScreen[None]):
     BINDINGS = [("escape", "dismiss", "Close"), ("q", "dismiss", "Close"),
-                ("d", "toggle('disabled')", "Disable/enable"), ("k", "toggle('pinned')", "Keep (pin/unpin)"),
+                ("d", "toggle_flag('disabled')", "Disable/enable"), ("k", "toggle_flag('pinned')", "Keep (pin/unpin)"),
                 ("D", "diff", "Diff a version against the one before")]
     DEFAULT_CSS = """
     MemoryEntryScreen { align: center middle; }
@@ -150,7 +150,7 @@ class MemoryEntryScreen(ModalScreen[None]):
         if not self.close_diff():
             await super().action_dismiss(result)
 
-    def action_toggle(self, flag: str) -> None:
+    def action_toggle_flag(self, flag: str) -> None:
         """d, k: the memory browser's operations on this entry (RunMemory.edit); the text shows the new state."""
         message, severity = self.memory.edit(self.entry_id, self.memory.toggle(self.entry_id, flag))
         self.notify(message, severity=severity, title="Memory")  # type: ignore[arg-type]

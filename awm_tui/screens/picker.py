@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.text import Text
 from textual import events, on
@@ -26,6 +26,10 @@ from textual.widgets import DataTable, Input, Static
 from awm.run.store import RunStore, RunSummary, list_runs
 from awm.fmt import money, plural
 from awm_tui.widgets.footer import KeyFooter
+
+if TYPE_CHECKING:
+    from textual import getters
+    from awm_tui.app import AwmApp
 
 NARROW = 120  # below this many columns the preview goes under the table instead of beside it
 
@@ -78,8 +82,10 @@ class PickerRun:
             cost = float(stats.get("cost") or 0.0)
         except (TypeError, ValueError):
             cost = 0.0
-        spec = config.get("spec") if isinstance(config.get("spec"), dict) else {}
-        memory = spec.get("memory") if isinstance(spec.get("memory"), dict) else {}
+        spec = config.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        memory = spec.get("memory")
+        memory = memory if isinstance(memory, dict) else {}
         enabled = str(memory.get("enabled", "on")).lower()
         try:
             workers = int(spec.get("workers", 1))
@@ -215,6 +221,9 @@ class RunTable(DataTable):
 
 
 class RunPicker(Screen[None]):
+    if TYPE_CHECKING:  # the screen runs in awm-tui's app, whose own methods it calls (nothing changes at run time)
+        app = getters.app(AwmApp)
+
     BINDINGS = [
         Binding("n", "new_run", "New run", id="new"),
         Binding("space", "mark", "Mark", id="mark"),
@@ -432,8 +441,9 @@ class RunPicker(Screen[None]):
         """c: the two marked runs compared issue by issue (the reference is the first marked)."""
         from awm_tui.screens.compare import CompareScreen
 
-        runs = [self.find(key) for key in self.marked]
-        if len(runs) != 2 or None in runs:
+        found = [self.find(key) for key in self.marked]
+        runs = [run for run in found if run is not None]
+        if len(found) != 2 or len(runs) != 2:
             self.notify("Mark two runs with space (the first marked is the reference), then press c.",
                         severity="warning")
             return

@@ -12,6 +12,7 @@ import time
 import traceback
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -42,6 +43,12 @@ from awm_tui.widgets.progress import RunProgress
 from awm_tui.widgets.queue import IssueQueue
 from awm_tui.widgets.statusbar import StatusBar
 from awm_tui.widgets.footer import KeyFooter
+
+if TYPE_CHECKING:
+    from textual import getters
+    from textual.notifications import SeverityLevel
+
+    from awm_tui.app import AwmApp
 
 FLUSH_SECONDS = 0.1
 FLUSH_BATCH = 500  # agent events written to the log per tick at most
@@ -116,6 +123,9 @@ class InFlight(ModalScreen[None]):
 
 
 class RunScreen(Screen[None]):
+    if TYPE_CHECKING:  # the screen runs in awm-tui's app, whose own methods it calls (nothing changes at run time)
+        app = getters.app(AwmApp)
+
     BINDINGS = [
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause after the issue in flight"),
         Binding("r", "resume", "Resume", id="resume"),
@@ -135,8 +145,8 @@ class RunScreen(Screen[None]):
         Binding("j", "jump", "Jump to the issue in flight", id="jump", show=False),
         Binding("l", "replay", "The issue's log", id="replay", show=False),
         Binding("o", "open_log", "The issue's log in the pager", id="open-log", show=False),
-        Binding("1", "focus('queue')", "Queue", id="focus-queue", show=False),
-        Binding("2", "focus('log')", "Log", id="focus-log", show=False),
+        Binding("1", "focus_pane('queue')", "Queue", id="focus-queue", show=False),
+        Binding("2", "focus_pane('log')", "Log", id="focus-log", show=False),
         Binding("3", "tab('history')", "History", id="focus-history", show=False),
         Binding("4", "tab('memory')", "Memory", id="focus-memory", show=False),
         Binding("z", "zoom", "Zoom the pane", id="zoom", show=False),
@@ -246,6 +256,8 @@ class RunScreen(Screen[None]):
 
         try:
             # the start-up in a thread of its own (session.build): a quit does not wait for it (beyond a grace)
+            # (a screen without a launch is read-only and starts no engine; the app gives every other its factory)
+            assert self.factory is not None and self.launch is not None
             self.engine = build(self.factory, self.launch, subscriber, controls)
             # A stop asked for while the engine was being built: run() pauses before the first issue and records
             # the run as paused (the factory skipped the rest of the start-up).
@@ -344,10 +356,11 @@ class RunScreen(Screen[None]):
             self.notify(event.text, title="Warning", severity="warning", timeout=15)
         elif isinstance(event, ev.RunFinished) and not self.stopping:
             s = event.stats
+            severities: dict[str, SeverityLevel] = {"completed": "information", "paused": "warning"}
             self.notify(f"{s.processed}/{s.total} {plural(s.total, 'issue')}, success {s.success_rate:.1%}, "
                         f"{money(s.cost)}. "
                         f"{event.message}", title=f"Run {event.outcome}",
-                        severity={"completed": "information", "paused": "warning"}.get(event.outcome, "error"))
+                        severity=severities.get(event.outcome, "error"))
 
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.model.fail(message.text)
@@ -522,7 +535,8 @@ class RunScreen(Screen[None]):
             self.agent_log.only = only
             self.agent_log.update_title()
 
-    def action_focus(self, which: str) -> None:
+    def action_focus_pane(self, which: str) -> None:
+        """1, 2: focus the issue queue or the agent log (by id; Textual's own `focus` action takes a selector)."""
         self.query_one(f"#{which}").focus()
 
     def action_tab(self, which: str) -> None:

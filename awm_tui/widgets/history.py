@@ -361,7 +361,9 @@ class HistoryPane(VerticalScroll):
         if event.worker.group == "history-mcnemar":
             event.stop()
             if event.state == WorkerState.SUCCESS:
-                discordant, p = event.worker.result
+                result = event.worker.result
+                assert result is not None  # (the test's worker returns its pair when it succeeds)
+                discordant, p = result
                 self.p_values[discordant] = p
                 self.render_history()
             return
@@ -370,7 +372,9 @@ class HistoryPane(VerticalScroll):
         event.stop()
         if event.state != WorkerState.SUCCESS or self.model is None:
             return
-        run_dir, baseline = event.worker.result
+        result = event.worker.result
+        assert result is not None  # (the baseline's worker returns its pair when it succeeds)
+        run_dir, baseline = result
         if run_dir != self.baseline_for:
             return  # another run's, read too late
         self.baseline = baseline

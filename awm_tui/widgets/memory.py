@@ -51,8 +51,8 @@ class MemoryBrowser(Vertical):
     BINDINGS = [
         # Not in the footer (the pane's bar says them): keys that appear and vanish with the focus would rebuild the
         # footer on every tab switch; and none of them is a run-screen key (p pauses, e shows the error).
-        Binding("d", "toggle('disabled')", "Disable/enable", show=False),
-        Binding("k", "toggle('pinned')", "Keep (pin/unpin)", show=False),
+        Binding("d", "toggle_flag('disabled')", "Disable/enable", show=False),
+        Binding("k", "toggle_flag('pinned')", "Keep (pin/unpin)", show=False),
         Binding("i", "induction", "Round's prompt", show=False),
         Binding("D", "diff", "Diff its versions", show=False),
         Binding("left_square_bracket", "step_round(-1)", "Earlier round", show=False),
@@ -97,7 +97,7 @@ class MemoryBrowser(Vertical):
             yield Select([("latest round", LATEST)], value=LATEST, allow_blank=False, compact=True, id="memory-round")
             yield Static("", id="memory-round-info")
         with Horizontal(id="memory-body"):
-            table = DataTable(id="memory-list", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str | Text] = DataTable(id="memory-list", cursor_type="row", zebra_stripes=True)
             table.add_column("name", key="name")
             for label in ("kind", "v", "uses", "pass", "±base"):
                 table.add_column(label, key=label)
@@ -235,7 +235,8 @@ class MemoryBrowser(Vertical):
 
     @on(Select.Changed, "#memory-round")
     def _round_changed(self, event: Select.Changed) -> None:
-        self.round = None if event.value in (LATEST, Select.NULL) else int(event.value)
+        value = event.value  # a round number, LATEST, or Select.NULL (none chosen)
+        self.round = value if isinstance(value, int) and value != LATEST else None
         self._draw()
 
     @on(DataTable.RowHighlighted, "#memory-list")
@@ -251,7 +252,11 @@ class MemoryBrowser(Vertical):
         from awm_tui.screens.memory_entry import MemoryEntryScreen
 
         screen = MemoryEntryScreen(entry_id, self.source, round_number=self.shown_round, diff=diff)
-        self.app.push_screen(screen, callback=lambda _: (self._note_flags(), self._draw()))  # d or k there: its state
+        def closed(_: object) -> None:  # d or k there: its state
+            self._note_flags()
+            self._draw()
+
+        self.app.push_screen(screen, callback=closed)
 
     def action_diff(self) -> None:
         """D: the highlighted entry opened with its newest version diffed against the one before (D again there:
@@ -322,7 +327,7 @@ class MemoryBrowser(Vertical):
             return
         self.app.push_screen(InductionRoundScreen(shown, files, self.source))
 
-    def action_toggle(self, flag: str) -> None:
+    def action_toggle_flag(self, flag: str) -> None:
         """d: disable or enable the selected entry; k: pin or unpin it (see RunMemory.edit)."""
         entry_id = self.selected_id()
         if entry_id is None:

@@ -95,11 +95,12 @@ def layout(ids: list[str], room: int | None) -> tuple[str, int]:
     shorter than what keeps them distinct."""
     full = min(ID_WIDTH[1], max([ID_WIDTH[0], *map(len, ids)]))
     rest = None if room is None else room - COLUMNS[0][2] - 2 * PADDING  # after the state and the id's padding
-    if rest is None or rest - sum(w + PADDING for _, _, w, _ in COLUMNS[2:2 + WANTED]) >= full:
+    wanted = sum(w + PADDING for _, _, w, _ in COLUMNS[2:2 + WANTED] if w is not None)  # (all have a width)
+    if rest is None or rest - wanted >= full:
         return "full", full
     labels = short_labels(ids)
     short = max([ID_WIDTH[0], *map(len, labels)])
-    if rest - sum(w + PADDING for _, _, w, _ in COLUMNS[2:2 + WANTED]) >= short or not ids:
+    if rest - wanted >= short or not ids:
         return "short", short
     fits = rest - COLUMNS[2][2] - PADDING  # the steps kept in view
     if fits >= short:
@@ -300,9 +301,9 @@ class IssueQueue(DataTable):
         time during a run and what kept keys waiting. Here the row's data is written and only that row's entries
         are dropped from those caches. They are DataTable's private state (textual is pinned, 8.2.8; the tests
         check what is drawn); without them, update_cell does it the slow way."""
-        caches = [getattr(self, name, None) for name in ROW_CACHES]
+        caches = [cache for name in ROW_CACHES if (cache := getattr(self, name, None)) is not None]
         data = getattr(self, "_data", None)
-        if data is None or iid not in data or any(cache is None for cache in caches):
+        if data is None or iid not in data or len(caches) < len(ROW_CACHES):
             for key, cell in changed.items():
                 self.update_cell(iid, key, cell)
             return

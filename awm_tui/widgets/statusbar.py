@@ -86,7 +86,7 @@ def status_fields(model: RunModel) -> list[Field]:
     s = model.stats
     state = SHOWN.get(model.state, model.state)
     style = STATE_STYLE.get(model.state, "$foreground")
-    state_forms = (f"[{style}]{state}[/]",)
+    state_forms: tuple[str, ...] = (f"[{style}]{state}[/]",)
     if model.error:
         state_forms = (f"[{style}]{state}[/] [$error]e: error[/]", *state_forms)
     in_flight = len(model.running)

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
         build_history(repo)
         instances = derive_instances(repo)
         final_head = head(repo)
+        assert final_head is not None  # build_history has just made the repository and its commits
     args.out_dir.mkdir(parents=True, exist_ok=True)
     lines = "".join(json.dumps(instance) + "\n" for instance in instances)
     (args.out_dir / "instances.jsonl").write_text(lines, encoding="utf-8")
