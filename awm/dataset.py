@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from awm import demo
 from awm.errors import UserError
-from awm.spec import DatasetSpec
 from awm.records import Issue
+from awm.spec import DatasetSpec
 
 _LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -172,7 +173,7 @@ def arrange(issues: list[Issue], spec: DatasetSpec) -> list[Issue]:
 
 
 def _created(issue: Issue):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         stamp = datetime.fromisoformat(str(issue.created_at).strip().replace(" ", "T"))
@@ -182,7 +183,7 @@ def _created(issue: Issue):
             f"{issue.instance_id} {problem}, so `dataset.order: chronological` cannot place it. Use `order: id` or "
             "`order: shuffle`, or give the records ISO dates (e.g. 2019-02-13T16:41:55Z).", field="dataset.order"
         ) from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _refuse_duplicates(ids: list[str], where: str, field: str, fix: str) -> None:

@@ -6,7 +6,7 @@ command line, the app, the Python API) names it with `located(path)`."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 
 class UserError(Exception):

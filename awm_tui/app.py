@@ -25,17 +25,17 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from awm.fmt import money
 from awm.paths import home
 from awm.run.store import RunSummary
 from awm_tui.headless import isatty as _isatty
-from awm.fmt import money
 from awm_tui.model import RunModel
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen

@@ -307,10 +307,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from awm.dataset import load_issues
     from awm.errors import UserError, located
     from awm.grading.backends import make_evaluator
-    from awm.paths import repo_cache_root
     from awm.grading.regrade import read_predictions, regrade
-    from awm.spec import DatasetSpec, LLMSpec, RunSpec, load_spec
+    from awm.paths import repo_cache_root
     from awm.repos import RepoCache
+    from awm.spec import DatasetSpec, LLMSpec, RunSpec, load_spec
 
     predictions_path = Path(args.predictions).expanduser()
     if predictions_path.is_dir():

@@ -44,7 +44,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str], pending: list[int] | None = None) -> int:
     args = parser().parse_args(argv)
     from awm.errors import UserError
-
     from awm_tui.headless import Stopper
 
     stopper = Stopper().install(pending=pending or [])
@@ -138,7 +137,6 @@ def _run_one(experiment, run, stopper, quiet: bool) -> str:
     from awm.run.launch import launch_spec, prepare_engine
     from awm.run.loop import Controls
     from awm.run.store import RunState, RunStore
-
     from awm_tui.headless import HeadlessPrinter
 
     if stopper.stop_requested:

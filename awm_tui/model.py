@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from awm.run import events as ev
-from awm.run.view import RunView
-from awm.run.stats import Stats
 from awm.records import Experience, Status, Workflow
+from awm.run import events as ev
+from awm.run.stats import Stats
+from awm.run.view import RunView
 
 WAITING, RUNNING = "waiting", "running"
 ACTIVE = ("running", "pausing", "stopping")  # states in which the run's clock ticks

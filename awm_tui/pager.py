@@ -7,8 +7,8 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from textual.app import App, SuspendNotSupported
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from awm.errors import UserError
+from awm.fmt import count
 from awm.memory import ops
 from awm.memory.store import WorkflowMemory, rates, tally
 from awm.records import PITFALL, Experience, Workflow
-from awm.fmt import count
 from awm_tui.model import IssueRow, RunModel
 
 PAST = {"disable": "disabled", "enable": "enabled", "pin": "pinned", "unpin": "unpinned"}
@@ -39,7 +40,7 @@ class EntryUsage:
     hurt: int = 0
 
     @classmethod
-    def of(cls, counts: dict[str, int]) -> "EntryUsage":
+    def of(cls, counts: dict[str, int]) -> EntryUsage:
         return cls(counts.get("injected", 0), counts.get("passed", 0), counts.get("failed", 0),
                    counts.get("errored", 0), counts.get("helped", 0), counts.get("hurt", 0))
 

@@ -15,10 +15,10 @@ Only argparse at import time: `awm-tui serve --help` is instant."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from awm.fmt import count
 
@@ -312,7 +312,7 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
             if process is not None and process.returncode is None:
                 try:
                     await asyncio.wait_for(process.wait(), 10)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     @web.middleware

@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from awm.run.events import Event, RunFinished, Subscriber
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from awm.agent.limits import Cancel, Guard, issue_budget
 from awm.agent.prompt import build_prompt

@@ -41,9 +41,10 @@ import sys
 import sysconfig
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 MODES = ("auto", "bwrap", "none")
 HOME = "/home/agent"  # the sandbox's private home (a tmpfs)

@@ -8,15 +8,16 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from awm import atomic
 from awm.agent import sandbox
 from awm.agent.sandbox import Sandbox
+from awm.errors import UserError
 from awm.processes import end_processes, interrupt_commands, new_token, owner_token, run_token, shell_env
 from awm.records import Issue
-from awm.errors import UserError
 from awm.repos import MissingCommit, RepoCache, diff_against, remove
 
 

@@ -15,9 +15,9 @@ provenance recorded, are warned about. SKIPPED issues (not graded) leave the pai
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

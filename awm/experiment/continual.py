@@ -19,8 +19,9 @@ keep their weights and the weighted mean is taken (`aulc_bootstrap`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

@@ -5,7 +5,7 @@ instances and the learning curves with numpy."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,14 +8,15 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from awm import atomic
-from awm.processes import group_env, new_token, wait_ended
 from awm.grading.recipes import test_files
+from awm.processes import group_env, new_token, wait_ended
 from awm.records import Issue, Status
 from awm.repos import git, remove
 

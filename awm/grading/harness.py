@@ -23,17 +23,19 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Callable, TypedDict
+from typing import TypedDict
 from unittest import mock
 from uuid import uuid4
 
 from awm import atomic
 from awm.errors import UserError
-from awm.images import engine
-from awm.images.specs import PATCH_LOCK as _PATCH_LOCK, build_test_spec, builds_here, instance_image, short_error  # noqa: F401,E501
 from awm.grading.base import EvalResult, GradingEvaluator, excerpt, failing_summary
+from awm.images import engine
+from awm.images.specs import PATCH_LOCK as _PATCH_LOCK  # noqa: F401,E501
+from awm.images.specs import build_test_spec, builds_here, instance_image, short_error
 from awm.records import Issue, Status
 
 log = logging.getLogger("awm.grading.harness")

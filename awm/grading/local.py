@@ -27,8 +27,19 @@ from pathlib import Path
 from awm import atomic
 from awm.errors import UserError
 from awm.grading import envs
-from awm.grading.base import (END, START, EvalResult, GradingEvaluator, apply_patch, excerpt, failing_summary, grade,
-                              reset_test_files, run_step, run_tests)
+from awm.grading.base import (
+    END,
+    START,
+    EvalResult,
+    GradingEvaluator,
+    apply_patch,
+    excerpt,
+    failing_summary,
+    grade,
+    reset_test_files,
+    run_step,
+    run_tests,
+)
 from awm.grading.recipes import Recipe, RecipeError, parser, recipe_for, requirements_text
 from awm.records import Issue, Status
 from awm.repos import GitError, RepoCache, git, remove

@@ -26,9 +26,10 @@ import os
 import re
 import threading
 import traceback
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TypedDict
+from typing import Any, TypedDict
 from uuid import uuid4
 
 from awm import atomic

@@ -18,9 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from awm import demo
-    from awm.images.specs import build_test_spec
     from awm.images import engine
     from awm.images.build import Builder, ImageError
+    from awm.images.specs import build_test_spec
     from awm.repos import RepoCache
 
     why = engine.unreachable()

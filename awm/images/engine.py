@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from awm.processes import CONTAINER_LABEL as OWNER_LABEL  # noqa: E402 - the watchdog's, which removes them
+
 RUN_LABEL = "awm-tui.run"
 KIND_LABEL = "awm-tui.kind"  # agent | grading | build
 HOST_NETWORK = "host"  # with host networking, a server in a container is on this machine's 127.0.0.1

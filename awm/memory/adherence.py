@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from awm import atomic
 from awm.records import Experience, Issue, Status, Step, Workflow

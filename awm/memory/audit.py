@@ -32,8 +32,9 @@ read it, and two issues may change the same function."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from awm.records import Experience, Issue, Workflow
 
@@ -195,7 +196,7 @@ def round_places(rounds: list[dict], order: list[str], experiences: Iterable[Exp
     `source_instances`); a warm start's round 0 is at 0 (before every issue). A round that records no sources is
     placed just before the first issue that started with its memory (Experience.memory_round); 0 if none did."""
     position = {iid: k for k, iid in enumerate(order, 1)}
-    started = sorted(((e.position or position.get(e.instance_id, 0), e.memory_round) for e in experiences))
+    started = sorted((e.position or position.get(e.instance_id, 0), e.memory_round) for e in experiences)
     places = {}
     for entry in rounds:
         number = int(entry.get("round", 0))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from awm.model.client import approx_tokens
 from awm.records import Experience, Step

@@ -19,8 +19,8 @@ given (unless the tests already failed it, under `tests+judge`); it is not judge
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from awm import atomic
 from awm.memory.condense import Count, condense, fit_text, trim_patch

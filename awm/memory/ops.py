@@ -13,8 +13,8 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from awm import atomic
 from awm.errors import UserError

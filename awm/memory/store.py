@@ -29,8 +29,9 @@ import difflib
 import math
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypedDict
+from typing import Any, TypedDict
 
 from awm import atomic
 from awm.errors import UserError

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from awm.run.stats import Stats
 from awm.records import Experience, Status, Workflow
+from awm.run.stats import Stats
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from pathlib import Path
 from awm.dataset import load_issues
 from awm.errors import UserError, located
 from awm.records import Issue
-from awm.run import events as ev, provenance
+from awm.run import events as ev
+from awm.run import provenance
 from awm.run.loop import Controls, Engine
 from awm.run.parts import assemble, memory_sources
 from awm.run.store import RunStore
 from awm.spec import RunSpec, load_spec, packaged_label, packaged_spec, recorded_value, settings_layer
-
 
 # Flags that say how a run is shown or where it is written, not what it is: not carried over to its resumes.
 NOT_CARRIED = ("output_dir", "verbose")

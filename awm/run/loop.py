@@ -28,8 +28,8 @@ from awm.memory.retrieval import EmbeddingFault, Selection, make_retriever, retr
 from awm.memory.store import WorkflowMemory
 from awm.model.client import describe_fault, is_model_fault
 from awm.records import PITFALL, WORKFLOW, Experience, Issue, Status, Workflow
-from awm.run import events as ev
 from awm.run import disk
+from awm.run import events as ev
 from awm.run.parts import MemorySources, Parts, success
 from awm.run.stats import Stats, Tally
 from awm.run.store import RunState, RunStore, design_statistics

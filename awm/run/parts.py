@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from awm import demo
 from awm.agent.limits import Cancel
@@ -17,8 +18,8 @@ from awm.dataset import load_issues
 from awm.errors import UserError
 from awm.grading.backends import make_evaluator
 from awm.grading.base import Evaluator
-from awm.memory.induction import Inducer
 from awm.memory.adherence import AdherenceJudge
+from awm.memory.induction import Inducer
 from awm.memory.judge import Judge
 from awm.memory.retrieval import EmbeddingRetriever, Retriever, litellm_embedder, make_retriever
 from awm.model.client import completer, completion_kwargs, count_tokens

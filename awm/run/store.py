@@ -23,17 +23,17 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterator
 
 from awm import atomic
 from awm.errors import UserError
 from awm.paths import runs_root
-from awm.spec import RunSpec
-from awm.run.stats import Stats
 from awm.records import Experience
+from awm.run.stats import Stats
+from awm.spec import RunSpec
 
 FORMAT = 1
 

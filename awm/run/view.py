@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from awm.memory.store import WorkflowMemory
-from awm.run.store import RunStore
-from awm.run.stats import Stats
 from awm.records import Experience
+from awm.run.stats import Stats
+from awm.run.store import RunStore
 
 
 @dataclass

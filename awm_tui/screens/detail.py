@@ -10,8 +10,9 @@ grows, everything once it finishes)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -24,12 +25,12 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
 from awm.agent.trajectory import Described, action_text, shorten
+from awm.fmt import count, duration, money
 from awm.records import Experience
 from awm.run.store import RunStore
-from awm.fmt import count, duration, money
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import RunMemory, kind_label
-from awm_tui.widgets.findtext import hit_lines, highlighted, row_of
+from awm_tui.widgets.findtext import highlighted, hit_lines, row_of
 
 OBSERVATION_LINES = 30  # lines of one observation shown; the rest is in the run folder's log
 LOG_LINES = 500  # lines of an issue in flight's log shown: its last ones

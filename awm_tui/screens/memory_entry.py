@@ -11,8 +11,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from awm.records import PITFALL, Workflow
 from awm.fmt import count
+from awm.records import PITFALL, Workflow
 from awm_tui.run_memory import RunMemory
 
 

@@ -8,10 +8,11 @@ and finished must not still show "paused" (the cursor stays on the run it was on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events, on
@@ -23,12 +24,13 @@ from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Static
 
-from awm.run.store import RunStore, RunSummary, list_runs
 from awm.fmt import money, plural
+from awm.run.store import RunStore, RunSummary, list_runs
 from awm_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from textual import getters
+
     from awm_tui.app import AwmApp
 
 NARROW = 120  # below this many columns the preview goes under the table instead of beside it

@@ -25,11 +25,11 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
+from awm.fmt import count, duration, money, plural
+from awm.paths import home
 from awm.run import events as ev
 from awm.run.loop import Controls
 from awm.run.store import RunStore
-from awm.paths import home
-from awm.fmt import count, duration, money, plural
 from awm_tui.messages import EngineEvent, EngineFailed
 from awm_tui.model import ERROR_STREAK, RUNNING, IssueRow, RunModel
 from awm_tui.screens.detail import IssueDetail, read_tail
@@ -37,12 +37,12 @@ from awm_tui.screens.error import ErrorScreen
 from awm_tui.screens.help import HelpScreen
 from awm_tui.session import EngineFactory, EngineLike, Launch, StartupAbandoned, StartupStep, build
 from awm_tui.widgets.agentlog import AgentLog, parse_log
+from awm_tui.widgets.footer import KeyFooter
 from awm_tui.widgets.history import HistoryPane
 from awm_tui.widgets.memory import MemoryBrowser
 from awm_tui.widgets.progress import RunProgress
 from awm_tui.widgets.queue import IssueQueue
 from awm_tui.widgets.statusbar import StatusBar
-from awm_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from textual import getters

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Callable, Iterable
 
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.markup import escape
 from textual.color import Color
+from textual.markup import escape
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Log

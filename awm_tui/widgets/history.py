@@ -12,8 +12,8 @@ about the same at the 2,294th issue as at the first."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -24,8 +24,8 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from awm.experiment.figures import p_phrase, percent, points
-from awm.run.stats import default_window
 from awm.fmt import count
+from awm.run.stats import default_window
 from awm_tui.model import IssueRow, RunModel
 from awm_tui.run_memory import Baseline, read_baseline  # noqa: F401 - read_baseline: called by name (tests wrap it)
 

@@ -16,7 +16,7 @@ The cursor follows the issue the live log follows, until the user moves it or sc
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from rich.style import Style
 from rich.text import Text
@@ -26,8 +26,8 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 from awm_tui.headless import money
-from awm_tui.widgets.agentlog import legible
 from awm_tui.model import RUNNING, WAITING, IssueRow
+from awm_tui.widgets.agentlog import legible
 
 # state: (mark, word, component class for its colour)
 MARKS = {WAITING: ("·", "wait", "waiting"), RUNNING: ("▶", "run", "running"), "PASS": ("✓", "PASS", "pass"),
