@@ -104,8 +104,8 @@ def _read_json(path: Path) -> list[dict]:
 
 def _bad(path: Path, line: int | None, problem: str) -> UserError:
     at = f"{path}, line {line}" if line else str(path)
-    return UserError(f"{at} could not be read: {problem}. Fix the file: it must be SWE-bench-format records (one JSON object per line "
-                     "for .jsonl).", field="dataset.name")
+    return UserError(f"{at} could not be read: {problem}. Fix the file: it must be SWE-bench-format records (one JSON "
+                     "object per line for .jsonl).", field="dataset.name")
 
 
 def _honour_offline() -> None:
@@ -146,7 +146,8 @@ def select(rows: list[dict], spec: DatasetSpec) -> list[Issue]:
             raise UserError(
                 f"{', '.join(missing[:5])}"
                 f"{' …' if len(missing) > 5 else ''} not found in {spec.name} (split {spec.split}"
-                f"{', repos ' + ', '.join(spec.repo_filter) if spec.repo_filter else ''}). Check the ids or the filter.",
+                f"{', repos ' + ', '.join(spec.repo_filter) if spec.repo_filter else ''}). "
+                "Check the ids or the filter.",
                 field="dataset.instance_ids",
             )
         issues = [by_id[x] for x in spec.instance_ids]

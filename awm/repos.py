@@ -28,7 +28,8 @@ class MissingCommit(GitError):
     """The repository's source does not have a commit an instance needs."""
 
 
-def git(*args: str, cwd: Path | None = None, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+def git(*args: str, cwd: Path | None = None, check: bool = True,
+        input: str | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         ["git", *args], cwd=cwd, input=input, capture_output=True, text=True, env={**os.environ, **_GIT_ENV}
     )

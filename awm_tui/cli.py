@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", nargs="?", help="run spec (YAML), e.g. specs/demo.yaml; without one, the run picker opens, "
-                   "or with --llm-config a run on awm-tui's defaults (specs/django.yaml), as the design's command line. "
+                   "or with --llm-config a run on awm-tui's defaults (specs/django.yaml), as the design's command "
+                   "line. "
                    "Other commands (each has --help): `awm-tui evaluate`, `memory`, `compare`, `experiment`, `replay`, "
                    "`export`, "
                    "`serve` (the app in a browser), `watch` (follow a run another process runs)")

@@ -199,8 +199,8 @@ def _ablation_agreed(args, choice, spec, memory_runs: int) -> bool:
     each = choice.entries * issues
     print(f"awm-tui: --ablate {choice.text}: up to {count(choice.entries, 'entry')} x {count(issues, 'issue')} = "
           f"{count(each, 'issue run')} per memory run, {count(memory_runs, 'memory run')}: up to "
-          f"{count(each * memory_runs, 'issue run')} besides the experiment's {issues:,} per run and replay (each entry "
-          "runs only on the issues its replay gave it).", flush=True)
+          f"{count(each * memory_runs, 'issue run')} besides the experiment's {issues:,} per run and replay (each "
+          "entry runs only on the issues its replay gave it).", flush=True)
     if args.yes:
         return True
     if not sys.stdin.isatty():

@@ -144,8 +144,8 @@ def _hits_table(hits) -> str:
 
 def _usefulness(use: dict) -> str:
     lcb = use.get("lcb")
-    text = (f"injected into {count(int(use.get('injected', 0)), 'issue')}: {use.get('passed', 0)} passed, {use.get('failed', 0)} "
-            f"failed, {use.get('errored', 0)} errors")
+    text = (f"injected into {count(int(use.get('injected', 0)), 'issue')}: {use.get('passed', 0)} passed, "
+            f"{use.get('failed', 0)} failed, {use.get('errored', 0)} errors")
     if use.get("helped") or use.get("hurt"):
         text += f"; against the baseline: helped {use.get('helped', 0)}, hurt {use.get('hurt', 0)}"
     if lcb is not None and use.get("injected"):

@@ -287,7 +287,7 @@ class RunModel:
             after = sum(1 for r in model.history if r.memory_round < entry["round"])
             merged = set(entry.get("merged", ()))
 
-            def names(ids, versions: bool = False) -> tuple[str, ...]:
+            def names(ids, versions: bool = False, entry=entry) -> tuple[str, ...]:  # called here, in this turn
                 found = [view.memory.version(i, entry["round"]) or model.workflows.get(i) for i in ids]
                 return tuple(f"{v.name} v{v.version}" if versions else v.name for v in found if v is not None)
 

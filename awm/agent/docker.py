@@ -171,7 +171,8 @@ class AgentContainer:
             time.sleep(0.2)
         result = self.container.exec_run(["rm", "-f", CONFIG_IN_CONTAINER], user="root")
         if result.exit_code != 0:
-            raise ContainerError(f"could not delete the agent server's config in the container: {result.output[:200]!r}")
+            raise ContainerError("could not delete the agent server's config in the container: "
+                                 f"{result.output[:200]!r}")
         return time.monotonic() - started
 
     def head(self) -> str:

@@ -339,7 +339,7 @@ class AgentRunner:
                     while result.nudges < NUDGES and not guard.check():
                         nudge = (NUDGE if _ended_on_text(running, seen) else
                                  BAD_CALL_NUDGE if _stuck_on_rejected_calls(running, seen) else "")
-                        if not nudge or not guard.run(lambda: (running.send_message(nudge), run())):
+                        if not nudge or not guard.run(lambda nudge=nudge: (running.send_message(nudge), run())):
                             break
                         result.nudges += 1
             result.status = _status(conversation, guard.reason, seen)

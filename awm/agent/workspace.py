@@ -179,7 +179,8 @@ class LocalWorkspace:
             checkout.close()
             raise UserError(
                 f"{issue.instance_id}: its base commit {issue.base_commit} is not in {self.cache.source(issue.repo)}. "
-                f"Set `repos.{issue.repo}` to a clone or URL that has it, or fix the record's base_commit; then resume.",
+                f"Set `repos.{issue.repo}` to a clone or URL that has it, or fix the record's base_commit; "
+                "then resume.",
                 field=f"repos.{issue.repo}") from None
         except BaseException:
             checkout.close()

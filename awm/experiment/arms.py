@@ -102,8 +102,9 @@ class Experiment:
             if not (replay.dir / "config.json").is_file() or RunStore(replay.dir).state() != RunState.COMPLETED:
                 continue
             for entry, issues in ablation.choose(read_run(replay.dir), choice):
-                planned.append(PlannedRun(replay.arm, replay.seed, source.with_name(ablation.folder_name(source, entry)),
-                                          replay_of=source, withhold=entry, issues=tuple(issues)))
+                folder = source.with_name(ablation.folder_name(source, entry))
+                planned.append(PlannedRun(replay.arm, replay.seed, folder, replay_of=source, withhold=entry,
+                                          issues=tuple(issues)))
         return planned
 
     def run_overrides(self, run: PlannedRun) -> dict:

@@ -143,8 +143,8 @@ def arm_figures(comparison: Comparison, arm: Arm, replays: list[Run], off: Arm |
     if left_out:
         comparison.warnings.append(f"{arm.name}: {left_out} paired instance(s) are not finished and graded by its "
                                    "replay(s), and are left out of its continual-learning figures.")
-    record: dict[str, Any] = {"arm": arm.name, "replays": [str(r.path) for r in replays], "reference": off.name if off else None,
-              "instances": len(instances)}
+    record: dict[str, Any] = {"arm": arm.name, "replays": [str(r.path) for r in replays],
+                              "reference": off.name if off else None, "instances": len(instances)}
     if not instances:
         return {**record, **dict.fromkeys(KEYS)}
     online = _outcomes(arm.runs, instances)

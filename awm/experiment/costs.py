@@ -76,7 +76,8 @@ def issue_costs(e: Experience, shared: dict) -> dict[str, tuple[float, int]]:
     judge = _calls(e.judge or {})
     embedding = (float((e.embedding or {}).get("cost", 0) or 0), int((e.embedding or {}).get("prompt_tokens", 0) or 0))
     return {
-        "agent": (e.cost + shared["discarded"][0] / n, e.prompt_tokens + e.completion_tokens + shared["discarded"][1] / n),
+        "agent": (e.cost + shared["discarded"][0] / n,
+                  e.prompt_tokens + e.completion_tokens + shared["discarded"][1] / n),
         "induction": (shared["induction"][0] / n, shared["induction"][1] / n),
         "merge": (shared["merge"][0] / n, shared["merge"][1] / n),
         "judge": judge,

@@ -553,9 +553,10 @@ def _settings(spec: dict) -> list[str]:
     if memory.get("enabled", "on") != "off":
         frozen = " (frozen: a finished run's final memory given, nothing learned)" \
             if memory.get("enabled") == "frozen" else ""
-        lines.append(f"workflow memory{frozen}: retrieval {memory.get('retrieval', '?')} (top {memory.get('top_k', '?')}, "
-                     f"{memory.get('budget_tokens', '?')} tokens), induction every {induction.get('trigger', '?')} "
-                     f"successes, success by {induction.get('success', '?')}"
+        lines.append(f"workflow memory{frozen}: retrieval {memory.get('retrieval', '?')} "
+                     f"(top {memory.get('top_k', '?')}, {memory.get('budget_tokens', '?')} tokens), "
+                     f"induction every {induction.get('trigger', '?')} successes, "
+                     f"success by {induction.get('success', '?')}"
                      f"{', pitfalls from failures' if induction.get('from_failures') else ''}"
                      f"{', started from ' + str(memory['start_from']) if memory.get('start_from') else ''}")
     else:

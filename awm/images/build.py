@@ -327,7 +327,8 @@ class Builder:
             labels=engine.labels("build"), volumes=volumes or {}, working_dir="/",
         )
         try:
-            container.put_archive("/", tar_of({f"{BUILD_DIR.lstrip('/')}/{name}": data for name, data in files.items()}))
+            archive = tar_of({f"{BUILD_DIR.lstrip('/')}/{name}": data for name, data in files.items()})
+            container.put_archive("/", archive)
             container.start()
             status = container.wait(timeout=BUILD_TIMEOUT_S).get("StatusCode", 1)
             if status != 0:

@@ -80,8 +80,9 @@ def remove_containers(docker_client, *, owner: str | None = None, run: str | Non
 
 class ContainerDefaults:
     """A docker client whose containers are created with host networking, awm-tui's labels and SIGKILL as their stop
-    signal unless the caller says otherwise: what the SWE-bench harness is given (its `build_container` names no network, and Docker's default
-    is a bridge; with the engine docker-up.sh starts, there is none). Everything else is the client's own."""
+    signal unless the caller says otherwise: what the SWE-bench harness is given (its `build_container` names no
+    network, and Docker's default is a bridge; with the engine docker-up.sh starts, there is none). Everything else
+    is the client's own."""
 
     def __init__(self, docker_client, container_labels: dict[str, str], network_mode: str = HOST_NETWORK):
         self._client = docker_client

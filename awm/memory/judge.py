@@ -12,8 +12,9 @@ when the fault is transient (llm.num_retries of the inducing model); what is lef
 (awm.run.loop): the verdict, with its reason and the reply's path, stays in the issue's record and a line goes to
 the run's memory_faults.jsonl (the statistics' judge_failures). Such an issue keeps its test verdict but is not
 learned from (no workflow, no pitfall) and counts neither as a success nor as a failure of the memory entries it was
-given (unless the tests already failed it, under `tests+judge`); it is not judged again on resume. JUDGE_ATTEMPTS (3) issues in a row with a judge fault stop the run
-(exit 2), naming the judge's model and `induction.success`; those issues are forgotten and redone on resume.
+given (unless the tests already failed it, under `tests+judge`); it is not judged again on resume. JUDGE_ATTEMPTS
+(3) issues in a row with a judge fault stop the run (exit 2), naming the judge's model and `induction.success`;
+those issues are forgotten and redone on resume.
 """
 
 from __future__ import annotations

@@ -185,7 +185,8 @@ class EmbeddingRetriever:
     round), so each version of an entry is embedded once, in the same call as the query. Every answer is checked
     (check_vectors; `dims` is the size of the first good answer, or of the start-up probe): a fault raises
     EmbeddingFault and caches nothing. `usage` sums the calls answered (faulty vectors too: they were paid for):
-    calls, prompt_tokens and cost, as Vectors report them; the engine keeps each issue's share (Experience.embedding)."""
+    calls, prompt_tokens and cost, as Vectors report them; the engine keeps each issue's share
+    (Experience.embedding)."""
 
     def __init__(self, model: str, embed: Embed):
         self.model = model

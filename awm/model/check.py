@@ -44,7 +44,8 @@ def check_model(llm: LLMSpec) -> None:
         except litellm.BadRequestError as exc:
             if "LLM Provider NOT provided" in str(exc):
                 raise UserError(f"{source}litellm cannot tell the provider of `{llm.model}`. Prefix the model with "
-                                "its provider, e.g. openai/NAME for an OpenAI-compatible server.", field="llm") from None
+                                "its provider, e.g. openai/NAME for an OpenAI-compatible server.",
+                                field="llm") from None
             if describe_fault(exc).startswith("the model refused the API key"):
                 raise _key_refused(llm, source) from None
             return

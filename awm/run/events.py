@@ -61,7 +61,8 @@ class IssueFinished(Event):
     steps: int
     duration_s: float
     stats: Stats
-    timings: dict = field(default_factory=dict)  # seconds: workspace, agent_setup, model_wait, tool, evaluation, tests, bookkeeping
+    # seconds: workspace, agent_setup, model_wait, tool, evaluation, tests, bookkeeping
+    timings: dict = field(default_factory=dict)
     experience: Experience | None = None
 
 

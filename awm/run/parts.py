@@ -134,8 +134,8 @@ def make_parts_retriever(spec: RunSpec) -> Retriever:
     if spec.memory.retrieval == "embedding" and spec.memory.embedding_model:  # (make_retriever refuses none)
         llm = spec.llm
         kwargs = {"api_key": completion_kwargs(llm)["api_key"], "api_base": llm.base_url,
-                  "api_version": llm.api_version, "timeout": llm.timeout, "custom_llm_provider": llm.custom_llm_provider,
-                  "num_retries": llm.num_retries}
+                  "api_version": llm.api_version, "timeout": llm.timeout,
+                  "custom_llm_provider": llm.custom_llm_provider, "num_retries": llm.num_retries}
         embed = litellm_embedder(spec.memory.embedding_model, **{k: v for k, v in kwargs.items() if v is not None})
     return make_retriever(spec.memory.retrieval, spec.memory.embedding_model, embed)
 

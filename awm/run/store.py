@@ -515,7 +515,10 @@ class RunStore:
         forms |= {(json.dumps(s, ensure_ascii=False)[1:-1].encode("utf-8"), b"<redacted>") for s in self.secrets}
         files = []
         for path in map(Path, paths):
-            files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+            if path.is_dir():
+                files += sorted(p for p in path.rglob("*") if p.is_file())
+            elif path.is_file():
+                files.append(path)
         changed = []
         for path in files:
             data = path.read_bytes()

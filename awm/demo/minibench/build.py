@@ -108,7 +108,8 @@ def build_history(repo: Path) -> None:
     for source in sorted(PROJECT_DIR.rglob("*")):
         if source.is_file() and "__pycache__" not in source.parts and source.suffix != ".pyc":
             relative = source.relative_to(PROJECT_DIR)
-            _write(repo / relative.parent / _RENAMED.get(relative.name, relative.name), source.read_text(encoding="utf-8"))
+            target = repo / relative.parent / _RENAMED.get(relative.name, relative.name)
+            _write(target, source.read_text(encoding="utf-8"))
     _commit(repo, "Initial import of tallyho 0.1", INITIAL_DATE)
     for number, bug in enumerate(BUGS, start=1):
         for path, old, new in bug.edits:

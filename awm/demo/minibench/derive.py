@@ -40,7 +40,8 @@ def run_tests(workdir: Path, test_files: list[str], fast: bool = True) -> dict[s
     if fast:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     result = subprocess.run(
-        test_command(test_files), cwd=workdir, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=300
+        test_command(test_files), cwd=workdir, env=env, capture_output=True, encoding="utf-8", errors="replace",
+        timeout=300,
     )
     return parse_log_pytest(result.stdout, None)
 
