@@ -53,3 +53,20 @@ def where(path: str | None, line: int | None = None, field: str | None = None) -
     if field:
         parts.append(f"field `{field}`")
     return ", ".join(parts)
+
+
+def brief(exc: BaseException, limit: int = 300, first_line: bool = True) -> str:
+    """An exception as one short line for a message or a record: its type and its first line (or, with
+    `first_line=False`, all its text on one line), at most `limit` characters.
+
+    Args:
+        exc: the exception.
+        limit: the longest line returned.
+        first_line: only the text's first line (a traceback-like message keeps its headline), else all of it joined.
+
+    Returns:
+        "ValueError: the first line", or the type's name alone when the exception has no text.
+    """
+    text = str(exc).strip()
+    text = (text.splitlines() or [""])[0] if first_line else " ".join(text.split())
+    return f"{type(exc).__name__}: {text}"[:limit] if text else type(exc).__name__

@@ -73,3 +73,13 @@ def test_an_evaluator_crash_is_that_issues_error_and_the_loop_goes_on(awm_home, 
     assert [e["status"] for e in exps] == ["PASS", "ERROR", "PASS"]  # the learner's naive fixes of 1 and 3 work
     assert "evaluator exploded" in exps[1]["reason"]
     assert finished.stats.errors == 1 and finished.stats.passed == 2
+
+
+def test_an_exception_in_brief_is_its_type_and_first_line_or_all_its_text_on_one_line():
+    from awm.errors import brief
+
+    exc = ValueError("the first line\n  the second line\n")
+    assert brief(exc) == "ValueError: the first line"
+    assert brief(exc, first_line=False) == "ValueError: the first line the second line"
+    assert brief(RuntimeError()) == "RuntimeError" and brief(RuntimeError("  ")) == "RuntimeError"
+    assert brief(OSError("x" * 500), limit=200) == ("OSError: " + "x" * 500)[:200]

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from awm.errors import UserError
+from awm.errors import UserError, brief
 from awm.processes import TAG_VAR, new_token
 from awm.records import Issue
 from awm.repos import JUNK, MissingCommit, RepoCache, _copy_commit, git, remove
@@ -202,8 +202,9 @@ def check_servers(servers: list[str], key: str | None, key_env: str | None, *, t
                 health = http.get(f"{url}/health")
             except Exception as exc:  # noqa: BLE001 - any failure to connect is the same message
                 raise UserError(
-                    f"the agent server {url} is not reachable ({_short(exc)}). Start it ({START}), check that this "
-                    f"machine can reach that address and port, or fix the address in `agent.servers`; {LOCAL}.",
+                    f"the agent server {url} is not reachable ({brief(exc, limit=200)}). Start it ({START}), "
+                    f"check that this machine can reach that address and port, or fix the address in "
+                    f"`agent.servers`; {LOCAL}.",
                     field="agent.servers") from None
             if health.status_code != 200:
                 raise UserError(f"{url}/health answered HTTP {health.status_code}: {url} is not an OpenHands agent "
@@ -212,8 +213,8 @@ def check_servers(servers: list[str], key: str | None, key_env: str | None, *, t
             try:
                 answer = http.get(f"{url}/api/conversations/count", headers={KEY_HEADER: key} if key else {})
             except Exception as exc:  # noqa: BLE001
-                raise UserError(f"the agent server {url} stopped answering ({_short(exc)}). Check it and its address "
-                                "in `agent.servers`.", field="agent.servers") from None
+                raise UserError(f"the agent server {url} stopped answering ({brief(exc, limit=200)}). Check it "
+                                "and its address in `agent.servers`.", field="agent.servers") from None
             if answer.status_code in (401, 403):
                 if key is None:
                     raise UserError(
@@ -656,8 +657,8 @@ class RuntimeApi:
         try:
             answer = self._request("GET", f"/sessions/awm-check-{uuid.uuid4().hex[:12]}", timeout=CHECK_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001
-            raise UserError(f"the runtime API {self.url} is not reachable ({_short(exc)}). Check the address in "
-                            f"`agent.runtime_api_url` and this machine's network; {LOCAL}.",
+            raise UserError(f"the runtime API {self.url} is not reachable ({brief(exc, limit=200)}). Check the "
+                            f"address in `agent.runtime_api_url` and this machine's network; {LOCAL}.",
                             field="agent.runtime_api_url") from None
         if answer.status_code in (401, 403):
             raise UserError(f"the runtime API {self.url} refused the key (HTTP {answer.status_code}). Export the key "
@@ -735,7 +736,7 @@ def probe(url: str, timeout: float = HEALTH_TIMEOUT_S) -> str:
     try:
         answer = httpx.get(f"{normalise(url)}/health", timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - refused, reset, timed out: all the same here
-        return _short(exc)
+        return brief(exc, limit=200)
     return "" if 200 <= answer.status_code < 300 else f"/health answered HTTP {answer.status_code}"
 
 
@@ -800,11 +801,6 @@ def make(spec, cache: RepoCache, root: Path):
     if spec.agent.workspace == "remote-api":
         return RuntimeApiWorkspace(spec, cache, root)
     return RemoteServersWorkspace(spec, cache, root)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:200]
 
 
 def _open_checkout(url: str, key: str | None, commit: str, bundle, issue: Issue, release: Callable[[], object],

@@ -31,11 +31,11 @@ from unittest import mock
 from uuid import uuid4
 
 from awm import atomic
-from awm.errors import UserError
+from awm.errors import UserError, brief
 from awm.grading.base import EvalResult, GradingEvaluator, excerpt, failing_summary
 from awm.images import engine
 from awm.images.specs import PATCH_LOCK as _PATCH_LOCK  # noqa: F401,E501
-from awm.images.specs import build_test_spec, builds_here, instance_image, short_error
+from awm.images.specs import build_test_spec, builds_here, instance_image
 from awm.records import Issue, Status
 
 log = logging.getLogger("awm.grading.harness")
@@ -96,7 +96,7 @@ class HarnessEvaluator(GradingEvaluator):
             self._client = None
             raise UserError(
                 f"`swebench-docker` runs the SWE-bench harness in "
-                f"Docker, and no Docker engine is reachable ({short_error(exc)}). Start Docker (or set DOCKER_HOST "
+                f"Docker, and no Docker engine is reachable ({brief(exc)}). Start Docker (or set DOCKER_HOST "
                 "to a running engine) and try again, or set `evaluation.backend: local` (tests run on this machine, "
                 "for repositories with a local recipe) or `evaluation.backend: none` (no evaluation).",
                 field="evaluation.backend",
@@ -113,14 +113,14 @@ class HarnessEvaluator(GradingEvaluator):
         try:
             test_spec = build_test_spec(issue.to_row(), None if built_here else self.namespace)
         except Exception as exc:  # noqa: BLE001
-            return EvalResult(Status.ERROR, reason=f"the harness could not prepare the instance: {short_error(exc)}",
+            return EvalResult(Status.ERROR, reason=f"the harness could not prepare the instance: {brief(exc)}",
                               report=report)
         self._ensure_disk()
         if built_here:
             try:
                 instance_image(test_spec, self.cache, self.client)
             except Exception as exc:  # noqa: BLE001 - the issue's ERROR, with the step that failed
-                return EvalResult(Status.ERROR, reason=f"building the instance image failed: {short_error(exc)}",
+                return EvalResult(Status.ERROR, reason=f"building the instance image failed: {brief(exc)}",
                                   report=report)
         run_id = f"awm-{self.run_tag}-{uuid4().hex[:8]}"
         pred = {"instance_id": issue.instance_id, "model_name_or_path": self.model_name, "model_patch": patch}
@@ -134,7 +134,7 @@ class HarnessEvaluator(GradingEvaluator):
                 run_instance(test_spec, pred, not self.keep_images, False, client, run_id,
                              max(1, int(self.timeout_s)))
         except Exception as exc:  # noqa: BLE001 - the real one swallows its errors; anything else is a crash too
-            crashed = short_error(exc)
+            crashed = brief(exc)
         return self._verdict(issue, log_dir, out_dir, report, crashed)
 
     def _verdict(self, issue: Issue, log_dir: Path, out_dir: Path, report: dict, crashed: str) -> EvalResult:
@@ -175,7 +175,7 @@ class HarnessEvaluator(GradingEvaluator):
             self._note(f"free disk {free:.1f} GB < {self.min_free_gb:g} GB: pruned dangling images, "
                        f"{reclaimed:.1f} GB reclaimed")
         except Exception as exc:  # noqa: BLE001 - pruning is a courtesy, never the evaluation's failure
-            self._note(f"free disk {free:.1f} GB < {self.min_free_gb:g} GB: pruning failed ({short_error(exc)})")
+            self._note(f"free disk {free:.1f} GB < {self.min_free_gb:g} GB: pruning failed ({brief(exc)})")
 
     def _free_gb(self) -> float | None:
         root = "/"

@@ -33,9 +33,9 @@ from typing import Any, TypedDict
 from uuid import uuid4
 
 from awm import atomic
-from awm.errors import UserError
+from awm.errors import UserError, brief
 from awm.grading.base import END, EvalResult, GradingEvaluator, excerpt, failing_summary
-from awm.grading.harness import _last_error, _lines_after, _test_runtime, build_test_spec, short_error
+from awm.grading.harness import _last_error, _lines_after, _test_runtime, build_test_spec
 from awm.records import Issue, Status
 
 log = logging.getLogger("awm.grading.modal")
@@ -145,7 +145,7 @@ class ModalApi:
                     try:
                         session.close()
                     except Exception as exc:  # noqa: BLE001 - the verdicts are in; a failed stop is a note
-                        log.warning("stopping the Modal app failed: %s", short_error(exc))
+                        log.warning("stopping the Modal app failed: %s", brief(exc))
 
 
 _shared_api: ModalApi | None = None
@@ -184,7 +184,8 @@ class ModalEvaluator(GradingEvaluator):
             where = self.api.credentials()
         except Exception as exc:  # noqa: BLE001 - modal refuses a malformed ~/.modal.toml at import
             raise UserError(f"`swebench-modal` grades on Modal, and Modal's settings cannot be read "
-                            f"({_one_line(exc)}). Fix or remove the file (`modal token new` writes a new one), "
+                            f"({brief(exc, first_line=False)}). Fix or remove the file (`modal token new` writes a "
+                            "new one), "
                             + alternatives, field="evaluation.backend") from None
         if where is None:
             raise UserError(
@@ -198,11 +199,12 @@ class ModalEvaluator(GradingEvaluator):
             self.api.verify()
         except Exception as exc:  # noqa: BLE001 - any failure here means "cannot grade on Modal"
             if type(exc).__name__ == "AuthError":
-                why = f"Modal refused the credentials from {where} ({_one_line(exc)}). Make a new token with " \
-                      "`modal token new` and try again, "
+                why = f"Modal refused the credentials from {where} ({brief(exc, first_line=False)}). Make a new " \
+                      "token with `modal token new` and try again, "
             else:
-                why = f"Modal cannot be reached with the credentials from {where} ({_one_line(exc)}). Check the " \
-                      "network (and MODAL_SERVER_URL if set) and try again, "
+                why = f"Modal cannot be reached with the credentials from {where} " \
+                      f"({brief(exc, first_line=False)}). Check the network (and MODAL_SERVER_URL if set) and try " \
+                      "again, "
             raise UserError(f"`swebench-modal` grades each patch on Modal: {why}" + alternatives,
                             field="evaluation.backend") from None
 
@@ -212,7 +214,7 @@ class ModalEvaluator(GradingEvaluator):
         try:
             test_spec = build_test_spec(issue.to_row(), None)  # the image is built from its scripts: no namespace
         except Exception as exc:  # noqa: BLE001
-            return EvalResult(Status.ERROR, reason=f"the harness could not prepare the instance: {short_error(exc)}",
+            return EvalResult(Status.ERROR, reason=f"the harness could not prepare the instance: {brief(exc)}",
                               report=report)
         run_id = f"awm-{self.run_tag}-{uuid4().hex[:8]}"
         pred = {"instance_id": issue.instance_id, "model_name_or_path": self.model_name, "model_patch": patch}
@@ -273,12 +275,12 @@ class ModalEvaluator(GradingEvaluator):
         if "Test timed out after" in text or kind == "SandboxTimeoutError":
             reason = f"the tests timed out after {self.timeout_s:.0f} s"
         elif kind == "FunctionTimeoutError":
-            reason = (f"the harness's Modal function timed out ({_one_line(exc) or 'its limit is 120 minutes'}), "
+            reason = (f"the harness's Modal function timed out ({brief(exc, first_line=False)}), "
                       "image build included")
         elif "Error creating sandbox" in text:
             reason = f"the Modal sandbox could not be started: {_root_cause(text)}"
         else:
-            reason = f"grading on Modal failed: {_root_cause(text) if kind == 'ExecutionError' else short_error(exc)}"
+            reason = f"grading on Modal failed: {_root_cause(text) if kind == 'ExecutionError' else brief(exc)}"
         return EvalResult(Status.ERROR, reason=reason[:500], report=report)
 
 
@@ -312,8 +314,3 @@ def _root_cause(text: str) -> str:
             break
         message.append(line.strip())
     return f"{match.group(1)}: {' '.join(message)}"[:300]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

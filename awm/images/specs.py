@@ -13,16 +13,13 @@ from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
+from awm.errors import brief
+
 log = logging.getLogger("awm.images.specs")
 
 # Module constants of swebench are patched process-wide; one evaluation (or test spec) at a time holds them.
 PATCH_LOCK = threading.RLock()
 _REGISTERED = threading.Lock()
-
-
-def short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:300]
 
 
 def builds_here(repo: str) -> bool:
@@ -88,7 +85,7 @@ def build_test_spec(row: dict[str, Any], namespace: str | None):
     except Exception as exc:
         if namespace is None or not _is_fetch_error(exc):
             raise
-        log.warning("requirements fetch failed (%s); building the test spec without them", short_error(exc))
+        log.warning("requirements fetch failed (%s); building the test spec without them", brief(exc))
     with PATCH_LOCK, mock.patch.multiple(py_spec, get_requirements=lambda instance: "",
                                           get_environment_yml=lambda instance, env_name: ""):
         return make_test_spec(row, namespace=namespace)
