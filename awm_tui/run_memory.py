@@ -362,7 +362,8 @@ class RunMemory:
         """(disabled, pinned) of an entry as they stood when the memory after `round_number` gave way to the next
         round's: its first version's flags (a seed keeps its pins), then the ops log replayed up to the next
         round's time (a past round's entry was in memory then, whatever became of it since)."""
-        first = (self.history(entry_id) or [None])[0]
+        versions = self.history(entry_id)
+        first = versions[0] if versions else None
         disabled, pinned = (first.disabled, first.pinned) if first is not None else (False, False)
         rounds = self.memory.rounds if self.memory is not None else []
         cutoff = min((str(e["time"]) for e in rounds if int(e.get("round", 0)) > round_number and e.get("time")),
@@ -383,8 +384,8 @@ class RunMemory:
             entry = next((e for e in self.memory.round_entries() if e["round"] == round_number), None)
             if entry is None:
                 return RoundChanges(round_number)
-            made = [self.memory.version(i, round_number) for i in entry["induced"]]
-            made = [w for w in made if w is not None]
+            versions = (self.memory.version(i, round_number) for i in entry["induced"])
+            made = [w for w in versions if w is not None]
             merged = set(entry["merged"])
             evicted = [w for w in (self.entry(i, round_number - 1) for i in entry["evicted"]) if w is not None]
             return RoundChanges(round_number, entry["kind"], [w for w in made if w.id not in merged],

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,12 @@ BAD_CALL_NUDGE = ("Your last tool calls could not be run: the errors above say w
 
 def _execution_status(conversation) -> str:
     return str(getattr(conversation.state.execution_status, "value", conversation.state.execution_status)).lower()
+
+
+def _nudged(running, nudge: str, run: Callable[[], object]) -> None:
+    """The conversation told `nudge` and run on (in the guard's thread: the guard can give it up)."""
+    running.send_message(nudge)
+    run()
 
 
 def _ended_on_text(conversation, seen: list[Described]) -> bool:
@@ -339,7 +346,7 @@ class AgentRunner:
                     while result.nudges < NUDGES and not guard.check():
                         nudge = (NUDGE if _ended_on_text(running, seen) else
                                  BAD_CALL_NUDGE if _stuck_on_rejected_calls(running, seen) else "")
-                        if not nudge or not guard.run(lambda nudge=nudge: (running.send_message(nudge), run())):
+                        if not nudge or not guard.run(partial(_nudged, running, nudge, run)):
                             break
                         result.nudges += 1
             result.status = _status(conversation, guard.reason, seen)

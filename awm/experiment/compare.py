@@ -305,8 +305,8 @@ def _provenance_warnings(arms: list[Arm]) -> list[str]:
                             f"{commit}): the code that ran is not exactly that commit.")
     if recorded:
         base = recorded[0]
-        for run in recorded[1:]:
-            changes = differences(base.provenance, run.provenance)
+        for run in recorded[1:]:  # all have a provenance (`or {}`: for the type checker, which cannot know it)
+            changes = differences(base.provenance or {}, run.provenance or {})
             if changes:
                 warnings.append(f"{run.label} was made with other versions than {base.label}: {'; '.join(changes)}.")
     return warnings

@@ -208,24 +208,22 @@ def split(experiences: Iterable[Any], threshold: float = FOLLOWED) -> dict[str, 
     """Issues given memory entries, split by whether they followed one: {"followed": {"issues", "resolved"},
     "not_followed": {...}, "unscored": issues given entries with no score recorded (adherence off, or a journal
     from before it), "given": issues given any entry, "mean_score": the mean of each scored issue's best score}."""
-    out = {"followed": {"issues": 0, "resolved": 0}, "not_followed": {"issues": 0, "resolved": 0}, "unscored": 0,
-           "given": 0, "mean_score": None}
+    groups = {"followed": {"issues": 0, "resolved": 0}, "not_followed": {"issues": 0, "resolved": 0}}
+    given = unscored = 0
     best: list[float] = []
     for exp in experiences:
         if not exp.workflow_ids:
             continue
-        out["given"] += 1
+        given += 1
         verdict = followed(getattr(exp, "adherence", None) or {}, threshold)
         if verdict is None:
-            out["unscored"] += 1
+            unscored += 1
             continue
         best.append(max(float(v) for v in exp.adherence.values()))
-        group = out["followed" if verdict else "not_followed"]
+        group = groups["followed" if verdict else "not_followed"]
         group["issues"] += 1
         group["resolved"] += exp.status == Status.PASS
-    if best:
-        out["mean_score"] = sum(best) / len(best)
-    return out
+    return {**groups, "unscored": unscored, "given": given, "mean_score": sum(best) / len(best) if best else None}
 
 
 # ---- the judge (memory.adherence: judge)

@@ -15,6 +15,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 from awm import atomic
 from awm.agent.remote import NoServerLeft, ServerLost
@@ -82,6 +83,14 @@ class _Halt:
                 return False
             self.stop.wait(0.1)
         return True
+
+
+class _LostServer(Protocol):
+    """A workspace whose agent server stopped answering (awm.agent.remote.RemoteCheckout): not every workspace has
+    these, so they stay off OpenWorkspace."""
+
+    server: str  # the server's address
+    lost: str  # why it counts as dead
 
 
 class Controls:
@@ -189,7 +198,7 @@ class Engine:
         self._elapsed_base = 0.0
         self._started = time.monotonic()
         self._protocol: dict[str, str] = {}  # instance id -> its protocol failure's kind (PROTOCOL_CAUSES)
-        self._induction_failed: dict[int, int] = {}  # round -> failed attempts in this session
+        self._induction_failed: dict[tuple[str, int], int] = {}  # (kind, round) -> failed attempts in this session
         self._merge_failed = 0  # LLM merges that failed in a row (this session)
         self._embedding_failed = 0  # embedding calls that failed in a row (this session)
         self._faults = {"judge": 0, "embedding": 0}  # failed calls over the whole run (memory_faults.jsonl)
@@ -246,9 +255,9 @@ class Engine:
                 raise
             except BaseException as exc:
                 if disk.is_full(exc):  # anywhere in the engine: a safe stop
-                    full = disk.stopped(self.store.dir, exc)
-                    self._paused_on_full(full)
-                    raise full from None
+                    stopped = disk.stopped(self.store.dir, exc)
+                    self._paused_on_full(stopped)
+                    raise stopped from None
                 self._write_views(RunState.CRASHED, f"the engine stopped: {type(exc).__name__}: {exc}"[:500],
                                   snapshot=True)
                 raise
@@ -424,8 +433,8 @@ class Engine:
         spec_file = self.store.spec_path() or "the spec"
         discarded = (f" (${stats.discarded_cost:.2f} of it spent on {stats.discarded_attempts} interrupted or redone "
                      "attempt(s))" if stats.discarded_cost else "")
-        return (f"stopped at the run's budget: {' and '.join(spent)}{discarded}. Nothing is lost; to go on, raise the limit in "
-                f"{spec_file} (section `budget`) and resume with `awm-tui --no-ui --resume {self.store.dir}`.")
+        return (f"stopped at the run's budget: {' and '.join(spent)}{discarded}. Nothing is lost; to go on, raise the "
+                f"limit in {spec_file} (section `budget`) and resume with `awm-tui --no-ui --resume {self.store.dir}`.")
 
     def _streak_key(self, experience: Experience) -> str:
         """What makes issues in a row one streak: the same protocol failure, or errors of the same cause."""
@@ -472,7 +481,8 @@ class Engine:
             now = getattr(self.retriever, "usage", None) or {}
             if now.get("calls", 0) != spent.get("calls", 0):  # this issue's share: counted in the run's statistics
                 selection.embedding = {"calls": int(now["calls"] - spent.get("calls", 0)),
-                                       "prompt_tokens": int(now.get("prompt_tokens", 0) - spent.get("prompt_tokens", 0)),
+                                       "prompt_tokens": int(now.get("prompt_tokens", 0)
+                                                            - spent.get("prompt_tokens", 0)),
                                        "cost": round(float(now.get("cost", 0.0) - spent.get("cost", 0.0)), 8)}
             return selection
 
@@ -556,7 +566,8 @@ class Engine:
                     _Halt(self.stop_requested, workspace) if getattr(workspace, "watch", False)
                     else self.stop_requested,  # a watched agent server: also ended when the server is lost
                 )
-                timings["agent_setup"], timings["model_wait"], timings["tool"] = agent.setup_s, agent.model_wait_s, agent.tool_s
+                timings["agent_setup"], timings["model_wait"] = agent.setup_s, agent.model_wait_s
+                timings["tool"] = agent.tool_s
                 if agent.status == AgentStatus.ERROR and disk.is_full(agent.error):
                     raise disk.stopped(self.store.dir, agent.error)
                 t = time.monotonic()
@@ -566,7 +577,8 @@ class Engine:
                     break
                 # its server stopped answering (and is out of the run): the attempt is redone unless it was complete
                 kept = agent.status == AgentStatus.FINISHED
-                self._server_lost(issue, workspace.server, workspace.lost, losses, agent, kept)
+                remote = cast(_LostServer, workspace)  # a `lost` that is set: a remote checkout (awm.agent.remote)
+                self._server_lost(issue, remote.server, remote.lost, losses, agent, kept)
                 if kept:
                     break
                 workspace = None
@@ -594,7 +606,8 @@ class Engine:
             if workspace is not None:
                 self._report_leftovers(issue, workspace.close())
             self.store.scrub_files([self.store.log_path(issue.instance_id),
-                                    self.store.trajectory_path(issue.instance_id), self.store.eval_dir(issue.instance_id)])
+                                    self.store.trajectory_path(issue.instance_id),
+                                    self.store.eval_dir(issue.instance_id)])
         protocol = protocol_failure(agent)
         experience = self._experience(issue, agent, evaluation, selection.entries, started, timings, protocol)
         experience.memory_round, experience.position, experience.staleness = start["round"], index, start["staleness"]
@@ -805,10 +818,10 @@ class Engine:
         after = dict(getattr(inducer, "merge_usage", {}) or {})
         if after != before:  # what merging cost counts with the round, and is kept apart too (merge_*)
             entry = self.memory.rounds[-1]
-            for key in ("cost", "prompt_tokens", "completion_tokens"):
-                spent = after.get(key, 0) - before.get(key, 0)
-                entry[key] = round(entry.get(key, 0) + spent, 6)
-                entry[f"merge_{key}"] = round(entry.get(f"merge_{key}", 0) + spent, 6)
+            for field in ("cost", "prompt_tokens", "completion_tokens"):
+                spent = after.get(field, 0) - before.get(field, 0)
+                entry[field] = round(entry.get(field, 0) + spent, 6)
+                entry[f"merge_{field}"] = round(entry.get(f"merge_{field}", 0) + spent, 6)
             self.memory.save()
         merge_errors = self.memory.rounds[-1].get("merge_errors", []) if self.memory.rounds else []
         self.emit(ev.InductionFinished(
@@ -1061,8 +1074,9 @@ def protocol_failure(agent: AgentResult | None) -> str:
         return kind
     if agent.steps > 0:
         return ""
-    return {AgentStatus.FINISHED: "no_tool_call", AgentStatus.STUCK: "bad_tool_call",
-            AgentStatus.MAX_ITERATIONS: "no_valid_tool_call"}.get(agent.status, "")
+    causes: dict[str, str] = {AgentStatus.FINISHED: "no_tool_call", AgentStatus.STUCK: "bad_tool_call",
+                              AgentStatus.MAX_ITERATIONS: "no_valid_tool_call"}  # a StrEnum: its str looks it up
+    return causes.get(agent.status, "")
 
 
 def secret_values(spec) -> tuple[str, ...]:

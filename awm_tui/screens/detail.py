@@ -22,6 +22,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
 from awm.agent.trajectory import Described, action_text, shorten
@@ -134,11 +135,11 @@ def trajectory_items(files: IssueFiles, experience: Experience | None) -> tuple[
     if text is not None:
         try:
             raw = json.loads(text)
-            items = [d for d in (described(e) for e in raw if isinstance(e, dict)) if d is not None]
+            items: list[Described] = [d for d in (described(e) for e in raw if isinstance(e, dict)) if d is not None]
             return items, files.trajectory
         except (ValueError, TypeError):
             pass
-    items: list[Described] = []
+    items = []
     for step in experience.history if experience is not None else []:
         items.append(Described("action", step.tool, step.action, step.thought))
         if step.observation:
@@ -493,12 +494,13 @@ class IssueDetail(ModalScreen[None]):
         yield self._path("memory.json" if self.memory.memory is not None else "")
         with VerticalScroll(classes="detail-scroll"):
             yield Static(memory_info(self.row, given_entries, self.memory), id="detail-memory")
-            table = DataTable(id="detail-memory-list", cursor_type="row")
+            table: DataTable[str | Text] = DataTable(id="detail-memory-list", cursor_type="row")
             table.add_columns("name", "kind", "v", "round", "score", "adherence")
             followed = adherence(self.row)
             for entry in given_entries:
-                table.add_row(Text(self.memory.name(entry["id"], entry.get("round"))), kind_label(str(entry.get("kind", ""))),
-                              _or_dash(entry.get("version")), _or_dash(entry.get("round")), _score(entry.get("score")),
+                table.add_row(Text(self.memory.name(entry["id"], entry.get("round"))),
+                              kind_label(str(entry.get("kind", ""))), _or_dash(entry.get("version")),
+                              _or_dash(entry.get("round")), _score(entry.get("score")),
                               _score(followed.get(entry["id"])), key=entry["id"])
             table.display = bool(given_entries)
             yield table
@@ -629,6 +631,7 @@ class IssueDetail(ModalScreen[None]):
         """The next (step 1) or previous (-1) line of the tab shown that holds the term, wrapping; highlighted and
         scrolled to (a third down the pane)."""
         tab = self.query_one(TabbedContent).active
+        scroll: Widget  # what scrolls to the hit: the Log itself, or the pane around the tab's Static
         if tab == "tests":
             log = self.query_one("#detail-output", Log)
             lines, scroll, top = list(log.lines), log, None
@@ -660,7 +663,8 @@ class IssueDetail(ModalScreen[None]):
                        "n next · N previous · Esc ends")
 
     def _subtitle(self, searching: str = "") -> None:
-        self.query_one("#detail-box").border_subtitle = searching or "Esc close · 1-5 tabs · / search · c copy the patch"
+        self.query_one("#detail-box").border_subtitle = (searching
+                                                         or "Esc close · 1-5 tabs · / search · c copy the patch")
 
     def action_copy_patch(self) -> None:
         """c: the patch to the clipboard, through the terminal (OSC 52; some terminals need it allowed)."""
