@@ -36,6 +36,7 @@ from awm.fmt import money
 from awm.paths import home
 from awm.run.store import RunSummary
 from awm_tui.headless import isatty as _isatty
+from awm_tui.host import host
 from awm_tui.model import RunModel
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen
@@ -114,7 +115,7 @@ def picker_commands(picker: RunPicker) -> Iterable[SystemCommand]:
         yield SystemCommand("Open the run" if run.summary.finished else "Resume the run",
                             f"{run.summary.name} ({run.summary.run_dir.name}): "
                             + ("read-only" if run.summary.finished else "resume it where it stopped"),
-                            lambda: picker.app.open_run(run.summary))
+                            lambda: host(picker).open_run(run.summary))
         marked = run.key in picker.marked
         yield SystemCommand("Unmark the run" if marked else "Mark the run for a comparison",
                             "The first run marked is the reference", picker.action_mark)

@@ -24,7 +24,6 @@ import numpy as np
 from awm.errors import UserError
 from awm.experiment import stats
 from awm.experiment.figures import p_value, percent, points
-from awm.fmt import count
 from awm.records import Status
 
 if TYPE_CHECKING:
@@ -180,13 +179,3 @@ def blocks(c: Comparison) -> list[tuple]:
         ("table", ["arm", "run", "entry", "name", "issues", "with", "without", "effect", "won / lost", "McNemar p",
                    "online: given / helped / hurt"], rows, "lllllrrrrrl"),
     ]
-
-
-def summary_lines(ablations: list[dict]) -> list[str]:
-    """The `experiment` summary's lines: one per entry withheld."""
-    lines = []
-    for r in ablations:
-        effect = "n/a" if r["effect"] is None else (f"{points(r['effect'])} [{points(r['ci'][0])}, "
-                                                    f"{points(r['ci'][1])}], McNemar p {p_value(r['p_value'])}")
-        lines.append(f"  without {r['id']} ({r['run']}, {count(r['issues'], 'issue')}): effect of the entry {effect}")
-    return lines

@@ -25,6 +25,7 @@ from awm.errors import UserError
 from awm.experiment import stats
 from awm.experiment.figures import p_phrase, p_value, percent, points  # noqa: F401 - shared with the report
 from awm.experiment.runs import Run, read_run
+from awm.fmt import count
 from awm.memory import adherence
 from awm.records import Status
 
@@ -137,14 +138,7 @@ class Comparison:
                          f"{points(diff.ci[1])}], McNemar {p_phrase(diff.p_value)} ({diff.wins} won, "
                          f"{diff.losses} lost)")
             lines.append(line)
-        if self.continual:
-            from awm.experiment.continual import summary_lines
-
-            lines += summary_lines(self.continual)
-        if self.ablations:
-            from awm.experiment.ablation import summary_lines as ablation_lines
-
-            lines += ablation_lines(self.ablations)
+        lines += _continual_lines(self.continual) + _ablation_lines(self.ablations)
         if self.warnings:
             lines.append(f"warnings ({len(self.warnings)}):")
             lines += [f"  - {w}" for w in self.warnings]
@@ -463,3 +457,28 @@ def _jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _continual_lines(continual: list[dict]) -> list[str]:
+    """The continual-learning figures (awm.experiment.continual) in the summary: a line per memory arm."""
+    lines = []
+    for r in continual:
+        parts = []
+        for key, fmt in (("forward_transfer", points), ("backward_transfer", points), ("forgetting", percent)):
+            figure = r.get(key)
+            parts.append(f"{key.replace('_', ' ')} {fmt(figure['value']) if figure else 'n/a'}")
+        a = r.get("aulc")
+        parts.append(f"AULC {a['value']:.3f}" if a else "AULC n/a")
+        lines.append(f"  continual, {r['arm']}: " + ", ".join(parts))
+    return lines
+
+
+def _ablation_lines(ablations: list[dict]) -> list[str]:
+    """The ablations (awm.experiment.ablation) in the summary: a line per entry withheld."""
+    lines = []
+    for r in ablations:
+        effect = "n/a" if r["effect"] is None else (f"{points(r['effect'])} [{points(r['ci'][0])}, "
+                                                    f"{points(r['ci'][1])}], McNemar p {p_value(r['p_value'])}")
+        lines.append(f"  without {r['id']} ({r['run']}, {count(r['issues'], 'issue')}): "
+                     f"effect of the entry {effect}")
+    return lines

@@ -238,17 +238,3 @@ def _cell(figure: dict | None, fmt) -> str:
     if not figure or figure.get("value") is None:
         return "n/a"
     return f"{fmt(figure['value'])} [{fmt(figure['ci'][0])}, {fmt(figure['ci'][1])}]"
-
-
-def summary_lines(continual: list[dict]) -> list[str]:
-    """The `compare`/`experiment` summary's lines: one per memory arm."""
-    lines = []
-    for r in continual:
-        parts = []
-        for key, fmt in (("forward_transfer", points), ("backward_transfer", points), ("forgetting", percent)):
-            figure = r.get(key)
-            parts.append(f"{key.replace('_', ' ')} {fmt(figure['value']) if figure else 'n/a'}")
-        a = r.get("aulc")
-        parts.append(f"AULC {a['value']:.3f}" if a else "AULC n/a")
-        lines.append(f"  continual, {r['arm']}: " + ", ".join(parts))
-    return lines

@@ -26,12 +26,12 @@ from textual.widgets import DataTable, Input, Static
 
 from awm.fmt import money, plural
 from awm.run.store import RunStore, RunSummary, list_runs
+from awm_tui.host import host
 from awm_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
-    from textual import getters
 
-    from awm_tui.app import AwmApp
+    pass
 
 NARROW = 120  # below this many columns the preview goes under the table instead of beside it
 
@@ -223,9 +223,6 @@ class RunTable(DataTable):
 
 
 class RunPicker(Screen[None]):
-    if TYPE_CHECKING:  # the screen runs in awm-tui's app, whose own methods it calls (nothing changes at run time)
-        app = getters.app(AwmApp)
-
     BINDINGS = [
         Binding("n", "new_run", "New run", id="new"),
         Binding("space", "mark", "Mark", id="mark"),
@@ -400,7 +397,7 @@ class RunPicker(Screen[None]):
 
             self.app.push_screen(WatchScreen(run.summary.run_dir, from_picker=True))
         elif run is not None:
-            self.app.open_run(run.summary)
+            host(self).open_run(run.summary)
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header(self, event: DataTable.HeaderSelected) -> None:
@@ -498,4 +495,4 @@ class RunPicker(Screen[None]):
             self.notify(f"{path}: no such file", severity="error")
             return
         self.action_cancel_new()
-        self.app.start_run(path)
+        host(self).start_run(path)

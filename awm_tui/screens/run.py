@@ -30,6 +30,7 @@ from awm.paths import home
 from awm.run import events as ev
 from awm.run.loop import Controls
 from awm.run.store import RunStore
+from awm_tui.host import host
 from awm_tui.messages import EngineEvent, EngineFailed
 from awm_tui.model import ERROR_STREAK, RUNNING, IssueRow, RunModel
 from awm_tui.screens.detail import IssueDetail, read_tail
@@ -45,10 +46,8 @@ from awm_tui.widgets.queue import IssueQueue
 from awm_tui.widgets.statusbar import StatusBar
 
 if TYPE_CHECKING:
-    from textual import getters
     from textual.notifications import SeverityLevel
 
-    from awm_tui.app import AwmApp
 
 FLUSH_SECONDS = 0.1
 FLUSH_BATCH = 500  # agent events written to the log per tick at most
@@ -123,9 +122,6 @@ class InFlight(ModalScreen[None]):
 
 
 class RunScreen(Screen[None]):
-    if TYPE_CHECKING:  # the screen runs in awm-tui's app, whose own methods it calls (nothing changes at run time)
-        app = getters.app(AwmApp)
-
     BINDINGS = [
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause after the issue in flight"),
         Binding("r", "resume", "Resume", id="resume"),
@@ -364,7 +360,7 @@ class RunScreen(Screen[None]):
 
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.model.fail(message.text)
-        self.app.exit_code_on_quit = message.exit_code
+        host(self).exit_code_on_quit = message.exit_code
         self.agent_log.say(f"! {message.text}", "error")
         self.refresh_summary()
         self.app.push_screen(ErrorScreen(message.text))
@@ -474,18 +470,18 @@ class RunScreen(Screen[None]):
 
     def action_quit_safely(self) -> None:
         """q, Ctrl-C: the app's one way out (Ctrl+Q and the palette's Quit come here too)."""
-        self.app.action_quit_now()
+        host(self).action_quit_now()
 
     def action_copy_or_quit(self) -> None:
         """Ctrl-C: with text selected (the mouse selects in Textual 8), copy it; else quit safely, as always."""
-        if not self.app.copy_selection():
+        if not host(self).copy_selection():
             self.action_quit_safely()
 
     def stop_for_quit(self) -> None:
         """Stop the engine at the next safe point (before the first issue if it is still starting); the app exits
         when the engine's worker has finished. Asking again only says so: the app never leaves an engine running
         behind it."""
-        self.app.quitting = True
+        host(self).quitting = True
         if self.stopping:
             self.notify("Still stopping: the agent is being interrupted at a safe point (a model call in flight is "
                         "waited for); the app closes by itself when the engine has stopped.", title="Stopping…")

@@ -12,6 +12,7 @@ from awm.errors import UserError
 from awm.run import events as ev
 from awm.run.follow import POLL_S, Follower
 from awm.run.loop import Controls
+from awm_tui.host import host
 from awm_tui.model import RunModel
 from awm_tui.screens.run import RunScreen
 from awm_tui.session import Launch
@@ -99,7 +100,7 @@ class WatchScreen(RunScreen):
 
     def stop_for_quit(self) -> None:
         """q, Ctrl-C, a signal: stop following (the app exits when the follower has stopped); the run goes on."""
-        self.app.quitting = True
+        host(self).quitting = True
         self.stopping = True
         self.follower.stop()
 
