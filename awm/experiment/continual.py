@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from awm.experiment.runs import Run
 
 KEYS = ("forward_transfer", "backward_transfer", "forgetting", "aulc")
-_CHUNK = 2_000_000  # bootstrap cells drawn at once, as stats.paired_bootstrap
 
 
 def memory_setting(run: Run) -> str:
@@ -67,16 +66,11 @@ def aulc_bootstrap(groups: list[tuple[np.ndarray, np.ndarray]], resamples: int, 
     group is (outcomes, weights), arrays of shape (replicates, instances) in one instance order, weights by each
     replicate's own order. Returns shape (groups, resamples): the replicates' mean weighted rate per resample."""
     n = groups[0][0].shape[1]
-    rng = np.random.default_rng(seed)
     out = np.empty((len(groups), resamples))
-    cells = max(1, n * max(g[0].shape[0] for g in groups))
-    step = max(1, _CHUNK // cells)
-    for start in range(0, resamples, step):
-        stop = min(resamples, start + step)
-        idx = rng.integers(0, n, size=(stop - start, n))
+    for where, idx in stats.draws(n, resamples, seed, cells=n * max(g[0].shape[0] for g in groups)):
         for g, (outcomes, weights) in enumerate(groups):
             w = weights[:, idx]  # (replicates, draws, n)
-            out[g, start:stop] = ((w * outcomes[:, idx]).sum(axis=2) / w.sum(axis=2)).mean(axis=0)
+            out[g, where] = ((w * outcomes[:, idx]).sum(axis=2) / w.sum(axis=2)).mean(axis=0)
     return out
 
 

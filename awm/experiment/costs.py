@@ -26,7 +26,6 @@ from awm.experiment import stats
 from awm.records import Experience, Status
 
 MEMORY_KINDS = ("induction", "merge", "judge", "embedding")
-_CHUNK = 2_000_000  # bootstrap cells drawn at once, as awm.experiment.stats
 
 
 def _memory_file(path: Path) -> dict:
@@ -94,14 +93,10 @@ def ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: in
     n = numerator.size
     if n == 0:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
     ratios = np.empty(resamples)
-    step = max(1, _CHUNK // n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, resamples, step):
-            stop = min(resamples, start + step)
-            picks = rng.integers(0, n, size=(stop - start, n))
-            ratios[start:stop] = numerator[picks].sum(axis=1) / denominator[picks].sum(axis=1)
+        for where, picks in stats.draws(n, resamples, seed):
+            ratios[where] = numerator[picks].sum(axis=1) / denominator[picks].sum(axis=1)
     ratios = ratios[~np.isnan(ratios)]
     if ratios.size == 0 or not np.isfinite(ratios).any():
         return math.nan, math.nan

@@ -5,7 +5,7 @@ instances and the learning curves with numpy."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -47,6 +47,17 @@ def per_instance_differences(reference: np.ndarray, arm: np.ndarray) -> np.ndarr
     return (arm - reference).mean(axis=0)
 
 
+def draws(n: int, resamples: int, seed: int | None, cells: int | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+    """The bootstrap's draws: `resamples` samples of n instances with replacement, in chunks of bounded memory (at
+    most _CHUNK cells; `cells`: the cells one sample costs, n by default). Yields (where in the resamples, the
+    picks: one row of instance indices per sample). One generator seeded once: the same draws for a seed."""
+    rng = np.random.default_rng(seed)
+    step = max(1, _CHUNK // max(1, cells or n))
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        yield slice(start, stop), rng.integers(0, n, size=(stop - start, n))
+
+
 def paired_bootstrap(reference: np.ndarray, arm: np.ndarray, resamples: int = 10_000, seed: int | None = 0,
                      confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The percentile bootstrap interval of the difference in resolved rate (arm minus reference). Instances are
@@ -57,12 +68,9 @@ def paired_bootstrap(reference: np.ndarray, arm: np.ndarray, resamples: int = 10
     n = differences.size
     if n == 0:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
     means = np.empty(resamples)
-    step = max(1, _CHUNK // n)
-    for start in range(0, resamples, step):
-        stop = min(resamples, start + step)
-        means[start:stop] = differences[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    for where, picks in draws(n, resamples, seed):
+        means[where] = differences[picks].mean(axis=1)
     alpha = 1 - confidence
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
