@@ -382,3 +382,24 @@ def test_a_plan_with_replays_and_ablations_saves_reloads_and_finds_its_ablations
     assert (planned.dir.name, planned.withhold, planned.issues, planned.replay_of.name) == (
         "memory-on-seed1-without-wf-b", "wf-b", (IDS[1], IDS[2], IDS[5]), "memory-on-seed1")
     assert again.ablation_runs() == [planned]
+
+
+def test_the_compare_screen_shows_the_continual_cost_and_adherence_sections(example):
+    """The app's comparison (awm_tui.screens.compare.figures) carries the report's memory sections, not only its
+    rates: the continual-learning table with the hand-computed figures, cost-effectiveness and adherence."""
+    from rich.text import Text
+
+    from awm_tui.screens.compare import figures as screen_figures
+
+    off, on, replay = example
+    comparison = figures(off, on, [replay], bootstrap=500)
+    text = Text.from_markup(screen_figures(comparison).replace("$foreground-muted", "dim")
+                            .replace("$text-success", "green").replace("$text-error", "red")
+                            .replace("$text-warning", "yellow").replace("$text", "white")).plain
+    lines = text.splitlines()
+    assert "Continual learning" in lines and "Cost-effectiveness" in lines
+    assert "Adherence: resolved when an entry was followed" in lines
+    [row] = [line for line in lines if line.startswith("memory=on ") and "+33.3 pp" in line]
+    # forward transfer 2/6, backward 1/6, forgetting 1/6, AULC of the on arm
+    assert "+16.7 pp" in row and "16.7%" in row and f"{AULC_ON:.3f}" in row
+    assert "`" not in text  # markdown's code quotes are the report's, not the screen's

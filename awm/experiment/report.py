@@ -90,6 +90,16 @@ def _document(c: Comparison, figures: list[tuple[str, str]]) -> list[Block]:
     return blocks
 
 
+def memory_figures(c: Comparison) -> list[Block]:
+    """The report's sections on what memory cost, caused and may have leaked, in the report's order: cost-effectiveness,
+    the leak audit, continual learning, ablations, adherence (each empty where the comparison has no such figure; the
+    adherence section always says something). The compare screen shows these too."""
+    from awm.experiment import costs, leaks
+
+    return [*costs.report_blocks(c, _money, _count), *leaks.report_blocks(c), *continual.blocks(c),
+            *ablation.blocks(c), *_adherence_section(c)]
+
+
 def _figure(name: str, names: dict[str, str], caption: str) -> list[Block]:
     return [("figure", name, caption, names[name])] if name in names else []
 

@@ -9,6 +9,7 @@ issues takes a moment."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from textual import work
@@ -22,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from awm.errors import UserError
 from awm.experiment.compare import Comparison, p_phrase, percent, points
+from awm.experiment.report import memory_figures
 from awm.fmt import count, duration, money, plural
 from awm_tui.widgets.footer import KeyFooter
 
@@ -42,6 +44,30 @@ def table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return [f"[b]{line(header)}[/b]", *(line(r) for r in rows)]
+
+
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (not one inside a number or an abbreviation such as "e.g.")."""
+    match = re.search(r"(?<!e\.g)(?<!i\.e)\.(\s|$)", text)
+    return text[:match.start() + 1] if match else text
+
+
+def blocks(report: list[tuple]) -> list[str]:
+    """The report's sections (awm.experiment.report's blocks) as screen lines: a heading, its tables as columns (the
+    box scrolls sideways when they are wider than the screen), each explanation's first sentence muted (the report
+    has the rest: `o` opens it). Markdown's code quotes are dropped."""
+    lines: list[str] = []
+    for block in report:
+        kind = block[0]
+        if kind == "h2":
+            lines += ["", f"[b]{escape(block[1])}[/b]"]
+        elif kind == "p":
+            lines.append(f"[$foreground-muted]{escape(first_sentence(block[1].replace('`', '')))}[/]")
+        elif kind == "table":
+            _, header, rows, align = block[:4]
+            right = {i for i, a in enumerate(align) if a == "r"}
+            lines += table(header, [[str(c).replace("`", "") for c in row] for row in rows], right)
+    return lines
 
 
 def figures(comparison: Comparison) -> str:
@@ -80,6 +106,7 @@ def figures(comparison: Comparison) -> str:
     if comparison.warnings:
         lines += ["", f"[b $text-warning]warnings ({len(comparison.warnings)})[/]"]
         lines += [f"[$text-warning]•[/] {escape(w)}" for w in comparison.warnings]
+    lines += blocks(memory_figures(comparison))
     width = max(len(cut(arm.name, width)) for arm in comparison.arms)
     lines += ["", "[b]runs[/b]"]
     lines += [f"{escape(cut(arm.name, width).ljust(width))}  [$foreground-muted]{escape(str(run.path))} "
@@ -96,7 +123,8 @@ class CompareScreen(Screen[None]):
                 Binding("w", "write_report", "Write the report"), Binding("o", "open_report", "Open the report")]
     DEFAULT_CSS = """
     CompareScreen #compare-title { height: 1; background: $panel; padding: 0 1; }
-    CompareScreen #compare-box { height: 1fr; border: round $primary; padding: 0 1; }
+    CompareScreen #compare-box { height: 1fr; border: round $primary; padding: 0 1; overflow-x: auto; }
+    CompareScreen #compare-text { width: auto; min-width: 100%; text-wrap: nowrap; }
     """
 
     def __init__(self, reference: tuple[str, Path], other: tuple[str, Path]) -> None:
