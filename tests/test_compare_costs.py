@@ -132,3 +132,19 @@ def test_a_run_that_ranked_by_embeddings_without_their_usage_is_said(tmp_path):
     assert c.cost_effectiveness[1]["notes"] == [
         "old ranked memory by embeddings but recorded no embedding usage (made before awm-tui counted it): its memory "
         "cost leaves those calls out."]
+
+
+def test_the_adherence_judges_calls_count_as_the_judges(tmp_path):
+    """memory.adherence: judge asks a model about every issue given memory: its calls are memory's, in the judge
+    column, beside the verdict's (the run's statistics count them so too: awm.run.stats)."""
+    fields = flat()
+    fields["acme__lib-1"]["adherence_judge"] = {"cost": 0.03, "prompt_tokens": 250, "completion_tokens": 50}
+    fields["acme__lib-2"]["judge"] = {"verdict": "PASS", "cost": 0.02, "prompt_tokens": 200, "completion_tokens": 20}
+    fields["acme__lib-2"]["adherence_judge"] = {"cost": 0.01, "prompt_tokens": 80, "completion_tokens": 20,
+                                                "error": "HTTP 500"}  # a failed call still spent
+    off = write_run(tmp_path / "off", dict(zip(IDS, ["PASS", "FAIL", "PASS", "FAIL"])), fields=flat())
+    on = write_run(tmp_path / "on", dict(zip(IDS, ["PASS", "PASS", "PASS", "FAIL"])), fields=fields)
+    _, row = compare([load_arm("off", off), load_arm("on", on)], bootstrap=200).to_dict()["cost_effectiveness"]
+    assert row["memory_cost"]["judge"] == pytest.approx(0.06)
+    assert row["memory_tokens"]["judge"] == 620
+    assert row["cost"] == pytest.approx(0.46)

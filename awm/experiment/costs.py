@@ -1,11 +1,11 @@
 """Cost-effectiveness of the arms of a comparison: what a resolved issue cost each arm, and how many issues a dollar
 resolved, with intervals, and what memory's own model calls cost apart from the agent's.
 
-An issue's cost is what was spent on it: the agent's model calls (Experience.cost), the judge's verdict on it and
-retrieval's embedding calls for it (both recorded with the issue), and an equal share of what the run spent on no
-one issue: its induction rounds (failed attempts included), their LLM merges, and the attempts it discarded and
-redid (discarded.jsonl; the agent's spend). Tokens are counted the same way, so a model with no price (its calls
-cost 0, as the scripted demo's embeddings do) still shows what it used.
+An issue's cost is what was spent on it: the agent's model calls (Experience.cost), the judges' calls on it (the
+verdict's, the adherence score's) and retrieval's embedding calls for it (recorded with the issue), and an equal
+share of what the run spent on no one issue: its induction rounds (failed attempts included), their LLM merges, and
+the attempts it discarded and redid (discarded.jsonl; the agent's spend). Tokens are counted the same way, so a
+model with no price (its calls cost 0, as the scripted demo's embeddings do) still shows what it used.
 
 Over an arm's paired (replicate, instance) pairs, with C the summed cost and R the resolved count:
   cost_per_resolved = C / R (None when nothing was resolved), resolved_per_dollar = R / C (None when nothing was
@@ -70,9 +70,11 @@ def run_costs(run) -> dict:
 
 def issue_costs(e: Experience, shared: dict) -> dict[str, tuple[float, int]]:
     """One issue's spend by kind, (cost, tokens): agent (its calls and its share of the discarded attempts), and
-    memory's: induction and merge (shares), judge, embedding (its own)."""
+    memory's: induction and merge (shares), judge (the verdict's call and the adherence judge's, its own),
+    embedding (its own)."""
     n = shared["finished"]
-    judge = _calls(e.judge or {})
+    verdict, adherence = _calls(e.judge or {}), _calls(e.adherence_judge or {})  # memory.adherence: judge's call too
+    judge = (verdict[0] + adherence[0], verdict[1] + adherence[1])
     embedding = (float((e.embedding or {}).get("cost", 0) or 0), int((e.embedding or {}).get("prompt_tokens", 0) or 0))
     return {
         "agent": (e.cost + shared["discarded"][0] / n,
@@ -202,7 +204,8 @@ def report_blocks(c, _money, _count) -> list[tuple]:
     return [
         ("h2", "Cost-effectiveness"),
         ("p", "What a resolved issue cost each arm, and how many issues a dollar resolved, over the paired issues. "
-              "An issue's cost is the agent's model calls on it, the judge's verdict on it and retrieval's embedding "
+              "An issue's cost is the agent's model calls on it, the judges' calls on it (the verdict's, the adherence "
+              "score's) and retrieval's embedding "
               "calls for it, plus an equal share of what its run spent on no one issue (induction rounds, their "
               "merges, attempts discarded and redone). The 95% intervals are percentile bootstrap intervals over "
               f"the issues ({c.settings['bootstrap']} resamples, each issue's replicates together); an upper end "
