@@ -5,8 +5,11 @@
     awm/grading/  grading a patch: local, the official harness, re-grading
     awm/memory/   the experience buffer, workflow induction, workflow memory
     awm/model/    the model's settings made client arguments, config.toml tables, the check before issue 1
+    awm/experiment/  runs compared: statistics, continual-learning figures, ablations, costs, reports, export
+    awm/images/   the Docker images the agent and the grading run in, built here
     awm/demo/     the bundled mini-benchmark and its scripted model
-    spec.py, dataset.py, repos.py, records.py, errors.py, paths.py, atomic.py: what they all share
+    spec.py, dataset.py, repos.py, records.py, errors.py, paths.py, atomic.py, fmt.py, processes.py: what they all
+    share
 
 The design's Python API is importable from here: `from awm import AWMConfig, AWMOnlineLoop, load_django_issues`."""
 

@@ -112,7 +112,17 @@ def attach(comparison: Comparison, replays: Sequence[Run], ablations: Sequence[R
     """Each ablation paired with the replay of the same run on the issues both finished and graded: the entry's
     effect (resolved with it − without it, the rest of the frozen memory the same), its 95% paired bootstrap
     interval, McNemar's exact p, and the entry's helped/hurt association from the comparison's workflow table.
-    Kept as `comparison.ablations` (comparison.json: `ablations`)."""
+
+    Args:
+        comparison: what compare() computed.
+        replays: the frozen replays (read_run) the ablations were made from.
+        ablations: the ablation runs (a replay with `memory.withhold`), matched to their replay by `replay_of`.
+        bootstrap: resamples for the intervals (default: the comparison's).
+        seed: their seed (default: the comparison's).
+
+    Returns:
+        One dict per entry withheld, also kept as `comparison.ablations` (comparison.json: `ablations`).
+    """
     from awm.experiment.continual import replay_source
 
     bootstrap = bootstrap or comparison.settings.get("bootstrap", 10_000)

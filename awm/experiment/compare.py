@@ -42,7 +42,18 @@ class Arm:
 
 
 def load_arm(name: str, runs: str | Path | Sequence[str | Path]) -> Arm:
-    """An arm named `name` from its run folders (or run names); one path is an arm of one run."""
+    """An arm of a comparison: one or more runs (replicates) made the same way.
+
+    Args:
+        name: the arm's name in the figures (e.g. "memory=on").
+        runs: its run folders or run names (as `awm-tui` lists them); one path is an arm of one run.
+
+    Returns:
+        The Arm, its runs read (journal, config.json, memory.json).
+
+    Raises:
+        UserError: no run given, a run not found, or a run's files damaged (the message names which).
+    """
     paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
     if not paths:
         raise UserError(f"compare: the arm {name!r} has no run. Give each arm at least one run folder.")
@@ -174,8 +185,21 @@ class Comparison:
 def compare(arms: Sequence[Arm], bootstrap: int = 10_000, seed: int | None = 0,
             rolling: int | None = None) -> Comparison:
     """Pair the arms on their common graded instances and compute the comparison (see the module docstring), with
-    95% intervals; `bootstrap`: resamples for the difference's interval, `seed` theirs; `rolling`: the window of the
-    rolling success rate (default: a tenth of the instances, at least 5)."""
+    95% intervals.
+
+    Args:
+        arms: the arms, the reference first (load_arm); every arm has as many runs (replicates).
+        bootstrap: resamples for the bootstrap intervals (the difference, costs, continual figures).
+        seed: the resampling's seed (None: a fresh one each call).
+        rolling: the window of the rolling success rate (default: a tenth of the instances, at least 5).
+
+    Returns:
+        The Comparison; `summary()` is the command's text, `to_dict()` comparison.json, write_report() the report.
+
+    Raises:
+        UserError: fewer than two arms, a name given twice, arms of different replicate counts, too few resamples or
+            a bad window, runs with no finished instance in common, or runs made from different dataset rows.
+    """
     arms = list(arms)
     _check_arms(arms, bootstrap, rolling)
     runs = [run for arm in arms for run in arm.runs]

@@ -86,9 +86,19 @@ def _figure(value: float, ci: tuple[float, float]) -> dict:
 
 def attach(comparison: Comparison, replays: Sequence[Run], bootstrap: int | None = None,
            seed: int | None = None) -> list[dict]:
-    """Compute the figures for every memory arm of `comparison` whose runs all have a replay among `replays` (matched
-    by config.json's `replay_of`), keep them as `comparison.continual` (in comparison.json under `continual`) and add
-    a warning for what could not be computed. Returns them."""
+    """Compute forward and backward transfer, forgetting and AULC for every memory arm of `comparison` whose runs
+    all have a replay among `replays`.
+
+    Args:
+        comparison: what compare() computed (its memory-off arm, if any, is the reference for forward transfer).
+        replays: replay runs (read_run), matched to their sources by config.json's `replay_of`.
+        bootstrap: resamples for the intervals (default: the comparison's).
+        seed: their seed (default: the comparison's).
+
+    Returns:
+        The figures, one dict per arm, also kept as `comparison.continual` (comparison.json: `continual`); what
+        could not be computed is added to the comparison's warnings.
+    """
     bootstrap = bootstrap or comparison.settings.get("bootstrap", 10_000)
     seed = comparison.settings.get("seed", 0) if seed is None else seed
     by_source = {}

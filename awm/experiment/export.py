@@ -91,9 +91,24 @@ class Exported:
 
 def export_run(run_dir: Path, out_dir: Path, entry: Entry, force: bool = False,
                dataset: str | None = None) -> Exported:
-    """Write the run at `run_dir` as a submission folder at `out_dir` (built beside it and moved in at the end, so an
-    interrupted export leaves no half folder). `dataset` (a hub name or file) is read for each issue's repo and
-    created_at; without it only a run's local dataset file is (hub datasets are not fetched unless asked)."""
+    """Write the run at `run_dir` as a SWE-bench experiments submission folder at `out_dir` (built beside it and
+    moved in at the end, so an interrupted export leaves no half folder).
+
+    Args:
+        run_dir: the run's folder.
+        out_dir: the submission folder to make.
+        entry: the submission's metadata (name, organisation, links).
+        force: replace an existing `out_dir`.
+        dataset: a hub name or file read for each issue's repo and created_at; without it only a run's local
+            dataset file is (hub datasets are not fetched unless asked).
+
+    Returns:
+        What was written (Exported): the folder, the counts, the notes to read before submitting.
+
+    Raises:
+        UserError: the target is not empty (without `force`), is inside the run or holds it, its name is too long
+            for the file system, or `dataset` cannot be read. (An unfinished run is exported with a warning.)
+    """
     store = RunStore(run_dir.resolve())
     out_dir = out_dir.expanduser().resolve()
     _check_target(out_dir, store.dir, force)

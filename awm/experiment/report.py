@@ -33,8 +33,18 @@ Block = tuple
 
 
 def write_report(comparison: Comparison, output_dir: str | Path) -> dict:
-    """Write the report files into `output_dir` (made if missing); returns {"md", "html", "json": path,
-    "png": [paths]} (as strings) and keeps it as `comparison.report`."""
+    """Write the comparison's report: report.md, report.html (figures inlined), comparison.json and the figures.
+
+    Args:
+        comparison: what compare() computed.
+        output_dir: the folder to write into (made if missing; files of an earlier report there are replaced).
+
+    Returns:
+        {"md", "html", "json": path, "png": [paths]} (as strings), also kept as `comparison.report`.
+
+    Raises:
+        UserError: the folder cannot be written (named, with the reason).
+    """
     out = Path(output_dir).expanduser()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -50,8 +50,17 @@ class Run:
 
 
 def read_run(run: str | Path) -> Run:
-    """The run at `run` (its folder, or its name under the runs folder); a UserError naming it if there is none or
-    its files are damaged."""
+    """A finished or unfinished run, read for comparison.
+
+    Args:
+        run: its folder, or its name under the runs folder.
+
+    Returns:
+        The Run: its journal's experiences, config.json, memory entries and provenance.
+
+    Raises:
+        UserError: no run there, or its files are damaged (the message names the file).
+    """
     path = find_run(str(run))
     if path is None:
         raise UserError(f"compare: no run found at {run} (no config.json in that folder, nor a run of that name under "

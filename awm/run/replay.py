@@ -23,8 +23,19 @@ CHANGED_ON_PURPOSE = ("instance_ids", "order", "order_seed", "memory", "withhold
 
 
 def source_run(given: str, command: str = "replay") -> RunStore:
-    """The finished run `given` names (its folder, or its name under the runs folder), or a UserError saying why it
-    cannot be replayed: missing, not a run, not finished (still running, paused, stopped, crashed), without memory."""
+    """The finished run to replay.
+
+    Args:
+        given: its folder, or its name under the runs folder.
+        command: the command's name for the messages ("replay", "experiment --replay").
+
+    Returns:
+        The source run's store.
+
+    Raises:
+        UserError: why it cannot be replayed: missing, not a run, not finished (still running, paused, stopped,
+            crashed), run without memory, or without its memory.json.
+    """
     path = find_run(given)
     if path is None:
         folder = Path(given).expanduser()
@@ -83,9 +94,19 @@ def replay_overrides(store: RunStore) -> tuple[str, dict]:
 
 
 def replay_spec(store: RunStore, extra: dict | None = None) -> RunSpec:
-    """The replay's spec (its flags recorded, so a resume of the replay runs it again as a replay), refused when the
-    source's spec file changed what the run means since it ran. `extra`: spec fields that change the replay (an
-    ablation's: fewer issues, an entry withheld, its own name)."""
+    """The replay's spec: the source's, with memory frozen from the source's memory.json (its flags recorded, so a
+    resume of the replay runs it again as a replay).
+
+    Args:
+        store: the source run (source_run).
+        extra: spec fields that change the replay (an ablation's: fewer issues, an entry withheld, its own name).
+
+    Returns:
+        The RunSpec to launch.
+
+    Raises:
+        UserError: the source's spec file changed what the run means since it ran, or no longer loads.
+    """
     from awm.run.launch import launch_spec
 
     spec_path, overrides = replay_overrides(store)
