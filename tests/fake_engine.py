@@ -207,8 +207,10 @@ class FakeRun:
     workflows: dict[str, Workflow] = field(default_factory=dict)  # id -> its latest version, once induced here
 
     def workflow(self, workflow_id: str) -> Workflow:
-        """A workflow in memory, in its latest version (one of WORKFLOWS as first induced, unless induced again)."""
-        return self.workflows.get(workflow_id) or WORKFLOWS[workflow_id]
+        """A workflow in memory, in its latest version (one of WORKFLOWS as first induced, unless induced again; an id
+        the fake never induced: a bare entry of that name)."""
+        known = self.workflows.get(workflow_id) or WORKFLOWS.get(workflow_id)
+        return known or Workflow(id=workflow_id, name=workflow_id, description="", steps=[])
 
     def stats(self, total: int) -> Stats:
         tally = Tally(self.experiences)
@@ -352,11 +354,18 @@ class FakeEngine:
                 self.emit(ev.InductionStarted(round_number, sources))
                 state.round = round_number
                 induced = []
-                for i in new_ids:
-                    version = state.workflows[i].version + 1 if i in state.workflows else 1
-                    induced.append(WORKFLOWS[i] if version == 1 else
-                                   dataclasses.replace(WORKFLOWS[i], version=version, round=round_number))
-                    state.workflows[i] = induced[-1]
+                for i in new_ids:  # as the real memory takes them: new, or an update of the entry (its next version)
+                    made, before = WORKFLOWS[i], state.workflows.get(i)
+                    if before is None:
+                        entry = dataclasses.replace(made, source_instances=list(sources), round=round_number,
+                                                    created_round=round_number, version=1)
+                    else:
+                        entry = dataclasses.replace(
+                            before, name=made.name, description=made.description, steps=list(made.steps),
+                            source_instances=list(dict.fromkeys([*before.source_instances, *sources])),
+                            round=round_number, version=before.version + 1)
+                    induced.append(entry)
+                    state.workflows[i] = entry
                 state.memory = [i for i in [*state.memory, *(i for i in new_ids if i not in state.memory)]
                                 if i not in evicted]
                 self.emit(ev.InductionFinished(round_number, tuple(induced), tuple(state.memory),

@@ -82,11 +82,11 @@ class ScriptEvaluator:
 
 
 class ScriptModel:
-    """The model induction asks: its Nth reply holds the workflows of the fake's Nth round (fake.INDUCTIONS) in
-    the format the inducer reads. A free model (no cost, no tokens), as the fake's rounds cost nothing."""
+    """The model induction asks: its Nth reply holds the workflows of the fake's Nth round (`inductions`, the fake's
+    option) in the format the inducer reads. A free model (no cost, no tokens), as the fake's rounds cost nothing."""
 
-    def __init__(self) -> None:
-        self.rounds = sorted(fake.INDUCTIONS.values())
+    def __init__(self, inductions: dict[int, tuple]) -> None:
+        self.rounds = sorted(inductions.values())
         self.calls = 0
 
     def __call__(self, messages):
@@ -95,7 +95,7 @@ class ScriptModel:
         return Completion("\n\n".join(fake.WORKFLOWS[i].render() for i in ids))
 
 
-def script_run(tmp_path: Path, memory: str = "on") -> Run:
+def script_run(tmp_path: Path, memory: str = "on", inductions: dict[int, tuple] | None = None) -> Run:
     """The fake's script as a run of the real engine over stub parts: `run.engine(controls)` builds one (the first
     makes the run, the next ones resume it)."""
     spec = RunSpec(llm=LLMSpec(model="scripted/fake"), name="fake-demo",
@@ -104,7 +104,8 @@ def script_run(tmp_path: Path, memory: str = "on") -> Run:
     store = RunStore.create(spec, str(tmp_path / "fake-run"))
     issues = [Issue(instance_id=iid, repo="tallyho/tallyho", base_commit="abc", problem_statement=problem(iid))
               for iid in IDS]
-    return Run(spec, store, StubWorkspace(), ScriptAgent(), ScriptEvaluator(), ScriptModel(), issues)
+    return Run(spec, store, StubWorkspace(), ScriptAgent(), ScriptEvaluator(),
+               ScriptModel(fake.INDUCTIONS if inductions is None else inductions), issues)
 
 
 # ------------------------------------------------------------------ one session of each, and what is compared
@@ -147,13 +148,14 @@ def real_session(run: Run, session: Session) -> list[ev.Event]:
     return events
 
 
-def fake_session(state: fake.FakeRun, run_dir: str, session: Session, memory: str = "on") -> list[ev.Event]:
+def fake_session(state: fake.FakeRun, run_dir: str, session: Session, memory: str = "on",
+                 inductions: dict[int, tuple] | None = None) -> list[ev.Event]:
     events: list[ev.Event] = []
     controls = Controls()
     if session.stop_first:
         controls.stop()
     fake.FakeEngine(reacting(controls, session, events), state=state, controls=controls, run_dir=run_dir,
-                    memory=memory).run()
+                    memory=memory, inductions=inductions).run()
     return events
 
 
@@ -209,6 +211,9 @@ SCRIPTS = {
 }
 
 
+A, B, C = fake.WORKFLOWS
+
+
 @pytest.mark.parametrize("memory", ["on", "off"])
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_the_fake_engine_tells_what_the_real_one_does(tmp_path, script, memory):
@@ -219,6 +224,25 @@ def test_the_fake_engine_tells_what_the_real_one_does(tmp_path, script, memory):
         faked = fake_session(state, str(run.store.dir), session, memory)
         compare(real, faked)
     assert real[-1].outcome == "completed" and real[-1].stats.processed == len(IDS)  # each script ends the run
+
+
+def test_a_round_that_relearns_workflows_updates_them_in_both(tmp_path):
+    """The fake's `inductions` option, where the real engine can follow it (a round every two successes): round 2
+    induces round 1's two workflows again, which memory takes as their second versions (sources merged, made in
+    round 1), and the third as new; then a pause and a resume."""
+    inductions = {2: (1, (A, B)), 4: (2, (A, B, C))}
+    run = script_run(tmp_path, "on", inductions)
+    state = fake.FakeRun()
+    told: list[ev.Event] = []
+    for session in (Session(pause_at=IDS[5]), Session()):
+        real = real_session(run, session)
+        compare(real, fake_session(state, str(run.store.dir), session, "on", inductions))
+        told += real
+    rounds = [e for e in told if isinstance(e, ev.InductionFinished)]
+    updated = {w.id: w for w in rounds[-1].new_workflows}
+    assert [e.round for e in rounds] == [1, 2] and rounds[-1].workflow_ids == (A, B, C)
+    assert (updated[A].version, updated[A].created_round, updated[C].version) == (2, 1, 1)
+    assert updated[A].source_instances == [IDS[0], IDS[2], IDS[4], IDS[6]]
 
 
 def test_the_comparison_sees_a_difference(tmp_path):
