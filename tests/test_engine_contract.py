@@ -142,9 +142,7 @@ def real_session(run: Run, session: Session) -> list[ev.Event]:
     controls = Controls()
     if session.stop_first:
         controls.stop()
-    engine = run.engine(controls)
-    engine.subscribers[:] = [reacting(controls, session, events)]
-    engine.run()
+    run.engine(controls, [reacting(controls, session, events)]).run()
     return events
 
 

@@ -153,10 +153,11 @@ class Run:
     issues: list[Issue]
     events: list = field(default_factory=list)
 
-    def engine(self, controls: Controls | None = None) -> Engine:
+    def engine(self, controls: Controls | None = None, subscribers: list[ev.Subscriber] | None = None) -> Engine:
+        """An Engine over the parts, telling `subscribers` (default: `events`, which keeps every event)."""
         parts = Parts(self.spec, self.issues, self.workspace, self.agent, self.evaluator,
                       Inducer(self.complete, self.store.induction))
-        return Engine(parts, self.store, [self.events.append], controls)
+        return Engine(parts, self.store, [self.events.append] if subscribers is None else subscribers, controls)
 
     def journal(self) -> list[dict]:
         if not self.store.journal.exists():
