@@ -26,11 +26,14 @@ Options of `factory(...)`: hold_at=[points]; burst=N (a flood of N agent events,
 engine); fail_in_run=exc (run() raises it); state=FakeRun(...) (a run already under way, e.g. `run_state(store)`);
 instance_ids (any ids: `synthetic_ids(2294)` for a Django-size run; ids other than IDS get a module and a verdict
 by their position), outcomes={id: (Status, reason)} (verdicts in place of the scripted ones), model (the model's
-name RunStarted gives), notices (the warnings RunStarted gives), run_dir (default: the launch's resume folder or
-output_dir); startup_steps=[texts] (the factory reports them as `StartupStep`s before "build", like the app's real
-factory).
+name RunStarted gives), notices (the warnings RunStarted gives), memory="off" (no induction round, no workflow
+given: memory.enabled off), run_dir (default: the launch's resume folder or output_dir); startup_steps=[texts] (the
+factory reports them as `StartupStep`s before "build", like the app's real factory).
 
-Agent events carry the agent's progress so far (steps, cost, tokens), as the real engine's do.
+Agent events carry the agent's progress so far (steps, cost, tokens), as the real engine's do. What the fake tells
+is held to what the real engine tells on the same script by tests/test_engine_contract.py (the events, their
+order and fields, pause, stop, resume, memory off; the surface the app calls): change one, and that test says where
+they part.
 
 The factory keeps the run's state (finished issues, memory) across the engines it builds, so a resumed run
 (the app's `r`, or the picker) goes on where the paused one stopped, like the real engine over its run folder.
@@ -40,13 +43,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable
 
+from awm.memory import adherence
+from awm.memory.store import WorkflowMemory
 from awm.records import Experience, Status, Step, Workflow
 from awm.run import events as ev
 from awm.run.loop import Controls
-from awm.run.stats import Stats
+from awm.run.stats import Stats, Tally
 from awm_tui.session import Launch
 
 MODULES = ("roman", "semver", "numfmt", "duration", "lru", "text", "inifile", "querystring")
@@ -74,7 +79,7 @@ WORKFLOWS = {
                "print({func}({edge}))\"`",
                "Open {file} and find the comparison that decides the edge (`<` vs `<=`)",
                "Change the comparison, then run `pytest -q {test_file}`"],
-        source_instances=[IDS[0], IDS[2]], round=1),
+        source_instances=[IDS[0], IDS[2]], round=1, created_round=1),
     "wf-reproduce-then-patch": Workflow(
         id="wf-reproduce-then-patch",
         name="Reproduce then patch",
@@ -82,13 +87,13 @@ WORKFLOWS = {
         steps=["Write the example from the issue into a scratch script and run it",
                "Read the traceback; open the innermost project frame in {file}",
                "Make the smallest change that fixes the example", "Run the module's tests"],
-        source_instances=[IDS[0], IDS[2]], round=1),
+        source_instances=[IDS[0], IDS[2]], round=1, created_round=1),
     "wf-parse-a-config-value": Workflow(
         id="wf-parse-a-config-value",
         name="Parse a config value",
         description="a parser mishandles quoting, whitespace or an empty value",
         steps=["Find the tokenizer in {file}", "Add the missing case for {case}", "Test with `pytest -q {test_file}`"],
-        source_instances=[IDS[4], IDS[6]], round=2),
+        source_instances=[IDS[4], IDS[6]], round=2, created_round=2),
 }
 # The induction round made due by the Nth success (trigger 2), and the workflows it induces (one already in memory
 # is updated: its next version), optionally with the ids it evicts (the `inductions` option replaces these).
@@ -96,6 +101,8 @@ INDUCTIONS: dict[int, tuple] = {
     2: (1, ("wf-fix-an-off-by-one-boundary", "wf-reproduce-then-patch")),
     4: (2, ("wf-parse-a-config-value",)),
 }
+
+MEMORY_OFF = "memory is off for this run (memory.enabled: off)"  # why an issue was given no workflow, memory off
 
 SECONDS_PER_ISSUE = 12.5
 COST_PER_ISSUE = 0.0123
@@ -142,6 +149,31 @@ def test_output(iid: str, status: Status) -> str:
             f">>>>> End Test Output")
 
 
+def experience(iid: str, status: Status, reason: str, given: Sequence[Workflow], memory_round: int,
+               position: int = 0, why_none: str = "") -> Experience:
+    """The record of issue `iid`'s attempt, with this verdict, given these workflows in this memory round, as the real
+    engine makes it (with `memory.retrieval: all` and `memory.adherence: lexical`): at `position` in the run,
+    learned from when it passed (induction.success: tests), what it was given (each scored 1.0, as `all` scores
+    them; their tokens, as the engine counts them without a tokenizer: a quarter of the characters, plus one) and
+    how far its steps followed each (the lexical adherence scores); when it was given nothing, why (`why_none`)."""
+    history = [Step("terminal", f"pytest -q tests/test_{module(iid)}.py", "run the tests", "1 failed"),
+               Step("file_editor", "str_replace", "fix the comparison", "edited")]
+    block = WorkflowMemory(len(given)).render(list(given)) if given else ""
+    return Experience(
+        instance_id=iid, problem_statement=f"`{module(iid)}.parse` is wrong at the boundary.",
+        status=status, diff_patch=patch(iid) if status != Status.ERROR else "",
+        history=history,
+        test_output=test_output(iid, status) if status in (Status.PASS, Status.FAIL) else "",
+        reason=reason, cost=COST_PER_ISSUE, prompt_tokens=4000, completion_tokens=321, steps=7,
+        duration_s=SECONDS_PER_ISSUE, timings={"model_wait": 8.0, "tests": 2.5},
+        workflow_ids=[w.id for w in given], memory_round=memory_round,
+        agent_status="finished" if status != Status.ERROR else "error",
+        finished_at="2025-01-02T03:04:05", position=position, learned=status == Status.PASS,
+        why_none="" if given else why_none,
+        retrieved=[{"id": w.id, "kind": w.kind, "version": w.version, "round": w.round, "score": 1.0} for w in given],
+        memory_tokens=len(block) // 4 + 1 if block else 0, adherence=adherence.measure("lexical", given, history))
+
+
 def agent_events(iid: str) -> list[ev.AgentEvent]:
     mod = module(iid)
     return [
@@ -165,15 +197,26 @@ def burst_event(iid: str, n: int) -> ev.AgentEvent:
 
 @dataclass
 class FakeRun:
-    """What the real engine keeps in the run folder: finished issues and the workflow memory."""
+    """What the real engine keeps in the run folder: finished issues, the workflow memory, and what the attempts a
+    stop interrupted spent (discarded.jsonl: counted in the run's totals, in no experience)."""
 
     experiences: list[Experience] = field(default_factory=list)
     memory: list[str] = field(default_factory=list)  # workflow ids, in memory order
     round: int = 0
+    discarded: list[tuple[float, int, int]] = field(default_factory=list)  # cost, prompt and completion tokens
+    workflows: dict[str, Workflow] = field(default_factory=dict)  # id -> its latest version, once induced here
+
+    def workflow(self, workflow_id: str) -> Workflow:
+        """A workflow in memory, in its latest version (one of WORKFLOWS as first induced, unless induced again; an id
+        the fake never induced: a bare entry of that name)."""
+        known = self.workflows.get(workflow_id) or WORKFLOWS.get(workflow_id)
+        return known or Workflow(id=workflow_id, name=workflow_id, description="", steps=[])
 
     def stats(self, total: int) -> Stats:
-        return Stats.compute(self.experiences, total, len(self.memory), self.round,
-                             SECONDS_PER_ISSUE * len(self.experiences))
+        tally = Tally(self.experiences)
+        for spent in self.discarded:
+            tally.discard(*spent)
+        return tally.stats(total, len(self.memory), self.round, SECONDS_PER_ISSUE * len(self.experiences))
 
 
 class FakeEngine:
@@ -183,7 +226,8 @@ class FakeEngine:
                  controls: Controls | None = None, holds: Holds | None = None, instance_ids: Iterable[str] = IDS,
                  burst: int = 0, burst_at: str | None = None, run_dir: str = "/fake/runs/fake-run",
                  fail_in_run: Exception | None = None, outcomes: dict[str, tuple[Status, str]] | None = None,
-                 model: str = "scripted/fake", notices: Iterable[str] = (), inductions: dict[int, tuple] | None = None):
+                 model: str = "scripted/fake", notices: Iterable[str] = (), inductions: dict[int, tuple] | None = None,
+                 memory: str = "on"):
         self.subscriber = subscriber
         self.launch = launch
         self.state = state or FakeRun()
@@ -197,8 +241,8 @@ class FakeEngine:
         self.outcomes = outcomes or {}
         self.model = model
         self.notices = tuple(notices)
-        self.inductions = INDUCTIONS if inductions is None else inductions
-        self.versions = {i: 1 for i in self.state.memory}  # each workflow's latest version
+        self.memory = memory
+        self.inductions = {} if memory == "off" else INDUCTIONS if inductions is None else inductions
         self.calls: list[str] = []  # run, pause, stop: in the order they came
         self.burst_sent = 0
         self.finished: ev.RunFinished | None = None
@@ -221,7 +265,15 @@ class FakeEngine:
         self.calls.append("stop")
         self.controls.stop()
 
+    def emit(self, event: ev.Event) -> None:
+        """The subscriber gets the event (Engine.emit's contract: from the engine's thread, in order)."""
+        self.subscriber(event)
+
     # the run
+    def stats(self) -> Stats:
+        """The run's statistics now, as Engine.stats() gives them (with the fake's fixed elapsed time)."""
+        return self.state.stats(len(self.instance_ids))
+
     def run(self) -> ev.RunFinished:
         self.calls.append("run")
         try:
@@ -231,8 +283,10 @@ class FakeEngine:
             if self.stop_requested.is_set():  # the real engine's wind-down: agent interrupted, workspace closed
                 self.holds.hold("stopped", threading.Event())
             total = len(self.instance_ids)
+            # the run's end (completed, paused, stopped) writes its checkpoint whole: said before RunFinished
+            self.emit(ev.CheckpointSaved(f"{self.run_dir}/checkpoint.json", len(self.state.experiences)))
             self.finished = ev.RunFinished(outcome, message, self.state.stats(total), run_dir=self.run_dir)
-            self.subscriber(self.finished)
+            self.emit(self.finished)
             return self.finished
         finally:
             self.returned.set()
@@ -240,10 +294,17 @@ class FakeEngine:
     def _hold(self, point: str) -> None:
         self.holds.hold(point, self.stop_requested)
 
+    def _interrupted(self, iid: str, spent: ev.AgentEvent | None) -> tuple[str, str]:
+        """A stop interrupted `iid`: nothing of it is recorded but what its agent had spent (the real engine counts
+        a cancelled agent's cost and tokens in the run's totals; here its progress so far, as prompt tokens)."""
+        if spent is not None and (spent.cost or spent.tokens):
+            self.state.discarded.append((spent.cost or 0.0, spent.tokens or 0, 0))
+        return "paused", f"stopped during {iid}; it will be redone on resume"
+
     def _loop(self) -> tuple[str, str]:
         state, total = self.state, len(self.instance_ids)
         done = {e.instance_id for e in state.experiences}
-        self.subscriber(ev.RunStarted(
+        self.emit(ev.RunStarted(
             run_id=self.run_dir.rstrip("/").rsplit("/", 1)[-1], run_dir=self.run_dir, name="fake-demo",
             model=self.model, instance_ids=self.instance_ids,
             finished_ids=tuple(e.instance_id for e in state.experiences), resumed=bool(done) or state.round > 0,
@@ -254,58 +315,60 @@ class FakeEngine:
                 continue
             if self.stop_requested.is_set() or self.pause_requested.is_set():
                 return "paused", "paused by request; resume to continue"
-            workflow_ids, memory_round = tuple(state.memory), state.round
-            self.subscriber(ev.IssueStarted(iid, index, total, workflow_ids, memory_round))
+            given, memory_round = [state.workflow(i) for i in state.memory], state.round
+            workflow_ids = tuple(w.id for w in given)
+            self.emit(ev.IssueStarted(iid, index, total, workflow_ids, memory_round))
+            spent: ev.AgentEvent | None = None  # the agent's progress so far
             for event in agent_events(iid):
                 if self.stop_requested.is_set():
-                    return "paused", f"stopped during {iid}; it will be redone on resume"
-                self.subscriber(event)
+                    return self._interrupted(iid, spent)
+                self.emit(event)
+                spent = event
             if self.burst and iid == self.burst_at:
                 # at least `burst` events, and on for as long as the "burst" point is held (a sustained flood)
                 flooding = self.holds.holding("burst")
                 n = 0
                 while (n < self.burst or flooding()) and not self.stop_requested.is_set():
-                    self.subscriber(burst_event(iid, n))
+                    self.emit(burst_event(iid, n))
                     n += 1
                     self.burst_sent = n
                 self.holds.passed("burst")
             self._hold(f"issue:{iid}")
             if self.stop_requested.is_set():
-                return "paused", f"stopped during {iid}; it will be redone on resume"
+                return self._interrupted(iid, spent)
             status, reason = self.outcomes.get(iid) or outcome(iid, index)
-            exp = Experience(
-                instance_id=iid, problem_statement=f"`{module(iid)}.parse` is wrong at the boundary.",
-                status=status, diff_patch=patch(iid) if status != Status.ERROR else "",
-                history=[Step("terminal", f"pytest -q tests/test_{module(iid)}.py", "run the tests",
-                              "1 failed"),
-                         Step("file_editor", "str_replace", "fix the comparison", "edited")],
-                test_output=test_output(iid, status) if status in (Status.PASS, Status.FAIL) else "",
-                reason=reason, cost=COST_PER_ISSUE, prompt_tokens=4000, completion_tokens=321, steps=7,
-                duration_s=SECONDS_PER_ISSUE, timings={"model_wait": 8.0, "tests": 2.5},
-                workflow_ids=list(workflow_ids), memory_round=memory_round,
-                agent_status="finished" if status != Status.ERROR else "error",
-                finished_at="2025-01-02T03:04:05")
+            exp = experience(iid, status, reason, given, memory_round, index,
+                             "memory held no entries yet" if self.memory == "on" else MEMORY_OFF)
             state.experiences.append(exp)
-            self.subscriber(ev.IssueFinished(
+            # checkpoint.json is written before the issue is announced finished, as the real engine does
+            self.emit(ev.CheckpointSaved(f"{self.run_dir}/checkpoint.json", len(state.experiences)))
+            self.emit(ev.IssueFinished(
                 instance_id=iid, index=index, total=total, status=status, reason=reason, cost=exp.cost,
                 steps=exp.steps, duration_s=exp.duration_s, stats=state.stats(total), timings=dict(exp.timings),
                 experience=exp))
-            self.subscriber(ev.CheckpointSaved(f"{self.run_dir}/checkpoint.json", len(state.experiences)))
             passed = sum(e.status == Status.PASS for e in state.experiences)
             if status == Status.PASS and passed in self.inductions:
                 round_number, new_ids, *rest = self.inductions[passed]
                 evicted = tuple(rest[0]) if rest else ()
                 sources = tuple(e.instance_id for e in state.experiences if e.status == Status.PASS)[-2:]
-                self.subscriber(ev.InductionStarted(round_number, sources))
+                self.emit(ev.InductionStarted(round_number, sources))
                 state.round = round_number
                 induced = []
-                for i in new_ids:
-                    self.versions[i] = self.versions.get(i, 0) + 1
-                    induced.append(WORKFLOWS[i] if self.versions[i] == 1 else
-                                   dataclasses.replace(WORKFLOWS[i], version=self.versions[i], round=round_number))
+                for i in new_ids:  # as the real memory takes them: new, or an update of the entry (its next version)
+                    made, before = WORKFLOWS[i], state.workflows.get(i)
+                    if before is None:
+                        entry = dataclasses.replace(made, source_instances=list(sources), round=round_number,
+                                                    created_round=round_number, version=1)
+                    else:
+                        entry = dataclasses.replace(
+                            before, name=made.name, description=made.description, steps=list(made.steps),
+                            source_instances=list(dict.fromkeys([*before.source_instances, *sources])),
+                            round=round_number, version=before.version + 1)
+                    induced.append(entry)
+                    state.workflows[i] = entry
                 state.memory = [i for i in [*state.memory, *(i for i in new_ids if i not in state.memory)]
                                 if i not in evicted]
-                self.subscriber(ev.InductionFinished(round_number, tuple(induced), tuple(state.memory),
+                self.emit(ev.InductionFinished(round_number, tuple(induced), tuple(state.memory),
                                                      duration_s=3.0, evicted=evicted))
             self._hold(f"finished:{iid}")
         return "completed", "all issues processed"
@@ -422,8 +485,8 @@ def scripted_events() -> list[ev.Event]:
 
 def write_run(run_dir, *, name: str, processed: int, status: str, updated_at: str,
               spec_path: str = "/tmp/awm-specs/fake.yaml", message: str = ""):
-    """A run folder as the real engine leaves it (through awm.run.store and awm.memory.store, in their formats) after the
-    first `processed` issues of the scripted run, with fixed timestamps. Returns the RunStore."""
+    """A run folder as the real engine leaves it (through awm.run.store and awm.memory.store, in their formats)
+    after the first `processed` issues of the scripted run, with fixed timestamps. Returns the RunStore."""
     import json
     from pathlib import Path
 
@@ -467,4 +530,5 @@ def run_state(store) -> FakeRun:
     from awm.run.view import load_run
 
     view = load_run(store.dir)
-    return FakeRun(list(view.experiences), [w.id for w in view.memory.workflows], view.memory.round)
+    return FakeRun(list(view.experiences), [w.id for w in view.memory.workflows], view.memory.round,
+                   workflows={w.id: w for w in view.memory.workflows})

@@ -1,7 +1,7 @@
 """Adherence (awm.memory.adherence): the lexical score of hand-made trajectories against hand-made entries, each
 worked out by hand below; the record's round trip with and without scores; compare's followed / not followed figure
 on synthetic run folders; and the engine storing scores when an issue finishes, over the stub parts of
-test_engine. In-process, milliseconds."""
+support.stubs. In-process, milliseconds."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from awm.run.loop import Engine
 from awm.run.parts import Parts
 from awm.run.store import RunState
 from compare_fixtures import write_run
-from test_engine import StubAgent, make_run
+from support.stubs import StubAgent, make_run
 
 # The instructed shape of a workflow's steps: "<reasoning> — `<action with {slots}>`". Compared words, the code's
 # without its plumbing (python): 1. grep, rn, def, src, calc   2. reproduce (the prose's: the code has no word left)
@@ -178,7 +178,7 @@ def test_compare_reports_resolved_when_followed_vs_not_per_arm(tmp_path):
 
 
 class FollowingAgent(StubAgent):
-    """The stub agent, with a trajectory: a grep for a range, then the tests (test_engine's workflow, in order)."""
+    """The stub agent, with a trajectory: a grep for a range, then the tests (support.stubs' workflow, in order)."""
 
     def run(self, issue, workspace, memory_block, on_event, log_path, trajectory_path, cancel=None):
         result: AgentResult = super().run(issue, workspace, memory_block, on_event, log_path, trajectory_path, cancel)
@@ -190,7 +190,7 @@ class FollowingAgent(StubAgent):
 
 
 def test_the_engine_stores_each_given_entrys_score_when_the_issue_finishes(tmp_path):
-    # test_engine's workflow: 1. `grep -n "range(" {file}` (grep, range), 2. `pytest {test}` (pytest); induced after
+    # support.stubs' workflow: 1. `grep -n "range(" {file}` (grep, range), 2. `pytest {test}` (pytest); induced after
     # issues 1-2, given to 3 and 4. Issue 3 greps then tests: 1.0; issue 4 only tests: 0.5.
     run = make_run(tmp_path, 4)
     run.agent = FollowingAgent()
@@ -288,7 +288,7 @@ def test_a_judge_that_fails_leaves_no_score_and_says_why(tmp_path):
 
 
 def judged_run(tmp_path, model: Scripted):
-    """test_engine's run over its stub parts, with the adherence judge answering from `model`."""
+    """support.stubs' run over its stub parts, with the adherence judge answering from `model`."""
     run = make_run(tmp_path, 4)
     run.agent = FollowingAgent()
     run.spec.memory.adherence = "judge"

@@ -319,7 +319,7 @@ def test_a_frozen_run_gives_the_final_memory_as_it_was_before_each_issue_taught_
     from awm.run.loop import Engine
     from awm.run.parts import Parts, memory_sources
     from awm.run.store import RunStore
-    from test_engine import Complete, StubAgent, StubEvaluator, StubWorkspace, make_run
+    from support.stubs import Complete, StubAgent, StubEvaluator, StubWorkspace, make_run
 
     online = make_run(tmp_path / "online", 4)
     online.engine().run()

@@ -3,7 +3,7 @@ memory_sources): a damaged state file is either repaired from the journal (the s
 run's start saying what was rebuilt, or refused with one paragraph naming the file, what is wrong and the fix. Never
 a traceback, never a finished issue redone silently.
 
-A real run folder is made in-process with the loop's stub parts (tests/test_engine.py): 6 issues, paused after 4
+A real run folder is made in-process with the loop's stub parts (tests/support/stubs.py): 6 issues, paused after 4
 (memory on, an induction round every 2 successes: 2 rounds). Each case damages one file and resumes; a refusal
 changes no file, a repair finishes the run redoing none of the 4 finished issues."""
 
@@ -26,7 +26,7 @@ from awm.run.parts import memory_sources
 from awm.run.store import RunState
 from awm.spec import MemorySpec, RunSpec, LLMSpec
 from conftest import cli
-from test_engine import Run, make_run
+from support.stubs import Run, make_run
 
 FINISHED = {f"acme__app-{n}" for n in range(1, 5)}
 REST = {"acme__app-5", "acme__app-6"}

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_engine import make_run
+from support.stubs import make_run
 
 from awm import atomic
 from awm.run import disk

@@ -15,7 +15,7 @@ from awm.run import loop
 from awm.run.parts import Parts
 from awm.run.stats import Stats
 from awm.memory.induction import Inducer
-from test_engine import make_run
+from support.stubs import make_run
 
 TOKENS_PER_TEXT, PRICE_PER_TEXT = 10, 0.0005
 
@@ -131,7 +131,7 @@ def test_the_scripted_models_embedding_tokens_count_through_litellm():
 def test_a_rounds_merge_cost_is_kept_apart_within_its_cost(tmp_path):
     """memory.merge: llm: the merge's calls count with the round (cost, tokens) and are kept apart (merge_*), so
     compare can show memory's merge cost beside induction's."""
-    from test_engine import WORKFLOW_REPLY
+    from support.stubs import WORKFLOW_REPLY
     from test_memory_model_faults import merging_run
 
     run, engine = merging_run(tmp_path, 4, WORKFLOW_REPLY)  # round 2 re-induces the same workflow: one merge

@@ -1,4 +1,4 @@
-"""Faults that must not pass for a weak model or a quiet success, over the engine's stub parts (see test_engine):
+"""Faults that must not pass for a weak model or a quiet success, over the engine's stub parts (support.stubs):
 a model that never calls the tools stops the run; a failing induction is recorded, retried and stops the run;
 known secrets never reach the run folder; the files whose size grows with the run are not rewritten per issue."""
 
@@ -8,7 +8,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from test_engine import WORKFLOW_REPLY, make_run
+from support.stubs import WORKFLOW_REPLY, make_run
 
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.model.client import Completion

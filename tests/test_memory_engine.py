@@ -19,7 +19,7 @@ from awm.records import Issue
 from awm.run.loop import Engine
 from awm.run.parts import MemorySources, Parts
 from awm.spec import MemorySpec
-from test_engine import make_run
+from support.stubs import make_run
 
 CATEGORIES = {  # a workflow per kind of bug, worded as the issues of that kind are
     "date": ("Fix a date boundary", "an end date, a month end or a leap day is off by one day",

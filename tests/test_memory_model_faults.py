@@ -2,7 +2,7 @@
 embedding model. A failure is recorded (with the reply when there is one), counted in the statistics, and a few in a
 row stop the run naming the model and the field, resumably: the memory arm never silently becomes the baseline.
 
-In-process over the engine's stub parts (test_engine) and the scripted model server on 127.0.0.1 (its injectable
+In-process over the engine's stub parts (support.stubs) and the scripted model server on 127.0.0.1 (its injectable
 faults); the last tests are whole runs through the command line with the real agent (slow)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from conftest import cli
-from test_engine import WORKFLOW_REPLY, make_run
+from support.stubs import WORKFLOW_REPLY, make_run
 
 from awm.demo.scripted import INDUCE_PITFALLS, MERGE, ScriptedServer
 from awm.errors import UserError

@@ -1,7 +1,7 @@
 """Money is never dropped (issue 19, item 8): what an interrupted issue's agent spent, and what attempts forgotten
 after a streak spent, stay in the run's totals (checkpoint.json, the summary, the budget) though no experience holds
 them, across resumes; a budget cap that is passed says by how much and why. In-process over the engine's stub parts
-(test_engine), and once with the real agent and a real stop."""
+(support.stubs), and once with the real agent and a real stop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import signal
 import time
 
 import pytest
-from test_engine import make_run
+from support.stubs import make_run
 
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.run.store import RunState

@@ -351,7 +351,7 @@ class ServerKillingAgent:
 
 
 def pool_run(tmp_path, n: int, servers: list[str], agent, dead_at_open=()):
-    from test_engine import make_run
+    from support.stubs import make_run
 
     run = make_run(tmp_path, n)
     run.workspace = PoolWorkspace(servers, dead_at_open)

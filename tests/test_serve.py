@@ -179,7 +179,7 @@ def plain(data: bytes) -> str:
 
 def finished_run(home: Path) -> Path:
     """A finished run (the stub engine: 4 issues, one failed) under `home`'s runs folder."""
-    from test_engine import make_run
+    from support.stubs import make_run
 
     run = make_run(home / "runs", 4, verdicts={2: "FAIL"})
     run.engine().run()

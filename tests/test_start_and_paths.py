@@ -19,7 +19,7 @@ from awm.run import events as ev
 from awm.run.parts import MemorySources
 from awm.spec import MemorySpec, load_spec
 from awm_tui.headless import HeadlessPrinter
-from test_engine import make_run
+from support.stubs import make_run
 from test_memory_engine import engine_for, themed_issues
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -187,7 +187,7 @@ async def test_a_stop_cannot_be_cancelled(home, fakes):
 
 def test_the_real_engine_goes_on_when_a_pause_is_cancelled_mid_issue(tmp_path):
     from awm.run.store import RunState
-    from test_engine import make_run
+    from support.stubs import make_run
 
     run = make_run(tmp_path, 4)
     controls = Controls()
@@ -205,7 +205,7 @@ def test_the_real_engine_goes_on_when_a_pause_is_cancelled_mid_issue(tmp_path):
 
 def test_the_real_engine_pauses_when_not_cancelled(tmp_path):
     from awm.run.store import RunState
-    from test_engine import make_run
+    from support.stubs import make_run
 
     run = make_run(tmp_path, 4)
     controls = Controls()

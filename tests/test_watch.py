@@ -26,7 +26,7 @@ from awm.run.follow import Follower
 from awm.run.loop import Controls
 from awm.run.store import CONTROL, RunStore
 from conftest import ROOT
-from test_engine import Run, make_run
+from support.stubs import Run, make_run
 from test_tui_history_picker import plain, until
 
 FAST = 0.05  # the watchers' poll in these tests

@@ -10,7 +10,7 @@ import threading
 from awm.run import events as ev
 from awm.run.store import RunState
 from awm.spec import BudgetSpec
-from test_engine import make_run
+from support.stubs import make_run
 
 WAIT = 10
 
