@@ -61,7 +61,14 @@ class Guard:
     at once; a step still running GRACE_S later gets Ctrl-C, and everything in the workspace is killed after
     three times that. A model call is bounded too (it is the agent LLM's CallBound, awm.model.client): it is given
     up within a fraction of a second, whatever the model does. And `run` stops waiting for the conversation
-    ABANDON_S after the limit or stop, whatever still holds it (a remote conversation, a tool that ignores kills)."""
+    ABANDON_S after the limit or stop, whatever still holds it (a remote conversation, a tool that ignores kills).
+    The first stop it sees is kept, typed (`stop`: a Stop); what it did is `done()`'s Outcome.
+
+    Args:
+        deadline: the issue's wall-clock end, a time.monotonic().
+        cancel: the run's stop flag (None: none).
+        interrupt: the workspace's interrupt (see below).
+    """
 
     GRACE_S = 2.0
     ABANDON_S = 4 * GRACE_S + 2.0
