@@ -58,7 +58,19 @@ class RepoCache:
 
     def mirror(self, repo: str, commit: str | None = None) -> Path:
         """The repository's mirror, cloned now if it is not cached, fetched now if it lacks `commit`. A local path
-        source is checked even when the mirror is cached (a typo must not run against what was cloned before)."""
+        source is checked even when the mirror is cached (a typo must not run against what was cloned before).
+
+        Args:
+            repo: the repository (owner/name).
+            commit: a commit the mirror must have (None: any mirror will do).
+
+        Returns:
+            The mirror's path (a bare repository).
+
+        Raises:
+            UserError: the source is not a git repository, or cannot be cloned (field `repos.<repo>`).
+            MissingCommit: the source does not have `commit`.
+        """
         path = self.path(repo)
         self._check_source(repo)
         if path.exists() and (not commit or _has_commit(path, commit)):
@@ -113,7 +125,20 @@ class RepoCache:
         """A working tree at `commit`, HEAD detached, no branches or tags. `isolated` (the agent's checkout) copies
         just that commit's objects (a shallow repository of one commit) and names the mirror nowhere: no remote, no
         FETCH_HEAD, no alternates, so no git command can reach the future fix. Otherwise the tree borrows the
-        mirror's objects, which is instant (the evaluator's checkouts)."""
+        mirror's objects, which is instant (the evaluator's checkouts).
+
+        Args:
+            repo: the repository (owner/name).
+            commit: the commit checked out.
+            dest: the working tree's folder (replaced if it exists).
+            isolated: the agent's checkout (see above).
+
+        Returns:
+            `dest`.
+
+        Raises:
+            UserError, MissingCommit: as `mirror`; GitError: a git command failed.
+        """
         mirror = self.mirror(repo, commit)
         if dest.exists():
             shutil.rmtree(dest)
@@ -130,7 +155,18 @@ class RepoCache:
 
 
 def diff_against(workdir: Path, base_commit: str) -> str:
-    """The agent's patch: every change in the working tree, new files included, against the base commit."""
+    """The agent's patch: every change in the working tree, new files included, against the base commit.
+
+    Args:
+        workdir: the working tree.
+        base_commit: the commit the patch is against.
+
+    Returns:
+        The diff (no colour; bytecode and tool caches left out), "" when nothing changed.
+
+    Raises:
+        GitError: git could not stage or diff the tree.
+    """
     git("add", "-A", "--", ".", *JUNK, cwd=workdir)
     return git("diff", "--no-color", "--cached", base_commit, "--", ".", *JUNK, cwd=workdir).stdout
 

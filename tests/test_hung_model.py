@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from awm.agent.limits import Guard
+from awm.agent.limits import Guard, Outcome, Stop, StopReason
 from awm.model.client import ModelCallStopped, bounded_call, bounded_sleep, remaining_timeout
 
 
@@ -79,7 +79,7 @@ def test_an_attempt_timeout_never_runs_past_the_deadline():
 def test_a_call_that_answers_is_returned_and_counted():
     g = guard()
     assert bounded_call(lambda: 42, g) == 42
-    assert g.model_calls == 1 and not g.in_model_call and not g.hung
+    assert g.model_calls == 1 and not g.in_model_call and not g.outcome().hung
 
 
 def test_a_call_that_fails_raises_its_own_error_uncounted():
@@ -99,7 +99,7 @@ def test_a_hung_call_is_given_up_at_the_deadline():
     release.set()  # lets the abandoned thread end
     assert 0.25 < elapsed < 0.8
     assert stopped.value.reason == "timeout" and "time limit" in str(stopped.value)
-    assert g.reason == "timeout" and g.hung and g.model_calls == 0 and not g.in_model_call
+    assert g.reason == "timeout" and g.outcome().hung and g.model_calls == 0 and not g.in_model_call
 
 
 def test_a_hung_call_is_given_up_on_a_stop_request():
@@ -112,7 +112,7 @@ def test_a_hung_call_is_given_up_on_a_stop_request():
         bounded_call(lambda: release.wait(30), g)
     release.set()
     assert time.monotonic() - started < 0.7
-    assert stopped.value.reason == "cancelled" and g.reason == "cancelled" and g.hung
+    assert stopped.value.reason == "cancelled" and g.reason == "cancelled" and g.outcome().hung
 
 
 def test_no_call_starts_once_the_limit_is_past():
@@ -120,7 +120,7 @@ def test_no_call_starts_once_the_limit_is_past():
     calls = []
     with pytest.raises(ModelCallStopped):
         bounded_call(lambda: calls.append(1), g)
-    assert calls == [] and not g.hung  # nothing was waiting on the model
+    assert calls == [] and not g.outcome().hung  # nothing was waiting on the model
 
 
 def test_the_wait_between_retries_ends_at_the_deadline():
@@ -137,7 +137,7 @@ def test_the_wait_between_retries_ends_at_the_deadline():
 
 def test_the_guard_waits_for_work_that_ends():
     g = guard()
-    assert g.run(lambda: time.sleep(0.05)) is True and not g.abandoned
+    assert g.run(lambda: time.sleep(0.05)) is True and not g.outcome().abandoned
     with pytest.raises(RuntimeError, match="inside"):
         g.run(lambda: (_ for _ in ()).throw(RuntimeError("inside")))
 
@@ -149,8 +149,24 @@ def test_the_guard_abandons_work_that_will_not_end(monkeypatch):
     started = time.monotonic()
     assert g.run(lambda: release.wait(30)) is False
     release.set()
-    assert g.abandoned and g.reason == "timeout"
+    assert g.outcome().abandoned and g.reason == "timeout"
     assert 0.45 < time.monotonic() - started < 1.2  # the deadline, then ABANDON_S
+
+
+def test_the_guard_says_what_it_did_as_one_typed_outcome():
+    assert guard().done() == Outcome(stop=None, abandoned=False, model_calls=0)  # within its limits
+    cancel = threading.Event()
+    g = guard(60, cancel)
+    g.in_model_call = True  # as a bounded call sets it while the model has not answered
+    cancel.set()
+    assert g.check() == StopReason.CANCELLED == "cancelled"
+    g.in_model_call, g.deadline = False, 0.0  # what comes after the first stop changes nothing
+    assert g.check() == "cancelled"
+    outcome = g.done()
+    assert isinstance(outcome.stop, Stop) and outcome.stop.reason is StopReason.CANCELLED and outcome.stop.hung
+    assert outcome.reason == "cancelled" and outcome.hung and not outcome.abandoned and outcome.stop.spent == ""
+    late = guard(-1).done()  # no check made: the guard has not seen its limit, and says so
+    assert late.stop is None and late.reason == "" and not late.hung
 
 
 # ---------------------------------------------------------------- the SDK's LLM, bounded, on a server that never answers
@@ -175,7 +191,7 @@ def test_the_bounded_sdk_llm_gives_up_a_hung_server_and_does_not_retry_past_the_
     elapsed = time.monotonic() - started
     assert elapsed < 3.0, f"returned after {elapsed:.1f} s"
     assert "ModelCallStopped" in f"{type(raised.value).__name__} {raised.value!r} {raised.value.__cause__!r}"
-    assert g.hung and g.reason == "timeout"
+    assert g.outcome().hung and g.reason == "timeout"
     assert hung_server.requests >= 1
 
     unbound = sdk_llm(spec, "agent")  # without a bound: the SDK's own LLM, as before

@@ -18,10 +18,10 @@ def test_the_guard_stops_at_the_issues_cost_or_tokens_and_says_which():
     guard.spent = check
     assert guard.check() == ""
     spent["tokens"] = 6000
-    assert guard.check() == "budget" and "budget.issue_max_tokens (5,000)" in guard.spent_reason
+    assert guard.check() == "budget" and "budget.issue_max_tokens (5,000)" in guard.outcome().stop.spent
     again = Guard(deadline=10**12, cancel=None, interrupt=lambda hard: None)
     again.spent = issue_budget(1.0, None, lambda: (1.25, 0))
-    assert again.check() == "budget" and again.spent_reason == (
+    assert again.check() == "budget" and again.outcome().stop.spent == (
         "the issue's cost $1.25 reached budget.issue_max_cost_usd ($1)")
 
 

@@ -254,8 +254,18 @@ def check_available(spec) -> str | None:
     """Everything `agent.workspace: remote | remote-api` needs from outside, checked (a UserError naming the field
     otherwise): the key's variable set, the servers (or the runtime API) answering and accepting it, the model
     reachable from them. Cheap (one or two requests per server): the workspace checks again when it is made, and
-    launch's preflight may call this first, before the run folder is made. Returns the key (servers' or runtime
-    API's; None when none is configured)."""
+    launch's preflight calls this before the run folder is made, and the workspace is then made unchecked.
+
+    Args:
+        spec: the run's spec (its `agent` and `llm`).
+
+    Returns:
+        The key (servers' or runtime API's; None when none is configured).
+
+    Raises:
+        UserError: naming the field to change (agent.servers, agent.server_key_env, agent.runtime_api_key_env,
+            llm.base_url).
+    """
     from awm import demo
 
     agent = spec.agent
@@ -796,11 +806,22 @@ class RuntimeApiWorkspace:
         self.api.close()
 
 
-def make(spec, cache: RepoCache, root: Path):
-    """The workspace `agent.workspace` names (remote | remote-api), checked now: before the first issue."""
+def make(spec, cache: RepoCache, root: Path, *, check: bool = True):
+    """The workspace `agent.workspace` names (remote | remote-api).
+
+    Args:
+        spec: the run's spec.
+        cache: the repository cache the checkouts are bundled from.
+        root: the run's work folder (its `.remote` scratch).
+        check: check the servers (or the runtime API) now, before the first issue (`check_available`); False when
+            the run's preflight has just done so.
+
+    Raises:
+        UserError: naming the field, when the servers or the API cannot be used (or, unchecked, the key is unset).
+    """
     if spec.agent.workspace == "remote-api":
-        return RuntimeApiWorkspace(spec, cache, root)
-    return RemoteServersWorkspace(spec, cache, root)
+        return RuntimeApiWorkspace(spec, cache, root, check=check)
+    return RemoteServersWorkspace(spec, cache, root, check=check)
 
 
 def _open_checkout(url: str, key: str | None, commit: str, bundle, issue: Issue, release: Callable[[], object],

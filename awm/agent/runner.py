@@ -5,7 +5,6 @@ The agent stack is imported only when an agent runs: it takes seconds to import.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -15,9 +14,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from awm.agent.limits import Cancel, Guard, issue_budget
+from awm.agent.limits import Cancel, Guard, Outcome, issue_budget
 from awm.agent.prompt import build_prompt
-from awm.agent.trajectory import Described, condense, describe
+from awm.agent.recorder import Recorder
+from awm.agent.trajectory import Described, condense
 from awm.model.client import describe_fault, import_litellm, sdk_llm, setup_environment
 from awm.records import Issue, Step
 
@@ -68,7 +68,20 @@ def tools_for(kind: str, terminal: str, env: dict[str, str] | None = None, sandb
     """The tool set of an agent kind (AGENT_KINDS), with the terminal the workspace runs, whose shell gets `env` on
     top of this process's environment (the workspace's `shell_env`: the tag that lets it end the shell's processes).
     With a `sandbox` (awm.agent.sandbox), the terminal's shell is its launcher (the shell runs inside bubblewrap) and
-    the file tools, which run in this process, are confined to its root (the checkout)."""
+    the file tools, which run in this process, are confined to its root (the checkout).
+
+    Args:
+        kind: the agent kind (`agent.kind`); any other than ApplyPatchAgent and GeminiAgent gets CodeActAgent's tools.
+        terminal: the terminal type (`agent.terminal`: subprocess | tmux).
+        env: variables for the terminal's shell, on top of this process's.
+        sandbox: the checkout's bubblewrap sandbox, if it has one.
+
+    Returns:
+        The SDK's tool specs, the file tools confined to the sandbox's root when there is one.
+
+    Raises:
+        ValueError: a sandbox with a terminal other than subprocess.
+    """
     from openhands.sdk import Tool
     from openhands.tools.task_tracker import TaskTrackerTool
     from openhands.tools.terminal import TerminalTool
@@ -186,37 +199,15 @@ def _protocol(status: str, seen: list[Described]) -> tuple[str, str]:
     return "", ""
 
 
-@dataclass(frozen=True)
-class Progress:
-    """An issue's agent so far, passed with each of its events: the app shows it while the issue runs."""
-
-    steps: int = 0  # actions taken
-    cost: float = 0.0  # the model's cost so far (USD)
-    tokens: int = 0  # prompt and completion tokens so far
-
-
-class _Clock:
-    """Splits the agent's wall time into waiting for the model and running tools, from event arrival times."""
-
-    def __init__(self) -> None:
-        self.mark = time.monotonic()
-        self.model = 0.0
-        self.tool = 0.0
-        self.steps = 0  # the agent's actions so far
-
-    def action(self) -> None:
-        now = time.monotonic()
-        self.model += now - self.mark
-        self.mark = now
-
-    def observation(self) -> None:
-        now = time.monotonic()
-        self.tool += now - self.mark
-        self.mark = now
-
-
 class AgentRunner:
-    """The OpenHands agent, made once per run from the spec's `agent` and `llm`."""
+    """The OpenHands agent, made once per run from the spec's `agent` and `llm`.
+
+    Args:
+        agent: the spec's `agent` (kind, limits, terminal).
+        llm: the spec's `llm`: the agent's model.
+        scrub: known secrets out of the log, the events and the trajectory (none when not given).
+        budget: the spec's `budget`, whose issue_max_* limits stop an issue's agent (none when not given).
+    """
 
     def __init__(self, agent: AgentSpec, llm: LLMSpec, scrub: Callable[[str], str] | None = None,
                  budget: BudgetSpec | None = None):
@@ -240,162 +231,161 @@ class AgentRunner:
             except ImportError:  # a later litellm may have moved it: only the first call pays
                 pass
 
-    def run(
-        self,
-        issue: Issue,
-        workspace: OpenWorkspace,
-        memory_block: str,
-        on_event: Callable[..., None],
-        log_path: Path,
-        trajectory_path: Path,
-        cancel: Cancel | None = None,
-    ) -> AgentResult:
-        setup_environment()
-        from openhands.sdk import Agent, AgentContext, Conversation
+    def run(self, issue: Issue, workspace: OpenWorkspace, memory_block: str, on_event: Callable[..., None],
+            log_path: Path, trajectory_path: Path, cancel: Cancel | None = None) -> AgentResult:
+        """The agent on one issue, until it finishes or a limit (its time, its spending, the run's stop) ends it.
 
-        quiet_agent_stack()
+        Args:
+            issue: the issue, whose prompt the agent is sent.
+            workspace: its open checkout, where the agent's tools run (locally, in a container, on a server).
+            memory_block: workflow memory for the system prompt ("" none).
+            on_event: `on_event(kind, tool, text, progress)` for each readable event (awm.agent.recorder).
+            log_path: the agent's log, written as it works (secrets scrubbed).
+            trajectory_path: every SDK event as JSON, written when the agent is done with.
+            cancel: the run's stop flag: the agent is stopped between steps when it is set.
+
+        Returns:
+            The agent's patch, status (an AgentStatus), error, history, metrics and timings.
+
+        Raises:
+            OSError: the log cannot be written. Whatever the agent or its model does is the result's status and error.
+        """
+        import_agent_stack()  # (imported by warm_up already: then only the environment and the SDK's logging set)
         spec = self.agent_spec
-        scrub = self.scrub
         remote = not isinstance(workspace.conversation_workspace(), str)
         setup_started = time.monotonic()
         guard = Guard(setup_started + spec.timeout_minutes * 60, cancel, workspace.interrupt)
-        agent = Agent(
-            # a remote conversation's model calls are made by its agent server: bounded there by `guard.run` only
-            llm=sdk_llm(self.llm_spec, "agent", None if remote else guard),
-            tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env, local_sandbox(workspace)),
-            agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
-            system_prompt_kwargs={"cli_mode": True},
-        )
-        holder: dict = {}
-        guard.spent = issue_budget(self.budget.issue_max_cost_usd, self.budget.issue_max_tokens,
-                                   lambda: _spent(holder.get("conversation"), agent))
-        clock = _Clock()
-        seen: list[Described] = []
-        raw: list[dict] = []
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "w", encoding="utf-8")
-        log.write(f"# {issue.instance_id}  repo {issue.repo}  base {issue.base_commit}\n")
-        log.write(f"# workspace {workspace.repo_path}\n")
-        server = getattr(workspace, "server", None)  # an agent server's address (never its key)
-        if server:
-            log.write(f"# agent server {server}\n")
-        if memory_block:
-            log.write(f"# workflow memory in the system prompt:\n{memory_block}\n")
-        log.flush()
-
-        live = threading.Event()  # cleared when the agent is done with: a thread left running then writes nothing
-        live.set()
-        writing = threading.Lock()
-
-        def callback(event: Any) -> None:
-            with writing:
-                if live.is_set():
-                    record(event)
-
-        def record(event: Any) -> None:
-            kind = type(event).__name__
-            if kind == "ActionEvent":
-                clock.action()
-            elif kind in ("ObservationEvent", "AgentErrorEvent"):
-                clock.observation()
-            try:
-                raw.append(event.model_dump(mode="json"))
-            except Exception:  # noqa: BLE001 - a trajectory record must never stop the agent
-                raw.append({"kind": kind})
-            item = describe(event)
-            if item is None:
-                return
-            seen.append(item)
-            text = scrub(item.display)
-            log.write(f"[{time.strftime('%H:%M:%S')}] {item.kind.upper()} {item.tool}\n{text}\n\n")
-            log.flush()
-            if item.kind == "action" and not item.rejected:  # a call the agent could not run is no step
-                clock.steps += 1
-            cost, tokens = _spent(holder.get("conversation"), agent)
-            on_event(item.kind, item.tool, text, Progress(clock.steps, cost, tokens))
-
+        # a remote conversation's model calls are made by its agent server: bounded there by `guard.run` only
+        agent = self._agent(workspace, memory_block, None if remote else guard)
+        usage = _Usage(agent)
+        guard.spent = issue_budget(self.budget.issue_max_cost_usd, self.budget.issue_max_tokens, usage)
         result = AgentResult()
-        conversation = None
-        try:
-            conversation = Conversation(
-                agent=agent,
-                workspace=workspace.conversation_workspace(),
-                max_iteration_per_run=spec.max_iterations,
-                callbacks=[callback],
-                visualizer=None,
-                stuck_detection=True,
-            )
-            conversation.send_message(build_prompt(issue, Path(workspace.repo_path), spec.include_hints))
-            result.setup_s = round(time.monotonic() - setup_started, 3)
-            clock.mark = time.monotonic()
-            if not guard.check():
-                running = conversation
-                holder["conversation"] = conversation
-                if remote:  # the agent server cancels its step in flight (a model call too) when asked
-                    guard.interrupt = _remote_interrupt(running, workspace.interrupt)
-                guard.watch(conversation)
-                # a remote run waits an hour by default: the issue's limit instead, with a margin (the guard ends
-                # the run at the limit itself)
-                run = (lambda: _run_remote(running, spec.timeout_minutes * 60 + 300)) if remote else running.run
-                # in a thread of its own: given up ABANDON_S after the limit or stop if it will not end
-                if guard.run(run):
-                    # A reply with text and no tool call ends an SDK conversation, and so does the SDK's stuck
-                    # detection after the same call it could not run (an unknown tool, arguments that do not parse)
-                    # again and again: nudge the agent on, as OpenHands' own runners do, a few times, before that
-                    # counts as the model's answer.
-                    while result.nudges < NUDGES and not guard.check():
-                        nudge = (NUDGE if _ended_on_text(running, seen) else
-                                 BAD_CALL_NUDGE if _stuck_on_rejected_calls(running, seen) else "")
-                        if not nudge or not guard.run(partial(_nudged, running, nudge, run)):
-                            break
-                        result.nudges += 1
-            result.status = _status(conversation, guard.reason, seen)
-        except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
-            if remote and conversation is not None and type(exc).__name__ == "ConversationRunError":
-                result.status = _status(conversation, guard.reason, seen)  # remote runs raise on error or stuck
-            else:
-                result.status = guard.reason or AgentStatus.ERROR
-                result.error = "" if guard.reason else _error_text(exc)
-        finally:
-            guard.done()
-            with writing:
-                live.clear()
-            if guard.hung:
-                result.error = _hung_text(guard, spec.timeout_minutes)
-            elif guard.abandoned:
-                result.error = f"the agent did not stop within {guard.ABANDON_S:g} s of the {guard.reason}: left behind"
-            result.model_calls, result.hung = guard.model_calls, guard.hung
-            if guard.reason == AgentStatus.BUDGET:
-                result.error = guard.spent_reason
-            if conversation is not None:
-                metrics = _metrics(conversation, agent)
-                result.cost = float(metrics.accumulated_cost or 0.0)
-                usage = metrics.accumulated_token_usage
-                if usage is not None:
-                    result.prompt_tokens = int(usage.prompt_tokens or 0)
-                    result.completion_tokens = int(usage.completion_tokens or 0)
-                if guard.abandoned:  # its run still holds it: close it without waiting
-                    threading.Thread(target=_close_quietly, args=(conversation,), daemon=True).start()
-                else:
-                    _close_quietly(conversation)
-            if result.status == AgentStatus.ERROR and not result.error:
-                errors = [x.text for x in seen if x.kind == "error"]
-                result.error = describe_fault(errors[-1]) if errors else "the agent stopped with an error"
-            result.history = condense(seen)
-            result.steps = sum(1 for x in seen if x.kind == "action" and not x.rejected)
-            result.model_wait_s = round(clock.model, 3)
-            result.tool_s = round(clock.tool, 3)
-            if not result.hung:  # a model that stopped answering is the run's error streak, not a protocol failure
-                result.protocol, result.protocol_detail = _protocol(result.status, seen)
-            log.write(f"# agent status: {result.status} {scrub(result.error)}"
-                      f"{f' (nudged {result.nudges} times)' if result.nudges else ''}\n")
-            log.close()
-            trajectory_path.write_text(scrub(json.dumps(raw, ensure_ascii=False)))
+        with Recorder(log_path, trajectory_path, on_event, self.scrub, usage) as recorder:
+            recorder.header(issue, workspace, memory_block)
+            conversation = None
+            try:
+                conversation = self._conversation(agent, workspace, recorder)
+                conversation.send_message(build_prompt(issue, Path(workspace.repo_path), spec.include_hints))
+                result.setup_s = round(time.monotonic() - setup_started, 3)
+                recorder.clock.restart()
+                if not guard.check():
+                    usage.conversation = conversation
+                    self._converse(conversation, guard, workspace, remote, recorder.seen, result)
+                result.status = _status(conversation, guard.reason, recorder.seen)
+            except Exception as exc:  # noqa: BLE001 - the loop turns this into an ERROR experience
+                result.status, result.error = _failed(exc, conversation, remote, guard.reason, recorder.seen)
+            finally:
+                outcome = guard.done()
+                recorder.stop()
+                _settle(result, outcome, conversation, agent, recorder, spec.timeout_minutes)
+                recorder.footer(result.status, result.error, result.nudges)
         try:
             result.patch = workspace.patch()
         except Exception as exc:  # noqa: BLE001
             result.status, result.error = AgentStatus.ERROR, f"could not take the patch: {exc}"
         return result
+
+    def _agent(self, workspace: OpenWorkspace, memory_block: str, bound: Guard | None) -> Any:
+        """The SDK's agent: the model (its calls bounded by `bound`), the kind's tools in the workspace, the memory
+        in its system prompt."""
+        from openhands.sdk import Agent, AgentContext
+
+        spec = self.agent_spec
+        return Agent(
+            llm=sdk_llm(self.llm_spec, "agent", bound),
+            tools=tools_for(spec.kind, workspace.terminal, workspace.shell_env, local_sandbox(workspace)),
+            agent_context=AgentContext(system_message_suffix=memory_block) if memory_block else None,
+            system_prompt_kwargs={"cli_mode": True},
+        )
+
+    def _conversation(self, agent: Any, workspace: OpenWorkspace, recorder: Recorder) -> Any:
+        """The agent's conversation in the workspace, its events to the recorder."""
+        from openhands.sdk import Conversation
+
+        return Conversation(
+            agent=agent,
+            workspace=workspace.conversation_workspace(),
+            max_iteration_per_run=self.agent_spec.max_iterations,
+            callbacks=[recorder.event],
+            visualizer=None,
+            stuck_detection=True,
+        )
+
+    def _converse(self, conversation: Any, guard: Guard, workspace: OpenWorkspace, remote: bool,
+                  seen: list[Described], result: AgentResult) -> None:
+        """The conversation run under the guard, then nudged on (`result.nudges`) while it ended on a reply in words
+        or on tool calls the agent could not run. Raises what the conversation's run raised."""
+        if remote:  # the agent server cancels its step in flight (a model call too) when asked
+            guard.interrupt = _remote_interrupt(conversation, workspace.interrupt)
+        guard.watch(conversation)
+        # a remote run waits an hour by default: the issue's limit instead, with a margin (the guard ends the run at
+        # the limit itself)
+        timeout = self.agent_spec.timeout_minutes * 60 + 300
+        run = partial(_run_remote, conversation, timeout) if remote else conversation.run
+        # in a thread of its own: given up ABANDON_S after the limit or stop if it will not end
+        if not guard.run(run):
+            return
+        # A reply with text and no tool call ends an SDK conversation, and so does the SDK's stuck detection after
+        # the same call it could not run (an unknown tool, arguments that do not parse) again and again: nudge the
+        # agent on, as OpenHands' own runners do, a few times, before that counts as the model's answer.
+        while result.nudges < NUDGES and not guard.check():
+            nudge = (NUDGE if _ended_on_text(conversation, seen) else
+                     BAD_CALL_NUDGE if _stuck_on_rejected_calls(conversation, seen) else "")
+            if not nudge or not guard.run(partial(_nudged, conversation, nudge, run)):
+                break
+            result.nudges += 1
+
+
+class _Usage:
+    """The issue's (cost, tokens) so far, for its spending limit and its events: the agent's model until the
+    conversation runs, the conversation's combined stats from then on."""
+
+    def __init__(self, agent: Any):
+        self.agent = agent
+        self.conversation: Any = None
+
+    def __call__(self) -> tuple[float, int]:
+        return _spent(self.conversation, self.agent)
+
+
+def _failed(exc: Exception, conversation: Any, remote: bool, stopped: str,
+            seen: list[Described]) -> tuple[str, str]:
+    """(status, error) of an agent whose conversation raised: a remote run raises when it ends in error or stuck,
+    which its state says; otherwise the guard's stop, or the error itself."""
+    if remote and conversation is not None and type(exc).__name__ == "ConversationRunError":
+        return _status(conversation, stopped, seen), ""
+    if stopped:
+        return AgentStatus(stopped), ""
+    return AgentStatus.ERROR, _error_text(exc)
+
+
+def _settle(result: AgentResult, outcome: Outcome, conversation: Any, agent: Any, recorder: Recorder,
+            timeout_minutes: float) -> None:
+    """The result completed once the agent is done with: what the guard did, the model's use, the conversation
+    closed, the error's words, the history, the timings and the protocol verdict."""
+    seen = recorder.seen
+    result.error = _stop_text(outcome, timeout_minutes) or result.error
+    result.model_calls, result.hung = outcome.model_calls, outcome.hung
+    if conversation is not None:
+        metrics = _metrics(conversation, agent)
+        result.cost = float(metrics.accumulated_cost or 0.0)
+        usage = metrics.accumulated_token_usage
+        if usage is not None:
+            result.prompt_tokens = int(usage.prompt_tokens or 0)
+            result.completion_tokens = int(usage.completion_tokens or 0)
+        if outcome.abandoned:  # its run still holds it: close it without waiting
+            threading.Thread(target=_close_quietly, args=(conversation,), daemon=True).start()
+        else:
+            _close_quietly(conversation)
+    if result.status == AgentStatus.ERROR and not result.error:
+        errors = [x.text for x in seen if x.kind == "error"]
+        result.error = describe_fault(errors[-1]) if errors else "the agent stopped with an error"
+    result.history = condense(seen)
+    result.steps = sum(1 for x in seen if x.kind == "action" and not x.rejected)
+    result.model_wait_s = round(recorder.clock.model, 3)
+    result.tool_s = round(recorder.clock.tool, 3)
+    if not result.hung:  # a model that stopped answering is the run's error streak, not a protocol failure
+        result.protocol, result.protocol_detail = _protocol(result.status, seen)
 
 
 def _metrics(conversation, agent):
@@ -429,9 +419,10 @@ def _run_remote(conversation, timeout: float) -> None:
 
 
 def _status(conversation, stopped: str, seen) -> str:
+    """The agent's AgentStatus from the conversation's end; the guard's stop (`stopped`) unless it finished."""
     status = _execution_status(conversation)
     if stopped and status != "finished":
-        return stopped
+        return AgentStatus(stopped)
     if status == "finished":
         return AgentStatus.FINISHED
     if any(x.kind == "error" and "MaxIterationsReached" in x.text for x in seen):
@@ -480,13 +471,20 @@ def _close_quietly(conversation) -> None:
         pass
 
 
-def _hung_text(guard: Guard, timeout_minutes: float) -> str:
-    """Why the agent ended when the limit or stop came during a model call: the timeout's words begin with
-    describe_fault's meaning of a model timeout, so the run's same-cause error streak counts it with them."""
-    if guard.reason == AgentStatus.TIMEOUT:
-        return (f"the model did not answer in time: no reply within the issue's time limit "
-                f"({timeout_minutes * 60:g} s; {guard.model_calls} model calls answered)")
-    return f"stopped while waiting for the model ({guard.model_calls} model calls answered)"
+def _stop_text(outcome: Outcome, timeout_minutes: float) -> str:
+    """What the guard's outcome says of the agent's end ("" nothing): the spending limit reached; a limit or stop
+    that came during a model call (the timeout's words begin with describe_fault's meaning of a model timeout, so
+    the run's same-cause error streak counts it with them); or a conversation given up because it would not end."""
+    if outcome.reason == AgentStatus.BUDGET and outcome.stop is not None:
+        return outcome.stop.spent
+    if outcome.hung:
+        if outcome.reason == AgentStatus.TIMEOUT:
+            return (f"the model did not answer in time: no reply within the issue's time limit "
+                    f"({timeout_minutes * 60:g} s; {outcome.model_calls} model calls answered)")
+        return f"stopped while waiting for the model ({outcome.model_calls} model calls answered)"
+    if outcome.abandoned:
+        return f"the agent did not stop within {Guard.ABANDON_S:g} s of the {outcome.reason}: left behind"
+    return ""
 
 
 def _error_text(exc: BaseException) -> str:

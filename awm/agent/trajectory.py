@@ -32,6 +32,11 @@ class Described:
 
 
 def describe(event: Any) -> Described | None:
+    """An SDK event made readable (read by its type's name, so the agent stack need not be imported).
+
+    Returns:
+        The event described; None for an event nobody reads (state updates, condensations).
+    """
     name = type(event).__name__
     if name == "ActionEvent":
         thought = " ".join(t.text for t in event.thought).strip()
@@ -109,6 +114,14 @@ def shorten(text: str, limit: int) -> str:
 
 
 def condense(events: list[Described]) -> list[Step]:
+    """The agent's history as steps: each action with the first observation or error after it.
+
+    Args:
+        events: the conversation's events as described, in order.
+
+    Returns:
+        One Step per action (a call the agent could not run included: it is what the model did).
+    """
     steps: list[Step] = []
     for item in events:
         if item.kind == "action":

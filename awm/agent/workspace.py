@@ -188,7 +188,9 @@ class LocalWorkspace:
         return checkout
 
 
-def make_workspace(spec, cache: RepoCache, root: Path, run_dir: Path | None = None) -> Workspace:
+def make_workspace(spec, cache: RepoCache, root: Path, run_dir: Path | None = None, check: bool = True) -> Workspace:
+    """Where the spec's agent works (`agent.workspace`); `check` False: its outside needs (agent servers) were
+    checked by the run's preflight, and are not asked again."""
     if spec.agent.workspace == "docker":
         # each issue in a container of its image, its agent server on a loopback port: see awm.agent.docker
         from awm.agent.docker import DockerWorkspace
@@ -199,7 +201,7 @@ def make_workspace(spec, cache: RepoCache, root: Path, run_dir: Path | None = No
         # here, before the first issue; see awm.agent.remote
         from awm.agent import remote
 
-        return remote.make(spec, cache, root)
+        return remote.make(spec, cache, root, check=check)
     # The model's key is the run's, not the agent's: its variable is blanked in the agent's shell, and in the sandbox
     # (agent.sandbox) no variable holds it and awm-tui's own /proc/<pid>/environ is out of sight.
     hide = [spec.llm.api_key_env] if spec.llm.api_key_env else []

@@ -11,9 +11,9 @@ from awm.spec import EvaluationSpec
 
 
 def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path, *, run_dir: Path,
-                   run_tag: str, model_name: str) -> Evaluator:
+                   run_tag: str, model_name: str, check: bool = True) -> Evaluator:
     """The evaluator the spec asks for; a backend that cannot work here (no Docker engine, no Modal credentials)
-    is refused now, before the first issue."""
+    is refused now, before the first issue, unless `check` is False (the run's preflight has checked it)."""
     timeout_s = evaluation.timeout_minutes * 60
     if evaluation.backend == "none":
         return NoEvaluator()
@@ -23,12 +23,14 @@ def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path
         from awm.grading.modal import ModalEvaluator
 
         modal = ModalEvaluator(run_dir, run_tag, timeout_s, model_name)
-        modal.check_available()
+        if check:
+            modal.check_available()
         return modal
     from awm.grading.harness import HarnessEvaluator
 
     harness = HarnessEvaluator(run_dir, run_tag, timeout_s, model_name, keep_images=evaluation.keep_images,
                                min_free_gb=evaluation.min_free_gb, cache=cache)
-    harness.check_available()
+    if check:
+        harness.check_available()
     harness.remove_leftovers()  # what a killed process of this run left mid-grading
     return harness

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from awm.dataset import load_issues
 from awm.errors import UserError, located
+from awm.paths import repo_cache_root
 from awm.records import Issue
+from awm.repos import GitError, RepoCache
 from awm.run import events as ev
 from awm.run import provenance
 from awm.run.loop import Controls, Engine
@@ -96,7 +98,15 @@ def _absolute(key: str, value):
 
 def preflight(spec: RunSpec) -> None:
     """What can be refused before anything is written: a Docker backend with no Docker engine is a message now,
-    not an ERROR at issue 1; so is `agent.sandbox: bwrap` where bubblewrap cannot run."""
+    not an ERROR at issue 1; so is `agent.sandbox: bwrap` where bubblewrap cannot run. Run once per start
+    (prepare_engine): the store and the parts do not check again.
+
+    Args:
+        spec: the run's spec.
+
+    Raises:
+        UserError: naming the field to change (agent.workspace, agent.sandbox, agent.servers, evaluation.backend...).
+    """
     if spec.agent.workspace == "local":
         from awm.agent import sandbox
 
@@ -120,9 +130,9 @@ def preflight(spec: RunSpec) -> None:
 
 
 def open_run(spec: RunSpec, resume: str | None = None, output_dir: str | None = None) -> RunStore:
-    """The store for a new run, or for the run being resumed (refused if the spec changes its meaning)."""
+    """The store for a new run, or for the run being resumed (refused if the spec changes its meaning). What
+    `preflight` checks is the caller's to check first (prepare_engine does): not asked again here."""
     with located(spec.label):
-        preflight(spec)
         if resume:
             store = RunStore.open(resume)
             store.check_resumable(spec)
@@ -136,17 +146,21 @@ def prepare_engine(spec: RunSpec, subscribers: list[ev.Subscriber], resume: str 
                    issues: list[Issue] | None = None, check_model: bool = True) -> Engine:
     """An engine for a new or resumed run, its parts assembled. Whatever the user must fix is a UserError naming
     the spec file and field; an unreadable dataset or a resume that changes the run is refused before the run
-    folder is made or touched. `issues` replaces the spec's dataset (the Python API's explicit issue list)."""
+    folder is made or touched. `issues` replaces the spec's dataset (the Python API's explicit issue list).
+    The preflight runs once, here: neither the store nor the parts check again; the repository cache is made once,
+    for the base commits' check and the parts."""
     with located(spec.label):
         preflight(spec)
         issues = load_issues(spec.dataset) if issues is None else issues
         check_harness_knows(spec.evaluation.backend, issues)  # before the run folder is made or an agent runs
-        check_base_commits(spec, issues)
+        cache = RepoCache(repo_cache_root(), spec.repos)
+        check_base_commits(spec, issues, cache)
         sources = memory_sources(spec)  # a warm start or baseline that names nothing is refused before the folder
         store = open_run(spec, resume, output_dir)
         store.record_provenance(provenance.record(spec, issues), resumed=bool(resume))
         stopping = controls is not None and controls.stop_requested.is_set()
-        parts = assemble(spec, store, issues, check_model=check_model and not stopping, sources=sources)
+        parts = assemble(spec, store, issues, check_model=check_model and not stopping, sources=sources, cache=cache,
+                         checked=True)
     return Engine(parts, store, subscribers, controls)
 
 
@@ -173,18 +187,16 @@ def check_harness_knows(backend: str, issues: list[Issue]) -> None:
     )
 
 
-def check_base_commits(spec: RunSpec, issues: list[Issue]) -> None:
+def check_base_commits(spec: RunSpec, issues: list[Issue], cache: RepoCache | None = None) -> None:
     """Every issue's base commit must be in its repository: checked now in the mirrors already cached (one git call
     per repository; a missing commit is fetched once), so a wrong `repos` source is a message naming the issues and
-    the source, not an ERROR per issue blamed on something else. A mirror not cloned yet is checked at issue 1."""
+    the source, not an ERROR per issue blamed on something else. A mirror not cloned yet is checked at issue 1.
+    `cache`: the run's repository cache (made from the spec when not given)."""
     import subprocess
-
-    from awm.paths import repo_cache_root
-    from awm.repos import GitError, RepoCache
 
     if spec.agent.workspace == "docker" and spec.evaluation.backend != "local":
         return  # the checkouts are the SWE-bench images': the mirrors are not used
-    cache = RepoCache(repo_cache_root(), spec.repos)
+    cache = cache or RepoCache(repo_cache_root(), spec.repos)
     by_repo: dict[str, list[Issue]] = {}
     for issue in issues:
         by_repo.setdefault(issue.repo, []).append(issue)

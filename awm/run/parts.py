@@ -38,7 +38,7 @@ class Agent(Protocol):
             on_event: Callable[..., None], log_path: Path, trajectory_path: Path,
             cancel: Cancel | None = None) -> AgentResult:
         """`on_event(kind, tool, text, progress=None)` for each of the agent's events; `progress` (an
-        awm.agent.runner.Progress: steps, cost and tokens so far) when the agent knows it."""
+        awm.agent.recorder.Progress: steps, cost and tokens so far) when the agent knows it."""
 
 
 @dataclass
@@ -141,14 +141,16 @@ def make_parts_retriever(spec: RunSpec) -> Retriever:
 
 
 def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, *, check_model: bool = True,
-             sources: MemorySources | None = None) -> Parts:
+             sources: MemorySources | None = None, cache: RepoCache | None = None, checked: bool = False) -> Parts:
     """Every part the spec asks for. A model that refuses its key or cannot be reached is refused here (field
-    `llm`), before the first issue; the demo's scripted model is started here."""
-    cache = RepoCache(repo_cache_root(), spec.repos)
+    `llm`), before the first issue; the demo's scripted model is started here. `cache`: the run's repository cache
+    (made from the spec when not given); `checked`: awm.run.launch.preflight has checked the agent's workspace and
+    the grader (Docker, agent servers, Modal), so they are not asked again."""
+    cache = cache or RepoCache(repo_cache_root(), spec.repos)
     cache.clear_debris()
     root = work_root(store.dir)
     evaluator = make_evaluator(spec.evaluation, cache, root, run_dir=store.dir, run_tag=store.run_id,
-                               model_name=spec.llm.model)
+                               model_name=spec.llm.model, check=not checked)
     issues = load_issues(spec.dataset) if issues is None else issues
     if not issues:
         raise UserError(f"no issues match (dataset {spec.dataset.name}, split {spec.dataset.split}, repo_filter "
@@ -183,7 +185,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         dims = check_embedding_model(spec.memory.embedding_model, spec.llm)  # field memory.embedding_model
         if dims is not None and isinstance(retriever, EmbeddingRetriever):
             retriever.dims = dims  # later answers of another size are a fault
-    workspace = make_workspace(spec, cache, root, run_dir=store.dir)
+    workspace = make_workspace(spec, cache, root, run_dir=store.dir, check=not checked)
     if hasattr(workspace, "close"):  # a pool of agent servers, a runtime API client
         on_close.append(workspace.close)
     return Parts(
