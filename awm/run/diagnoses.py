@@ -37,9 +37,8 @@ def protocol_failure(agent: AgentResult | None) -> str:
     and the agent finished (a text reply), got stuck (malformed or unknown tool calls) or ran out of steps."""
     if agent is None or agent.patch.strip():
         return ""
-    kind = str(getattr(agent, "protocol", "") or "")
-    if kind:
-        return kind
+    if agent.protocol:
+        return str(agent.protocol)
     if agent.steps > 0:
         return ""
     causes: dict[str, str] = {AgentStatus.FINISHED: "no_tool_call", AgentStatus.STUCK: "bad_tool_call",

@@ -317,7 +317,7 @@ class Engine:
             self.store.write_predictions(self.experiences, model)
         if self._design_config is None:
             self._design_config = (self.spec.public(), self.store.config().get("created_at"))
-        design = design_statistics(stats, self.keeper.successes(), *self._design_config)
+        design = design_statistics(stats, len(self.buffer.experiences), *self._design_config)
         path = self.store.write_checkpoint(stats, [i.instance_id for i in self.issues],
                                            [e.instance_id for e in self.experiences], status, self.spec.name,
                                            model, message, design)

@@ -2,9 +2,9 @@
 restores on resume. The loop asks it through `Memory` and never reads its files; `RunMemory` is memory on (and
 frozen, a replay's: given as seeded, never written), `NoMemory` is `memory: off` (as grading has NoEvaluator).
 
-Both keep the files every run has, memory or not: memory.json (written from the start: empty, or as seeded), the
-buffers of successes and failures (what induction would learn from; the statistics count them) and the failures of
-memory's own model calls (memory_faults.jsonl)."""
+Both keep the files every run has, memory or not (their Ledger): memory.json (written from the start: empty, or
+as seeded), the buffers of successes and failures (what induction would learn from; the statistics count them) and
+the failures of memory's own model calls (memory_faults.jsonl)."""
 
 from __future__ import annotations
 
@@ -112,9 +112,6 @@ class Memory(Protocol):
     def usage(self) -> dict:
         """What memory's own model calls spent and how many failed (the run's statistics' share)."""
 
-    def successes(self) -> int:
-        """The experiences the success buffer holds."""
-
     def failed_round(self) -> str:
         """An induction round that failed last and is not in memory, said for the run's end line, or ""."""
 
@@ -131,13 +128,13 @@ def outcome(experience: Experience, rule: str) -> Status:
     return Status.FAIL
 
 
-class NoMemory:
-    """`memory: off`: nothing given, nothing learned. The run's bookkeeping is kept as every run keeps it:
-    memory.json (empty, or as seeded by `memory.from`), the buffers (counted in the statistics) and the faults of
-    the judge (which `induction.success` may still ask)."""
+class Ledger:
+    """What every run keeps, memory or not: memory.json (empty with `memory: off`, or as seeded by `memory.from`),
+    the buffers (counted in the statistics), the usefulness counts (memory on) and the faults of the judges (which
+    `induction.success` may ask with memory off too). Its subclasses say what memory gives and learns."""
 
-    def __init__(self, spec: RunSpec, store: RunStore, sources: MemorySources | None, emit: Emit) -> None:
-        self.spec, self.store, self.emit = spec, store, emit
+    def __init__(self, spec: RunSpec, store: RunStore, sources: MemorySources | None) -> None:
+        self.spec, self.store = spec, store
         self.sources = sources or MemorySources()
         self.memory = WorkflowMemory.load(spec.induction.max_workflows, store.memory_path,
                                           merge_threshold=spec.memory.merge_threshold, grace=spec.memory.grace)
@@ -161,9 +158,6 @@ class NoMemory:
             if record.get("kind") in self.faults:
                 self.faults[record["kind"]] += 1
 
-    def select(self, issue: Issue) -> Selection | str:
-        return Selection([], {}, 0, "", reason="memory is off for this run (memory.enabled: off)")
-
     def record(self, experience: Experience) -> None:
         if judge_fault(experience):
             judge = experience.judge or {}
@@ -180,9 +174,6 @@ class NoMemory:
                                        self.sources.baseline.get(experience.instance_id))
             self.memory.save()
 
-    def induce_due(self) -> str:
-        return ""
-
     def forget(self, drop: set[str], experiences: list[Experience]) -> None:
         self.buffer.experiences = [e for e in self.buffer.experiences if e.instance_id not in drop]
         self.buffer.save()
@@ -197,9 +188,6 @@ class NoMemory:
         usage["merge_failures"] = sum(len(r.get("merge_errors", ())) for r in self.memory.rounds)
         usage["judge_failures"], usage["embedding_failures"] = self.faults["judge"], self.faults["embedding"]
         return usage
-
-    def successes(self) -> int:
-        return len(self.buffer.experiences)
 
     def failed_round(self) -> str:
         failed = [e for e in self.memory.failed_rounds if e["round"] > self.memory.round]
@@ -223,17 +211,27 @@ class NoMemory:
         self.faults[kind] = self.faults.get(kind, 0) + 1
 
 
-class RunMemory(NoMemory):
+class NoMemory(Ledger):
+    """`memory: off` (as grading has NoEvaluator): nothing given, nothing learned; the ledger kept as every run's."""
+
+    def select(self, issue: Issue) -> Selection | str:
+        return Selection([], {}, 0, "", reason="memory is off for this run (memory.enabled: off)")
+
+    def induce_due(self) -> str:
+        return ""
+
+
+class RunMemory(Ledger):
     """Memory on: entries retrieved for each issue (the operation log applied first), usefulness counted, rounds
     induced from the buffers when due, merged (memory.merge); frozen: retrieved only, as seeded. Failures of
     memory's model calls are counted in a row, per session, and a few stop the run (induction, merges,
     embeddings; the judge's streak is the loop's, in commit order)."""
 
-    def __init__(self, spec: RunSpec, store: RunStore, sources: MemorySources | None, emit: Emit, *, inducer: Inducer,
-                 retriever: Retriever | None, count: Callable[[str], int] | None,
+    def __init__(self, spec: RunSpec, store: RunStore, sources: MemorySources | None, emit: Emit, *,
+                 inducer: Inducer, retriever: Retriever | None, count: Callable[[str], int] | None,
                  stop: threading.Event) -> None:
-        super().__init__(spec, store, sources, emit)
-        self.inducer, self.stop = inducer, stop
+        super().__init__(spec, store, sources)
+        self.emit, self.inducer, self.stop = emit, inducer, stop
         inducer.scrub = store.scrub
         # parts made by hand (the tests') may give none: the one memory.retrieval names
         self.retriever = retriever or make_retriever(spec.memory.retrieval, spec.memory.embedding_model)
@@ -407,7 +405,7 @@ def make_memory(spec: RunSpec, store: RunStore, parts: Parts, emit: Emit, stop: 
     """The memory part the spec asks for: RunMemory (memory on or frozen) or NoMemory (`memory: off`). Made once the
     run's files are verified (RunStore.verify): it reads memory.json and the buffers' folder."""
     if not spec.memory.retrieves:
-        return NoMemory(spec, store, parts.sources, emit)
+        return NoMemory(spec, store, parts.sources)
     return RunMemory(spec, store, parts.sources, emit, inducer=parts.inducer, retriever=parts.retriever,
                      count=parts.count, stop=stop)
 

@@ -250,7 +250,7 @@ class Work:
                     why = self.diagnoses.issue_overshoot(agent) or why
                 reason = f"{reason} (the agent stopped: {why})".strip()
         if protocol:
-            detail = str(getattr(agent, "protocol_detail", "") or "")[:200]
+            detail = (agent.protocol_detail if agent is not None else "")[:200]
             reason = f"{reason}; {PROTOCOL_CAUSES.get(protocol, protocol)}{f': {detail}' if detail else ''}"
         agent = agent or AgentResult()
         return Experience(
