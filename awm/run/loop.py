@@ -181,7 +181,8 @@ class Engine:
         finish; streaks (awm.run.diagnoses.Streaks) count in that order. Pause: nothing new starts, the issues in
         flight finish. Stop: they are interrupted (and redone on resume)."""
         done = {e.instance_id for e in self.experiences}
-        outcome = self._between_issues(Streaks(self.spec.max_consecutive_errors))
+        streaks = Streaks(self.spec.max_consecutive_errors)
+        outcome = self._between_issues(streaks)  # a round a kill interrupted; a budget spent before
         if outcome is not None:
             return outcome
         workers = self.spec.workers
@@ -189,7 +190,6 @@ class Engine:
         pending = [(index, issue) for index, issue in enumerate(self.issues, 1) if issue.instance_id not in done]
         in_flight: dict[Future, tuple[int, Issue]] = {}
         interrupted: list[tuple[int, str]] = []
-        streaks = Streaks(self.spec.max_consecutive_errors)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="issue") as pool:
             while True:
                 while (outcome is None and pending and len(in_flight) < workers and not self.pause_requested.is_set()
