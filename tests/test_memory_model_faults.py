@@ -25,7 +25,7 @@ from awm.memory.judge import Judge
 from awm.memory.retrieval import EmbeddingFault, EmbeddingRetriever, check_vectors
 from awm.model.client import Completion, completer
 from awm.records import Workflow
-from awm.run import loop
+from awm.run import loop, memory
 from awm.run.parts import Parts
 from awm.run.store import RunState
 from awm.spec import LLMSpec, MemorySpec, RunSpec, load_spec
@@ -36,7 +36,7 @@ VERDICT = "The patch fixes the cause.\nVerdict: success"
 
 
 def faults(run) -> list[dict]:
-    path = run.store.dir / loop.FAULTS_FILE
+    path = run.store.dir / memory.FAULTS_FILE
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -125,10 +125,10 @@ def test_under_tests_and_judge_a_judge_fault_on_a_failed_test_is_still_a_failure
     run, engine = judged_run(tmp_path, 3, JudgeModel(VERDICT, VERDICT, GARBAGE), rule="tests+judge")
     engine.parts.evaluator.verdicts = {3: "FAIL"}
     engine.run()
-    assert engine._outcome(engine.experiences[2]) == "FAIL"
+    assert memory.outcome(engine.experiences[2], engine.spec.induction.success) == "FAIL"
     engine.parts.evaluator.verdicts = {}
     engine.experiences[2].status = "PASS"
-    assert engine._outcome(engine.experiences[2]) == "SKIPPED"
+    assert memory.outcome(engine.experiences[2], engine.spec.induction.success) == "SKIPPED"
 
 
 # ---------------------------------------------------------------------------------------------------- merges
@@ -169,10 +169,10 @@ def test_a_merge_that_raises_counts_and_a_good_merge_ends_the_streak(tmp_path):
     result = engine.run()
     assert result.outcome == RunState.COMPLETED and result.stats.merge_failures == 2
     assert "500" in engine.memory.rounds[1]["merge_errors"][0]["error"]
-    assert engine._merge_failed == 2
-    ok = engine._counted_merge(lambda old, new: new)
+    assert engine.keeper.merge_failed == 2
+    ok = engine.keeper.counted_merge(lambda old, new: new)
     ok(None, {"name": "x"})
-    assert engine._merge_failed == 0
+    assert engine.keeper.merge_failed == 0
 
 
 # ---------------------------------------------------------------------------------------------------- pitfalls
@@ -223,7 +223,7 @@ class Embed:
 
 
 def embedding_run(tmp_path, n, embed, monkeypatch):
-    monkeypatch.setattr(loop, "EMBEDDING_RETRY_WAIT_S", 0.0)
+    monkeypatch.setattr(memory, "EMBEDDING_RETRY_WAIT_S", 0.0)
     run = make_run(tmp_path, n)
     run.spec = dataclasses.replace(run.spec, memory=dataclasses.replace(
         run.spec.memory, retrieval="embedding", embedding_model="openai/emb", min_score=0.0))

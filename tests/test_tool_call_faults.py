@@ -18,7 +18,7 @@ from test_agent_limits import make_checkout
 from awm.agent.runner import NUDGES, AgentRunner
 from awm.demo.scripted import ScriptedServer
 from awm.records import Issue
-from awm.run.loop import PROTOCOL_CAUSES, protocol_failure
+from awm.run.diagnoses import PROTOCOL_CAUSES, protocol_failure
 from awm.spec import AgentSpec, LLMSpec
 from conftest import cli
 

@@ -323,7 +323,7 @@ class Inducer:
         return reply
 
     # induce and induce_pitfalls take their first three positionally only: the engine calls either, as one kind of
-    # round (Engine._induce), so their parameters' names are no part of the call
+    # round (awm.run.memory.RunMemory._induce), so their parameters' names are no part of the call
     def induce(self, round_number: int, experiences: list[Experience], existing: list[Workflow], /,
                attempt: int = 1) -> tuple[list[dict], Completion]:
         """One attempt at a workflow round: prompt and raw reply saved under induction/ (`last_reply_path`); returns

@@ -1,5 +1,6 @@
 """The run's parts, assembled once from the spec: the issues, where the agent works, the agent, the grader, the
-inducer, and (for the demo) the scripted model server. The loop only loops over them; tests hand it stub parts."""
+inducer, memory (awm.run.memory: made by the engine once the run's files are verified), and (for the demo) the
+scripted model server. The loop only loops over them; tests hand it stub parts."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from awm.model.client import completer, completion_kwargs, count_tokens
 from awm.paths import repo_cache_root
 from awm.records import Issue, Status
 from awm.repos import RepoCache
+from awm.run.memory import MemoryFactory, MemorySources, make_memory
 from awm.run.store import RunStore
 from awm.spec import LLMSpec, RunSpec
 
@@ -56,6 +58,7 @@ class Parts:
     sources: MemorySources | None = None  # warm start and baseline run, read once
     notices: list[str] = field(default_factory=list)  # warnings for the run's start line (an unconfined agent)
     adherence: AdherenceJudge | None = None  # memory.adherence: judge
+    memory: MemoryFactory | None = None  # None: awm.run.memory.make_memory (what memory.enabled asks for)
 
     def warm_up(self) -> None:
         self.agent.warm_up()
@@ -67,16 +70,6 @@ class Parts:
     def close(self) -> None:
         while self.on_close:
             self.on_close.pop()()
-
-
-@dataclass
-class MemorySources:
-    """What a run's memory starts from and is measured against, read once at the start."""
-
-    seed: dict | None = None  # memory.from: another run's memory.json, parsed
-    seed_label: str = ""  # where it came from (recorded in config.json and memory.json)
-    baseline: dict[str, str] = field(default_factory=dict)  # memory.baseline_run: instance id -> its status there
-    baseline_label: str = ""
 
 
 def memory_sources(spec: RunSpec, this_run: Path | None = None) -> MemorySources:
@@ -203,6 +196,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
         notices=[notice] if (notice := getattr(workspace, "notice", "")) else [],
         adherence=AdherenceJudge(completer(inducing), store.dir, budget_tokens=spec.induction.budget_tokens,
                                  count=count) if spec.memory.on and spec.memory.adherence == "judge" else None,
+        memory=make_memory,
     )
 
 
