@@ -24,7 +24,8 @@ import fake_engine as fake
 import pytest
 from support.stubs import Run, StubWorkspace
 
-from awm.agent.runner import AgentResult, AgentStatus, Progress
+from awm.agent.recorder import Progress
+from awm.agent.runner import AgentResult, AgentStatus
 from awm.grading.base import EvalResult
 from awm.model.client import Completion
 from awm.records import Issue, Status
