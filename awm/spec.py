@@ -442,7 +442,8 @@ def _entries() -> list[Entry]:
     """Every spec field, the top level's first (RunSpec's, then SpecFile's), then each section's, in the order the
     dataclasses declare them."""
     hints = get_type_hints(RunSpec)
-    top = [*_entries_of(RunSpec), *_entries_of(SpecFile)]
+    own = {e.attr: e for e in _entries_of(RunSpec)}
+    top: list[Entry] = []
     nested: list[Entry] = []
     for f in fields(RunSpec):
         if "section" in f.metadata:
@@ -450,7 +451,9 @@ def _entries() -> list[Entry]:
             if meta.flag:
                 top.append(Entry(f.name, f.name, meta, _Field("str"), section=True))
             nested.extend(_entries_of(hints[f.name], f.name + "."))
-    return top + nested
+        elif f.name in own:
+            top.append(own[f.name])
+    return top + list(_entries_of(SpecFile)) + nested
 
 
 def sections() -> dict[str, type]:
@@ -479,6 +482,22 @@ TOP_KEYS: list[str] = []
 _ATTRS: dict[str, str] = {}  # dotted key -> dotted attribute, where they differ (memory.from -> memory.start_from)
 _DEFAULTS: dict[str, Any] = {}
 _SPEC_FILE = {f.name for f in fields(SpecFile)}
+
+
+def as_written(section_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A section's values (by its dataclass's attributes, as config.json records them) by the keys a spec file
+    names them: memory's `start_from` is `from`.
+
+    Args:
+        section_name: the section, e.g. `memory`.
+        values: attribute -> value.
+
+    Returns:
+        key -> value, in the same order.
+    """
+    written = {attr.split(".", 1)[1]: key.split(".", 1)[1] for key, attr in _ATTRS.items()
+               if key.startswith(section_name + ".")}
+    return {written.get(k, k): v for k, v in values.items()}
 
 
 def derive() -> None:
@@ -581,7 +600,23 @@ def load_spec(path: str | Path, overrides: dict | None = None, env: Mapping[str,
     """Read and validate a run spec; every mistake raises UserError naming file, line, field and fix (the file as
     `label`, if given). `layer` (settings_layer's, a config.toml's [awm] table) is laid over the file, and the flags
     (`overrides`) over both; `repos` from either adds to the spec's repositories (per repository), as every other
-    field replaces."""
+    field replaces.
+
+    Args:
+        path: the YAML spec file.
+        overrides: spec fields set by flags (dotted keys, e.g. `dataset.limit`, or `llm` for --llm-config); None
+            values are left out. A bad value is reported under its flag (OVERRIDE_FLAGS).
+        env: where `api_key_env` variables are read (default: os.environ).
+        layer: fields from a config.toml's [awm] table (settings_layer), laid over the file.
+        label: how messages name the file (default: `path`).
+
+    Returns:
+        The run spec, its relative paths made absolute and its model's key resolved.
+
+    Raises:
+        UserError: a mistake in the file, the layer or a flag: one paragraph naming where, the field and the fix.
+        ValueError: an override key that is no spec field (a programming error, not the user's).
+    """
     file = label or str(path)
     spec_path = Path(path).expanduser()
     spec_dir = spec_path.resolve().parent
@@ -611,7 +646,14 @@ PACKAGED_DEFAULTS = "django.yaml"  # what a run without a spec runs on (the flag
 
 def packaged_spec(name: str = PACKAGED_DEFAULTS) -> Path:
     """A spec shipped with awm-tui: in an installed package, awm/specs/ (the wheel carries the checkout's specs/
-    there, pyproject's force-include); in a checkout, specs/ itself. One file, so the two never differ."""
+    there, pyproject's force-include); in a checkout, specs/ itself. One file, so the two never differ.
+
+    Args:
+        name: the spec's file name (default: the packaged defaults, django.yaml).
+
+    Returns:
+        Its path (not checked to exist in a checkout).
+    """
     installed = Path(__file__).resolve().parent / "specs" / name
     return installed if installed.is_file() else Path(__file__).resolve().parents[1] / "specs" / name
 
@@ -624,7 +666,20 @@ def settings_layer(table: Any, label: str, base: Path, config_file: Path) -> dic
     """A config.toml's [awm] table as spec fields laid over the packaged defaults (a run without a spec): the spec's
     own keys and sections in TOML (`[awm.agent]` `workspace = "local"`), checked as a spec's are, named in messages
     as `label`; relative paths are read from `base` (the config.toml's folder). The model is not set here: it is
-    --llm-config's [llm.NAME] table."""
+    --llm-config's [llm.NAME] table.
+
+    Args:
+        table: the [awm] table as read from TOML.
+        label: how messages name it, e.g. `config.toml [awm]`.
+        base: the folder its relative paths are read from.
+        config_file: the config.toml itself (its [llm.NAME] tables name the model).
+
+    Returns:
+        Dotted field -> (value, where), for load_spec's `layer`.
+
+    Raises:
+        UserError: a table that is not one of spec fields, an unknown key, or a model set here.
+    """
     if not isinstance(table, dict):
         raise UserError(f"{label}: must be a table of spec fields, got {_kind(table)}. Write e.g. `[awm.agent]` with "
                         '`workspace = "local"` under it.')
@@ -638,7 +693,15 @@ def settings_layer(table: Any, label: str, base: Path, config_file: Path) -> dic
 
 
 def recorded_value(spec: RunSpec, key: str) -> Any:
-    """A field's value as the run has it (paths resolved), to record a settings layer's field as a flag."""
+    """A field's value as the run has it (paths resolved), to record a settings layer's field as a flag.
+
+    Args:
+        spec: the run spec.
+        key: the dotted key, as a spec file names it (`memory.from`).
+
+    Returns:
+        The value in `spec.public()`, or None where there is none.
+    """
     node: Any = spec.public()
     for part in _ATTRS.get(key, key).split("."):
         node = node.get(part) if isinstance(node, dict) else None
@@ -649,7 +712,21 @@ def spec_from_mapping(doc: Mapping[str, Any], label: str, base_dir: Path | None 
                       path: str | None = None, env: Mapping[str, str] | None = None) -> RunSpec:
     """A run spec from a mapping shaped like a YAML spec (the Python API's AWMConfig), validated as a file is:
     mistakes name `label` and the field. Relative paths are read from `base_dir` (default: the working directory);
-    `path` is the spec file the mapping came from, if any."""
+    `path` is the spec file the mapping came from, if any.
+
+    Args:
+        doc: the mapping, shaped as a YAML spec (sections as mappings, the design's flat names allowed).
+        label: how messages name it, e.g. `AWMConfig`.
+        base_dir: the folder relative paths are read from (default: the working directory).
+        path: the spec file the mapping came from, if any (the spec's `path`; its name is the run's default name).
+        env: where `api_key_env` variables are read (default: os.environ).
+
+    Returns:
+        The run spec.
+
+    Raises:
+        UserError: a mistake, naming `label`, the field and the fix.
+    """
     if not isinstance(doc, Mapping):
         raise UserError(f"{label}: a spec must be a mapping of `key: value`, got {_kind(doc)}.")
     base = (base_dir or Path.cwd()).resolve()
@@ -660,7 +737,17 @@ def spec_from_mapping(doc: Mapping[str, Any], label: str, base_dir: Path | None 
 
 
 def read_spec_file(path: str | Path) -> dict:
-    """A spec file's mapping as written (not validated)."""
+    """A spec file's mapping as written (not validated).
+
+    Args:
+        path: the YAML spec file.
+
+    Returns:
+        Its top-level mapping (ruamel's, which remembers lines).
+
+    Raises:
+        UserError: the file is missing, unreadable, not YAML, empty or not a mapping.
+    """
     return _read_yaml(Path(path).expanduser(), str(path))
 
 
