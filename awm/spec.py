@@ -21,8 +21,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from awm import demo
 from awm.errors import UserError, where
-from awm.grading.backends import Backend
-from awm.memory.retrieval import Retrieval
+from awm.grading import Backend
+from awm.memory import Retrieval
 from awm.model.tables import load_llm_table
 
 # ---------------------------------------------------------------- the schema's vocabulary

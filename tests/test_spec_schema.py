@@ -12,7 +12,7 @@ import pytest
 
 from awm import api, spec
 from awm.errors import UserError
-from awm.grading.backends import BACKENDS
+from awm.grading import BACKENDS
 from awm.memory.retrieval import RETRIEVALS
 from awm.spec import FIELDS, Flag, setting
 from awm_tui import cli

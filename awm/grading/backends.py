@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
 from awm.grading.base import Evaluator, NoEvaluator
 from awm.grading.local import LocalEvaluator
 from awm.repos import RepoCache
 
-if TYPE_CHECKING:  # the spec takes its choices (BACKENDS) from here, so this module does not import it
+if TYPE_CHECKING:  # the spec takes its choices from this package (awm.grading.Backend), so no import of it here
     from awm.spec import EvaluationSpec
-
-# `evaluation.backend`: local (this machine, recipes), swebench-docker (the harness's images), swebench-modal (the
-# harness on Modal), none (no grading: every verdict SKIPPED)
-Backend = Literal["local", "swebench-docker", "swebench-modal", "none"]
-BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path, *, run_dir: Path,

@@ -29,8 +29,9 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol
 
+from awm.memory import RETRIEVALS
 from awm.model.client import EmbeddingFault, check_vectors, describe_fault
 from awm.records import PITFALL, Workflow
 
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 Count = Callable[[str], int]
 Embed = Callable[[list[str]], list[list[float]]]
-Retrieval = Literal["bm25", "embedding", "all"]  # `memory.retrieval` (awm.spec takes its choices from here)
-RETRIEVALS: tuple[str, ...] = get_args(Retrieval)
 
 
 def entry_text(entry: Workflow, label_weight: int = 1) -> str:
