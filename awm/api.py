@@ -17,9 +17,9 @@ import copy
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from awm import atomic
 from awm.dataset import load_issues
@@ -28,7 +28,7 @@ from awm.records import Experience, Issue, Workflow
 from awm.run import events as ev
 from awm.run.launch import prepare_engine
 from awm.run.store import RunStore
-from awm.spec import ALIASES, DatasetSpec, RunSpec, read_spec_file, spec_from_mapping
+from awm.spec import ALIASES, DatasetSpec, RunSpec, as_written, read_spec_file, spec_from_mapping, top_level
 
 if TYPE_CHECKING:
     from awm.run.loop import Engine
@@ -43,11 +43,16 @@ _SAME_SETTING: dict[str, tuple[str, str | None]] = {
 _UNSET = object()
 
 @dataclass
-class AWMConfig:
+class _Config:
     """A run's configuration. Unset fields (None) take the spec's defaults; a model must be given, by
-    `llm_config_name` (a [llm.NAME] table of an OpenHands config.toml) or `llm` (inline settings)."""
+    `llm_config_name` (a [llm.NAME] table of an OpenHands config.toml) or `llm` (inline settings).
 
-    # the design's names
+    The design's names come first; then every other top-level field of a run spec, derived from the spec's
+    dataclasses (config_class): `name`, `llm` (a mapping, or a table's name), `llm_config_file`, the sections as
+    mappings (`agent`, `dataset`, `repos`, `evaluation`, `induction`, `memory` (or on | off | frozen), `budget`),
+    `max_consecutive_errors`, `workers`, `max_staleness`..."""
+
+    # the design's names (its section 4.2): fixed, so written here
     llm_config_name: str | None = None
     agent_class: str | None = None
     max_iterations: int | None = None
@@ -60,21 +65,6 @@ class AWMConfig:
     checkpoint_interval: int | None = None
     skip_evaluation: bool | None = None
     verbose: bool | None = None
-    # every other field of a run spec
-    name: str | None = None
-    llm: dict | str | None = None
-    llm_config_file: str | None = None
-    agent: dict | None = None
-    dataset: dict | None = None
-    repos: dict | None = None
-    evaluation: dict | None = None
-    induction: dict | None = None
-    memory: str | dict | None = None  # on | off, or the memory settings ({enabled, retrieval, budget_tokens...})
-    max_consecutive_errors: int | None = None
-    budget: dict | None = None
-    workers: int | None = None
-    max_staleness: int | None = None
-    source: str | None = field(default=None, repr=False, compare=False)  # the file it was loaded from, if any
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_built", True)
@@ -120,7 +110,18 @@ class AWMConfig:
         return doc
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AWMConfig:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """A configuration from its fields (what `to_dict` gives).
+
+        Args:
+            data: field -> value: the design's names, or any top-level field of a run spec.
+
+        Returns:
+            The configuration (not validated yet: `to_spec` does that).
+
+        Raises:
+            UserError: a name that is no field, listing the valid ones.
+        """
         names = {f.name for f in fields(cls)} - {"source"}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -130,12 +131,27 @@ class AWMConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def save(self, path: str | Path) -> None:
-        """As JSON (what `load` reads back)."""
+        """As JSON (what `load` reads back), written atomically.
+
+        Args:
+            path: the file to write.
+        """
         atomic.write_json(Path(path), self.to_dict())
 
     @classmethod
-    def load(cls, path: str | Path) -> AWMConfig:
-        """From a YAML run spec, a JSON file written by `save`, or a run's config.json (the spec it ran with)."""
+    def load(cls, path: str | Path) -> Self:
+        """From a YAML run spec, a JSON file written by `save`, or a run's config.json (the spec it ran with).
+
+        Args:
+            path: the file.
+
+        Returns:
+            The configuration, remembering what the file said (a setting changed later replaces it under either
+            of its names).
+
+        Raises:
+            UserError: the file cannot be read, or holds a field that is no configuration's.
+        """
         path = Path(path).expanduser()
         if path.suffix.lower() in (".yaml", ".yml"):
             data = _plain(read_spec_file(path))
@@ -148,18 +164,61 @@ class AWMConfig:
             if isinstance(data, dict) and "spec" in data and "fingerprint" in data:
                 data = _from_recorded(data["spec"])
         config = cls.from_dict(data)
-        config.source = str(path)
+        config.__setattr__("source", str(path))  # a field of config_class's
         object.__setattr__(config, "_loaded", copy.deepcopy(config.to_dict()))  # what the file said (to_dict)
         return config
 
     def to_spec(self) -> RunSpec:
-        """The validated run spec; a mistake is a UserError naming the field and the fix."""
+        """The validated run spec, checked exactly as a spec file is.
+
+        Returns:
+            The run spec (relative paths read from the YAML file's folder, if loaded from one, else the working
+            directory).
+
+        Raises:
+            UserError: a mistake, naming the field and the fix (and the file it was loaded from, if any).
+        """
         doc = self.to_dict()
         if isinstance(doc.get("llm"), str) and "llm_config_name" in doc:
             raise UserError("AWMConfig: both `llm` and `llm_config_name` name the model; keep one.")
-        if self.source and self.source.endswith((".yaml", ".yml")):
-            return spec_from_mapping(doc, self.source, Path(self.source).resolve().parent, path=self.source)
+        source = getattr(self, "source", None)  # a field of config_class's
+        if source and source.endswith((".yaml", ".yml")):
+            return spec_from_mapping(doc, source, Path(source).resolve().parent, path=source)
         return spec_from_mapping(doc, "AWMConfig")
+
+
+def config_class() -> type[_Config]:
+    """AWMConfig: the design's names (_Config), then every other top-level field of a run spec as the spec's
+    dataclasses declare it (awm.spec.top_level), each None by default (the spec's default). A field added to the
+    spec is a field here too.
+
+    Returns:
+        The dataclass.
+    """
+    other: list[tuple[str, Any, Any]] = []
+    for name, hint, is_section in top_level():
+        if name in _DESIGN:
+            continue
+        # a section is a mapping; `llm` may name a [llm.NAME] table instead, `memory` be on | off | frozen
+        kind = (dict | str if name in ("llm", "memory") else dict) if is_section else hint
+        other.append((name, kind | None, field(default=None)))
+    other.append(("source", str | None, field(default=None, repr=False, compare=False)))  # the file it came from
+    return make_dataclass("AWMConfig", other, bases=(_Config,), namespace={"__doc__": _Config.__doc__},
+                          module=__name__)
+
+
+_DESIGN = {f.name for f in fields(_Config)}
+if TYPE_CHECKING:
+    class AWMConfig(_Config):
+        """(For type checkers: the spec's fields, added at run time by config_class, typed loosely.)"""
+
+        source: str | None
+
+        def __init__(self, **settings: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    AWMConfig = config_class()
 
 
 @dataclass
@@ -192,8 +251,21 @@ class AWMOnlineLoop:
         self.engine: Engine | None = None
 
     def run(self, issues: list[Issue] | None = None, resume_from: str | Path | None = None) -> AWMRunResult:
-        """`issues` (default: the configuration's dataset); `resume_from`: a run's checkpoint.json or its folder,
-        to go on where it stopped (finished issues are not redone)."""
+        """Run the online loop to its end (or a pause, a stop, a budget, an abort).
+
+        Args:
+            issues: the issues, in order (default: the configuration's dataset); they become the run's
+                `instance_ids`, so a resume with other issues is refused.
+            resume_from: a run's checkpoint.json or its folder, to go on where it stopped (finished issues are
+                not redone).
+
+        Returns:
+            The experiences, the workflows, the statistics, the run's folder and how it ended.
+
+        Raises:
+            UserError: a mistake to fix (the spec, the model, the key, a resume that does not match), naming the
+                configuration's file or `AWMConfig`.
+        """
         spec = self.spec
         if issues is not None:
             # The issue list is part of what the run is: a resume with other issues is refused.
@@ -237,8 +309,20 @@ class AWMOnlineLoop:
 
 def load_django_issues(dataset_name: str = "princeton-nlp/SWE-bench", split: str = "test",
                        repo_filter: str | list[str] = "django/django", limit: int | None = None) -> list[Issue]:
-    """SWE-bench issues of a repository (django/django by default), in a stable order: a hub name or a local
-    .json/.jsonl/.parquet file (or `builtin:minibench`, the demo's)."""
+    """SWE-bench issues of a repository (django/django by default), in a stable order.
+
+    Args:
+        dataset_name: a hub name or a local .json/.jsonl/.parquet file (or `builtin:minibench`, the demo's).
+        split: the dataset's split.
+        repo_filter: a repository (owner/name) or a list of them.
+        limit: at most this many (the first by id).
+
+    Returns:
+        The issues.
+
+    Raises:
+        UserError: the dataset cannot be read or has no such issues, naming `load_django_issues`.
+    """
     filters = [repo_filter] if isinstance(repo_filter, str) else list(repo_filter)
     with located("load_django_issues"):
         return load_issues(DatasetSpec(name=dataset_name, split=split, repo_filter=filters, limit=limit))
@@ -258,14 +342,9 @@ def _from_recorded(spec: dict) -> dict:
     data = {k: v for k, v in spec.items() if k not in ("path",) and v is not None}
     llm = {k: v for k, v in (data.get("llm") or {}).items() if v is not None and k not in ("api_key", "source")}
     data["llm"] = llm
-    for name in ("agent", "dataset", "evaluation", "budget"):
-        if isinstance(data.get(name), dict):
-            data[name] = {k: v for k, v in data[name].items() if v is not None}
-    if isinstance(data.get("memory"), dict):
-        memory = {k: v for k, v in data["memory"].items() if v is not None}
-        if "start_from" in memory:
-            memory["from"] = memory.pop("start_from")
-        data["memory"] = memory
+    for name in ("agent", "dataset", "evaluation", "budget", "memory"):
+        if isinstance(data.get(name), dict):  # by the names a spec file gives them (memory's start_from: from)
+            data[name] = as_written(name, {k: v for k, v in data[name].items() if v is not None})
     if isinstance(data.get("induction"), dict):
         induction = {k: v for k, v in data["induction"].items() if v is not None}
         if isinstance(induction.get("llm"), dict):

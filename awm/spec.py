@@ -1,4 +1,9 @@
-"""The run spec: what a run does, read from YAML and validated with file/line/field in every error."""
+"""The run spec: what a run does, read from YAML and validated with file/line/field in every error.
+
+The spec's dataclasses below are its schema, written once: each setting's type (a `Literal` for a choice, its choices
+taken from the module that owns them), default, range, example and one-line doc, and the command-line flag that sets
+it, if any (`setting(...)`). Validation (FIELDS), the flags (FLAGS: awm-tui's parser and OVERRIDE_FLAGS), the Python
+API's AWMConfig (awm.api) and the README's field table (`python -m awm.spec --table`) are derived from them."""
 
 from __future__ import annotations
 
@@ -7,33 +12,103 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+import sys
+import types
+from collections.abc import Iterator, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from awm import demo
 from awm.errors import UserError, where
+from awm.grading import Backend
+from awm.memory import Retrieval
 from awm.model.tables import load_llm_table
+
+# ---------------------------------------------------------------- the schema's vocabulary
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An `awm-tui` flag that sets a spec field: its name, its help, and how it takes its value."""
+
+    name: str  # e.g. --workers
+    help: str
+    metavar: str | None = None
+    const: Any = None  # a flag without a value (--quiet): the value it sets
+    repeat: bool = False  # repeatable, each time one value of the list (--repo-filter)
+
+    @property
+    def dest(self) -> str:
+        """The argparse attribute the flag's value lands in."""
+        return self.name.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the schema knows of a field besides its type and default (`setting(...)` puts it in the field's
+    metadata)."""
+
+    doc: str  # one line: what the field does
+    lo: float | None = None
+    above: bool = False  # lo itself is not allowed
+    hi: float | None = None
+    eg: Any = None  # example for messages; default: the field's default
+    flag: Flag | None = None
+    kind: str | None = None  # when the type does not say it: strs, recipes, llm, repos
+    optional: bool | None = None  # null allowed; default: the type has `| None`
+    key: str | None = None  # the name in a spec file, where it is not the field's (memory.from: start_from)
+
+
+def setting(default: Any = MISSING, *, doc: str, factory: Any = None, repr: bool = True, **details: Any) -> Any:
+    """A spec field: a dataclass field whose metadata carries its Setting (doc, range, example, flag)."""
+    metadata = {"setting": Setting(doc, **details)}
+    if factory is not None:
+        return field(default_factory=factory, repr=repr, metadata=metadata)
+    return field(default=default, repr=repr, metadata=metadata)
+
+
+def section(cls: type | None, *, doc: str, flag: Flag | None = None) -> Any:
+    """A spec section (`agent:`, `memory:`...): a field holding a dataclass of settings; `cls` None: required."""
+    metadata = {"section": Setting(doc, flag=flag)}
+    return field(metadata=metadata) if cls is None else field(default_factory=cls, metadata=metadata)
+
+
+# The agents the SDK offers that can fix an issue (awm.agent.runner.AGENT_KINDS describes each; a test holds the two
+# equal). Written here, not imported: the runner imports this module (BudgetSpec), so importing it back would be a
+# cycle between the packages.
+AgentKind = Literal["CodeActAgent", "ApplyPatchAgent", "GeminiAgent"]
+# on: learned online; off: the no-memory baseline; frozen: `memory.from`'s memory as it is (a replay)
+MemoryMode = Literal["on", "off", "frozen"]
+_INT_FLAG = "N"
+
+# ---------------------------------------------------------------- the spec
 
 
 @dataclass
 class LLMSpec:
-    model: str
-    base_url: str | None = None
-    api_key_env: str | None = None
-    api_key: str | None = field(default=None, repr=False)  # resolved secret; never written anywhere
-    api_version: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_output_tokens: int | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
-    num_retries: int = 3
-    timeout: int | None = None
-    reasoning_effort: str | None = None
-    custom_llm_provider: str | None = None
-    scripted_latency_s: float = 0.0  # the scripted demo model only: seconds it waits before each reply (benchmarks)
+    model: str = setting(doc="the model, in litellm's naming (openai/<name> + base_url for any OpenAI-compatible "
+                         "server); scripted/NAME for the demo's scripted model", eg="openai/gpt-4o")
+    base_url: str | None = setting(None, doc="the server's address", eg="http://localhost:8000/v1")
+    api_key_env: str | None = setting(None, doc="the environment variable holding the key (keys never go in the "
+                                      "spec)", eg="OPENAI_API_KEY")
+    # resolved secret; never written anywhere
+    api_key: str | None = setting(None, repr=False, doc="the key itself: only in a config.toml's [llm.NAME] table, "
+                                  "never in a spec", eg="...")
+    api_version: str | None = setting(None, doc="the API version (Azure)", eg="2024-06-01")
+    temperature: float | None = setting(None, doc="sampling temperature", eg=0.0, lo=0)
+    top_p: float | None = setting(None, doc="nucleus sampling", eg=1.0, lo=0, hi=1)
+    max_output_tokens: int | None = setting(None, doc="at most this many tokens per reply", eg=4096, lo=1)
+    input_cost_per_token: float | None = setting(None, doc="USD per prompt token, for a model litellm has no price "
+                                                 "for", eg=0.0000025, lo=0)
+    output_cost_per_token: float | None = setting(None, doc="USD per completion token", eg=0.00001, lo=0)
+    num_retries: int = setting(3, doc="retries of a failed model call", lo=0)
+    timeout: int | None = setting(None, doc="seconds a model call may take", eg=120, lo=0, above=True)
+    reasoning_effort: str | None = setting(None, doc="for reasoning models: low, medium, high", eg="medium")
+    custom_llm_provider: str | None = setting(None, doc="litellm's provider, where the model's name has none",
+                                              eg="openai")
+    scripted_latency_s: float = setting(0.0, doc="the scripted demo model only: seconds it waits before each reply "
+                                        "(benchmarks)", lo=0)
     source: str = "inline"  # "inline" or "config.toml:[llm.NAME]" for messages and config.json
 
     @property
@@ -48,55 +123,97 @@ class LLMSpec:
 
 @dataclass
 class AgentSpec:
-    kind: str = "CodeActAgent"
-    max_iterations: int = 100
-    timeout_minutes: float = 30.0
-    include_hints: bool = False
-    workspace: str = "local"  # local: on this machine; docker: in the instance's image; remote: on agent servers;
-    # remote-api: OpenHands' hosted runtime API
-    terminal: str = "subprocess"  # subprocess | tmux (faster start, but may lose a first command's output under load)
+    kind: AgentKind = setting("CodeActAgent", doc="the agent: CodeActAgent (terminal, file editor), ApplyPatchAgent "
+                              "(unified diffs) or GeminiAgent (read/write/edit file tools)",
+                              flag=Flag("--agent-class", "the agent: CodeActAgent, ApplyPatchAgent or GeminiAgent "
+                                        "(spec: agent.kind)", metavar="KIND"))
+    max_iterations: int = setting(100, doc="agent steps per issue", lo=1,
+                                  flag=Flag("--max-iterations", "at most N agent steps per issue "
+                                            "(spec: agent.max_iterations)", metavar=_INT_FLAG))
+    timeout_minutes: float = setting(30.0, doc="wall clock per issue", lo=0, above=True)
+    include_hints: bool = setting(False, doc="give the agent the issue's hints_text too")
+    # local: on this machine; docker: in the instance's image; remote: on agent servers; remote-api: OpenHands'
+    # hosted runtime API
+    workspace: Literal["local", "docker", "remote", "remote-api"] = setting(
+        "local", doc="where the agent's commands run: local (this machine), docker (the instance's image), remote "
+        "(agent servers), remote-api (OpenHands' hosted runtime)")
+    # tmux: faster start, but may lose a first command's output under load
+    terminal: Literal["subprocess", "tmux"] = setting("subprocess", doc="the agent's shell; tmux starts faster but "
+                                                      "can lose a first command's output under load")
     # local workspace: auto (bubblewrap where it runs, else unconfined with a warning) | bwrap (refused where it
     # cannot run) | none (unconfined); see awm.agent.sandbox. Other workspaces isolate the agent themselves.
-    sandbox: str = "auto"
-    server_image: str | None = None  # docker workspace: an agent-server image (template with {instance_id}, {image})
-    sdk_root: str | None = None  # docker workspace: a software-agent-sdk checkout to build agent-server images from
-    servers: list[str] = field(default_factory=list)  # remote workspace: agent-server URLs, one issue each at a time
-    server_key_env: str | None = None  # remote workspace: the variable holding the servers' session API key
-    runtime_api_url: str = "https://runtime.all-hands.dev"  # remote-api workspace: the hosted runtime API
-    runtime_api_key_env: str | None = None  # remote-api workspace: the variable holding its key
+    sandbox: Literal["auto", "bwrap", "none"] = setting("auto", doc="local workspace: auto (bubblewrap where it "
+                                                        "runs, else a warning), bwrap (or no run), none (unconfined)")
+    server_image: str | None = setting(None, doc="docker workspace: an agent-server image (a template with "
+                                       "{instance_id}, {image})", eg="my-registry/agent-server:{instance_id}")
+    sdk_root: str | None = setting(None, doc="docker workspace: a software-agent-sdk checkout to build agent-server "
+                                   "images from", eg="~/src/software-agent-sdk")
+    servers: list[str] = setting(doc="remote workspace: agent-server URLs, one issue each at a time", factory=list,
+                                 eg=["http://10.0.0.5:8000", "http://10.0.0.6:8000"])
+    server_key_env: str | None = setting(None, doc="remote workspace: the variable holding the servers' session API "
+                                         "key", eg="AGENT_SERVER_KEY")
+    runtime_api_url: str = setting("https://runtime.all-hands.dev", doc="remote-api workspace: the hosted runtime "
+                                   "API")
+    runtime_api_key_env: str | None = setting(None, doc="remote-api workspace: the variable holding its key",
+                                              eg="RUNTIME_API_KEY")
 
 
 @dataclass
 class DatasetSpec:
-    name: str = "princeton-nlp/SWE-bench"
-    split: str = "test"
-    repo_filter: list[str] = field(default_factory=lambda: ["django/django"])
-    instance_ids: list[str] = field(default_factory=list)
-    limit: int | None = None
+    name: str = setting("princeton-nlp/SWE-bench", doc="the issues: a hub name, or a local .json/.jsonl/.parquet "
+                        "file in SWE-bench format",
+                        flag=Flag("--dataset", "the issues: a Hugging Face dataset (e.g. princeton-nlp/SWE-bench_Lite) "
+                                  "or a local .json/.jsonl/.parquet file (spec: dataset.name)", metavar="NAME"))
+    split: str = setting("test", doc="the dataset's split",
+                         flag=Flag("--split", "the dataset's split, e.g. test (spec: dataset.split)", metavar="SPLIT"))
+    repo_filter: list[str] = setting(doc="only these repositories' issues (a repo or a list)", kind="strs",
+                                     factory=lambda: ["django/django"],
+                                     flag=Flag("--repo-filter", "only the issues of REPO (owner/name, e.g. "
+                                               "django/django); repeatable (spec: dataset.repo_filter)",
+                                               metavar="REPO", repeat=True))
+    instance_ids: list[str] = setting(doc="only these, in this order", factory=list, eg=["django__django-11099"])
+    limit: int | None = setting(None, doc="at most this many issues (the first N by id, whatever the order)", lo=1,
+                                eg=10, flag=Flag("--limit", "process at most N issues", metavar=_INT_FLAG))
     # the order issues are taken in: id (instance id; instance_ids' own order when given), chronological (the
     # records' created_at, ties by id) or shuffle (seeded by `seed`; 0 when not given). `limit` picks the issues first
     # (the first N by id), so runs in different orders work on the same issues and pair on all of them.
-    order: str = "id"
-    seed: int | None = None
+    order: Literal["id", "chronological", "shuffle"] = setting("id", doc="the order issues are taken in: id, "
+                                                               "chronological (created_at) or shuffle (by seed)")
+    seed: int | None = setting(None, doc="shuffle's seed (0 when not given)", lo=0, eg=1)
 
 
 @dataclass
 class EvaluationSpec:
-    backend: str = "local"  # local | swebench-docker | swebench-modal | none
-    timeout_minutes: float = 30.0
-    recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # repo -> version or "*" -> recipe
-    keep_images: bool = False  # swebench-docker: keep instance images after grading (disk!)
-    min_free_gb: float = 50.0  # swebench-docker: prune dangling images below this much free disk
+    backend: Backend = setting("local", doc="how patches are graded: local, swebench-docker, swebench-modal or none",
+                               flag=Flag("--skip-evaluation", "do not evaluate patches (verdicts: SKIPPED)",
+                                         const="none"))
+    timeout_minutes: float = setting(30.0, doc="the tests' time limit per issue", lo=0, above=True)
+    # repo -> version or "*" -> recipe
+    recipes: dict[str, dict[str, dict[str, Any]]] = setting(doc="local backend: how to install and test each "
+                                                            "repository's versions", factory=dict, kind="recipes",
+                                                            optional=True)
+    keep_images: bool = setting(False, doc="swebench-docker: keep instance images after grading (disk!)")
+    min_free_gb: float = setting(50.0, doc="swebench-docker: prune dangling images below this much free disk", lo=0)
 
 
 @dataclass
 class InductionSpec:
-    trigger: int = 10
-    max_workflows: int = 50  # per kind (workflows, pitfalls); past it, eviction by usefulness (awm.memory.store)
-    success: str = "tests"  # what enters memory: tests (hidden tests pass) | judge (an LLM judge) | tests+judge (both)
-    from_failures: bool = False  # failed attempts induce pitfalls, every `trigger` failures
-    budget_tokens: int = 6000  # each trajectory is condensed to this many tokens for induction and the judge
-    llm: LLMSpec | None = None  # the model that induces and judges; None: the agent's
+    trigger: int = setting(10, doc="induce workflows every N successes", lo=1,
+                           flag=Flag("--induction-trigger", "induce workflows every N successes", metavar=_INT_FLAG))
+    # per kind (workflows, pitfalls); past it, eviction by usefulness (awm.memory.store)
+    max_workflows: int = setting(50, doc="memory capacity, per kind (workflows, pitfalls); past it, eviction by "
+                                 "usefulness", lo=1,
+                                 flag=Flag("--max-workflows", "keep at most N workflows in memory",
+                                           metavar=_INT_FLAG))
+    # what enters memory: tests (hidden tests pass) | judge (an LLM judge) | tests+judge (both)
+    success: Literal["tests", "judge", "tests+judge"] = setting("tests", doc="what enters memory: tests (the hidden "
+                                                                "tests pass), judge (an LLM judge) or both")
+    from_failures: bool = setting(False, doc="failed attempts induce pitfalls, every `trigger` failures")
+    budget_tokens: int = setting(6000, doc="each trajectory is condensed to this many tokens for induction and the "
+                                 "judge", lo=200)
+    llm: LLMSpec | None = setting(None, doc="the model that induces, merges and judges (a mapping or a [llm.NAME] "
+                                  "table); null: the agent's", kind="llm",
+                                  eg={"model": "openai/gpt-4o-mini", "temperature": 0.0})
 
 
 @dataclass
@@ -104,10 +221,12 @@ class BudgetSpec:
     """Spending limits; None: no limit. At the run's limit the run stops, resumably; at an issue's, its agent stops
     and the issue is recorded with the reason."""
 
-    max_cost_usd: float | None = None  # the run's total (agent, induction, judge)
-    max_tokens: int | None = None  # the run's total, prompt and completion
-    issue_max_cost_usd: float | None = None
-    issue_max_tokens: int | None = None
+    max_cost_usd: float | None = setting(None, doc="the run's total cost (agent, induction, judge)", eg=50.0, lo=0,
+                                         above=True)
+    max_tokens: int | None = setting(None, doc="the run's total tokens, prompt and completion", eg=20_000_000, lo=0,
+                                     above=True)
+    issue_max_cost_usd: float | None = setting(None, doc="one issue's cost", eg=2.0, lo=0, above=True)
+    issue_max_tokens: int | None = setting(None, doc="one issue's tokens", eg=2_000_000, lo=0, above=True)
 
 
 @dataclass
@@ -115,21 +234,35 @@ class MemorySpec:
     # on: learned online (induction, usefulness, edits); off: the no-memory baseline (no induction, nothing
     # injected); frozen: `memory.from`'s memory given as it is (retrieval as usual; no induction, no merge or
     # eviction, no usefulness counts, no edits): what a replay (`awm-tui replay`) runs with
-    enabled: str = "on"
-    retrieval: str = "bm25"  # bm25 | embedding | all (every workflow, no budget: the old behaviour)
-    budget_tokens: int = 1500  # the memory block in the agent's prompt, counted with the model's tokenizer
-    min_score: float | None = None  # below it nothing is injected; None: the retrieval's own (MIN_SCORES)
-    top_k: int = 5  # at most this many entries injected
-    embedding_model: str | None = None  # retrieval: embedding (a litellm embedding model, same address/key as llm)
-    merge: str = "similarity"  # a near-duplicate replaces its match: with the new text, or `llm`: merged by the model
-    merge_threshold: float = 0.75  # similarity (0..1) of name, description and steps at which two workflows merge
-    grace: int = 3  # issues a workflow must have been injected into before usefulness can evict it
-    baseline_run: str | None = None  # a `memory: off` run on the same instances: helped/hurt counts per workflow
-    start_from: str | None = None  # `from:` another run (id or folder) or a memory.json: its memory to start with
+    enabled: MemoryMode = setting("on", doc="on (learned online), off (the no-memory baseline) or frozen "
+                                  "(memory.from's memory as it is: a replay); `memory: off` for short",
+                                  flag=Flag("--memory", "off: the baseline, no workflows learned or given; frozen: "
+                                            "memory.from's memory given as it is, never changed (spec: memory, or "
+                                            "memory.enabled)", metavar="on|off|frozen"))
+    retrieval: Retrieval = setting("bm25", doc="how entries are chosen: bm25, embedding, or all (every entry, no "
+                                   "budget)")
+    budget_tokens: int = setting(1500, doc="the memory block in the agent's prompt, counted with the model's "
+                                 "tokenizer", lo=50)
+    min_score: float | None = setting(None, doc="below it nothing is injected; null: the retrieval's own (bm25 "
+                                      "0.05, embedding 0.3)", eg=0.05, lo=0)
+    top_k: int = setting(5, doc="at most this many entries injected", lo=1)
+    embedding_model: str | None = setting(None, doc="retrieval: embedding: a litellm embedding model at llm's "
+                                          "address and key", eg="openai/text-embedding-3-small")
+    merge: Literal["similarity", "llm"] = setting("similarity", doc="a near-duplicate replaces its match with the "
+                                                  "new text (similarity), or the model merges the two (llm)")
+    merge_threshold: float = setting(0.75, doc="similarity (0..1) of name, description and steps at which two "
+                                     "workflows merge", lo=0, above=True, hi=1)
+    grace: int = setting(3, doc="issues a workflow must have been injected into before usefulness can evict it", lo=0)
+    baseline_run: str | None = setting(None, doc="a `memory: off` run on the same instances: helped/hurt counts per "
+                                       "workflow", eg="demo-baseline")
+    start_from: str | None = setting(None, doc="another run (id or folder) or a memory.json: its memory to start "
+                                     "with", eg="runs/train/memory.json", key="from")
     # entries (ids) never given to the agent, as if not in memory (left out of the ranking too): an ablation
     # (`awm-tui experiment --ablate`) measures what one entry does by a frozen replay without it
-    withhold: list[str] = field(default_factory=list)
-    adherence: str = "lexical"  # how far each issue followed the entries given (awm.memory.adherence) | judge | off
+    withhold: list[str] = setting(doc="entries (ids) never given to the agent, as if not in memory: an ablation",
+                                  factory=list, eg=["wf-fix-an-incomplete-lookup-table"])
+    adherence: Literal["lexical", "judge", "off"] = setting("lexical", doc="how far each issue followed the entries "
+                                                            "given: lexical, judge or off")
 
     @property
     def on(self) -> bool:
@@ -158,21 +291,35 @@ MIN_SCORES = {"bm25": 0.05, "embedding": 0.3, "all": 0.0}
 
 @dataclass
 class RunSpec:
-    llm: LLMSpec
-    name: str = "run"
-    agent: AgentSpec = field(default_factory=AgentSpec)
-    dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    repos: dict[str, str] = field(default_factory=dict)
-    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
-    induction: InductionSpec = field(default_factory=InductionSpec)
-    output_dir: str | None = None
-    checkpoint_interval: int = 5
-    max_consecutive_errors: int = 3
-    verbose: bool = True
-    memory: MemorySpec = field(default_factory=MemorySpec)
-    budget: BudgetSpec = field(default_factory=BudgetSpec)
-    workers: int = 1  # issues in flight at once, started in dataset order
-    max_staleness: int | None = None  # issue i starts once every issue before i - s is finished; None: workers - 1
+    llm: LLMSpec = section(None, doc="the model: inline settings, or the name of a [llm.NAME] table of an OpenHands "
+                           "config.toml",
+                           flag=Flag("--llm-config", "use [llm.NAME] of config.toml as the model; with no spec, the "
+                                     "flags run on awm-tui's defaults (specs/django.yaml), and config.toml's [awm] "
+                                     "tables set the fields no flag reaches (e.g. [awm.agent] workspace = \"local\")",
+                                     metavar="NAME"))
+    name: str = setting("run", doc="the run's name, its folder's under the runs folder (default: the spec file's "
+                        "name)", eg="django-demo")
+    agent: AgentSpec = section(AgentSpec, doc="the agent")
+    dataset: DatasetSpec = section(DatasetSpec, doc="the issues")
+    repos: dict[str, str] = setting(doc="where each repository is cloned from: a git URL or a local path",
+                                    factory=dict, kind="repos")
+    evaluation: EvaluationSpec = section(EvaluationSpec, doc="the grading")
+    induction: InductionSpec = section(InductionSpec, doc="learning workflows")
+    output_dir: str | None = setting(None, doc="the run's folder (default: under the user data dir)", eg="runs/demo",
+                                     flag=Flag("--output-dir", "the run's folder (default: under the user data dir)",
+                                               metavar="DIR"))
+    checkpoint_interval: int = setting(5, doc="a checkpoint event every N issues (the journal is committed every "
+                                       "issue)", lo=1)
+    max_consecutive_errors: int = setting(3, doc="stop after this many same-cause errors in a row", lo=1)
+    verbose: bool = setting(True, doc="headless: a line per issue (false: only the start and the summary)",
+                            flag=Flag("--quiet", "print only the start and the final summary", const=False))
+    memory: MemorySpec = section(MemorySpec, doc="the workflow memory (or `memory: on|off|frozen`)")
+    budget: BudgetSpec = section(BudgetSpec, doc="spending limits")
+    workers: int = setting(1, doc="issues in flight at once, started in dataset order", lo=1,
+                           flag=Flag("--workers", "up to K issues in flight at once (spec: workers; memory then lags "
+                                     "by up to K-1 issues, bounded by max_staleness)", metavar="K"))
+    max_staleness: int | None = setting(None, doc="issue i starts once every issue before i - s is finished; null: "
+                                        "workers - 1", lo=0, eg=1)
     path: str | None = None  # the spec file this came from, for messages
     # the command line's flags it was loaded with, as spec fields (paths absolute): recorded in config.json, so that
     # a resume runs with them again (not a spec field: not in `public()`)
@@ -227,27 +374,23 @@ BUILTIN_DATASET = demo.BUILTIN
 _DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 _INLINE = object()  # marks `llm:` given as a mapping; its keys are the "llm.*" entries
 
-# The flags the CLI maps onto `overrides`, so a bad flag value is reported under the flag's name.
-OVERRIDE_FLAGS = {
-    "llm": "--llm-config",
-    "dataset.limit": "--limit",
-    "induction.trigger": "--induction-trigger",
-    "induction.max_workflows": "--max-workflows",
-    "output_dir": "--output-dir",
-    "evaluation.backend": "--skip-evaluation",
-    "verbose": "--quiet",
-    "dataset.name": "--dataset",
-    "dataset.split": "--split",
-    "dataset.repo_filter": "--repo-filter",
-    "agent.kind": "--agent-class",
-    "agent.max_iterations": "--max-iterations",
-    "memory.enabled": "--memory",
-    "workers": "--workers",
-}
+
+@dataclass
+class SpecFile:
+    """Top-level keys of a spec file that are not the run's own: read while loading it, not recorded."""
+
+    llm_config_file: str | None = setting(None, doc="the OpenHands config.toml `llm: NAME` is read from (default: "
+                                          "next to the spec, then ./config.toml, then ~/.openhands/config.toml)",
+                                          eg="config.toml")
+
+
+# ---------------------------------------------------------------- the schema, derived from the dataclasses
 
 
 @dataclass(frozen=True)
 class _Field:
+    """A field as validation checks it (derived from its type and Setting; RECIPE_FIELDS are written as these)."""
+
     kind: str  # str | choice | int | float | bool | strs (a string or list of strings) | list (of strings)
     lo: float | None = None
     above: bool = False  # lo itself is not allowed
@@ -257,91 +400,126 @@ class _Field:
     eg: Any = None  # example for messages; default: the field's default
 
 
-def _int(lo: int, optional: bool = False, eg: Any = None) -> _Field:
-    return _Field("int", lo=lo, optional=optional, eg=eg)
+@dataclass(frozen=True)
+class Entry:
+    """One spec field: its dotted key as a spec file names it (memory.from), the dataclass attribute that holds it
+    (start_from), its Setting and its check."""
+
+    key: str
+    attr: str
+    setting: Setting
+    check: _Field
+    section: bool = False  # a whole section (`llm`), named here only for its flag
 
 
-def _opt(kind: str = "str", eg: Any = None, **kw: Any) -> _Field:
-    return _Field(kind, optional=True, eg=eg, **kw)
+_KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
-_STR, _BOOL, _MINUTES = _Field("str"), _Field("bool"), _Field("float", lo=0, above=True)
+def _check_of(hint: Any, meta: Setting) -> _Field:
+    """The check a field's type and Setting make: `X | None` allows null, a Literal is a choice of its values."""
+    optional = False
+    if get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint):
+        optional = True
+        rest = [a for a in get_args(hint) if a is not type(None)]
+        hint = rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007 (built at run time)
+    choices: tuple[str, ...] = get_args(hint) if get_origin(hint) is Literal else ()
+    kind = meta.kind or ("choice" if choices else "list" if get_origin(hint) is list else _KINDS.get(hint))
+    if kind is None:
+        raise TypeError(f"a spec field of type {hint} needs `kind=` in its setting()")
+    return _Field(kind, lo=meta.lo, above=meta.above, hi=meta.hi, choices=choices,
+                  optional=optional if meta.optional is None else meta.optional, eg=meta.eg)
 
-FIELDS: dict[str, _Field] = {
-    "name": _Field("str", eg="django-demo"),
-    "llm_config_file": _opt(eg="config.toml"),
-    "output_dir": _opt(eg="runs/demo"),
-    "checkpoint_interval": _int(1),
-    "max_consecutive_errors": _int(1),
-    "verbose": _BOOL,
-    "workers": _int(1),
-    "max_staleness": _int(0, optional=True, eg=1),
-    "llm.model": _Field("str", eg="openai/gpt-4o"),
-    "llm.base_url": _opt(eg="http://localhost:8000/v1"),
-    "llm.api_key_env": _opt(eg="OPENAI_API_KEY"),
-    "llm.api_key": _opt(eg="..."),  # config.toml only; an inline key is refused
-    "llm.api_version": _opt(eg="2024-06-01"),
-    "llm.temperature": _opt("float", eg=0.0, lo=0),
-    "llm.top_p": _opt("float", eg=1.0, lo=0, hi=1),
-    "llm.max_output_tokens": _int(1, optional=True, eg=4096),
-    "llm.input_cost_per_token": _opt("float", eg=0.0000025, lo=0),
-    "llm.output_cost_per_token": _opt("float", eg=0.00001, lo=0),
-    "llm.num_retries": _int(0),
-    "llm.timeout": _opt("int", eg=120, lo=0, above=True),
-    "llm.reasoning_effort": _opt(eg="medium"),
-    "llm.custom_llm_provider": _opt(eg="openai"),
-    "llm.scripted_latency_s": _Field("float", lo=0),
-    # The agents the SDK offers that can fix an issue (awm.agent.runner.AGENT_KINDS); others are refused.
-    "agent.kind": _Field("choice", choices=("CodeActAgent", "ApplyPatchAgent", "GeminiAgent")),
-    "agent.max_iterations": _int(1),
-    "agent.timeout_minutes": _MINUTES,
-    "agent.include_hints": _BOOL,
-    "agent.workspace": _Field("choice", choices=("local", "docker", "remote", "remote-api")),
-    "agent.terminal": _Field("choice", choices=("subprocess", "tmux")),
-    "agent.sandbox": _Field("choice", choices=("auto", "bwrap", "none")),
-    "agent.server_image": _opt(eg="my-registry/agent-server:{instance_id}"),
-    "agent.sdk_root": _opt(eg="~/src/software-agent-sdk"),
-    "agent.servers": _Field("list", eg=["http://10.0.0.5:8000", "http://10.0.0.6:8000"]),
-    "agent.server_key_env": _opt(eg="AGENT_SERVER_KEY"),
-    "agent.runtime_api_url": _STR,
-    "agent.runtime_api_key_env": _opt(eg="RUNTIME_API_KEY"),
-    "dataset.name": _STR,
-    "dataset.split": _STR,
-    "dataset.repo_filter": _Field("strs"),
-    "dataset.instance_ids": _Field("list", eg=["django__django-11099"]),
-    "dataset.limit": _int(1, optional=True, eg=10),
-    "dataset.order": _Field("choice", choices=("id", "chronological", "shuffle")),
-    "dataset.seed": _Field("int", lo=0, optional=True, eg=1),
-    "evaluation.backend": _Field("choice", choices=("local", "swebench-docker", "swebench-modal", "none")),
-    "evaluation.timeout_minutes": _MINUTES,
-    "evaluation.recipes": _Field("recipes", optional=True),
-    "evaluation.keep_images": _BOOL,
-    "evaluation.min_free_gb": _Field("float", lo=0),
-    "induction.trigger": _int(1),
-    "induction.max_workflows": _int(1),
-    "induction.success": _Field("choice", choices=("tests", "judge", "tests+judge")),
-    "induction.from_failures": _BOOL,
-    "induction.budget_tokens": _int(200),
-    "induction.llm": _Field("llm", optional=True, eg={"model": "openai/gpt-4o-mini", "temperature": 0.0}),
-    "budget.max_cost_usd": _opt("float", eg=50.0, lo=0, above=True),
-    "budget.max_tokens": _opt("int", eg=20_000_000, lo=0, above=True),
-    "budget.issue_max_cost_usd": _opt("float", eg=2.0, lo=0, above=True),
-    "budget.issue_max_tokens": _opt("int", eg=2_000_000, lo=0, above=True),
-    "memory.enabled": _Field("choice", choices=("on", "off", "frozen")),
-    "memory.retrieval": _Field("choice", choices=("bm25", "embedding", "all")),
-    "memory.budget_tokens": _int(50),
-    "memory.min_score": _opt("float", eg=0.05, lo=0),
-    "memory.top_k": _int(1),
-    "memory.embedding_model": _opt(eg="openai/text-embedding-3-small"),
-    "memory.merge": _Field("choice", choices=("similarity", "llm")),
-    "memory.merge_threshold": _Field("float", lo=0, above=True, hi=1),
-    "memory.grace": _int(0),
-    "memory.baseline_run": _opt(eg="demo-baseline"),
-    "memory.from": _opt(eg="runs/train/memory.json"),
-    "memory.withhold": _Field("list", eg=["wf-fix-an-incomplete-lookup-table"]),
-    "memory.adherence": _Field("choice", choices=("lexical", "judge", "off")),
-}
-SECTIONS = ("llm", "agent", "dataset", "evaluation", "induction", "memory", "budget")
+
+def _entries_of(cls: type, prefix: str = "") -> Iterator[Entry]:
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        if "setting" in f.metadata:
+            meta: Setting = f.metadata["setting"]
+            yield Entry(prefix + (meta.key or f.name), f.name, meta, _check_of(hints[f.name], meta))
+
+
+def _entries() -> list[Entry]:
+    """Every spec field, the top level's first (RunSpec's, then SpecFile's), then each section's, in the order the
+    dataclasses declare them."""
+    hints = get_type_hints(RunSpec)
+    own = {e.attr: e for e in _entries_of(RunSpec)}
+    top: list[Entry] = []
+    nested: list[Entry] = []
+    for f in fields(RunSpec):
+        if "section" in f.metadata:
+            meta = f.metadata["section"]
+            if meta.flag:
+                top.append(Entry(f.name, f.name, meta, _Field("str"), section=True))
+            nested.extend(_entries_of(hints[f.name], f.name + "."))
+        elif f.name in own:
+            top.append(own[f.name])
+    return top + list(_entries_of(SpecFile)) + nested
+
+
+def sections() -> dict[str, type]:
+    """The spec's sections (`agent:`...) and the dataclass each is."""
+    hints = get_type_hints(RunSpec)
+    return {f.name: hints[f.name] for f in fields(RunSpec) if "section" in f.metadata}
+
+
+def top_level() -> list[tuple[str, Any, bool]]:
+    """The keys a spec's top level holds, in RunSpec's order (then SpecFile's): (key, type, whether a section). The
+    Python API's AWMConfig takes these (awm.api)."""
+    out = []
+    for cls in (RunSpec, SpecFile):
+        hints = get_type_hints(cls)
+        out += [(f.name, hints[f.name], "section" in f.metadata) for f in fields(cls)
+                if "setting" in f.metadata or "section" in f.metadata]
+    return out
+
+
+ENTRIES: list[Entry] = []  # every spec field (derive())
+FIELDS: dict[str, _Field] = {}  # what validation checks, by dotted key (no `repos`: checked by _repos)
+FLAGS: dict[str, Flag] = {}  # awm-tui's flags that set spec fields, by the field (or `llm`) they set
+# The flags the CLI maps onto `overrides`, so a bad flag value is reported under the flag's name.
+OVERRIDE_FLAGS: dict[str, str] = {}
+TOP_KEYS: list[str] = []
+_ATTRS: dict[str, str] = {}  # dotted key -> dotted attribute, where they differ (memory.from -> memory.start_from)
+_DEFAULTS: dict[str, Any] = {}
+_SPEC_FILE = {f.name for f in fields(SpecFile)}
+
+
+def as_written(section_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A section's values (by its dataclass's attributes, as config.json records them) by the keys a spec file
+    names them: memory's `start_from` is `from`.
+
+    Args:
+        section_name: the section, e.g. `memory`.
+        values: attribute -> value.
+
+    Returns:
+        key -> value, in the same order.
+    """
+    written = {attr.split(".", 1)[1]: key.split(".", 1)[1] for key, attr in _ATTRS.items()
+               if key.startswith(section_name + ".")}
+    return {written.get(k, k): v for k, v in values.items()}
+
+
+def derive() -> None:
+    """Fill the tables above from the dataclasses (at import; again if a test extends a dataclass). In place: a
+    module that imported FIELDS sees the new one."""
+    entries = _entries()
+    ENTRIES[:] = entries
+    FIELDS.clear()
+    FIELDS.update({e.key: e.check for e in entries if not e.section and e.check.kind != "repos"})
+    FLAGS.clear()
+    FLAGS.update({e.key: e.setting.flag for e in entries if e.setting.flag})
+    OVERRIDE_FLAGS.clear()
+    OVERRIDE_FLAGS.update({key: flag.name for key, flag in FLAGS.items()})
+    _ATTRS.clear()
+    _ATTRS.update({e.key: e.key.rsplit(".", 1)[0] + "." + e.attr for e in entries if "." in e.key
+                   and e.key.rsplit(".", 1)[1] != e.attr})
+    TOP_KEYS[:] = [k for k in FIELDS if "." not in k] + [*SECTIONS, "repos", "skip_evaluation", *ALIASES]
+    _DEFAULTS.clear()
+    _DEFAULTS.update(RunSpec(llm=LLMSpec(model="")).public())
+
+
+SECTIONS = tuple(sections())
 ALIASES = {  # the seed's flat names
     "llm_config_name": "llm",
     "agent_class": "agent.kind",
@@ -352,6 +530,13 @@ ALIASES = {  # the seed's flat names
     "induction_trigger_count": "induction.trigger",
     "max_workflows": "induction.max_workflows",
 }
+
+
+def _opt(kind: str = "str", eg: Any = None, **kw: Any) -> _Field:
+    return _Field(kind, optional=True, eg=eg, **kw)
+
+
+_STR, _BOOL = _Field("str"), _Field("bool")
 # One local test recipe under `evaluation.recipes.<repo>.<version or "*">` (see awm.grading.recipes).
 RECIPE_FIELDS: dict[str, _Field] = {
     "python": _Field("str", eg='"3.11"'),
@@ -373,8 +558,7 @@ _SECTION_EXAMPLES = {
     "memory": "retrieval: bm25, budget_tokens: 1500",
     "budget": "max_cost_usd: 50, issue_max_cost_usd: 2",
 }
-TOP_KEYS = [k for k in FIELDS if "." not in k] + [*SECTIONS, "repos", "skip_evaluation", *ALIASES]
-_DEFAULTS = RunSpec(llm=LLMSpec(model="")).public()
+derive()
 
 
 class _Invalid(Exception):
@@ -416,7 +600,23 @@ def load_spec(path: str | Path, overrides: dict | None = None, env: Mapping[str,
     """Read and validate a run spec; every mistake raises UserError naming file, line, field and fix (the file as
     `label`, if given). `layer` (settings_layer's, a config.toml's [awm] table) is laid over the file, and the flags
     (`overrides`) over both; `repos` from either adds to the spec's repositories (per repository), as every other
-    field replaces."""
+    field replaces.
+
+    Args:
+        path: the YAML spec file.
+        overrides: spec fields set by flags (dotted keys, e.g. `dataset.limit`, or `llm` for --llm-config); None
+            values are left out. A bad value is reported under its flag (OVERRIDE_FLAGS).
+        env: where `api_key_env` variables are read (default: os.environ).
+        layer: fields from a config.toml's [awm] table (settings_layer), laid over the file.
+        label: how messages name the file (default: `path`).
+
+    Returns:
+        The run spec, its relative paths made absolute and its model's key resolved.
+
+    Raises:
+        UserError: a mistake in the file, the layer or a flag: one paragraph naming where, the field and the fix.
+        ValueError: an override key that is no spec field (a programming error, not the user's).
+    """
     file = label or str(path)
     spec_path = Path(path).expanduser()
     spec_dir = spec_path.resolve().parent
@@ -446,7 +646,14 @@ PACKAGED_DEFAULTS = "django.yaml"  # what a run without a spec runs on (the flag
 
 def packaged_spec(name: str = PACKAGED_DEFAULTS) -> Path:
     """A spec shipped with awm-tui: in an installed package, awm/specs/ (the wheel carries the checkout's specs/
-    there, pyproject's force-include); in a checkout, specs/ itself. One file, so the two never differ."""
+    there, pyproject's force-include); in a checkout, specs/ itself. One file, so the two never differ.
+
+    Args:
+        name: the spec's file name (default: the packaged defaults, django.yaml).
+
+    Returns:
+        Its path (not checked to exist in a checkout).
+    """
     installed = Path(__file__).resolve().parent / "specs" / name
     return installed if installed.is_file() else Path(__file__).resolve().parents[1] / "specs" / name
 
@@ -459,7 +666,20 @@ def settings_layer(table: Any, label: str, base: Path, config_file: Path) -> dic
     """A config.toml's [awm] table as spec fields laid over the packaged defaults (a run without a spec): the spec's
     own keys and sections in TOML (`[awm.agent]` `workspace = "local"`), checked as a spec's are, named in messages
     as `label`; relative paths are read from `base` (the config.toml's folder). The model is not set here: it is
-    --llm-config's [llm.NAME] table."""
+    --llm-config's [llm.NAME] table.
+
+    Args:
+        table: the [awm] table as read from TOML.
+        label: how messages name it, e.g. `config.toml [awm]`.
+        base: the folder its relative paths are read from.
+        config_file: the config.toml itself (its [llm.NAME] tables name the model).
+
+    Returns:
+        Dotted field -> (value, where), for load_spec's `layer`.
+
+    Raises:
+        UserError: a table that is not one of spec fields, an unknown key, or a model set here.
+    """
     if not isinstance(table, dict):
         raise UserError(f"{label}: must be a table of spec fields, got {_kind(table)}. Write e.g. `[awm.agent]` with "
                         '`workspace = "local"` under it.')
@@ -473,9 +693,17 @@ def settings_layer(table: Any, label: str, base: Path, config_file: Path) -> dic
 
 
 def recorded_value(spec: RunSpec, key: str) -> Any:
-    """A field's value as the run has it (paths resolved), to record a settings layer's field as a flag."""
+    """A field's value as the run has it (paths resolved), to record a settings layer's field as a flag.
+
+    Args:
+        spec: the run spec.
+        key: the dotted key, as a spec file names it (`memory.from`).
+
+    Returns:
+        The value in `spec.public()`, or None where there is none.
+    """
     node: Any = spec.public()
-    for part in key.replace("memory.from", "memory.start_from").split("."):
+    for part in _ATTRS.get(key, key).split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node
 
@@ -484,7 +712,21 @@ def spec_from_mapping(doc: Mapping[str, Any], label: str, base_dir: Path | None 
                       path: str | None = None, env: Mapping[str, str] | None = None) -> RunSpec:
     """A run spec from a mapping shaped like a YAML spec (the Python API's AWMConfig), validated as a file is:
     mistakes name `label` and the field. Relative paths are read from `base_dir` (default: the working directory);
-    `path` is the spec file the mapping came from, if any."""
+    `path` is the spec file the mapping came from, if any.
+
+    Args:
+        doc: the mapping, shaped as a YAML spec (sections as mappings, the design's flat names allowed).
+        label: how messages name it, e.g. `AWMConfig`.
+        base_dir: the folder relative paths are read from (default: the working directory).
+        path: the spec file the mapping came from, if any (the spec's `path`; its name is the run's default name).
+        env: where `api_key_env` variables are read (default: os.environ).
+
+    Returns:
+        The run spec.
+
+    Raises:
+        UserError: a mistake, naming `label`, the field and the fix.
+    """
     if not isinstance(doc, Mapping):
         raise UserError(f"{label}: a spec must be a mapping of `key: value`, got {_kind(doc)}.")
     base = (base_dir or Path.cwd()).resolve()
@@ -495,7 +737,17 @@ def spec_from_mapping(doc: Mapping[str, Any], label: str, base_dir: Path | None 
 
 
 def read_spec_file(path: str | Path) -> dict:
-    """A spec file's mapping as written (not validated)."""
+    """A spec file's mapping as written (not validated).
+
+    Args:
+        path: the YAML spec file.
+
+    Returns:
+        Its top-level mapping (ruamel's, which remembers lines).
+
+    Raises:
+        UserError: the file is missing, unreadable, not YAML, empty or not a mapping.
+    """
     return _read_yaml(Path(path).expanduser(), str(path))
 
 
@@ -642,8 +894,9 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     else:
         stem = _safe_name(stem)
 
-    def section(name: str) -> dict[str, Any]:
-        return {k.split(".", 1)[1]: v for k, v in checked.items() if k.startswith(name + ".")}
+    def section_values(name: str) -> dict[str, Any]:
+        """A section's checked values by the attribute of its dataclass that holds each (memory.from: start_from)."""
+        return {_ATTRS.get(k, k).split(".", 1)[1]: v for k, v in checked.items() if k.startswith(name + ".")}
 
     repos = _repos(*values["repos"]) if "repos" in values else {}
     if "evaluation.recipes" in values:
@@ -652,18 +905,16 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
     if llm.scripted_latency_s and not llm.scripted:
         raise UserError(f"{where(file, None, 'llm.scripted_latency_s')}: only the scripted demo model has a latency to "
                         f"set, and the model is {llm.model}. Remove `scripted_latency_s`.")
-    induction = section("induction")
+    induction = section_values("induction")
     if induction.get("llm") is not None:
         induction["llm"] = _induction_llm(induction["llm"], values["induction.llm"][1], llm, checked, spec_dir, env)
-    agent = section("agent")
+    agent = section_values("agent")
     if agent.get("workspace") == "remote" and not agent.get("servers"):
         raise values["agent.workspace"][1].fail(
             "`workspace: remote` runs each issue's agent on an OpenHands agent server, and `agent.servers` names none",
             "Add the servers' addresses under `agent:`, e.g. `servers: [http://10.0.0.5:8000]` (start one with "
             "`python -m openhands.agent_server --host 0.0.0.0 --port 8000`)")
-    memory = section("memory")
-    if "from" in memory:
-        memory["start_from"] = memory.pop("from")
+    memory = section_values("memory")
     if memory.get("enabled") == "frozen" and not memory.get("start_from"):
         raise values["memory.enabled"][1].fail(
             "`enabled: frozen` gives the agent a memory that never changes, and `memory.from` names none, so the run "
@@ -687,14 +938,14 @@ def _build(values: dict[str, tuple[Any, _At]], file: str, spec_dir: Path, env: M
         llm=llm,
         name=checked.get("name", stem),
         agent=AgentSpec(**agent),
-        dataset=DatasetSpec(**section("dataset")),
+        dataset=DatasetSpec(**section_values("dataset")),
         repos=repos,
-        evaluation=EvaluationSpec(**section("evaluation")),
+        evaluation=EvaluationSpec(**section_values("evaluation")),
         induction=InductionSpec(**induction),
         memory=MemorySpec(**memory),
-        budget=BudgetSpec(**section("budget")),
+        budget=BudgetSpec(**section_values("budget")),
         path=file,
-        **{k: v for k, v in checked.items() if "." not in k and k not in ("name", "llm_config_file")},
+        **{k: v for k, v in checked.items() if "." not in k and k != "name" and k not in _SPEC_FILE},
     )
 
 
@@ -981,3 +1232,52 @@ def _recipes(raw: Any, at: _At) -> dict[str, dict[str, dict[str, Any]]]:
                     raise key_at.fail(f"must be a Python version X.Y, got {fields[key]}", 'Write e.g. `python: "3.11"`')
             recipes[str(repo)][version] = fields
     return recipes
+
+
+# ---------------------------------------------------------------- the README's field table
+
+def _type_text(check: _Field) -> str:
+    """A field's type and range in words, for the field table."""
+    if check.kind == "choice":
+        text = " \\| ".join(f"`{c}`" for c in check.choices)
+    else:
+        text = {"int": "whole number", "float": "number", "bool": "true/false", "str": "string",
+                "list": "list of strings", "strs": "string or list of strings",
+                "recipes": "mapping: repository, version, recipe",
+                "llm": "mapping or [llm.NAME] name", "repos": "mapping of repository to source"}[check.kind]
+    if check.kind in ("int", "float") and check.lo is not None:
+        text += (f" in {'(' if check.above else '['}{check.lo}, {check.hi}]" if check.hi is not None
+                 else f" {'>' if check.above else '≥'} {check.lo}")
+    return text + (" or null" if check.optional else "")
+
+
+def _default_text(entry: Entry) -> str:
+    if entry.section:
+        return "–"
+    node: Any = _DEFAULTS
+    for part in _ATTRS.get(entry.key, entry.key).split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if entry.key in ("llm.model",):
+        return "(required)"
+    if entry.key in _SPEC_FILE:
+        return "`null`"
+    return f"`{json.dumps(node) if isinstance(node, (list, dict)) or node is None else _yaml(node)}`"
+
+
+def field_table() -> str:
+    """Every spec field as a Markdown table (type, default, flag, what it does): the README's, which a test holds
+    equal to this."""
+    rows = ["| field | type | default | flag | what it does |", "| --- | --- | --- | --- | --- |"]
+    for e in ENTRIES:
+        flag = e.setting.flag
+        shown = "" if flag is None else f"`{flag.name}{' ' + flag.metavar if flag.metavar else ''}`"
+        kind = "mapping, or a [llm.NAME] name" if e.section else _type_text(e.check)
+        rows.append(f"| `{e.key}` | {kind} | {_default_text(e)} | {shown.replace('|', chr(92) + '|')} | "
+                    f"{e.setting.doc.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m awm.spec --table: the README's field table
+    if sys.argv[1:] != ["--table"]:
+        sys.exit("usage: python -m awm.spec --table")
+    sys.stdout.write(field_table())

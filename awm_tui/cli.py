@@ -62,49 +62,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="resume a run (its folder, or its name under the runs folder)")
     p.add_argument("--resume-from", metavar="CHECKPOINT", help="resume the run whose checkpoint.json this is (or "
                    "its folder): the same as --resume with the run's folder")
-    p.add_argument("--llm-config", metavar="NAME", help="use [llm.NAME] of config.toml as the model; with no spec, "
-                   "the flags run on awm-tui's defaults (specs/django.yaml), and config.toml's [awm] tables set the "
-                   "fields no flag reaches (e.g. [awm.agent] workspace = \"local\")")
-    p.add_argument("--dataset", metavar="NAME", help="the issues: a Hugging Face dataset (e.g. "
-                   "princeton-nlp/SWE-bench_Lite) or a local .json/.jsonl/.parquet file (spec: dataset.name)")
-    p.add_argument("--split", metavar="SPLIT", help="the dataset's split, e.g. test (spec: dataset.split)")
-    p.add_argument("--repo-filter", action="append", metavar="REPO", help="only the issues of REPO (owner/name, "
-                   "e.g. django/django); repeatable (spec: dataset.repo_filter)")
-    p.add_argument("--limit", type=number, metavar="N", help="process at most N issues")
-    p.add_argument("--agent-class", metavar="KIND", help="the agent: CodeActAgent, ApplyPatchAgent or GeminiAgent "
-                   "(spec: agent.kind)")
-    p.add_argument("--max-iterations", type=number, metavar="N", help="at most N agent steps per issue "
-                   "(spec: agent.max_iterations)")
-    p.add_argument("--induction-trigger", type=number, metavar="N", help="induce workflows every N successes")
-    p.add_argument("--max-workflows", type=number, metavar="N", help="keep at most N workflows in memory")
-    p.add_argument("--workers", type=number, metavar="K", help="up to K issues in flight at once (spec: workers; "
-                   "memory then lags by up to K-1 issues, bounded by max_staleness)")
-    p.add_argument("--memory", metavar="on|off|frozen", help="off: the baseline, no workflows learned or given; "
-                   "frozen: memory.from's memory given as it is, never changed (spec: memory, or memory.enabled)")
-    p.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: under the user data dir)")
-    p.add_argument("--skip-evaluation", action="store_true", help="do not evaluate patches (verdicts: SKIPPED)")
-    p.add_argument("--quiet", action="store_true", help="print only the start and the final summary")
+    spec_flags(p)
     return p
 
 
+def spec_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that set spec fields, as the spec's dataclasses declare them (awm.spec.FLAGS: name, help, metavar;
+    an integer field's flag takes a number, a `const` flag none)."""
+    from awm.spec import FIELDS, FLAGS
+
+    for key, flag in FLAGS.items():
+        if flag.const is not None:
+            p.add_argument(flag.name, action="store_const", const=flag.const, help=flag.help)
+        else:
+            integer = key in FIELDS and FIELDS[key].kind == "int"
+            p.add_argument(flag.name, action="append" if flag.repeat else "store", metavar=flag.metavar,
+                           help=flag.help, type=number if integer else str)
+
+
 def overrides(args: argparse.Namespace) -> dict:
-    """The flags as spec fields (awm.spec.OVERRIDE_FLAGS names each field's flag in messages)."""
-    table = {
-        "llm": args.llm_config,
-        "dataset.name": args.dataset,
-        "dataset.split": args.split,
-        "dataset.repo_filter": args.repo_filter,
-        "dataset.limit": args.limit,
-        "agent.kind": args.agent_class,
-        "agent.max_iterations": args.max_iterations,
-        "induction.trigger": args.induction_trigger,
-        "induction.max_workflows": args.max_workflows,
-        "memory.enabled": args.memory,
-        "workers": args.workers,
-        "output_dir": args.output_dir,
-        "evaluation.backend": "none" if args.skip_evaluation else None,
-        "verbose": False if args.quiet else None,
-    }
+    """The flags as spec fields (awm.spec.FLAGS: each field's flag; OVERRIDE_FLAGS names it in messages)."""
+    from awm.spec import FLAGS
+
+    table = {key: getattr(args, flag.dest, None) for key, flag in FLAGS.items()}
     return {k: v for k, v in table.items() if v is not None}
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from awm.grading.base import Evaluator, NoEvaluator
 from awm.grading.local import LocalEvaluator
 from awm.repos import RepoCache
-from awm.spec import EvaluationSpec
+
+if TYPE_CHECKING:  # the spec takes its choices from this package (awm.grading.Backend), so no import of it here
+    from awm.spec import EvaluationSpec
 
 
 def make_evaluator(evaluation: EvaluationSpec, cache: RepoCache, work_root: Path, *, run_dir: Path,

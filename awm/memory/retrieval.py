@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from awm.memory import RETRIEVALS
 from awm.model.client import EmbeddingFault, check_vectors, describe_fault
 from awm.records import PITFALL, Workflow
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 Count = Callable[[str], int]
 Embed = Callable[[list[str]], list[list[float]]]
-RETRIEVALS = ("bm25", "embedding", "all")
 
 
 def entry_text(entry: Workflow, label_weight: int = 1) -> str:
