@@ -42,14 +42,14 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from awm.errors import UserError
     from awm.memory import ops
-    from awm.memory.store import WorkflowMemory
-    from awm.run.store import find_run
+    from awm.run.memory_view import read_memory
+    from awm.run.store import RunStore, find_run
 
     run = find_run(args.run)
     if run is None:
         raise UserError(f"awm-tui memory {args.run}: no run found there (no config.json in that folder, nor a run of "
                         "that name under the runs folder). `awm-tui` lists the runs.")
-    path = run / "memory.json"
+    path = RunStore(run).memory_path
     if args.action == "export" and args.target:  # the file to write, checked before anything is read
         from awm.paths import check_destination
 
@@ -58,9 +58,7 @@ def main(argv: list[str]) -> int:
                           "you can write to, or no FILE to print the memory.")
     if args.action == "audit":
         return _audit(run, args)
-    memory = WorkflowMemory.load(10**9, path)
-    memory.path = None  # read only: memory.json is written by the run's engine alone
-    memory.apply_ops(ops.read(run))
+    memory = read_memory(run)  # read only: memory.json is written by the run's engine alone
     entries = {w.id: w for w in memory.workflows}
     if args.action == "list":
         print(_table(memory))

@@ -78,6 +78,7 @@ class RunStore:
         self.eval = run_dir / "eval"
         self.induction = run_dir / "induction"
         self.journal = run_dir / "experiences.jsonl"
+        self.config_path = run_dir / "config.json"
         self.memory_path = run_dir / "memory.json"
         self.buffer_path = run_dir / "buffer.json"
 
