@@ -32,6 +32,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from awm import runfiles
 from awm.fmt import money
 from awm.paths import home
 from awm.run.store import RunSummary
@@ -62,7 +63,7 @@ def summary_line(model: RunModel) -> str | None:
 def current_model(model: RunModel) -> RunModel:
     """The run as its folder has it now (read at exit), keeping the screen's id and folder; the screen's own
     model when the folder cannot be read (a run that never got one, or one removed meanwhile)."""
-    if not model.run_dir or not (Path(model.run_dir) / "config.json").is_file():
+    if not model.run_dir or not (Path(model.run_dir) / runfiles.CONFIG).is_file():
         return model
     from awm.run.view import load_run
 

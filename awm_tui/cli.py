@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from awm import runfiles
 from awm.fmt import count
 
 EPILOG = """\
@@ -124,7 +125,7 @@ def resume_target(args: argparse.Namespace) -> str | None:
         raise UserError(f"--resume-from {given}: no such file or folder. Give a run's checkpoint.json (e.g. "
                         "runs/demo-20250101-120000/checkpoint.json) or its folder.")
     folder = path if path.is_dir() else path.parent
-    if not (folder / "config.json").is_file():
+    if not (folder / runfiles.CONFIG).is_file():
         raise UserError(f"--resume-from {given}: {folder} is not a run folder (it has no config.json). Give the "
                         "checkpoint.json of a run awm-tui made, or its folder.")
     return str(folder)

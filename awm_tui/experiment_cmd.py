@@ -141,7 +141,7 @@ def _run_one(experiment, run, stopper, quiet: bool) -> str:
 
     if stopper.stop_requested:
         return "stopped"
-    resume = str(run.dir) if (run.dir / "config.json").is_file() else None
+    resume = str(run.dir) if RunStore(run.dir).config_path.is_file() else None
     if resume and RunStore(run.dir).state() == RunState.COMPLETED:
         return "completed"
     what = f"ablation of {run.withhold} in " if run.withhold else "replay of " if run.replay_of else ""

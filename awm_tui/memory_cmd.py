@@ -103,8 +103,9 @@ def _audit(run: Path, args) -> int:
     from awm import atomic
     from awm.errors import UserError
     from awm.experiment.leaks import audit_run, run_rows
+    from awm.run.store import RunStore
 
-    config = atomic.read_json(run / "config.json", {}) or {}
+    config = atomic.read_json(RunStore(run).config_path, {}) or {}
     try:
         rows, note = run_rows(config, override=args.dataset)
     except UserError as exc:
