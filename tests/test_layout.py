@@ -29,7 +29,7 @@ def test_engine_modules_import_without_textual():
 
 
 def test_help_does_not_import_the_agent_stack():
-    mods = _modules_after("import sys; sys.argv=['awm-tui','--help']\nfrom awm_tui import cli\n"
+    mods = _modules_after("import sys; sys.argv=['awm-tui','--help']\nfrom awm_tui.commands import cli\n"
                           "try:\n    cli.main()\nexcept SystemExit:\n    pass")
     heavy = {m.split(".")[0] for m in mods} & {"openhands", "litellm", "datasets", "swebench", "textual"}
     assert heavy == set()

@@ -10,7 +10,7 @@ import sys
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui export",

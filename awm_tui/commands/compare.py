@@ -12,7 +12,7 @@ from awm.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui compare",

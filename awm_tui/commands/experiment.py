@@ -10,7 +10,7 @@ from awm.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui experiment",
@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str], pending: list[int] | None = None) -> int:
     args = parser().parse_args(argv)
     from awm.errors import UserError
-    from awm_tui.headless import Stopper
+    from awm_tui.commands.headless import Stopper
 
     stopper = Stopper().install(pending=pending or [])
     from awm.experiment import arms as plan_mod
@@ -137,7 +137,7 @@ def _run_one(experiment, run, stopper, quiet: bool) -> str:
     from awm.run.launch import launch_spec, prepare_engine
     from awm.run.loop import Controls
     from awm.run.store import RunState, RunStore
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.commands.headless import HeadlessPrinter
 
     if stopper.stop_requested:
         return "stopped"

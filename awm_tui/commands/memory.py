@@ -18,7 +18,7 @@ ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export", "audit
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui memory",

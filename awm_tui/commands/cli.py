@@ -44,7 +44,7 @@ def number(text: str) -> int | str:
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui",
@@ -132,7 +132,7 @@ def resume_target(args: argparse.Namespace) -> str | None:
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui evaluate",
@@ -155,7 +155,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def watch_parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(prog="awm-tui watch", description="Follow a run another process runs (a headless run, another "
                "terminal's app): the run screen, read-only, updated within a second or two as the run's folder grows. "
@@ -170,7 +170,7 @@ def watch_parser() -> argparse.ArgumentParser:
 def run_watch(argv: list[str]) -> int:
     args = watch_parser().parse_args(argv)
     hold_signals()
-    from awm_tui import watch
+    from awm_tui.commands import watch
 
     return watch.main(args.run, _pending)
 
@@ -181,40 +181,40 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["evaluate"]:
             return guarded(lambda: run_evaluate(evaluate_parser().parse_args(argv[1:])))
         if argv[:1] == ["memory"]:
-            from awm_tui import memory_cmd
+            from awm_tui.commands import memory as memory_cmd
 
             return guarded(lambda: memory_cmd.main(argv[1:]))
         if argv[:1] == ["compare"]:
-            from awm_tui import compare_cmd
+            from awm_tui.commands import compare as compare_cmd
 
             return guarded(lambda: compare_cmd.main(argv[1:]))
         if argv[:1] == ["export"]:
-            from awm_tui import export_cmd
+            from awm_tui.commands import export as export_cmd
 
             return guarded(lambda: export_cmd.main(argv[1:]))
         if argv[:1] == ["serve"]:  # the app in a browser (textual-serve)
-            from awm_tui import serve
+            from awm_tui.commands import serve
 
             return guarded(lambda: serve.main(argv[1:], parse_app_args))
         if os.environ.get("AWM_TUI_SERVED"):  # a browser tab's app (awm-tui serve): closing the tab quits safely
-            from awm_tui.serve import serve_safely
+            from awm_tui.commands.serve import serve_safely
 
             serve_safely()
         if argv[:1] == ["watch"]:  # follow a run another process runs
             return guarded(lambda: run_watch(argv[1:]))
         if argv[:1] == ["replay"]:  # a finished run's issues again with its final memory frozen
-            from awm_tui import replay_cmd
+            from awm_tui.commands import replay as replay_cmd
 
             hold_signals()
-            from awm_tui.headless import quick_exit
+            from awm_tui.commands.headless import quick_exit
 
             quick_exit()
             return guarded(lambda: replay_cmd.main(argv[1:], _pending))
         if argv[:1] == ["experiment"]:
-            from awm_tui import experiment_cmd
+            from awm_tui.commands import experiment as experiment_cmd
 
             hold_signals()
-            from awm_tui.headless import quick_exit
+            from awm_tui.commands.headless import quick_exit
 
             quick_exit()
             return guarded(lambda: experiment_cmd.main(argv[1:], _pending))
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             args = parser().parse_args(argv)
-        except UserError as exc:  # a mistake on the command line (awm_tui.parsing): one paragraph
+        except UserError as exc:  # a mistake on the command line (awm_tui.commands.parsing): one paragraph
             print(f"awm-tui: {exc.message}", file=sys.stderr)
             return exc.exit_code
         hold_signals()
@@ -260,7 +260,7 @@ def run_app(args: argparse.Namespace) -> int:
     app = AwmApp(launch)
     served = bool(os.environ.get("AWM_TUI_SERVED"))  # a browser tab's app (awm-tui serve): stdout is its page's
     app.install_signal_handlers(pending=_pending)
-    from awm_tui.headless import quick_exit
+    from awm_tui.commands.headless import quick_exit
 
     quick_exit()  # the process ends within a second of the app's last frame
     try:
@@ -278,7 +278,7 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from awm_tui.headless import HeadlessPrinter, Stopper, quick_exit
+    from awm_tui.commands.headless import HeadlessPrinter, Stopper, quick_exit
 
     stopper = Stopper().install(pending=_pending)  # before anything slow: a stop from the first moment on
     quick_exit()

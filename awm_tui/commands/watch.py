@@ -59,11 +59,11 @@ def watch_target(run: str | None) -> Path:
 
 
 def main(run: str | None, pending: list[int] | tuple[int, ...] = ()) -> int:
-    """`awm-tui watch [RUN]` (the arguments parsed by awm_tui.cli.watch_parser)."""
+    """`awm-tui watch [RUN]` (the arguments parsed by awm_tui.commands.cli.watch_parser)."""
     run_dir = watch_target(run)
     app = WatchApp(run_dir)
     app.install_signal_handlers(pending=pending)
-    from awm_tui.headless import quick_exit
+    from awm_tui.commands.headless import quick_exit
 
     quick_exit()
     app.run()

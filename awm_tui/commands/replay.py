@@ -9,7 +9,7 @@ import sys
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui replay",
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str], pending: list[int] | None = None) -> int:
     args = parser().parse_args(argv)
-    from awm_tui.headless import HeadlessPrinter, Stopper
+    from awm_tui.commands.headless import HeadlessPrinter, Stopper
 
     stopper = Stopper().install(pending=pending or [])
     from awm.errors import located
