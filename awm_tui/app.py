@@ -36,9 +36,9 @@ from awm import runfiles
 from awm.fmt import money
 from awm.paths import home
 from awm.run.store import RunSummary
-from awm_tui.commands.headless import isatty as _isatty
 from awm_tui.host import host
 from awm_tui.model import RunModel
+from awm_tui.process import isatty as _isatty
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen
 from awm_tui.session import EngineFactory, Launch, make_engine

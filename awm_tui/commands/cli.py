@@ -176,6 +176,20 @@ def run_watch(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `awm-tui` console script: the subcommand named first (evaluate, memory, compare, export, serve, watch,
+    replay, experiment), else a run in the app or, with --no-ui, headless.
+
+    Args:
+        argv: the arguments after the program's name; None: the process's own (sys.argv[1:]).
+
+    Returns:
+        The exit status: 0 when the command did what was asked (a stopped run is paused, not failed), 2 for a
+        user's mistake (printed as one paragraph: awm.errors.UserError) or a run that ended aborted, 130 for an
+        interruption no handler of ours caught.
+
+    Raises:
+        SystemExit: from argparse, for --help (status 0).
+    """
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["evaluate"]:
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             from awm_tui.commands import replay as replay_cmd
 
             hold_signals()
-            from awm_tui.commands.headless import quick_exit
+            from awm_tui.process import quick_exit
 
             quick_exit()
             return guarded(lambda: replay_cmd.main(argv[1:], _pending))
@@ -214,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             from awm_tui.commands import experiment as experiment_cmd
 
             hold_signals()
-            from awm_tui.commands.headless import quick_exit
+            from awm_tui.process import quick_exit
 
             quick_exit()
             return guarded(lambda: experiment_cmd.main(argv[1:], _pending))
@@ -260,7 +274,7 @@ def run_app(args: argparse.Namespace) -> int:
     app = AwmApp(launch)
     served = bool(os.environ.get("AWM_TUI_SERVED"))  # a browser tab's app (awm-tui serve): stdout is its page's
     app.install_signal_handlers(pending=_pending)
-    from awm_tui.commands.headless import quick_exit
+    from awm_tui.process import quick_exit
 
     quick_exit()  # the process ends within a second of the app's last frame
     try:
@@ -278,7 +292,8 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from awm_tui.commands.headless import HeadlessPrinter, Stopper, quick_exit
+    from awm_tui.commands.headless import HeadlessPrinter, Stopper
+    from awm_tui.process import quick_exit
 
     stopper = Stopper().install(pending=_pending)  # before anything slow: a stop from the first moment on
     quick_exit()
