@@ -42,6 +42,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], pending: list[int] | None = None) -> int:
+    """`awm-tui experiment SPEC --arms ...` (or --resume FOLDER): every arm's runs one after another, headless, then
+    their comparison.
+
+    Args:
+        argv: the arguments after `experiment`.
+        pending: signals that came before the handlers were installed (awm_tui.commands.cli.hold_signals): each is
+            handled as soon as they are.
+
+    Returns:
+        0 when the experiment is complete, stopped by a signal (resumable) or not started (the ablation declined);
+        2 when a run ended otherwise (aborted, crashed): the experiment stops there, resumable once fixed.
+
+    Raises:
+        UserError: a mistake on the command line or in the spec, the arms or the folder (one paragraph, exit
+            status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     args = parser().parse_args(argv)
     from awm.errors import UserError
     from awm_tui.commands.headless import Stopper

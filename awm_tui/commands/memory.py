@@ -39,6 +39,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """`awm-tui memory RUN list|show|disable|enable|pin|unpin|export|audit`: see the module's docstring.
+
+    Args:
+        argv: the arguments after `memory`.
+
+    Returns:
+        0 when done (an audit's hits are findings, not errors).
+
+    Raises:
+        UserError: a mistake on the command line, no such run or entry, a damaged memory.json or operation log, an
+            edit of a frozen memory, or audit rows that cannot be had (one paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     args = parser().parse_args(argv)
     from awm.errors import UserError
     from awm.memory import ops

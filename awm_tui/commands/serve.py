@@ -159,6 +159,22 @@ def _exit_safely(app_class: type[AwmApp]) -> None:
 
 
 def main(argv: list[str], parse_app_args: Callable[[list[str]], object]) -> int:
+    """`awm-tui serve [--host H] [--port P] [ARGS]`: the app in a browser until the server is stopped.
+
+    Args:
+        argv: the arguments after `serve`: the server's own, then the app's.
+        parse_app_args: the app's argument parser (awm_tui.commands.cli.parse_app_args), given so that this module
+            does not import the command line's: the app's arguments are checked once, here, not in every tab.
+
+    Returns:
+        0 when the server stopped (its sessions' runs stopped at a safe point); 130 when a second signal cut the
+        wait for them short.
+
+    Raises:
+        UserError: a mistake in the server's or the app's arguments, or an address that cannot be listened on
+            (one paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     from awm.errors import UserError
 
     own, app_args = split(argv)
