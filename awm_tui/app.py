@@ -130,7 +130,8 @@ def picker_commands(picker: RunPicker) -> Iterable[SystemCommand]:
 
 
 class AwmApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: Textual reads a relative one beside each subclass's
+    # module, and the watcher's and the served app (awm_tui/commands/) are subclasses
     TITLE = "awm-tui"
     ENABLE_COMMAND_PALETTE = True
     # Textual's Ctrl+Q says "Quit the app and return to the command prompt" in the Keys panel: ours is the safe one
