@@ -32,12 +32,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from awm import runfiles
 from awm.fmt import money
 from awm.paths import home
 from awm.run.store import RunSummary
-from awm_tui.headless import isatty as _isatty
 from awm_tui.host import host
 from awm_tui.model import RunModel
+from awm_tui.process import isatty as _isatty
 from awm_tui.screens.picker import RunPicker
 from awm_tui.screens.run import RunScreen
 from awm_tui.session import EngineFactory, Launch, make_engine
@@ -62,7 +63,7 @@ def summary_line(model: RunModel) -> str | None:
 def current_model(model: RunModel) -> RunModel:
     """The run as its folder has it now (read at exit), keeping the screen's id and folder; the screen's own
     model when the folder cannot be read (a run that never got one, or one removed meanwhile)."""
-    if not model.run_dir or not (Path(model.run_dir) / "config.json").is_file():
+    if not model.run_dir or not (Path(model.run_dir) / runfiles.CONFIG).is_file():
         return model
     from awm.run.view import load_run
 
@@ -129,7 +130,8 @@ def picker_commands(picker: RunPicker) -> Iterable[SystemCommand]:
 
 
 class AwmApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: Textual reads a relative one beside each subclass's
+    # module, and the watcher's and the served app (awm_tui/commands/) are subclasses
     TITLE = "awm-tui"
     ENABLE_COMMAND_PALETTE = True
     # Textual's Ctrl+Q says "Quit the app and return to the command prompt" in the Keys panel: ours is the safe one

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from awm import runfiles
 from awm.records import Experience, Status, Workflow
 from awm.run import events as ev
 from awm.run.stats import Stats
@@ -92,7 +93,7 @@ def read_budget(run_dir: str) -> float | None:
     """The run's spending limit (budget.max_cost_usd), from the spec recorded in its folder's config.json: the
     engine's events do not carry it. None when there is none or the folder cannot be read."""
     try:
-        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((Path(run_dir) / runfiles.CONFIG).read_text(encoding="utf-8"))
         value = ((config.get("spec") or {}).get("budget") or {}).get("max_cost_usd")
         return float(value) if value is not None else None
     except (OSError, ValueError, TypeError, AttributeError):

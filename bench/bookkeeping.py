@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_engine import Complete, StubAgent, StubEvaluator, StubWorkspace, issue  # noqa: E402
+from support.stubs import Complete, StubAgent, StubEvaluator, StubWorkspace, issue  # noqa: E402
 
 from awm import atomic  # noqa: E402
 from awm.agent.runner import AgentResult, AgentStatus  # noqa: E402

@@ -85,7 +85,7 @@ def main() -> None:
     with store.lock():  # this process is the run's owner, idle: nothing in the folder changes
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 160, 0, 0))
-        proc = subprocess.Popen([sys.executable, "-m", "awm_tui.cli", "watch", str(folder)], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "awm_tui.commands.cli", "watch", str(folder)], cwd=ROOT,
                                 stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm-256color"},
                                 start_new_session=True)
         os.close(slave)

@@ -19,7 +19,7 @@ def awm_home(tmp_path_factory) -> Path:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "awm_tui.cli", *args]
+    return [sys.executable, "-m", "awm_tui.commands.cli", *args]
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Every malformed input a user can give, through every command (`--no-ui SPEC` and its flags, evaluate, memory,
 compare, export, experiment): exit status 2, no traceback, one paragraph that names the problem. The cases fail
 before any agent or model is touched (a closed port for the model, never reached), so the whole table runs in the
-fast lane: every case in-process (`awm_tui.cli.main`, the user data dir in the case's folder), and a representative
+fast lane: every case in-process (`awm_tui.commands.cli.main`, the user data dir in the case's folder), and a representative
 subset (`process=True`) also as its own `awm-tui` process."""
 
 from __future__ import annotations
@@ -739,7 +739,7 @@ def check(case: str, c: Case, code: int, stderr: str, tmp_path: Path) -> None:
 @pytest.fixture
 def signals_kept():
     """The commands install signal handlers (a stop at the next safe point): the test process gets its own back."""
-    from awm_tui import cli as cli_mod
+    from awm_tui.commands import cli as cli_mod
 
     saved = {s: signal.getsignal(s) for s in cli_mod.SIGNALS}
     yield
@@ -750,8 +750,8 @@ def signals_kept():
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_bad_input_is_one_paragraph_and_exit_2(tmp_path, monkeypatch, capsys, signals_kept, case):
-    """In-process: `awm_tui.cli.main(argv)` returns 2 (nothing raised), its stderr one paragraph."""
-    from awm_tui.cli import main
+    """In-process: `awm_tui.commands.cli.main(argv)` returns 2 (nothing raised), its stderr one paragraph."""
+    from awm_tui.commands.cli import main
 
     c = CASES[case]
     argv = prepare(tmp_path, c, monkeypatch)

@@ -92,7 +92,7 @@ def test_the_seed_flags_reach_the_run_and_its_resume_from_a_checkpoint(awm_home,
 
 def test_resume_from_takes_a_checkpoint_or_its_run_folder(tmp_path):
     """The run --resume-from names, in either form (the run itself is resumed as --resume resumes it, above)."""
-    from awm_tui.cli import parser, resume_target
+    from awm_tui.commands.cli import parser, resume_target
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")

@@ -15,7 +15,7 @@ import pytest
 
 from awm.experiment.compare import compare, load_arm
 from awm.experiment.report import write_report
-from awm_tui.cli import main
+from awm_tui.commands.cli import main
 from compare_fixtures import provenance, write_run
 from conftest import ROOT
 
@@ -148,7 +148,7 @@ def test_refusals_exit_2_with_one_paragraph(tmp_path, capsys):
 
 
 def test_compare_help_is_quick():
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "awm_tui.cli", "compare", "--help"],
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "awm_tui.commands.cli", "compare", "--help"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0 and "awm-tui compare" in result.stdout and "--bootstrap" in result.stdout
     assert not re.search(r"\|\s+(numpy|matplotlib|scipy|statsmodels|litellm)\b", result.stderr)

@@ -15,7 +15,7 @@ from awm.experiment import continual
 from awm.experiment.compare import compare, load_arm
 from awm.experiment.report import write_report
 from awm.experiment.runs import read_run
-from awm_tui.cli import main
+from awm_tui.commands.cli import main
 from compare_fixtures import write_run
 from conftest import ROOT
 

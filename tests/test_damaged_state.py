@@ -280,10 +280,10 @@ def test_the_run_list_still_shows_a_run_with_a_damaged_file(tmp_path, damage):
 
 
 def test_the_memory_browser_keeps_what_it_read_and_says_why_not_more(tmp_path):
-    from awm_tui.run_memory import RunMemory
+    from awm.run.memory_view import MemoryView
 
     run = paused_run(tmp_path)
-    browser = RunMemory()
+    browser = MemoryView()
     browser.sync(run.store.dir)
     assert browser.memory is not None and browser.problem == ""
     entries = [w.id for w in browser.memory.workflows]

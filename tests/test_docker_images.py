@@ -206,7 +206,7 @@ def test_a_grading_container_left_by_a_killed_process_is_removed_by_the_run_and_
 
 
 def test_evaluate_command_with_the_docker_backend(docker_ready, tmp_path, capsys):
-    from awm_tui import cli
+    from awm_tui.commands import cli
 
     preds = tmp_path / "preds.jsonl"
     rows = [ROWS["awm-bench__tallyho-3"], ROWS["awm-bench__tallyho-4"]]

@@ -36,7 +36,7 @@ def test_bad_predictions_file_is_a_clear_error(tmp_path):
 
 
 def evaluate(tmp_path, monkeypatch, *args: str) -> int:
-    from awm_tui.cli import main
+    from awm_tui.commands.cli import main
 
     monkeypatch.setenv("AWM_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)

@@ -19,7 +19,7 @@ from awm.records import Experience, Status, Step
 from awm.run.stats import Stats
 from awm.run.store import RunStore
 from awm.spec import DatasetSpec, LLMSpec, RunSpec
-from awm_tui.cli import main
+from awm_tui.commands.cli import main
 
 MODEL = "openai/gpt-4o"
 RESOLVED = "astropy__astropy-12907"  # graded by the SWE-bench harness (docker): eval.sh and run_instance.log too
@@ -284,7 +284,7 @@ def test_help_is_quick_and_the_module_imports_only_argparse(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", "--help"])
     assert exit_.value.code == 0 and "usage: awm-tui export" in capsys.readouterr().out
-    source = (Path(__file__).resolve().parents[1] / "awm_tui" / "export_cmd.py").read_text()
+    source = (Path(__file__).resolve().parents[1] / "awm_tui" / "commands" / "export.py").read_text()
     top = [n for n in ast.parse(source).body if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert {a.name for n in top for a in n.names} == {"annotations", "argparse", "sys"}
 

@@ -15,7 +15,7 @@ from awm.model.client import Completion
 from awm.records import Status, Step
 from awm.run import events as ev
 from awm.run.store import RunState
-from awm_tui.headless import HeadlessPrinter, summary
+from awm_tui.commands.headless import HeadlessPrinter, summary
 
 
 # item 4: a broken model setup is not a weak model

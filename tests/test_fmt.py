@@ -11,7 +11,7 @@ import pytest
 from awm.records import Experience, Status
 from awm.run.stats import Stats
 from awm import fmt
-from awm_tui import headless
+from awm_tui.commands import headless
 from awm_tui.model import IssueRow, RunModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def test_no_hand_made_durations_or_plurals_are_left_in_the_app():
     them (awm/fmt.py writes them now)."""
     patterns = [re.compile(r"\{[^{}]*\} steps\b"), re.compile(r":\.[0-9]f\} ?s\b")]
     files = ["awm_tui/screens/run.py", "awm_tui/screens/detail.py", "awm_tui/widgets/progress.py",
-             "awm_tui/screens/compare.py", "awm_tui/screens/picker.py", "awm_tui/headless.py", "awm_tui/app.py"]
+             "awm_tui/screens/compare.py", "awm_tui/screens/picker.py", "awm_tui/commands/headless.py", "awm_tui/app.py"]
     found = [f"{name}: {line.strip()}" for name in files for line in (ROOT / name).read_text().splitlines()
              if any(p.search(line) for p in patterns)]
     assert found == []

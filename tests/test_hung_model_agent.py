@@ -154,7 +154,7 @@ def test_the_stop_message_is_printed_once_on_stderr_by_the_headless_command_else
 
     from awm.run import events as ev
     from awm.run.stats import Stats
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.commands.headless import HeadlessPrinter
 
     finished = ev.RunFinished(outcome="aborted", message="stopped after 2 consecutive errors with the same cause: x",
                               stats=Stats(), run_dir="/runs/r1")

@@ -29,7 +29,7 @@ def test_engine_modules_import_without_textual():
 
 
 def test_help_does_not_import_the_agent_stack():
-    mods = _modules_after("import sys; sys.argv=['awm-tui','--help']\nfrom awm_tui import cli\n"
+    mods = _modules_after("import sys; sys.argv=['awm-tui','--help']\nfrom awm_tui.commands import cli\n"
                           "try:\n    cli.main()\nexcept SystemExit:\n    pass")
     heavy = {m.split(".")[0] for m in mods} & {"openhands", "litellm", "datasets", "swebench", "textual"}
     assert heavy == set()
@@ -139,3 +139,12 @@ def test_no_import_cycles_between_the_engines_packages():
 def test_the_python_api_is_lazy():
     mods = _modules_after("import awm")
     assert "awm.api" not in mods and "awm.run.loop" not in mods
+
+
+def test_the_app_never_imports_the_commands():
+    """awm_tui/commands/ (the command line) sits above the app: the app, its screens and widgets never reach back."""
+    graph = _graph()
+    assert any(m.startswith("awm_tui.commands.") for m in graph)  # the scan sees the package
+    reaching = {m: sorted(t for t in targets if t.startswith("awm_tui.commands"))
+                for m, targets in graph.items() if m.startswith("awm_tui") and not m.startswith("awm_tui.commands")}
+    assert {m: t for m, t in reaching.items() if t} == {}

@@ -155,7 +155,7 @@ def test_the_command_refuses_bwrap_with_one_paragraph_and_exit_2(tmp_path, fake_
 def test_the_start_line_gives_the_notice():
     from awm.run import events as ev
     from awm.run.stats import Stats
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.commands.headless import HeadlessPrinter
 
     started = ev.RunStarted(run_id="r1", run_dir="/runs/r1", name="r", model="m", instance_ids=("a",),
                             finished_ids=(), resumed=False, stats=Stats(), notices=(choose("none").notice,))

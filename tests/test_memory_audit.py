@@ -11,7 +11,7 @@ from awm.memory.audit import (CHANGED_FILE, CHANGED_FUNCTION, TEST_FILE, TEST_NA
                               targets_of_patch, path_forms, round_places, specific, targets_of_test)
 from awm.memory.store import WorkflowMemory
 from awm.records import Issue, Workflow
-from awm_tui.cli import main
+from awm_tui.commands.cli import main
 from compare_fixtures import write_run
 
 

@@ -6,7 +6,7 @@ import json
 
 from awm.memory import ops
 from awm.memory.store import WorkflowMemory
-from awm_tui.cli import main
+from awm_tui.commands.cli import main
 from support.stubs import make_run
 from test_memory_engine import engine_for, themed_issues
 

@@ -29,7 +29,7 @@ from awm.run import loop, memory
 from awm.run.parts import Parts
 from awm.run.store import RunState
 from awm.spec import LLMSpec, MemorySpec, RunSpec, load_spec
-from awm_tui.headless import summary
+from awm_tui.commands.headless import summary
 
 GARBAGE = "I like turtles. Nothing here follows any format."
 VERDICT = "The patch fixes the cause.\nVerdict: success"

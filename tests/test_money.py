@@ -15,7 +15,7 @@ from support.stubs import make_run
 from awm.agent.runner import AgentResult, AgentStatus
 from awm.run.store import RunState
 from awm.spec import BudgetSpec
-from awm_tui.headless import summary
+from awm_tui.commands.headless import summary
 
 
 def interrupting_agent(run, n_stop: int, cost: float = 0.3):

@@ -112,7 +112,7 @@ def fleet(tmp_path_factory):
 def test_a_server_killed_mid_issue_is_taken_out_and_the_issue_is_redone_on_the_other(fleet, awm_home, tmp_path):
     from awm.run.launch import prepare_engine
     from awm.spec import load_spec
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.commands.headless import HeadlessPrinter
 
     begun = time.monotonic()
     started = fleet[:2]
@@ -227,7 +227,7 @@ NOTICE = ("the agent server http://10.0.0.5:8000 stopped answering (ConnectError
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_the_headless_printer_says_the_warning_even_when_quiet(quiet):
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.commands.headless import HeadlessPrinter
 
     out = io.StringIO()
     HeadlessPrinter(out, quiet=quiet)(ev.Notice(NOTICE, "tallyho__tallyho-101"))

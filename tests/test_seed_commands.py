@@ -117,7 +117,7 @@ def test_the_packaged_defaults_travel_inside_the_installed_package(tmp_path):
 def test_the_app_starts_the_design_command_without_a_spec(monkeypatch, argv, launched):
     """The design's commands without --no-ui open the app on that run (flags were ignored for the picker before)."""
     import awm_tui.app
-    from awm_tui import cli as cli_mod
+    from awm_tui.commands import cli as cli_mod
 
     seen = []
 

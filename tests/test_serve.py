@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from awm_tui.cli import main
+from awm_tui.commands.cli import main
 from conftest import ROOT, cli
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -189,7 +189,7 @@ def finished_run(home: Path) -> Path:
 # ------------------------------------------------------------------ the command line
 
 def test_help_is_quick_and_lists_serve():
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "awm_tui.cli", "serve", "--help"],
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "awm_tui.commands.cli", "serve", "--help"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0 and "awm-tui serve" in result.stdout and "--host" in result.stdout
     assert "ssh -L 8765:127.0.0.1:8765" in result.stdout and "no login" in result.stdout
@@ -365,7 +365,7 @@ def test_a_browser_session_runs_the_app_and_ctrl_c_quits_it_first(serving, tmp_p
 def test_a_watchers_tab_closing_ends_its_app(serving, tmp_path):
     """`awm-tui serve watch RUN`: the watcher's app ends with its tab, without a traceback. (On a demo run's folder,
     Textual's immediate exit once left the watcher's follower thread polling, and the session's process with it;
-    awm_tui.serve.serve_safely makes that exit the watcher's q. This stub run's folder did not show that hang.)"""
+    awm_tui.commands.serve.serve_safely makes that exit the watcher's q. This stub run's folder did not show that hang.)"""
     home = tmp_path / "home"
     run_dir = finished_run(home)
     served = serving("watch", str(run_dir), home=home)
@@ -380,7 +380,7 @@ def test_a_watchers_tab_closing_ends_its_app(serving, tmp_path):
 
 STUBBORN_SERVER = """
 import asyncio, sys
-from awm_tui import serve
+from awm_tui.commands import serve
 serve.STOP_WAIT_SECONDS = float(sys.argv[1])
 app = "import sys, time; sys.stdout.write('__GANGLION__\\n'); sys.stdout.flush(); time.sleep(600)"
 sys.exit(asyncio.run(serve.serve("exec " + sys.executable + " -c " + repr(app), "127.0.0.1", 0)))
@@ -453,7 +453,7 @@ async def test_the_web_drivers_exit_is_the_safe_stop_while_a_run_is_on(monkeypat
     from textual import messages
 
     import fake_engine
-    from awm_tui.serve import served_app
+    from awm_tui.commands.serve import served_app
     from awm_tui.session import Launch
     from test_tui import drive, run_screen, until
 
@@ -615,7 +615,7 @@ def test_a_session_still_starting_is_asked_to_quit_once_it_runs_not_killed_at_on
     textual-serve's session without its reader task, so its stop() did nothing and the app was killed at once."""
     import asyncio
 
-    from awm_tui.serve import ask_to_quit
+    from awm_tui.commands.serve import ask_to_quit
 
     class Starting:  # textual-serve's AppService as it is between spawning its app and making its task
         def __init__(self) -> None:

@@ -18,7 +18,7 @@ from awm.records import Issue
 from awm.run import events as ev
 from awm.run.parts import MemorySources
 from awm.spec import MemorySpec, load_spec
-from awm_tui.headless import HeadlessPrinter
+from awm_tui.commands.headless import HeadlessPrinter
 from support.stubs import make_run
 from test_memory_engine import engine_for, themed_issues
 
@@ -137,7 +137,7 @@ def test_unknown_repositories_and_versions_are_refused_naming_them_and_the_fix()
 def test_the_run_is_refused_before_its_folder_is_made(tmp_path, monkeypatch, capsys):
     """Through the headless command, in-process: exit 2, one paragraph naming the spec and the field, no run
     folder, no agent."""
-    from awm_tui import cli
+    from awm_tui.commands import cli
 
     from awm.grading.harness import HarnessEvaluator
 

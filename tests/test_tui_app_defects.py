@@ -244,7 +244,8 @@ async def test_the_exit_lines_are_one_per_run_and_read_at_exit(home, fakes, tmp_
 def test_the_command_does_not_wait_for_a_start_up_a_stop_left_behind(monkeypatch, capsys):
     """cli.run_app: a start-up left behind (still importing, checking) is not waited for: the process ends at once
     (os._exit) after the exit lines; without one, the command returns as usual."""
-    from awm_tui import cli, session
+    from awm_tui import session
+    from awm_tui.commands import cli
 
     left = threading.Event()
     thread = threading.Thread(target=left.wait, args=(30,), daemon=True)

@@ -21,7 +21,7 @@ from awm.run import events as ev
 from awm.run.store import RunStore
 from awm.run.view import load_run
 from awm.spec import InductionSpec, LLMSpec, MemorySpec, RunSpec
-from awm_tui import memory_cmd
+from awm_tui.commands import memory as memory_cmd
 from awm_tui.model import RUNNING, IssueRow, RunModel
 from awm_tui.screens.detail import TABS, IssueDetail
 from awm_tui.screens.induction import InductionRoundScreen

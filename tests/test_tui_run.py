@@ -24,7 +24,7 @@ from awm.errors import UserError
 from awm.records import Status
 from awm.run.store import list_runs
 from awm.paths import runs_root
-from awm_tui import cli
+from awm_tui.commands import cli
 from awm_tui.app import AwmApp
 from awm_tui.screens.error import ErrorScreen
 from awm_tui.widgets.agentlog import render

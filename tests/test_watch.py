@@ -118,7 +118,7 @@ def log_text(screen) -> str:
 @pytest.mark.asyncio
 async def test_the_watcher_follows_the_run_and_its_pause_reaches_the_engine(tmp_path):
     from awm_tui.screens.watch import WatchScreen
-    from awm_tui.watch import WatchApp
+    from awm_tui.commands.watch import WatchApp
 
     run = gated_run(tmp_path)
     engine = Running(run)
@@ -170,7 +170,7 @@ async def test_the_watcher_follows_the_run_and_its_pause_reaches_the_engine(tmp_
 
 @pytest.mark.asyncio
 async def test_the_watchers_stop_interrupts_the_issue_in_flight_and_resume_redoes_it(tmp_path):
-    from awm_tui.watch import WatchApp
+    from awm_tui.commands.watch import WatchApp
 
     run = gated_run(tmp_path, 3)
     engine = Running(run)
@@ -194,7 +194,7 @@ async def test_the_watchers_stop_interrupts_the_issue_in_flight_and_resume_redoe
 
 @pytest.mark.asyncio
 async def test_quitting_the_watcher_leaves_the_run_going(tmp_path):
-    from awm_tui.watch import WatchApp
+    from awm_tui.commands.watch import WatchApp
 
     run = gated_run(tmp_path, 2)
     engine = Running(run)
@@ -338,7 +338,7 @@ def test_a_request_without_an_owner_is_one_paragraph(tmp_path):
 
 
 def test_watch_without_a_running_run_is_one_paragraph_exit_2(tmp_path, monkeypatch, capsys):
-    from awm_tui import cli
+    from awm_tui.commands import cli
 
     monkeypatch.setenv("AWM_TUI_HOME", str(tmp_path / "home"))
     make_run(tmp_path, 1).engine().run()
@@ -417,13 +417,13 @@ def test_a_headless_run_watched_in_a_real_terminal(tmp_path, awm_home, opened_by
     env = {**os.environ, "AWM_TUI_HOME": str(awm_home)}
 
     def headless(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "awm_tui.cli", "--no-ui", *args], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "awm_tui.commands.cli", "--no-ui", *args], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
     first = headless(str(spec), "--limit", "4", "--output-dir", str(out))
     session = f"awm-watch-{uuid.uuid4().hex[:8]}"
     args = f"watch {out}" if opened_by == "watch" else ""
-    command = f"cd {ROOT} && AWM_TUI_HOME={awm_home} {sys.executable} -m awm_tui.cli {args}; echo AWM-EXITED; sleep 60"
+    command = f"cd {ROOT} && AWM_TUI_HOME={awm_home} {sys.executable} -m awm_tui.commands.cli {args}; echo AWM-EXITED; sleep 60"
     try:
         wait(lambda: (out / ".lock").exists() and RunStore(out).owner() is not None, 120, "the headless run's start")
         tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", command)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from awm import atomic
+from awm import atomic, runfiles
 from awm.agent import sandbox
 from awm.agent.sandbox import Sandbox
 from awm.errors import UserError
@@ -102,7 +102,7 @@ def _stale(root: Path) -> bool:
 
 def _run_held(run_dir: Path) -> bool:
     """Whether an engine holds the run's lock (the lock awm.run.store.RunStore.lock takes)."""
-    return atomic.held(run_dir / ".lock")
+    return atomic.held(run_dir / runfiles.LOCK)
 
 
 class LocalCheckout:

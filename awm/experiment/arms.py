@@ -99,7 +99,8 @@ class Experiment:
             source = replay.replay_of
             if source is None:
                 continue
-            if not (replay.dir / "config.json").is_file() or RunStore(replay.dir).state() != RunState.COMPLETED:
+            store = RunStore(replay.dir)
+            if not store.config_path.is_file() or store.state() != RunState.COMPLETED:
                 continue
             for entry, issues in ablation.choose(read_run(replay.dir), choice):
                 folder = source.with_name(ablation.folder_name(source, entry))

@@ -29,10 +29,10 @@ MEMORY_KINDS = ("induction", "merge", "judge", "embedding")
 
 
 def _memory_file(path: Path) -> dict:
-    from awm import atomic
+    from awm import atomic, runfiles
 
     try:
-        data = atomic.read_json(path / "memory.json", {})
+        data = atomic.read_json(path / runfiles.MEMORY, {})
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -51,7 +51,7 @@ def audit_run(run_dir, rows: list[dict] | None = None, *, hub: bool = True) -> A
 
     run_dir = Path(run_dir)
     store = RunStore(run_dir)
-    config = atomic.read_json(run_dir / "config.json", {}) or {}
+    config = atomic.read_json(store.config_path, {}) or {}
     dataset = ((config.get("provenance") or {}).get("dataset") or {})
     order = list(dataset.get("instance_ids") or store.checkpoint().get("instance_ids") or [])
     if rows is None:
@@ -64,7 +64,7 @@ def audit_run(run_dir, rows: list[dict] | None = None, *, hub: bool = True) -> A
             issues.append(Issue.from_row(row))
         except (ValueError, TypeError, AttributeError):
             bad += 1
-    memory = WorkflowMemory.load(10**9, run_dir / "memory.json")
+    memory = WorkflowMemory.load(10**9, store.memory_path)
     memory.path = None  # read only
     experiences = store.finished(repair=False)
     result = audit(memory_versions(memory), issues, order, round_places(memory.rounds, order, experiences))

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from awm import atomic
+from awm import atomic, runfiles
 from awm.errors import UserError
 from awm.records import Experience
 from awm.run.store import RunStore, find_run
@@ -67,9 +67,9 @@ def read_run(run: str | Path) -> Run:
                         "the runs folder). Give a run's folder, or its name as `awm-tui` lists it.")
     path = path.resolve()
     store = RunStore(path)
-    config = _read_mapping(path / "config.json", required=True)
-    checkpoint = _read_mapping(path / "checkpoint.json")
-    memory = _read_mapping(path / "memory.json")
+    config = _read_mapping(store.config_path, required=True)
+    checkpoint = _read_mapping(store.checkpoint_path)
+    memory = _read_mapping(store.memory_path)
     experiences = store.finished(repair=False)
     experiences.sort(key=lambda e: e.position or 0)  # stable: journal order where positions were not recorded
     cost, source = _induction_cost(path, checkpoint, memory, experiences)
@@ -102,13 +102,14 @@ def _induction_cost(path: Path, checkpoint: dict, memory: dict, experiences: lis
     """What memory's own model calls cost over the run: the engine's statistics when recorded (checkpoint.json is
     rewritten after every issue, result.json at the end), else memory.json's rounds and failed attempts plus the
     judge's calls recorded with each issue."""
-    for name, stats in (("checkpoint.json", checkpoint.get("stats")),
-                        ("result.json", (_read_mapping(path / "result.json")).get("statistics"))):
+    store = RunStore(path)
+    for name, stats in ((store.checkpoint_path.name, checkpoint.get("stats")),
+                        (store.result_path.name, (_read_mapping(store.result_path)).get("statistics"))):
         if isinstance(stats, dict) and "induction_cost" in stats:
             return float(stats["induction_cost"] or 0.0), name
     calls = (memory.get("rounds") or []) + (memory.get("failed_rounds") or [])
     judged = sum(float((e.judge or {}).get("cost", 0) or 0) for e in experiences)
-    return sum(float(r.get("cost", 0) or 0) for r in calls) + judged, "memory.json"
+    return sum(float(r.get("cost", 0) or 0) for r in calls) + judged, runfiles.MEMORY
 
 
 def _entries(memory: dict) -> dict[str, dict]:

@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from awm import atomic
+from awm import atomic, runfiles
 from awm.errors import UserError
 
-OPS_FILE = "memory_ops.jsonl"
+OPS_FILE = runfiles.MEMORY_OPS
 ACTIONS = ("disable", "enable", "pin", "unpin")
 
 
@@ -32,7 +32,7 @@ def refuse_frozen(run_dir: Path, action: str) -> None:
     replays, as it was, or its results would not measure that memory. Its engine ignores the log, so an edit is
     refused here rather than logged and silently not honoured."""
     try:
-        config = atomic.read_json(Path(run_dir) / "config.json", {})
+        config = atomic.read_json(Path(run_dir) / runfiles.CONFIG, {})
     except (OSError, ValueError):  # a damaged config.json is the run's to report, not an edit's
         return
     memory = ((config.get("spec") if isinstance(config, dict) else None) or {}).get("memory") or {}

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from awm import runfiles
 from awm.errors import UserError
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -105,7 +106,7 @@ def _free(folder: Path) -> int:
 def _largest_issue(run_dir: Path) -> int:
     """The most any finished issue wrote to the run folder (its logs and its eval/ folder)."""
     sizes: dict[str, int] = {}
-    for folder in (run_dir / "logs", run_dir / "eval"):
+    for folder in (run_dir / runfiles.LOGS, run_dir / runfiles.EVAL):
         if not folder.is_dir():
             continue
         for path in folder.rglob("*"):

@@ -121,7 +121,7 @@ class Follower:
         self.model = str((spec.get("llm") or {}).get("model") or "")
         self.max_workflows = int((spec.get("induction") or {}).get("max_workflows") or 50)
         self.journal = Tail(self.store.journal)
-        self.discarded = Tail(self.store.dir / "discarded.jsonl")
+        self.discarded = Tail(self.store.discarded_path)
         self.experiences: list[Experience] = []
         self.done: set[str] = set()
         self.tally = Tally()
@@ -253,7 +253,7 @@ class Follower:
         pid = self.store.owner()
         if pid is None:
             return None
-        lock = signature(self.store.dir / ".lock")
+        lock = signature(self.store.lock_path)
         return pid, lock[2] if lock else 0
 
     def _started(self) -> ev.RunStarted:
@@ -361,7 +361,7 @@ class Follower:
         return events
 
     def _read_checkpoint(self, force: bool = False) -> None:
-        path = self.store.dir / "checkpoint.json"
+        path = self.store.checkpoint_path
         sig = signature(path)
         if sig == self.checkpoint_sig and not force:
             return
@@ -373,7 +373,7 @@ class Follower:
     def _read_config_ids(self) -> None:
         """A new run's issue list before its first checkpoint.json: config.json's provenance (written once the
         issues are loaded)."""
-        sig = signature(self.store.dir / "config.json")
+        sig = signature(self.store.config_path)
         if sig == self.config_sig:
             return
         self.config_sig = sig

@@ -86,7 +86,7 @@ def memory_sources(spec: RunSpec, this_run: Path | None = None) -> MemorySources
         path = Path(given).expanduser()
         if not (path.is_file() and path.suffix == ".json"):
             run = find_run(given)
-            path = run / "memory.json" if run else path
+            path = RunStore(run).memory_path if run else path
         try:
             data = read_memory(path) if path.is_file() else None
         except atomic.Unreadable as exc:
@@ -152,7 +152,7 @@ def assemble(spec: RunSpec, store: RunStore, issues: list[Issue] | None = None, 
     on_close: list[Callable[[], None]] = []
     sources = memory_sources(spec, store.dir) if sources is None else sources
     if demo.is_scripted(spec.llm.model):
-        server = demo.start_model_server(store.dir / "scripted_requests.jsonl", model=spec.llm.model,
+        server = demo.start_model_server(store.scripted_requests_path, model=spec.llm.model,
                                          latency_s=spec.llm.scripted_latency_s)
         on_close.append(server.stop)
         spec = dataclasses.replace(spec, llm=dataclasses.replace(spec.llm, base_url=server.base_url))

@@ -63,7 +63,7 @@ def source_run(given: str, command: str = "replay") -> RunStore:
     if memory == "off":
         raise UserError(f"{command} {given}: the run {store.dir} ran with `memory.enabled: off`: it has no memory "
                         "to replay its issues with. Replay a run made with memory on.")
-    if not (store.dir / "memory.json").is_file():
+    if not store.memory_path.is_file():
         raise UserError(f"{command} {given}: the run {store.dir} has no memory.json, so there is no final memory to "
                         "replay it with. Restore that file from a backup, or replay another run.")
     return store
@@ -87,7 +87,7 @@ def replay_overrides(store: RunStore) -> tuple[str, dict]:
     overrides = {k: v for k, v in store.recorded_flags().items() if k not in NOT_CARRIED}
     overrides.update({
         "dataset.instance_ids": ids, "dataset.order": "id", "dataset.limit": len(ids),
-        "memory.enabled": "frozen", "memory.from": str(store.dir / "memory.json"),
+        "memory.enabled": "frozen", "memory.from": str(store.memory_path),
         "name": name[: NAME_MAX - len(SUFFIX)] + SUFFIX,
     })
     return spec_path, overrides

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from awm import atomic
+from awm import atomic, runfiles
 from awm.errors import UserError
 from awm.paths import runs_root
 from awm.records import Experience
@@ -74,12 +74,22 @@ class RunSummary:
 class RunStore:
     def __init__(self, run_dir: Path):
         self.dir = run_dir
-        self.logs = run_dir / "logs"
-        self.eval = run_dir / "eval"
-        self.induction = run_dir / "induction"
-        self.journal = run_dir / "experiences.jsonl"
-        self.memory_path = run_dir / "memory.json"
-        self.buffer_path = run_dir / "buffer.json"
+        self.logs = run_dir / runfiles.LOGS
+        self.eval = run_dir / runfiles.EVAL
+        self.induction = run_dir / runfiles.INDUCTION
+        self.journal = run_dir / runfiles.JOURNAL
+        self.config_path = run_dir / runfiles.CONFIG
+        self.checkpoint_path = run_dir / runfiles.CHECKPOINT
+        self.memory_path = run_dir / runfiles.MEMORY
+        self.ops_path = run_dir / runfiles.MEMORY_OPS
+        self.buffer_path = run_dir / runfiles.BUFFER
+        self.failures_path = run_dir / runfiles.FAILURES
+        self.discarded_path = run_dir / runfiles.DISCARDED
+        self.predictions_path = run_dir / runfiles.PREDICTIONS
+        self.result_path = run_dir / runfiles.RESULT
+        self.control_path = run_dir / runfiles.CONTROL
+        self.lock_path = run_dir / runfiles.LOCK
+        self.scripted_requests_path = run_dir / runfiles.SCRIPTED_REQUESTS
 
     @property
     def run_id(self) -> str:
@@ -89,7 +99,7 @@ class RunStore:
     def create(cls, spec: RunSpec, output_dir: str | None = None) -> RunStore:
         if chosen := output_dir or spec.output_dir:
             run_dir = Path(chosen).expanduser().resolve()
-            if _exists(run_dir / "config.json", "--output-dir" if output_dir else None):
+            if _exists(run_dir / runfiles.CONFIG, "--output-dir" if output_dir else None):
                 raise UserError(
                     f"{run_dir} already holds a run. Resume it with `awm-tui --no-ui --resume {run_dir}`, or "
                     "choose another `output_dir` (or --output-dir)."
@@ -111,7 +121,7 @@ class RunStore:
             else:
                 run_dir = _claim(run_dir)
             store = cls(run_dir)
-            atomic.write_json(run_dir / "config.json", {
+            atomic.write_json(store.config_path, {
                 "format": FORMAT,
                 "run_id": store.run_id,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -143,9 +153,9 @@ class RunStore:
         path = find_run(run)
         if path is not None:
             store = cls(path.resolve())
-            _check_config(store.dir / "config.json", run)
+            _check_config(store.config_path, run)
             return store
-        orphan = next((c for c in candidates if (c / "experiences.jsonl").is_file()), None)
+        orphan = next((c for c in candidates if (c / runfiles.JOURNAL).is_file()), None)
         if orphan is not None:
             raise UserError(
                 f"--resume {run}: the run folder {orphan} has a journal (experiences.jsonl) but no config.json, so "
@@ -161,7 +171,7 @@ class RunStore:
     def lock(self) -> Iterator[None]:
         """Held while an engine runs this run: a second engine on the same folder is refused. The OS drops the
         lock when the process dies, even by SIGKILL."""
-        path = self.dir / ".lock"
+        path = self.lock_path
         with open(path, "a+") as f:
             try:
                 _lock_exclusive(f)
@@ -184,13 +194,13 @@ class RunStore:
     def config(self) -> dict:
         """config.json: format, run_id, created_at, spec_path, fingerprint, spec (without secrets); {} when it is
         missing or damaged (what readers such as the run picker see; a resume refuses it: verify, open)."""
-        return _mapping(self.dir / "config.json")
+        return _mapping(self.config_path)
 
     def update_config(self, **fields) -> None:
         """Add fields to config.json (written whole, atomically): what is known only once the issues are loaded. A
         damaged config.json is refused, never replaced by the new fields alone."""
-        _check_config(self.dir / "config.json", None)
-        atomic.write_json(self.dir / "config.json", self.scrub({**self.config(), **fields}))
+        _check_config(self.config_path, None)
+        atomic.write_json(self.config_path, self.scrub({**self.config(), **fields}))
 
     def record_provenance(self, record: dict, resumed: bool) -> None:
         """A new run's provenance (awm.run.provenance); a resumed run keeps its own and notes what differs now
@@ -212,7 +222,7 @@ class RunStore:
     def checkpoint(self) -> dict:
         """checkpoint.json: status, message, instance_ids, finished_ids, next, stats, elapsed_s, updated_at; {} when
         it is missing or damaged (it is a view of the journal: a resumed run rebuilds it, and says so: verify)."""
-        return _mapping(self.dir / "checkpoint.json")
+        return _mapping(self.checkpoint_path)
 
     def recorded_spec(self) -> dict:
         return self.config().get("spec", {}) or {}
@@ -232,7 +242,7 @@ class RunStore:
 
     def held(self) -> bool:
         """Whether an engine (in any process) holds this run's lock now."""
-        return atomic.held(self.dir / ".lock")
+        return atomic.held(self.lock_path)
 
     # ownership: who runs this run now, and what a watcher (`awm-tui watch`) may ask of it
     def owner(self) -> int | None:
@@ -240,7 +250,7 @@ class RunStore:
         None when no engine holds it. The pid recorded in .lock is checked first: a process that is gone holds
         nothing, so no lock is probed then (a probe takes a shared lock for an instant: see _lock_exclusive)."""
         try:
-            text = (self.dir / ".lock").read_text(encoding="utf-8", errors="replace").strip()
+            text = self.lock_path.read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             return None
         pid = _recorded_pid(text)
@@ -261,14 +271,14 @@ class RunStore:
             state = self.state()
             raise UserError(f"the run {self.dir} is not being run by any process now ({state}), so there is "
                             f"nothing to {request}. Resume it with `awm-tui --no-ui --resume {self.dir}`.")
-        atomic.write_json(self.dir / CONTROL, {"request": request, "pid": pid, "at": time.time(), "by": by})
+        atomic.write_json(self.control_path, {"request": request, "pid": pid, "at": time.time(), "by": by})
         return pid
 
     def take_request(self, pid: int, since: float) -> dict | None:
         """The request control.json holds for the engine of process `pid` that took the lock at `since` (time.time()),
         removed once read; None when there is none. A file for another owner (another pid, or written before
         `since`) or unreadable is removed and ignored."""
-        path = self.dir / CONTROL
+        path = self.control_path
         try:
             record = atomic.load_json(path)
         except FileNotFoundError:
@@ -345,9 +355,9 @@ class RunStore:
         if self.held():
             return []  # an engine is running it: the lock refuses this one (RunStore.lock), with that message
         notices: list[str] = []
-        _check_config(self.dir / "config.json", None)
+        _check_config(self.config_path, None)
         # checkpoint.json before the journal: what it lists was in the journal before it was written
-        path = self.dir / "checkpoint.json"
+        path = self.checkpoint_path
         checkpoint: dict | None = None
         try:
             data = atomic.load_json(path)
@@ -410,7 +420,7 @@ class RunStore:
                 notices.append(f"{self.memory_path} was missing; the run had induced nothing yet, so it is made "
                                f"again{' from `memory.from`' if seeded else ' (empty)'}.")
 
-        for path in (self.buffer_path, self.dir / "failures.json"):
+        for path in (self.buffer_path, self.failures_path):
             problem = ExperienceBuffer.problem(path)
             if problem or (experiences and not path.exists()):
                 notices.append(f"{path} was {f'damaged ({problem})' if problem else 'missing'}; it lists experiences "
@@ -453,7 +463,7 @@ class RunStore:
     def record_discarded(self, instance_id: str, why: str, cost: float, prompt_tokens: int,
                          completion_tokens: int) -> None:
         """An attempt whose record is not kept (it is redone): what it spent, so the run's totals never drop it."""
-        atomic.append_line(self.dir / "discarded.jsonl", {
+        atomic.append_line(self.discarded_path, {
             "instance_id": instance_id, "why": why, "cost": round(float(cost or 0.0), 6),
             "prompt_tokens": int(prompt_tokens or 0), "completion_tokens": int(completion_tokens or 0),
             "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -462,7 +472,7 @@ class RunStore:
         """The attempts recorded by record_discarded. A torn last line (a kill mid-append) is dropped; a damaged
         line elsewhere is skipped: these records only add to the totals."""
         try:
-            lines = (self.dir / "discarded.jsonl").read_text(encoding="utf-8").splitlines()
+            lines = self.discarded_path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
         records = []
@@ -540,15 +550,15 @@ class RunStore:
         lines = [json.dumps(self.scrub({"instance_id": e.instance_id, "model_name_or_path": model,
                                         "model_patch": e.diff_patch}), ensure_ascii=False) for e in experiences]
         if append:
-            with open(self.dir / "predictions.jsonl", "a", encoding="utf-8") as f:
+            with open(self.predictions_path, "a", encoding="utf-8") as f:
                 f.write("".join(line + "\n" for line in lines))
             return
-        atomic.write_text(self.dir / "predictions.jsonl", "".join(line + "\n" for line in lines))
+        atomic.write_text(self.predictions_path, "".join(line + "\n" for line in lines))
 
     def write_checkpoint(self, stats: Stats, instance_ids: list[str], finished: list[str], status: str,
                          name: str, model: str, message: str = "", design: dict | None = None) -> Path:
         """`design`: the design's statistics (design_statistics), written beside ours."""
-        path = self.dir / "checkpoint.json"
+        path = self.checkpoint_path
         done = set(finished)
         atomic.write_text(path, json.dumps(self.scrub({
             **(design or {}),
@@ -572,7 +582,7 @@ class RunStore:
                      design: dict | None = None) -> None:
         """Written at the end of a run, and when it pauses, stops or aborts: not after every issue (its size grows
         with the run). `design`: the design's statistics (design_statistics), written beside ours."""
-        atomic.write_json(self.dir / "result.json", self.scrub({
+        atomic.write_json(self.result_path, self.scrub({
             **(design or {}),
             "experiences": [e.to_dict() for e in experiences],
             "workflows": [w.to_dict() for w in workflows],
@@ -605,7 +615,7 @@ def design_statistics(stats: Stats, buffer_size: int, config: dict, start_time: 
     }
 
 
-CONTROL = "control.json"  # a watcher's pause or stop request to the run's owner (RunStore.request_control)
+CONTROL = runfiles.CONTROL  # a watcher's pause or stop request to the run's owner (RunStore.request_control)
 LOCK_TRIES = 5  # see _lock_exclusive
 
 
@@ -646,7 +656,7 @@ def _alive(pid: int) -> bool:
 def find_run(run: str) -> Path | None:
     """A run's folder, given the folder or the run's name under the runs folder; None if neither has a config.json."""
     for path in (Path(run).expanduser(), runs_root() / run):
-        if (path / "config.json").is_file():
+        if (path / runfiles.CONFIG).is_file():
             return path
     return None
 
@@ -767,14 +777,14 @@ def _remember(run_dir: Path) -> None:
 def list_runs(root: Path | None = None) -> list[RunSummary]:
     """Every run in the runs folder, and those registered from elsewhere that still exist; newest first."""
     root = root or runs_root()
-    dirs = [p.parent for p in root.glob("*/config.json")]
+    dirs = [p.parent for p in root.glob(f"*/{runfiles.CONFIG}")]
     registered = [Path(p) for p in atomic.read_json(_registry().with_name("other_runs.json"), []) or []]  # legacy
     for entry in sorted(_registry().glob("*.json")):
         try:
             registered.append(Path((atomic.read_json(entry, {}) or {})["run_dir"]))
         except (ValueError, KeyError, TypeError, OSError):
             continue  # unreadable, or removed meanwhile
-    dirs += [p for p in registered if (p / "config.json").is_file()]
+    dirs += [p for p in registered if (p / runfiles.CONFIG).is_file()]
     runs = []
     for run_dir in dict.fromkeys(dirs):
         store = RunStore(run_dir)

@@ -25,6 +25,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
+from awm import runfiles
 from awm.agent.trajectory import Described, action_text, shorten
 from awm.fmt import count, duration, money
 from awm.records import Experience
@@ -144,7 +145,7 @@ def trajectory_items(files: IssueFiles, experience: Experience | None) -> tuple[
         items.append(Described("action", step.tool, step.action, step.thought))
         if step.observation:
             items.append(Described("observation", step.tool, step.observation))
-    return items, f"experiences.jsonl (condensed steps: no {files.trajectory})"
+    return items, f"{runfiles.JOURNAL} (condensed steps: no {files.trajectory})"
 
 
 def read_tail(path: Path, max_bytes: int) -> tuple[str, int] | None:
@@ -455,7 +456,7 @@ class IssueDetail(ModalScreen[None]):
 
     def _problem(self) -> ComposeResult:
         exp = self.row.experience
-        yield self._path("experiences.jsonl" if exp else "")
+        yield self._path(runfiles.JOURNAL if exp else "")
         with VerticalScroll(classes="detail-scroll"):
             yield Static(Content(exp.problem_statement) if exp else Content.styled(
                 f"{self.row.state}: the statement is shown once the issue has finished", MUTED), id="detail-problem")
@@ -471,7 +472,7 @@ class IssueDetail(ModalScreen[None]):
         on_disk = files.read(files.patch)
         self.patch = on_disk if on_disk is not None else (exp.diff_patch if exp else "")
         yield self._path(files.patch if on_disk is not None else
-                         "experiences.jsonl" + (f" (no {files.patch})" if exp else ""))
+                         runfiles.JOURNAL + (f" (no {files.patch})" if exp else ""))
         with VerticalScroll(classes="detail-scroll"):
             yield Static(diff_content(self.patch) if self.patch.strip() else Content.styled("no patch", MUTED),
                          id="detail-patch")
@@ -491,7 +492,7 @@ class IssueDetail(ModalScreen[None]):
 
     def _memory(self) -> ComposeResult:
         given_entries = given(self.row, self.memory)
-        yield self._path("memory.json" if self.memory.memory is not None else "")
+        yield self._path(runfiles.MEMORY if self.memory.memory is not None else "")
         with VerticalScroll(classes="detail-scroll"):
             yield Static(memory_info(self.row, given_entries, self.memory), id="detail-memory")
             table: DataTable[str | Text] = DataTable(id="detail-memory-list", cursor_type="row")
@@ -684,7 +685,7 @@ class IssueDetail(ModalScreen[None]):
         choices = {"trajectory": [(files.trajectory, "trajectory"), (files.log, "log")],
                    "patch": [(files.patch, "patch")],
                    "tests": [(files.test_output, "test output"), (files.report, "test report")],
-                   "memory": [("memory.json", "memory")]}.get(tab, [])
+                   "memory": [(runfiles.MEMORY, "memory")]}.get(tab, [])
         if files.run_dir is None or not choices:
             return None, choices[0][1] if choices else "file for this tab"
         for relative, what in choices:

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from awm.fmt import count
 from awm.records import PITFALL, Workflow
-from awm_tui.run_memory import RunMemory
+from awm_tui.run_memory import RunMemory, usage_summary
 
 
 def version_text(entry: Workflow, mark: str = "") -> Content:
@@ -67,7 +67,7 @@ def entry_text(memory: RunMemory, entry_id: str, round_number: int | None = None
         Content.assemble((current.name, "bold"), "  ", (entry_id, "$foreground-muted")),
         Content.assemble(f"{current.kind} · {count(len(versions) or 1, 'version')} · first made in round {first} · ",
                          (state, state_style)),
-        Content(usage.summary(memory.usage.baseline is not None)),
+        Content(usage_summary(usage, memory.usage.baseline is not None)),
         *([Content.styled(f"baseline run: {memory.baseline_label}", "$foreground-muted")] if memory.baseline_label
           else []),
     ])

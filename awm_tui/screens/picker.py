@@ -61,7 +61,7 @@ class PickerRun:
     @cached_property
     def owner(self) -> int | None:
         """The pid of the live process that runs it now (0: one whose pid is not recorded), None when none does:
-        Enter then watches it (awm_tui.watch) instead of resuming it."""
+        Enter then watches it (awm_tui.commands.watch) instead of resuming it."""
         return RunStore(self.summary.run_dir).owner()
 
     @property

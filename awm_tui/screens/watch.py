@@ -1,6 +1,6 @@
 """The watcher's screen: the run screen over a Follower (awm.run.follow) instead of an engine, for a run another
-process runs. `awm-tui watch` (awm_tui.watch) opens it, and so does the picker's Enter on such a run; what it shows,
-its keys and how its pause and stop reach the run's owner are said in awm_tui.watch's docstring."""
+process runs. `awm-tui watch` (awm_tui.commands.watch) opens it, and so does the picker's Enter on such a run; what it
+shows, its keys and how its pause and stop reach the run's owner are said in awm_tui.commands.watch's docstring."""
 
 from __future__ import annotations
 

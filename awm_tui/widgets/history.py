@@ -25,9 +25,9 @@ from textual.worker import Worker, WorkerState
 
 from awm.experiment.figures import p_phrase, percent, points
 from awm.fmt import count
+from awm.run.memory_view import Baseline, read_baseline  # noqa: F401 - read_baseline: called by name (tests wrap it)
 from awm.run.stats import default_window
 from awm_tui.model import IssueRow, RunModel
-from awm_tui.run_memory import Baseline, read_baseline  # noqa: F401 - read_baseline: called by name (tests wrap it)
 
 LEVELS = " ▁▂▃▄▅▆▇█"  # a verdict cell's height: the pass share of its bin
 JUDGED = ("PASS", "FAIL", "ERROR")  # graded (ERROR counts as unresolved, as in `compare`); SKIPPED is not

@@ -17,8 +17,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Static
 
 from awm.records import Workflow
+from awm.run.memory_view import EntryUsage
 from awm_tui.model import RunModel
-from awm_tui.run_memory import EntryUsage, RunMemory, kind_label
+from awm_tui.run_memory import RunMemory, changes_text, kind_label, rate_text, usage_summary
 
 LATEST = -1  # the round picker's "latest" choice
 NARROW = 100  # below this width the entry's text goes under the table
@@ -40,7 +41,7 @@ def describe(entry: Workflow, usage: EntryUsage, state: str, baseline: bool) -> 
         Content.assemble(("Made in round ", "italic"), str(entry.round),
                          f" (first made in round {entry.created_round}) from " if entry.version > 1 else " from ",
                          ", ".join(entry.source_instances) or "–"),
-        Content.assemble(("Usefulness: ", "italic"), usage.summary(baseline)),
+        Content.assemble(("Usefulness: ", "italic"), usage_summary(usage, baseline)),
     ])
 
 
@@ -187,7 +188,7 @@ class MemoryBrowser(Vertical):
         for entry in entries:
             usage = self.source.usage.get(entry.id, shown)
             name = entry.name if len(entry.name) <= NAME_WIDTH else entry.name[:NAME_WIDTH - 1] + "…"
-            table.add_row(Text(name), kind_label(entry.kind), str(entry.version), str(usage.uses), usage.rate_text(),
+            table.add_row(Text(name), kind_label(entry.kind), str(entry.version), str(usage.uses), rate_text(usage),
                           f"+{usage.helped} −{usage.hurt}" if baseline else "–",
                           self.source.state(entry.id, self.round),  # a past round: the flags as they stood then
                           key=entry.id)
@@ -199,7 +200,7 @@ class MemoryBrowser(Vertical):
         else:
             past = "" if self.round is None or shown == self.source.rounds()[-1] else \
                 f"; counts: issues given memory up to round {shown}"
-            info.update(Content(self.source.changes(shown).text() + "  (i: its prompt and reply)" + past))
+            info.update(Content(changes_text(self.source.changes(shown)) + "  (i: its prompt and reply)" + past))
         if self.filter_text.strip():
             info.update(Content(f"/{self.filter_text.strip()}: {len(entries)} of {every} entries")
                         if entries or not every else Content(f"/{self.filter_text.strip()}: no entry has it"))

@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
-from awm_tui.headless import money
+from awm.fmt import money
 from awm_tui.model import RUNNING, WAITING, IssueRow
 from awm_tui.widgets.agentlog import legible
 

@@ -12,7 +12,7 @@ from awm.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui compare",
@@ -41,6 +41,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """`awm-tui compare RUN_A RUN_B ...`: the runs paired on their common issues, the report written, its summary
+    printed.
+
+    Args:
+        argv: the arguments after `compare`.
+
+    Returns:
+        0 once the report is written.
+
+    Raises:
+        UserError: a mistake on the command line, fewer than two runs, a run that cannot be read, or a report folder
+            that cannot be written (the caller prints it as one paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     args = parser().parse_args(argv)
     from awm.errors import UserError
 

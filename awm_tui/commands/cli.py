@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from awm import runfiles
 from awm.fmt import count
 
 EPILOG = """\
@@ -43,7 +44,7 @@ def number(text: str) -> int | str:
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui",
@@ -104,14 +105,14 @@ def resume_target(args: argparse.Namespace) -> str | None:
         raise UserError(f"--resume-from {given}: no such file or folder. Give a run's checkpoint.json (e.g. "
                         "runs/demo-20250101-120000/checkpoint.json) or its folder.")
     folder = path if path.is_dir() else path.parent
-    if not (folder / "config.json").is_file():
+    if not (folder / runfiles.CONFIG).is_file():
         raise UserError(f"--resume-from {given}: {folder} is not a run folder (it has no config.json). Give the "
                         "checkpoint.json of a run awm-tui made, or its folder.")
     return str(folder)
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui evaluate",
@@ -134,7 +135,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def watch_parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(prog="awm-tui watch", description="Follow a run another process runs (a headless run, another "
                "terminal's app): the run screen, read-only, updated within a second or two as the run's folder grows. "
@@ -149,51 +150,65 @@ def watch_parser() -> argparse.ArgumentParser:
 def run_watch(argv: list[str]) -> int:
     args = watch_parser().parse_args(argv)
     hold_signals()
-    from awm_tui import watch
+    from awm_tui.commands import watch
 
     return watch.main(args.run, _pending)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `awm-tui` console script: the subcommand named first (evaluate, memory, compare, export, serve, watch,
+    replay, experiment), else a run in the app or, with --no-ui, headless.
+
+    Args:
+        argv: the arguments after the program's name; None: the process's own (sys.argv[1:]).
+
+    Returns:
+        The exit status: 0 when the command did what was asked (a stopped run is paused, not failed), 2 for a
+        user's mistake (printed as one paragraph: awm.errors.UserError) or a run that ended aborted, 130 for an
+        interruption no handler of ours caught.
+
+    Raises:
+        SystemExit: from argparse, for --help (status 0).
+    """
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["evaluate"]:
             return guarded(lambda: run_evaluate(evaluate_parser().parse_args(argv[1:])))
         if argv[:1] == ["memory"]:
-            from awm_tui import memory_cmd
+            from awm_tui.commands import memory as memory_cmd
 
             return guarded(lambda: memory_cmd.main(argv[1:]))
         if argv[:1] == ["compare"]:
-            from awm_tui import compare_cmd
+            from awm_tui.commands import compare as compare_cmd
 
             return guarded(lambda: compare_cmd.main(argv[1:]))
         if argv[:1] == ["export"]:
-            from awm_tui import export_cmd
+            from awm_tui.commands import export as export_cmd
 
             return guarded(lambda: export_cmd.main(argv[1:]))
         if argv[:1] == ["serve"]:  # the app in a browser (textual-serve)
-            from awm_tui import serve
+            from awm_tui.commands import serve
 
             return guarded(lambda: serve.main(argv[1:], parse_app_args))
         if os.environ.get("AWM_TUI_SERVED"):  # a browser tab's app (awm-tui serve): closing the tab quits safely
-            from awm_tui.serve import serve_safely
+            from awm_tui.commands.serve import serve_safely
 
             serve_safely()
         if argv[:1] == ["watch"]:  # follow a run another process runs
             return guarded(lambda: run_watch(argv[1:]))
         if argv[:1] == ["replay"]:  # a finished run's issues again with its final memory frozen
-            from awm_tui import replay_cmd
+            from awm_tui.commands import replay as replay_cmd
 
             hold_signals()
-            from awm_tui.headless import quick_exit
+            from awm_tui.process import quick_exit
 
             quick_exit()
             return guarded(lambda: replay_cmd.main(argv[1:], _pending))
         if argv[:1] == ["experiment"]:
-            from awm_tui import experiment_cmd
+            from awm_tui.commands import experiment as experiment_cmd
 
             hold_signals()
-            from awm_tui.headless import quick_exit
+            from awm_tui.process import quick_exit
 
             quick_exit()
             return guarded(lambda: experiment_cmd.main(argv[1:], _pending))
@@ -201,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             args = parser().parse_args(argv)
-        except UserError as exc:  # a mistake on the command line (awm_tui.parsing): one paragraph
+        except UserError as exc:  # a mistake on the command line (awm_tui.commands.parsing): one paragraph
             print(f"awm-tui: {exc.message}", file=sys.stderr)
             return exc.exit_code
         hold_signals()
@@ -239,7 +254,7 @@ def run_app(args: argparse.Namespace) -> int:
     app = AwmApp(launch)
     served = bool(os.environ.get("AWM_TUI_SERVED"))  # a browser tab's app (awm-tui serve): stdout is its page's
     app.install_signal_handlers(pending=_pending)
-    from awm_tui.headless import quick_exit
+    from awm_tui.process import quick_exit
 
     quick_exit()  # the process ends within a second of the app's last frame
     try:
@@ -257,7 +272,8 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def run_headless(args: argparse.Namespace) -> int:
-    from awm_tui.headless import HeadlessPrinter, Stopper, quick_exit
+    from awm_tui.commands.headless import HeadlessPrinter, Stopper
+    from awm_tui.process import quick_exit
 
     stopper = Stopper().install(pending=_pending)  # before anything slow: a stop from the first moment on
     quick_exit()

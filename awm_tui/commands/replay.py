@@ -9,7 +9,7 @@ import sys
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui replay",
@@ -26,8 +26,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], pending: list[int] | None = None) -> int:
+    """`awm-tui replay RUN`: a finished run's issues again, headless, with its final memory frozen.
+
+    Args:
+        argv: the arguments after `replay`.
+        pending: signals that came before the handlers were installed (awm_tui.commands.cli.hold_signals).
+
+    Returns:
+        0 when the replay completed or was stopped (paused, resumable); 2 when it ended aborted.
+
+    Raises:
+        UserError: a mistake on the command line, a run that cannot be replayed (unfinished, memory off, no
+            memory.json, its spec gone) or a folder that cannot be written (one paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     args = parser().parse_args(argv)
-    from awm_tui.headless import HeadlessPrinter, Stopper
+    from awm_tui.commands.headless import HeadlessPrinter, Stopper
 
     stopper = Stopper().install(pending=pending or [])
     from awm.errors import located

@@ -10,7 +10,7 @@ from awm.fmt import count
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui experiment",
@@ -42,9 +42,26 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], pending: list[int] | None = None) -> int:
+    """`awm-tui experiment SPEC --arms ...` (or --resume FOLDER): every arm's runs one after another, headless, then
+    their comparison.
+
+    Args:
+        argv: the arguments after `experiment`.
+        pending: signals that came before the handlers were installed (awm_tui.commands.cli.hold_signals): each is
+            handled as soon as they are.
+
+    Returns:
+        0 when the experiment is complete, stopped by a signal (resumable) or not started (the ablation declined);
+        2 when a run ended otherwise (aborted, crashed): the experiment stops there, resumable once fixed.
+
+    Raises:
+        UserError: a mistake on the command line or in the spec, the arms or the folder (one paragraph, exit
+            status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     args = parser().parse_args(argv)
     from awm.errors import UserError
-    from awm_tui.headless import Stopper
+    from awm_tui.commands.headless import Stopper
 
     stopper = Stopper().install(pending=pending or [])
     from awm.experiment import arms as plan_mod
@@ -137,11 +154,11 @@ def _run_one(experiment, run, stopper, quiet: bool) -> str:
     from awm.run.launch import launch_spec, prepare_engine
     from awm.run.loop import Controls
     from awm.run.store import RunState, RunStore
-    from awm_tui.headless import HeadlessPrinter
+    from awm_tui.commands.headless import HeadlessPrinter
 
     if stopper.stop_requested:
         return "stopped"
-    resume = str(run.dir) if (run.dir / "config.json").is_file() else None
+    resume = str(run.dir) if RunStore(run.dir).config_path.is_file() else None
     if resume and RunStore(run.dir).state() == RunState.COMPLETED:
         return "completed"
     what = f"ablation of {run.withhold} in " if run.withhold else "replay of " if run.replay_of else ""

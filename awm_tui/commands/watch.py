@@ -59,11 +59,22 @@ def watch_target(run: str | None) -> Path:
 
 
 def main(run: str | None, pending: list[int] | tuple[int, ...] = ()) -> int:
-    """`awm-tui watch [RUN]` (the arguments parsed by awm_tui.cli.watch_parser)."""
+    """`awm-tui watch [RUN]` (the arguments parsed by awm_tui.commands.cli.watch_parser): the watcher until q.
+
+    Args:
+        run: the run's folder or name; None: the most recently updated run a live process runs.
+        pending: signals that came before the app's handlers were installed (awm_tui.commands.cli.hold_signals).
+
+    Returns:
+        The app's return code (0 unless it ended on an error).
+
+    Raises:
+        UserError: no such run, or none being run when RUN is not given (one paragraph, exit status 2).
+    """
     run_dir = watch_target(run)
     app = WatchApp(run_dir)
     app.install_signal_handlers(pending=pending)
-    from awm_tui.headless import quick_exit
+    from awm_tui.process import quick_exit
 
     quick_exit()
     app.run()

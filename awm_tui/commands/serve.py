@@ -1,9 +1,9 @@
 """`awm-tui serve`: the app in a browser, with Textual's own web serving (textual-serve).
 
-Every browser tab that opens the page gets its own app: `<python> -m awm_tui.cli ARGS` in a process of its own, drawn
-by Textual's web driver and shown by textual-serve's terminal page (xterm.js, its fonts and scripts bundled: nothing
-is fetched from the internet). The server listens on 127.0.0.1 unless --host says otherwise; there is no login, so
-that is the way to keep it to this machine, and an SSH tunnel the way to reach it from another.
+Every browser tab that opens the page gets its own app: `<python> -m awm_tui.commands.cli ARGS` in a process of its
+own, drawn by Textual's web driver and shown by textual-serve's terminal page (xterm.js, its fonts and scripts
+bundled: nothing is fetched from the internet). The server listens on 127.0.0.1 unless --host says otherwise; there
+is no login, so that is the way to keep it to this machine, and an SSH tunnel the way to reach it from another.
 
 Two guards, since a page on 127.0.0.1 is reachable by other pages in the same browser: requests must name a loopback
 host (DNS rebinding) unless --host opened the server up, and a websocket must come from the page's own origin.
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-SERVED = "AWM_TUI_SERVED"  # set in the browser sessions' environment (awm_tui.cli.run_app)
+SERVED = "AWM_TUI_SERVED"  # set in the browser sessions' environment (awm_tui.commands.cli.run_app)
 OTHER_COMMANDS = ("evaluate", "memory", "compare", "export", "experiment", "serve")
 STOP_WAIT_SECONDS = 60.0  # at a stop, how long the sessions' engines get to reach a safe point
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui serve",
@@ -84,12 +84,12 @@ def app_command(args: list[str]) -> str:
     """The shell command each browser session runs: this Python, the awm-tui command, `args`."""
     import shlex
 
-    return "exec " + shlex.join([sys.executable, "-m", "awm_tui.cli", *args])
+    return "exec " + shlex.join([sys.executable, "-m", "awm_tui.commands.cli", *args])
 
 
 def check_app_args(args: list[str], parse: Callable[[list[str]], object]) -> None:
     """The app's arguments are checked once here, not in every browser tab: `parse` is the command line's own
-    parser of them (awm_tui.cli.parse_app_args; given, so this module does not import the command line's)."""
+    parser of them (awm_tui.commands.cli.parse_app_args; given, so this module does not import the command line's)."""
     from awm.errors import UserError
 
     if args[:1] and args[0] in OTHER_COMMANDS:
@@ -102,7 +102,7 @@ def check_app_args(args: list[str], parse: Callable[[list[str]], object]) -> Non
         if any(a == flag or a.startswith(flag + "=") for a in args):
             raise UserError(f"serve: {flag} came after the app's arguments ({' '.join(args)}). Put serve's own "
                             f"options first, e.g. `awm-tui serve {flag} ... SPEC`.")
-    parse(args)  # a mistake: one paragraph, exit status 2 (awm_tui.parsing)
+    parse(args)  # a mistake: one paragraph, exit status 2 (awm_tui.commands.parsing)
 
 
 def loopback(host: str) -> bool:
@@ -159,6 +159,22 @@ def _exit_safely(app_class: type[AwmApp]) -> None:
 
 
 def main(argv: list[str], parse_app_args: Callable[[list[str]], object]) -> int:
+    """`awm-tui serve [--host H] [--port P] [ARGS]`: the app in a browser until the server is stopped.
+
+    Args:
+        argv: the arguments after `serve`: the server's own, then the app's.
+        parse_app_args: the app's argument parser (awm_tui.commands.cli.parse_app_args), given so that this module
+            does not import the command line's: the app's arguments are checked once, here, not in every tab.
+
+    Returns:
+        0 when the server stopped (its sessions' runs stopped at a safe point); 130 when a second signal cut the
+        wait for them short.
+
+    Raises:
+        UserError: a mistake in the server's or the app's arguments, or an address that cannot be listened on
+            (one paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     from awm.errors import UserError
 
     own, app_args = split(argv)
@@ -297,7 +313,8 @@ def make_server(command: str, host: str, port: int, *, guard_host: bool = True):
         template = template.replace("<head>", "<head>" + fonts, 1)
 
     class Session(AppService):
-        """One browser tab's app: its environment says it is served (awm_tui.cli: serve_safely, the summary)."""
+        """One browser tab's app: its environment says it is served (awm_tui.commands.cli: serve_safely, the
+        summary)."""
 
         websocket: web.WebSocketResponse  # the tab's, set when it opens (AwmServer.end_sessions closes them)
 

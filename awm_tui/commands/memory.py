@@ -18,7 +18,7 @@ ACTIONS = ("list", "show", "disable", "enable", "pin", "unpin", "export", "audit
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui memory",
@@ -39,17 +39,30 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """`awm-tui memory RUN list|show|disable|enable|pin|unpin|export|audit`: see the module's docstring.
+
+    Args:
+        argv: the arguments after `memory`.
+
+    Returns:
+        0 when done (an audit's hits are findings, not errors).
+
+    Raises:
+        UserError: a mistake on the command line, no such run or entry, a damaged memory.json or operation log, an
+            edit of a frozen memory, or audit rows that cannot be had (one paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     args = parser().parse_args(argv)
     from awm.errors import UserError
     from awm.memory import ops
-    from awm.memory.store import WorkflowMemory
-    from awm.run.store import find_run
+    from awm.run.memory_view import read_memory
+    from awm.run.store import RunStore, find_run
 
     run = find_run(args.run)
     if run is None:
         raise UserError(f"awm-tui memory {args.run}: no run found there (no config.json in that folder, nor a run of "
                         "that name under the runs folder). `awm-tui` lists the runs.")
-    path = run / "memory.json"
+    path = RunStore(run).memory_path
     if args.action == "export" and args.target:  # the file to write, checked before anything is read
         from awm.paths import check_destination
 
@@ -58,9 +71,7 @@ def main(argv: list[str]) -> int:
                           "you can write to, or no FILE to print the memory.")
     if args.action == "audit":
         return _audit(run, args)
-    memory = WorkflowMemory.load(10**9, path)
-    memory.path = None  # read only: memory.json is written by the run's engine alone
-    memory.apply_ops(ops.read(run))
+    memory = read_memory(run)  # read only: memory.json is written by the run's engine alone
     entries = {w.id: w for w in memory.workflows}
     if args.action == "list":
         print(_table(memory))
@@ -105,8 +116,9 @@ def _audit(run: Path, args) -> int:
     from awm import atomic
     from awm.errors import UserError
     from awm.experiment.leaks import audit_run, run_rows
+    from awm.run.store import RunStore
 
-    config = atomic.read_json(run / "config.json", {}) or {}
+    config = atomic.read_json(RunStore(run).config_path, {}) or {}
     try:
         rows, note = run_rows(config, override=args.dataset)
     except UserError as exc:

@@ -10,7 +10,7 @@ import sys
 
 
 def parser() -> argparse.ArgumentParser:
-    from awm_tui.parsing import Parser  # one-paragraph mistakes, exit status 2
+    from awm_tui.commands.parsing import Parser  # one-paragraph mistakes, exit status 2
 
     p = Parser(
         prog="awm-tui export",
@@ -38,6 +38,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """`awm-tui export RUN DIR`: a run in the SWE-bench experiments layout (awm.experiment.export), with what to do
+    next to submit it.
+
+    Args:
+        argv: the arguments after `export`.
+
+    Returns:
+        0 once the folder is written (warnings, if any, on stderr).
+
+    Raises:
+        UserError: a mistake on the command line, no such run, or a destination that cannot be written (one
+            paragraph, exit status 2).
+        SystemExit: from argparse, for --help (status 0).
+    """
     from awm.fmt import plural
 
     args = parser().parse_args(argv)
