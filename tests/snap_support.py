@@ -4,6 +4,7 @@ Nothing drawn depends on the clock or the machine."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from pathlib import Path
 
@@ -39,11 +40,18 @@ class SnapApp(AwmApp):
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch):
-    shutil.rmtree(SNAP_HOME, ignore_errors=True)
-    SNAP_HOME.mkdir(parents=True)
-    monkeypatch.setenv("AWM_TUI_HOME", str(SNAP_HOME))
-    yield SNAP_HOME
-    shutil.rmtree(SNAP_HOME, ignore_errors=True)
+    """SNAP_HOME, emptied, for this test alone: the path is the same for every process on the machine (the other
+    test worker, another checkout's suite), so a lock beside it is held while a test uses it; without it one test's
+    clean-up removed the runs another was drawing."""
+    with open(f"{SNAP_HOME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(SNAP_HOME, ignore_errors=True)
+        SNAP_HOME.mkdir(parents=True)
+        monkeypatch.setenv("AWM_TUI_HOME", str(SNAP_HOME))
+        try:
+            yield SNAP_HOME
+        finally:
+            shutil.rmtree(SNAP_HOME, ignore_errors=True)
 
 
 async def settled(pilot) -> None:

@@ -161,6 +161,7 @@ def graded(docker_ready, mirror, tmp_path_factory):
     return patches, results, seconds
 
 
+@pytest.mark.slow  # 60 patches graded twice, in Docker and locally: a whole run's grading (2-4 min), not fast-lane
 def test_the_harness_in_docker_and_local_grading_give_the_same_verdicts(graded):
     patches, results, seconds = graded
     assert len(patches) == 24 * 2 + 12

@@ -193,13 +193,18 @@ def test_the_timeout_holds_and_kills_what_the_tests_started(cache, work, tmp_pat
         "_child = subprocess.Popen(['sleep', '30'])\n"
         f"pathlib.Path({str(pidfile)!r}).write_text(str(_child.pid))\n"
         "_child.wait()\n")})
-    started = time.monotonic()
-    result = LocalEvaluator(cache, work, timeout_s=1).evaluate(ROMAN, patch, tmp_path / "eval")
-    elapsed = time.monotonic() - started
+    # 1 s is enough for the tests to start their child on a quiet machine; on a loaded one pytest may not have
+    # imported roman.py by then (no child, nothing to check), so the limit grows until the child was started.
+    for timeout_s in (1, 4, 15):
+        started = time.monotonic()
+        result = LocalEvaluator(cache, work, timeout_s=timeout_s).evaluate(ROMAN, patch, tmp_path / f"eval-{timeout_s}")
+        elapsed = time.monotonic() - started
+        if pidfile.exists():
+            break
     pid = int(pidfile.read_text())
     try:
         assert result.status == Status.ERROR and "timed out" in result.reason
-        assert elapsed < 8, f"evaluation took {elapsed:.1f} s with a 1 s timeout"
+        assert elapsed < timeout_s + 7, f"evaluation took {elapsed:.1f} s with a {timeout_s} s timeout"
         deadline = time.monotonic() + 3
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from swebench.harness.constants import MAP_REPO_VERSION_TO_SPECS
-from swebench.harness.test_spec import python as harness
 
 from awm.demo.minibench.build import git
 from awm.grading import envs, local
@@ -26,15 +24,29 @@ from awm.repos import RepoCache
 DATE = "2024-05-{:02d}T10:00:00+00:00"
 
 
+def harness():
+    """swebench.harness.test_spec.python, imported at the first test that uses it rather than at collection: swebench
+    imports datasets and pandas (~3 s), which each test worker would pay for this file alone."""
+    from swebench.harness.test_spec import python
+
+    return python
+
+
+def harness_specs() -> dict:
+    from swebench.harness.constants import MAP_REPO_VERSION_TO_SPECS
+
+    return MAP_REPO_VERSION_TO_SPECS
+
+
 def swebench_recipe(repo: str, version: str, extra: dict | None = None) -> Recipe:
     return recipe_for(Issue("x", repo, "a", "x", version=version), extra)
 
 
 def harness_env_script(repo: str, version: str, monkeypatch, requirements: str = "") -> list[str]:
     """The harness's setup_env.sh lines; its requirements come from GitHub, so they are given here."""
-    monkeypatch.setattr(harness, "get_requirements", lambda instance: requirements)
+    monkeypatch.setattr(harness(), "get_requirements", lambda instance: requirements)
     instance = {"instance_id": f"{repo.replace('/', '__')}-1", "repo": repo, "version": version}
-    return harness.make_env_script_list_py(instance, MAP_REPO_VERSION_TO_SPECS[repo][version], "testbed")
+    return harness().make_env_script_list_py(instance, harness_specs()[repo][version], "testbed")
 
 
 # The environment: what is installed, in which order, as of which date.
@@ -110,8 +122,8 @@ def test_the_seed_packages_are_the_harness_images(awm_home):
 
 def harness_setup_steps(repo: str, version: str) -> list[str]:
     """setup_repo.sh's steps after the clone and activation, before its closing commit."""
-    script = harness.make_repo_script_list_py(MAP_REPO_VERSION_TO_SPECS[repo][version], repo, "/testbed",
-                                              "0" * 40, "testbed")
+    script = harness().make_repo_script_list_py(harness_specs()[repo][version], repo, "/testbed",
+                                                "0" * 40, "testbed")
     start = next(i for i, line in enumerate(script) if "Current environment" in line) + 1
     end = next(i for i, line in enumerate(script) if line.startswith("git config --global user.email"))
     return script[start:end]
@@ -124,7 +136,7 @@ def test_the_set_up_is_the_instance_images_in_one_failing_fast_shell(repo, versi
     ours = local.setup_script(recipe).splitlines()
     assert ours[0] == "set -euxo pipefail"  # setup_repo.sh's own header
     steps = [s for s in harness_setup_steps(repo, version) if not s.startswith("apt-get")]  # root's, not ours
-    assert ours[1:] == steps and steps[-1] == MAP_REPO_VERSION_TO_SPECS[repo][version]["install"]
+    assert ours[1:] == steps and steps[-1] == harness_specs()[repo][version]["install"]
 
 
 def test_pre_install_steps_share_one_shell_and_stop_at_the_first_failure(tmp_path):
@@ -143,9 +155,9 @@ def test_eval_exports_precede_the_install_and_the_tests_as_in_eval_sh():
     repo, version = "django/django", "3.0"
     instance = {"repo": repo, "version": version,
                 "test_patch": "diff --git a/tests/a/tests.py b/tests/a/tests.py\n"}
-    script = harness.make_eval_script_list_py(instance, MAP_REPO_VERSION_TO_SPECS[repo][version], "testbed",
-                                              "/testbed", "0" * 40, instance["test_patch"])
-    specs = MAP_REPO_VERSION_TO_SPECS[repo][version]
+    script = harness().make_eval_script_list_py(instance, harness_specs()[repo][version], "testbed",
+                                                "/testbed", "0" * 40, instance["test_patch"])
+    specs = harness_specs()[repo][version]
     exports = [i for i, line in enumerate(script) if line.startswith("export ")]
     install, tests = script.index(specs["install"]), script.index(f"{specs['test_cmd']} a.tests")
     assert max(exports) < install < tests
@@ -212,7 +224,7 @@ def test_the_checkout_has_the_tags_the_harness_clone_keeps(tagged, tmp_path):
     clone = tmp_path / "testbed"  # setup_repo.sh: clone, reset to the base commit, its tag loop
     git(tmp_path, "clone", "-q", "--single-branch", str(repo), str(clone))
     git(clone, "reset", "-q", "--hard", base)
-    steps = harness.make_repo_script_list_py({}, "acme/x", "/testbed", base, "testbed")
+    steps = harness().make_repo_script_list_py({}, "acme/x", "/testbed", base, "testbed")
     loop = [line for line in steps if line.startswith(("TARGET_TIMESTAMP=", "git tag -l"))]
     subprocess.run(["bash", "-c", "\n".join(loop)], cwd=clone, check=True, capture_output=True)
 

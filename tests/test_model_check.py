@@ -82,7 +82,8 @@ def test_a_key_refused_in_any_wording_is_a_message_about_the_key(serve):
     assert "sk-wrong-key-000" not in str(err.value)
 
 
-def test_one_connection_reset_is_asked_again(serve):
+def test_one_connection_reset_is_asked_again(serve, monkeypatch):
+    monkeypatch.setattr("awm.model.check.RETRY_WAIT_S", 0.0)  # asked again at once rather than 1 s later
     server = serve(["reset", "ok"])
     check_model(llm(server.url))  # no error
     assert server.seen == 2

@@ -15,6 +15,7 @@ of the real servers. A server that dies mid-issue: tests/test_remote_dead_server
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pty
@@ -135,6 +136,22 @@ def tagged_pids(token: str) -> list[int]:
 # ------------------------------------------------------------------------------------------------ the pool
 
 
+def queued(pool: ServerPool, n: int, within: float = 30.0) -> None:
+    """Waits until `n` threads wait in `pool`: a thread started is not yet in line (on a loaded machine, not for a
+    while), so the tests wait for it to be rather than sleep a guess."""
+    deadline = time.monotonic() + within
+    while len(pool._waiting) != n:
+        assert time.monotonic() < deadline, f"{len(pool._waiting)} threads wait in the pool, not {n}"
+        time.sleep(0.005)
+
+
+def settled(done, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {done}"
+        time.sleep(0.005)
+
+
 def test_the_pool_hands_each_server_to_one_issue_and_waits_while_all_are_busy():
     pool = ServerPool(["http://a:1/", "http://b:2", "http://a:1"])
     assert pool.servers == ["http://a:1", "http://b:2"]  # normalised, once each
@@ -145,10 +162,10 @@ def test_the_pool_hands_each_server_to_one_issue_and_waits_while_all_are_busy():
     got: list[str] = []
     waiter = threading.Thread(target=lambda: got.append(pool.acquire()))
     waiter.start()
-    time.sleep(0.3)
+    queued(pool, 1)
     assert got == []  # still waiting
     pool.release(second)
-    waiter.join(5)
+    waiter.join(30)
     assert got == [second]  # the one just freed
     with pytest.raises(ValueError):
         pool.release("http://elsewhere:3")
@@ -166,14 +183,15 @@ def test_the_pool_serves_waiters_in_the_order_they_asked_and_hands_out_the_serve
         t = threading.Thread(target=lambda n=n: order.append((n, pool.acquire())))
         t.start()
         threads.append(t)
-        time.sleep(0.15)  # asked in this order
+        queued(pool, n + 1)  # asked in this order
     pool.release(b)
-    time.sleep(0.3)
+    settled(lambda: len(order) == 1)
     pool.release(a)
-    time.sleep(0.3)
+    settled(lambda: len(order) == 2)
+    queued(pool, 1)  # the third still waits
     assert order == [(0, b), (1, a)]
     pool.release(b)
-    threads[2].join(5)
+    threads[2].join(30)
     assert order[-1] == (2, b)
 
 
@@ -192,9 +210,9 @@ def test_a_closed_pool_wakes_its_waiters_and_a_cancel_ends_a_wait():
 
     t = threading.Thread(target=wait)
     t.start()
-    time.sleep(0.2)
+    queued(pool, 1)
     pool.close()
-    t.join(5)
+    t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], remote.PoolClosed)
 
 
@@ -243,10 +261,10 @@ def test_a_server_taken_out_leaves_the_pool_and_once_none_is_left_acquire_says_s
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    time.sleep(0.3)
+    queued(pool, 1)
     assert got == []  # waits for b ...
     pool.retire(b, "ReadTimeout: timed out")
-    waiter.join(5)
+    waiter.join(30)
     assert len(got) == 1 and isinstance(got[0], remote.NoServerLeft)  # ... which is gone too: none is left
     assert got[0].lost == {a: "ConnectError: [Errno 111] Connection refused", b: "ReadTimeout: timed out"}
     assert a in str(got[0]) and b in str(got[0])
@@ -339,6 +357,7 @@ def test_a_server_found_dead_when_an_issue_opens_on_it_is_taken_out_and_the_next
 
     commit = "c" * 40
     monkeypatch.setattr(remote, "make_bundle", lambda cache, issue, scratch: (b"bundle", commit))
+    monkeypatch.setattr(remote, "dead", functools.partial(remote.dead, pause=0.05))  # as many checks, not 1 s apart
     live = FakeHTTP(lambda *a: (200, {"status": "ok"}))
     gone = f"http://127.0.0.1:{free_port()}"
     commands: list[str] = []
