@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from awm import atomic
+from awm import atomic, runfiles
 from awm.dataset import load_issues
 from awm.errors import UserError, located
 from awm.records import Experience, Issue, Workflow
@@ -274,7 +274,7 @@ class AWMOnlineLoop:
         resume = None
         if resume_from is not None:
             target = Path(resume_from).expanduser()
-            resume = str(target.parent if target.name == "checkpoint.json" else target)
+            resume = str(target.parent if target.name == runfiles.CHECKPOINT else target)
         with located(spec.path or "AWMConfig"):
             engine = self.engine = prepare_engine(spec, self.subscribers, resume=resume, output_dir=spec.output_dir,
                                                   issues=issues)

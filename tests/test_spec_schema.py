@@ -15,7 +15,7 @@ from awm.errors import UserError
 from awm.grading import BACKENDS
 from awm.memory.retrieval import RETRIEVALS
 from awm.spec import FIELDS, Flag, setting
-from awm_tui import cli
+from awm_tui.commands import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

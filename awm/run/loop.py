@@ -269,7 +269,7 @@ class Engine:
         self._tally.add(experience)
         self._write_views(RunState.RUNNING, "", snapshot=False)
         if len(self.experiences) % self.spec.checkpoint_interval == 0:
-            self.emit(ev.CheckpointSaved(str(self.store.dir / "checkpoint.json"), len(self.experiences)))
+            self.emit(ev.CheckpointSaved(str(self.store.checkpoint_path), len(self.experiences)))
         self.emit(ev.IssueFinished(
             instance_id=experience.instance_id, index=index, total=len(self.issues), status=experience.status,
             reason=experience.reason, cost=experience.cost, steps=experience.steps,

@@ -139,7 +139,7 @@ class Ledger:
         self.memory = WorkflowMemory.load(spec.induction.max_workflows, store.memory_path,
                                           merge_threshold=spec.memory.merge_threshold, grace=spec.memory.grace)
         self.buffer = ExperienceBuffer(spec.induction.trigger, store.buffer_path)  # what workflows come from
-        self.failures = ExperienceBuffer(spec.induction.trigger, store.dir / "failures.json")  # pitfalls'
+        self.failures = ExperienceBuffer(spec.induction.trigger, store.failures_path)  # pitfalls'
         self.faults = {"judge": 0, "embedding": 0}  # failed calls over the whole run (memory_faults.jsonl)
         self.diagnoses = Diagnoses(spec, store)
 
