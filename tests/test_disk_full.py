@@ -146,12 +146,15 @@ def test_the_demo_on_a_disk_that_fills_up_pauses_and_resumes_to_the_unbroken_res
         pytest.skip("mounting a tmpfs needs root")
     from conftest import ROOT, cli
 
+    from awm.run.launch import launch_spec, prepare_engine
+
     demo = str(ROOT / "specs" / "demo.yaml")
     limit = ["--limit", "4"]
     unbroken = tmp_path / "unbroken"
-    proc = subprocess.run(cli("--no-ui", demo, "--output-dir", str(unbroken), *limit), cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    # the unbroken run in this process, as test_e2e's reference is: the agent stack is imported once per test
+    # process (a worker that already has it starts at once), not again in one more awm-tui
+    spec = launch_spec(demo, None, {"output_dir": str(unbroken), "dataset.limit": 4})
+    assert prepare_engine(spec, [], output_dir=str(unbroken)).run().outcome == "completed"
     size = sum(p.stat().st_size for p in unbroken.rglob("*") if p.is_file() and p.name != disk.RESERVE)
     # the reserve file, and about 60% of the rest of what the run writes: the disk fills up after an issue or two
     room = disk.RESERVE_BYTES + size * 6 // 10
