@@ -11,8 +11,9 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import ROOT, cli
+
+from awm.run.launch import launch_spec, prepare_engine
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +29,10 @@ def journal(run) -> list[dict]:
 def test_a_replay_runs_the_same_issues_with_the_final_memory_unchanged(awm_home, tmp_path):
     env = {**os.environ, "AWM_TUI_HOME": str(awm_home), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     source = tmp_path / "source"
-    made = subprocess.run(cli("--no-ui", "specs/demo.yaml", "--limit", "4", "--output-dir", str(source), "--quiet"),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert made.returncode == 0, made.stdout + made.stderr
+    # the source run in this process, as test_e2e's reference is: the agent stack is imported once per test process
+    # (a worker that already has it starts at once), not again in one more awm-tui; the replay is the command's own
+    spec = launch_spec(str(ROOT / "specs" / "demo.yaml"), None, {"output_dir": str(source), "dataset.limit": 4})
+    assert prepare_engine(spec, [], output_dir=str(source)).run().outcome == "completed"
     memory = json.loads((source / "memory.json").read_text())
     assert memory["workflows"] and memory["round"] >= 1  # the run learned something to replay with
     before = digest(source / "memory.json")
