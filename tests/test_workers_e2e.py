@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli
+
+from awm.run.launch import launch_spec, prepare_engine
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +44,11 @@ def test_sigkill_with_three_in_flight_then_resume_loses_nothing(awm_home, tmp_pa
     spec = tmp_path / "workers.yaml"
     spec.write_text(SPEC)
     reference = tmp_path / "reference"
-    done = subprocess.run(cli("--no-ui", str(spec), "--output-dir", str(reference)), cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    # the uninterrupted run in this process, as test_e2e's reference is: the agent stack is imported once per test
+    # process (a worker that already has it starts at once), not again in one more awm-tui
+    finished = prepare_engine(launch_spec(str(spec), None, {"output_dir": str(reference)}), [],
+                              output_dir=str(reference)).run()
+    assert finished.outcome == "completed"
 
     out = tmp_path / "run"
     proc = subprocess.Popen(cli("--no-ui", str(spec), "--output-dir", str(out)), cwd=ROOT, stdout=subprocess.DEVNULL,
