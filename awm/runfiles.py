@@ -5,6 +5,7 @@ run is held) take the names from here rather than spelling them. What each file 
 CONFIG = "config.json"  # the spec without secrets, its fingerprint, the run's provenance
 JOURNAL = "experiences.jsonl"  # one line per finished issue: the commit point
 DISCARDED = "discarded.jsonl"  # one line per attempt not kept: its spend
+MEMORY_FAULTS = "memory_faults.jsonl"  # one line per failed judge or embedding call: kind, instance, reason, reply
 MEMORY = "memory.json"  # workflow memory, every round kept
 MEMORY_OPS = "memory_ops.jsonl"  # `awm-tui memory RUN disable|enable|pin|unpin`: the edits, applied before each issue
 BUFFER = "buffer.json"  # the successful experiences induction learns from

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from awm import atomic
+from awm import atomic, runfiles
 from awm.errors import UserError
 from awm.memory import ops
 from awm.memory.buffer import ExperienceBuffer
@@ -32,7 +32,6 @@ from awm.run.diagnoses import Diagnoses, judge_fault, kept, relative
 from awm.run.store import RunStore
 
 if TYPE_CHECKING:
-    from awm.run.parts import Parts
     from awm.spec import RunSpec
 
 INDUCTION_ATTEMPTS = 3  # failed attempts in a row at one induction round (in one session) that stop the run
@@ -42,11 +41,23 @@ INDUCTION_ATTEMPTS = 3  # failed attempts in a row at one induction round (in on
 MERGE_ATTEMPTS = 3  # LLM merges in a row that failed (memory.merge: llm)
 EMBEDDING_ATTEMPTS = 3  # embedding calls in a row that failed (memory.retrieval: embedding)
 EMBEDDING_RETRY_WAIT_S = 2.0  # between two attempts at one issue's retrieval
-FAULTS_FILE = "memory_faults.jsonl"  # one line per failed judge or embedding call: kind, instance, reason, reply
+FAULTS_FILE = runfiles.MEMORY_FAULTS
 
 Emit = Callable[[ev.Event], None]
+
+
+class MemoryParts(Protocol):
+    """What the memory part takes from the assembled parts (awm.run.parts.Parts): named here, not imported, so the
+    parts can name the memory part's factory without a cycle."""
+
+    sources: MemorySources | None
+    inducer: Inducer
+    retriever: Retriever | None
+    count: Callable[[str], int] | None
+
+
 # what makes the memory part: (spec, store, parts, emit, the run's stop flag) -> Memory
-MemoryFactory = Callable[["RunSpec", RunStore, "Parts", Emit, threading.Event], "Memory"]
+MemoryFactory = Callable[["RunSpec", RunStore, MemoryParts, Emit, threading.Event], "Memory"]
 
 
 @dataclass
@@ -401,7 +412,7 @@ class RunMemory(Ledger):
         return merged
 
 
-def make_memory(spec: RunSpec, store: RunStore, parts: Parts, emit: Emit, stop: threading.Event) -> Memory:
+def make_memory(spec: RunSpec, store: RunStore, parts: MemoryParts, emit: Emit, stop: threading.Event) -> Memory:
     """The memory part the spec asks for: RunMemory (memory on or frozen) or NoMemory (`memory: off`). Made once the
     run's files are verified (RunStore.verify): it reads memory.json and the buffers' folder."""
     if not spec.memory.retrieves:
