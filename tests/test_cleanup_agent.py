@@ -111,7 +111,8 @@ for terminal in {terminals!r}:
     sessions.append(session)
     session.execute(TerminalAction(command="echo ready"))
     out = session.execute(TerminalAction(command="cd /tmp && sleep 300 & echo SHELL=$$ BG=$!")).text
-    pids = [w.split("=")[1] for w in out.split() if w.startswith(("SHELL=", "BG="))]
+    # the numbers only: a terminal may echo the command line (its `SHELL=$$ BG=$!`) before the output
+    pids = [w.split("=")[1] for w in out.split() if w.startswith(("SHELL=", "BG=")) and w.split("=")[1].isdigit()]
     if terminal == "tmux":  # its server: started by the SDK, not tagged; it must end with its last pane
         server = session.terminal.server
         pids.append(server.cmd("display-message", "-p", "#{{pid}}").stdout[0])
